@@ -1,0 +1,348 @@
+"""The card renderer: a dispatch message (plus the card's state) as a Slack Block Kit payload.
+
+Pure: plain data in, plain data out. The card always fits Slack's limits (see ``limits``); whatever had to be
+shortened is cut visibly, with an ellipsis and a note on the card, and listed in ``Card.truncated``.
+
+Layout: a header block with the type's emoji and the title at the top level, then one attachment whose colour
+bar shows the notification type and which holds the body: description, image, tags as fields, a context line
+(occurred at, domain, type), the status line of a living card, the buttons, and a note when anything was cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.core import limits
+from bot.core.models import Message, NotificationType, Tag
+from bot.core.text import escape_mrkdwn, html_to_text, truncate
+
+# Action ids: the Bolt app routes clicks by these; callback buttons carry their index.
+LINK_ACTION_ID = "open_link"
+CALLBACK_ACTION_PREFIX = "callback_"
+ACTIONS_BLOCK_ID = "actions"
+STATUS_BLOCK_ID = "status"
+NOTE_BLOCK_ID = "truncated"
+LINK_BUTTON_TEXT = "Open in Cloudforet"
+# Room kept in the text budget for the status line, the notes and rounding.
+_RESERVED_TEXT = 600
+_MIN_DESCRIPTION = 500
+
+
+@dataclass(frozen=True)
+class TypeStyle:
+    emoji: str
+    color: str
+
+
+STYLES: dict[NotificationType, TypeStyle] = {
+    NotificationType.ERROR: TypeStyle(":red_circle:", "#E01E5A"),
+    NotificationType.WARNING: TypeStyle(":warning:", "#ECB22E"),
+    NotificationType.SUCCESS: TypeStyle(":white_check_mark:", "#2EB67D"),
+    NotificationType.INFO: TypeStyle(":large_blue_circle:", "#1D9BD1"),
+    NotificationType.NONE: TypeStyle(":white_circle:", "#9E9E9E"),
+}
+
+
+class CardStatus(StrEnum):
+    """Where the alert behind a card stands."""
+
+    OPEN = "open"
+    PENDING = "pending"  # a click is being carried out
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+# Colour of a card once its state overrides the notification type's.
+STATUS_COLORS: dict[CardStatus, str] = {
+    CardStatus.ACKNOWLEDGED: "#ECB22E",
+    CardStatus.RESOLVED: "#2EB67D",
+}
+
+
+@dataclass(frozen=True)
+class CardState:
+    """What a living card shows beyond the message: who did what, when, and how often it was sent."""
+
+    status: CardStatus = CardStatus.OPEN
+    actor: str | None = None  # Slack user ID of who acted
+    acted_at: datetime | None = None
+    action_label: str | None = None
+    notified: int = 1
+    resolved_at: datetime | None = None
+
+
+@dataclass
+class Card:
+    """A Slack message payload and what was shortened to build it."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    truncated: list[str] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks, "attachments": self.attachments}
+
+
+def slack_date(moment: datetime, token: str = "{date_short_pretty} at {time}") -> str:
+    """A ``<!date>`` that each reader sees in their own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC") if moment.utcoffset() is not None else moment.isoformat()
+    return f"<!date^{int(moment.timestamp())}^{token}|{fallback}>"
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _is_web_url(url: str, limit: int) -> bool:
+    return url.startswith(("https://", "http://")) and len(url) <= limit and not any(c.isspace() for c in url)
+
+
+def description_of(message: Message) -> str:
+    """The body text: ``description``, else ``short_description``, else ``contents`` (HTML made plain)."""
+    if message.description.strip():
+        return message.description
+    if message.short_description.strip():
+        return message.short_description
+    if message.content_type.upper() == "HTML":
+        return html_to_text(message.contents)
+    return message.contents
+
+
+def text_length(value: Any) -> int:
+    """Characters of text across blocks, the way Slack's aggregate ``msg_blocks_too_long`` cap counts them."""
+    if isinstance(value, list):
+        return sum(text_length(v) for v in value)
+    if isinstance(value, dict):
+        total = 0
+        if value.get("type") in ("plain_text", "mrkdwn") and isinstance(value.get("text"), str):
+            total += len(value["text"])
+        for key, child in value.items():
+            if isinstance(child, dict | list) and key != "confirm":
+                total += text_length(child)
+        return total
+    return 0
+
+
+def _tag_text(tag: Tag, limit: int) -> tuple[str, bool]:
+    key = escape_mrkdwn(tag.key.strip())
+    value = escape_mrkdwn(tag.value) or " "
+    text = f"*{key}*\n{value}" if key else value
+    return truncate(text, limit)
+
+
+def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[list[dict[str, Any]], int, int]:
+    """Tags in order: runs of short tags as two-column fields, others full width.
+
+    Returns the blocks, how many tags they hold, and how many tag texts were cut.
+    """
+    blocks: list[dict[str, Any]] = []
+    used = shown = cut = 0
+    fields: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal fields
+        if fields:
+            blocks.append({"type": "section", "fields": fields})
+            fields = []
+
+    for tag in tags:
+        limit = limits.MAX_FIELD_TEXT if tag.short else limits.MAX_SECTION_TEXT
+        text, was_cut = _tag_text(tag, min(limit, max(0, max_text - used)))
+        if not text or (len(blocks) + 1 > max_blocks) or (not tag.short and len(blocks) + 2 > max_blocks + 1):
+            break
+        if tag.short:
+            if len(fields) == limits.MAX_SECTION_FIELDS:
+                flush()
+                if len(blocks) + 1 > max_blocks:
+                    break
+            fields.append(_mrkdwn(text))
+        else:
+            flush()
+            if len(blocks) + 1 > max_blocks:
+                break
+            blocks.append({"type": "section", "text": _mrkdwn(text)})
+        used += len(text)
+        shown += 1
+        cut += was_cut
+    flush()
+    return blocks, shown, cut
+
+
+def _status_line(state: CardState) -> str | None:
+    parts: list[str] = []
+    if state.status is CardStatus.PENDING and state.actor:
+        parts.append(f":hourglass_flowing_sand: {state.action_label or 'Working'} for <@{state.actor}>…")
+    elif state.status is CardStatus.ACKNOWLEDGED:
+        who = f" by <@{state.actor}>" if state.actor else ""
+        when = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
+        parts.append(f":eyes: *Acknowledged*{who}{when}")
+    elif state.status is CardStatus.RESOLVED:
+        when = f" at {slack_date(state.resolved_at)}" if state.resolved_at else ""
+        parts.append(f":white_check_mark: *Resolved*{when}")
+        if state.actor:
+            acked = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
+            parts.append(f"acknowledged by <@{state.actor}>{acked}")
+    if state.notified > 1:
+        parts.append(f"notified {state.notified}×")
+    return " · ".join(parts) if parts else None
+
+
+def status_block(state: CardState) -> dict[str, Any] | None:
+    line = _status_line(state)
+    if line is None:
+        return None
+    return {"type": "context", "block_id": STATUS_BLOCK_ID, "elements": [_mrkdwn(line)]}
+
+
+def _buttons(
+    message: Message, callback_values: Sequence[str | None], state: CardState, notes: list[str]
+) -> list[dict[str, Any]]:
+    elements: list[dict[str, Any]] = []
+    link = message.link.strip()
+    if link:
+        if _is_web_url(link, limits.MAX_BUTTON_URL):
+            elements.append({"type": "button", "action_id": LINK_ACTION_ID, "text": _plain(LINK_BUTTON_TEXT),
+                             "url": link})
+        else:
+            notes.append("the link is not a web address Slack accepts")
+    if state.status in (CardStatus.ACKNOWLEDGED, CardStatus.RESOLVED, CardStatus.PENDING):
+        return elements
+    skipped = 0
+    for index, (callback, value) in enumerate(zip(message.callbacks, callback_values, strict=False)):
+        if len(elements) >= limits.MAX_ACTIONS_ELEMENTS:
+            skipped += len(message.callbacks) - index
+            break
+        if value is None or len(value) > limits.MAX_BUTTON_VALUE:
+            skipped += 1
+            continue
+        label, _ = truncate(callback.label.strip() or "Run callback", limits.MAX_BUTTON_TEXT)
+        button = {"type": "button", "action_id": f"{CALLBACK_ACTION_PREFIX}{index}", "text": _plain(label),
+                  "value": value}
+        if index == 0:
+            button["style"] = "primary"
+        elements.append(button)
+    if skipped:
+        notes.append(f"{skipped} button(s) could not be shown (invalid or too long callback URL)")
+    return elements
+
+
+def _context_line(message: Message, notification_type: NotificationType, style: TypeStyle) -> dict[str, Any]:
+    parts: list[str] = []
+    if message.occurred_at is not None:
+        parts.append(f":clock3: {slack_date(message.occurred_at)}")
+    elif message.occurred_at_raw.strip():
+        parts.append(f":clock3: {truncate(escape_mrkdwn(message.occurred_at_raw), 100)[0]}")
+    if message.domain_name.strip():
+        parts.append(truncate(escape_mrkdwn(message.domain_name.strip()), 150)[0])
+    if notification_type is not NotificationType.NONE:
+        parts.append(f"{style.emoji} {notification_type.value}")
+    if not parts:
+        parts.append("Cloudforet")
+    return {"type": "context", "elements": [_mrkdwn(" · ".join(parts))]}
+
+
+def render_card(
+    message: Message,
+    notification_type: NotificationType,
+    *,
+    callback_values: Sequence[str | None] = (),
+    state: CardState | None = None,
+) -> Card:
+    """Render a message as a card that Slack accepts, whatever its size.
+
+    ``callback_values`` holds, per entry of ``message.callbacks``, the opaque (sealed) button value, or None
+    when that callback cannot be offered.
+    """
+    state = state or CardState()
+    style = STYLES[notification_type]
+    notes: list[str] = []
+    title = " ".join(message.title.split()) or "Notification"
+
+    header_text, cut = truncate(f"{style.emoji} {title}", limits.MAX_HEADER_TEXT)
+    if cut:
+        notes.append("the title")
+    header = {"type": "header", "text": _plain(header_text)}
+
+    image: dict[str, Any] | None = None
+    image_url = message.image_url.strip()
+    if image_url:
+        if _is_web_url(image_url, limits.MAX_IMAGE_URL):
+            alt, _ = truncate(title, limits.MAX_ALT_TEXT)
+            image = {"type": "image", "image_url": image_url, "alt_text": alt}
+        else:
+            notes.append("the image (not a web address Slack accepts)")
+
+    context = _context_line(message, notification_type, style)
+    status = status_block(state)
+    buttons = _buttons(message, callback_values, state, notes)
+    actions = {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
+
+    fixed = [b for b in (header, image, context, status, actions) if b is not None]
+    fixed_text = text_length(fixed) + _RESERVED_TEXT
+    description = escape_mrkdwn(description_of(message).strip())
+    desc_reserve = min(len(description), _MIN_DESCRIPTION)
+
+    # Blocks left for tags: the limit less the fixed blocks, the description and the note.
+    tag_block_room = limits.MAX_BLOCKS - len(fixed) - (1 if description else 0) - 1
+    tag_text_room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - desc_reserve
+    tag_blocks, shown, tags_cut = _tag_sections(message.tags, tag_block_room, tag_text_room)
+    if shown < len(message.tags):
+        notes.append(f"{len(message.tags) - shown} of {len(message.tags)} tags")
+    if tags_cut:
+        notes.append(f"{tags_cut} tag value(s)")
+
+    body: list[dict[str, Any]] = []
+    if description:
+        room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - text_length(tag_blocks)
+        text, cut = truncate(description, min(limits.MAX_SECTION_TEXT, max(room, 1)))
+        if cut:
+            notes.append(f"the description ({len(description):,} characters, {len(text) - 1:,} shown)")
+        body.append({"type": "section", "text": _mrkdwn(text)})
+    if image is not None:
+        body.append(image)
+    body.extend(tag_blocks)
+    body.append(context)
+    if status is not None:
+        body.append(status)
+    if actions is not None:
+        body.append(actions)
+    if notes:
+        note, _ = truncate(":scissors: Shortened to fit Slack: " + "; ".join(notes) + ". Open it in Cloudforet "
+                           "for everything.", limits.MAX_SECTION_TEXT)
+        body.append({"type": "context", "block_id": NOTE_BLOCK_ID, "elements": [_mrkdwn(note)]})
+
+    color = STATUS_COLORS.get(state.status, style.color)
+    fallback = _fallback_text(title, description, style)
+    return Card(
+        text=fallback,
+        blocks=[header],
+        attachments=[{"color": color, "blocks": body, "fallback": fallback}],
+        truncated=notes,
+    )
+
+
+def _fallback_text(title: str, description: str, style: TypeStyle) -> str:
+    """The top-level ``text``: what notifications and screen readers show."""
+    text = f"{style.emoji} {escape_mrkdwn(title)}"
+    if description:
+        text += f"\n{description}"
+    return truncate(text, min(limits.MAX_TOP_LEVEL_TEXT, 1000))[0]
+
+
+def iter_buttons(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every button of a card payload (top level and inside attachments)."""
+    block_lists = [payload.get("blocks") or []]
+    block_lists += [a.get("blocks") or [] for a in payload.get("attachments") or [] if isinstance(a, dict)]
+    for blocks in block_lists:
+        for block in blocks:
+            if block.get("type") == "actions":
+                yield from (e for e in block.get("elements", []) if e.get("type") == "button")

@@ -1,0 +1,51 @@
+"""The ``grpc.aio`` server: Cloudforet's two plugin services, server reflection and the standard health service.
+
+Reflection is mandatory: Cloudforet's client discovers services and message types only through it.
+"""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from bot._proto.spaceone.api.notification.plugin import (
+    notification_pb2,
+    notification_pb2_grpc,
+    protocol_pb2,
+    protocol_pb2_grpc,
+)
+from bot.dispatch import DispatchService
+from bot.grpc_api.servicers import NotificationServicer, ProtocolServicer
+
+SERVICE_NAMES = (
+    protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name,
+    notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name,
+)
+# Cloudforet sends full messages; 64 MiB keeps a huge message a clear error rather than a transport failure.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+async def start_grpc_server(service: DispatchService, address: str) -> tuple[grpc.aio.Server, int]:
+    """Start serving on ``address`` (``host:port``, port 0 picks a free one); return the server and its port."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    protocol_pb2_grpc.add_ProtocolServicer_to_server(ProtocolServicer(service), server)
+    notification_pb2_grpc.add_NotificationServicer_to_server(NotificationServicer(service), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port

@@ -1,0 +1,103 @@
+"""gRPC servicers for ``Protocol`` (init, verify) and ``Notification`` (dispatch).
+
+They translate Structs to the core's models and coded errors to gRPC status; every error leaves with details
+``ERROR_<CODE>: <message>`` and never a stack trace or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+
+from bot._proto.spaceone.api.notification.plugin import (
+    notification_pb2,
+    notification_pb2_grpc,
+    protocol_pb2,
+    protocol_pb2_grpc,
+)
+from bot.core.channel_schema import plugin_metadata
+from bot.core.errors import BotError, ErrorCode
+from bot.core.requests import parse_channel, parse_dispatch
+from bot.dispatch import DispatchService
+from bot.grpc_api.status import grpc_status
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_NOTIFICATION_TYPE = notification_pb2.PluginDispatchRequest.NotificationType
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(data)
+    return struct
+
+
+async def _answer(context: grpc.aio.ServicerContext, method: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference."""
+    started = time.perf_counter()
+    try:
+        return await call()
+    except BotError as exc:
+        logger.warning("%s failed: %s (%.0f ms)", method, exc.details, (time.perf_counter() - started) * 1000)
+        await context.abort(grpc_status(exc.code), exc.details)
+    except Exception as exc:
+        if isinstance(exc, grpc.aio.AbortError):
+            raise
+        reference = uuid.uuid4().hex[:12]
+        logger.error("%s failed unexpectedly (ref %s): %s", method, reference, type(exc).__name__, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL,
+                            f"{ErrorCode.INTERNAL.value}: unexpected failure (ref {reference}); see the plugin log")
+    raise AssertionError("unreachable")  # context.abort always raises
+
+
+class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
+    def __init__(self, service: DispatchService) -> None:
+        self._service = service
+        self._metadata = dict_to_struct(plugin_metadata())
+
+    async def init(self, request: protocol_pb2.InitRequest, context: grpc.aio.ServicerContext) -> Any:
+        # Called before every dispatch: instant and offline.
+        return protocol_pb2.PluginInfo(metadata=self._metadata)
+
+    async def verify(self, request: protocol_pb2.PluginVerifyRequest, context: grpc.aio.ServicerContext) -> Any:
+        async def run() -> empty_pb2.Empty:
+            secret = struct_to_dict(request.secret_data)
+            options = struct_to_dict(request.options)
+            if not secret.get("token"):
+                # Nothing to check (Cloudforet verifies a protocol before any channel exists).
+                return empty_pb2.Empty()
+            channel = parse_channel({"channel": secret.get("channel") or options.get("channel") or "verify"}, secret)
+            await self._service.verify(channel.token.get_secret_value())
+            return empty_pb2.Empty()
+
+        return await _answer(context, "Protocol.verify", run)
+
+
+class NotificationServicer(notification_pb2_grpc.NotificationServicer):
+    def __init__(self, service: DispatchService) -> None:
+        self._service = service
+
+    async def dispatch(self, request: notification_pb2.PluginDispatchRequest,
+                       context: grpc.aio.ServicerContext) -> Any:
+        async def run() -> empty_pb2.Empty:
+            parsed = parse_dispatch(
+                channel_data=struct_to_dict(request.channel_data),
+                secret_data=struct_to_dict(request.secret_data),
+                message=struct_to_dict(request.message),
+                notification_type=_NOTIFICATION_TYPE.Name(request.notification_type)
+                if request.notification_type in _NOTIFICATION_TYPE.values() else "NOTIFICATION_TYPE_NONE",
+            )
+            await self._service.dispatch(parsed)
+            return empty_pb2.Empty()
+
+        return await _answer(context, "Notification.dispatch", run)

@@ -1,0 +1,47 @@
+"""Deployment-wide settings, read from environment variables; each has a safe default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything ``serve`` needs; none of it is required to start the dispatch server."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    grpc_port: int = Field(50051, alias="BOT_GRPC_PORT", ge=0, le=65535)
+    grpc_host: str = Field("[::]", alias="BOT_GRPC_HOST")
+    http_port: int = Field(8080, alias="BOT_HTTP_PORT", ge=0, le=65535)
+    http_host: str = Field("0.0.0.0", alias="BOT_HTTP_HOST")
+    slack_api_url: str = Field("https://slack.com/api/", alias="BOT_SLACK_API_URL")
+    data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
+    signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    button_key: SecretStr | None = Field(None, alias="BOT_BUTTON_KEY")
+    callback_allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_CALLBACK_ALLOWED_HOSTS")
+    allowed_responders: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_ALLOWED_RESPONDERS")
+    callback_timeout: float = Field(10.0, alias="BOT_CALLBACK_TIMEOUT", gt=0)
+    dispatch_timeout: float = Field(60.0, alias="BOT_DISPATCH_TIMEOUT", gt=0, lt=170)
+    log_format: str = Field("text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$")
+    log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
+
+    @field_validator("callback_allowed_hosts", "allowed_responders", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"

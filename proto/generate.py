@@ -1,0 +1,77 @@
+"""Regenerate the protobuf and gRPC modules in ``bot/_proto`` from the ``.proto`` files here.
+
+Run ``python proto/generate.py`` after editing a ``.proto`` file (needs ``grpcio-tools``, part of
+the ``test`` extra). ``--check`` regenerates into a temporary folder and exits 1 when the
+committed modules differ, which is what ``tests/test_proto_fresh.py`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+PROTO_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = PROTO_ROOT.parent / "bot" / "_proto"
+PROTO_FILES = sorted(PROTO_ROOT.rglob("*.proto"))
+# Generated gRPC modules import their messages by proto package path; inside our package
+# they live under bot._proto, so the import is rewritten.
+IMPORT_FROM = "from spaceone.api.notification.plugin import"
+IMPORT_TO = "from bot._proto.spaceone.api.notification.plugin import"
+
+
+def generate(out_dir: Path) -> None:
+    from grpc_tools import protoc  # imported here: a test-only dependency
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{Path(protoc.__file__).parent / '_proto'}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        *[str(p.relative_to(PROTO_ROOT)) for p in PROTO_FILES],
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+    for path in out_dir.rglob("*.py*"):
+        text = path.read_text()
+        path.write_text(text.replace(IMPORT_FROM, IMPORT_TO))
+    for folder in [out_dir, *[p for p in out_dir.rglob("*") if p.is_dir()]]:
+        (folder / "__init__.py").touch()
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    diff = sorted(str(p) for p in files_a ^ files_b)
+    diff += sorted(str(p) for p in files_a & files_b if not filecmp.cmp(a / p, b / p, shallow=False))
+    return diff
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail when bot/_proto is stale")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "_proto"
+        generate(fresh)
+        if args.check:
+            stale = differences(fresh, PACKAGE_ROOT)
+            if stale:
+                print("bot/_proto is stale; run python proto/generate.py. Differs:", *stale, sep="\n  ")
+                return 1
+            print("bot/_proto is up to date")
+            return 0
+        shutil.rmtree(PACKAGE_ROOT, ignore_errors=True)
+        shutil.copytree(fresh, PACKAGE_ROOT)
+    print(f"generated {PACKAGE_ROOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
