@@ -39,7 +39,8 @@ def test_alert_card_layout() -> None:
     assert [f["text"] for f in blocks[1]["fields"]] == [
         "*Alert Number*\n#108664", "*State*\nTRIGGERED", "*Urgency*\nHIGH", "*Triggered by*\nkubectl-webhook"]
     assert [b["text"]["text"] for b in blocks[2:6]] == [
-        "*Project*\nSpaceONE &gt; Project1", "*Resource*\nspaceone-api", "*Assigned to*\nadmin", "*Account*\n123456789012"]
+        "*Project*\nSpaceONE &gt; Project1", "*Resource*\nspaceone-api", "*Assigned to*\nadmin",
+        "*Account*\n123456789012"]
     context = blocks[6]["elements"][0]["text"]
     assert "<!date^1656321777^{date_short_pretty} at {time}|2022-06-27 09:22 UTC>" in context
     assert "acme" in context
@@ -163,7 +164,7 @@ def test_acknowledged_state_removes_callbacks_and_names_the_clicker() -> None:
     state = CardState(status=CardStatus.ACKNOWLEDGED, actor="U42", acted_at=at, notified=3)
     payload = render_card(message, NotificationType.ERROR, callback_values=["v"], state=state).payload()
     assert [b["action_id"] for b in iter_buttons(payload)] == [LINK_ACTION_ID]
-    status = [b for b in body(payload) if b.get("block_id") == "status"][0]["elements"][0]["text"]
+    status = next(b for b in body(payload) if b.get("block_id") == "status")["elements"][0]["text"]
     assert "<@U42>" in status and f"<!date^{int(at.timestamp())}^" in status and "notified 3×" in status
     assert payload["attachments"][0]["color"] != STYLES[NotificationType.ERROR].color
 

@@ -1,0 +1,152 @@
+"""The gRPC plugin API over a real socket: init, verify, dispatch, reflection, health and error mapping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pb2, json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from bot._proto.spaceone.api.notification.plugin import protocol_pb2
+from bot.grpc_api.servicers import dict_to_struct
+from tests.fakes.slack_api import FakeSlack, validate_blocks
+from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
+from tests.support import CHANNEL_ID, Stack, live_stack
+
+
+def test_init_returns_the_channel_schema_without_calling_slack(stack: Stack) -> None:
+    info = stack.protocol.init(protocol_pb2.InitRequest(options=dict_to_struct({})), timeout=5)
+    metadata = json_format.MessageToDict(info.metadata)
+    assert metadata["data_type"] == "SECRET"
+    schema = metadata["data"]["schema"]
+    assert schema["required"] == ["token", "channel"]
+    assert {"token", "channel", "channel_id"} <= set(schema["properties"])
+    assert all(prop.get("title") for prop in schema["properties"].values())
+    assert schema["properties"]["token"]["pattern"].startswith("^xox")
+    assert stack.slack.calls == []
+
+
+def test_reflection_lists_and_describes_the_plugin_services(stack: Stack) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)
+    requests = [reflection_pb2.ServerReflectionRequest(list_services=""),
+                reflection_pb2.ServerReflectionRequest(
+                    file_containing_symbol="spaceone.api.notification.plugin.Notification")]
+    answers = list(stub.ServerReflectionInfo(iter(requests), timeout=5))
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert {"spaceone.api.notification.plugin.Protocol", "spaceone.api.notification.plugin.Notification",
+            "grpc.health.v1.Health"} <= names
+    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
+             for raw in answers[1].file_descriptor_response.file_descriptor_proto]
+    assert "spaceone/api/notification/plugin/notification.proto" in {f.name for f in files}
+
+
+def test_health_is_serving(stack: Stack) -> None:
+    stub = health_pb2_grpc.HealthStub(stack.channel)
+    for service in ("", "spaceone.api.notification.plugin.Notification"):
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_dispatch_posts_a_card_slack_accepts(stack: Stack) -> None:
+    stack.dispatch(alerting_message())
+    [message] = stack.posted()
+    assert message.blocks[0]["text"]["text"].endswith("[Alerting] Notification of access to the SpaceONE")
+    assert message.attachments[0]["color"] == "#E01E5A"
+    errors, _ = validate_blocks(message.blocks, message.attachments)
+    assert errors == []
+    recorded = json.dumps([message.text, message.blocks, message.attachments])
+    assert CALLBACK_URL not in recorded and ACCESS_KEY in LINK  # the link button carries the link, by design
+    buttons = message.attachments[0]["blocks"][-1]["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Open in Cloudforet", "Acknowledge Alerts"]
+    assert buttons[1]["value"].startswith("v1.")
+
+
+def test_dispatch_by_channel_id_and_token_from_secret_data(stack: Stack) -> None:
+    stack.dispatch({"title": "hello"}, channel_data={"channel": "whatever", "channel_id": CHANNEL_ID},
+                   secret_data={"token": TOKEN}, notification_type="INFO")
+    [message] = stack.posted()
+    assert message.attachments[0]["color"] == "#1D9BD1"
+
+
+def _error(stack: Stack, message: dict, **kwargs: object) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.dispatch(message, **kwargs)
+    return caught.value
+
+
+@pytest.mark.parametrize(("channel_data", "status", "details"), [
+    ({}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.token is required"),
+    ({"token": TOKEN}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.channel is"),
+    ({"token": "xoxb-unknown-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "ERROR_SLACK_AUTH:"),
+    ({"token": "xoxb-inactive-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "account_inactive"),
+    ({"token": TOKEN, "channel": "#nope"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_NOT_FOUND:"),
+    ({"token": TOKEN, "channel": "secret-ops"}, grpc.StatusCode.FAILED_PRECONDITION, "/invite @"),
+    ({"token": TOKEN, "channel": "old-alerts"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_ARCHIVED"),
+])
+def test_errors_are_typed_and_coded(stack: Stack, channel_data: dict, status: grpc.StatusCode, details: str) -> None:
+    error = _error(stack, alerting_message(), channel_data=channel_data)
+    assert error.code() == status
+    assert details in error.details()
+    assert error.details().startswith("ERROR_")
+    assert TOKEN not in error.details() and CALLBACK_URL not in error.details()
+    assert stack.posted() == []
+
+
+def test_not_in_channel_hint(stack: Stack) -> None:
+    stack.slack.add_channel("quiet", "C0QUIET001", bot_member=False)
+    error = _error(stack, {"title": "x"}, channel_data={"token": TOKEN, "channel": "quiet"})
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details().startswith("ERROR_SLACK_NOT_IN_CHANNEL") and "/invite @" in error.details()
+
+
+def test_slack_outage_is_unavailable_with_coded_details(stack: Stack) -> None:
+    stack.slack.outage(60)
+    error = _error(stack, {"title": "x"})
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details().startswith("ERROR_SLACK_UNAVAILABLE: Slack answered HTTP 503")
+    # the sender retried (slack_sdk's server-error handler) before giving up
+    assert len([c for c in stack.slack.calls if c.method == "chat.postMessage"]) == 3
+
+
+def test_rate_limit_is_honoured_then_exhausted(tmp_path: Path) -> None:
+    fake = FakeSlack(post_rate_per_channel=0.01, post_burst=1, retry_after=1)
+    with live_stack(tmp_path, fake) as stack:
+        stack.dispatch({"title": "first"})
+        error = _error(stack, {"title": "second"})
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.details().startswith("ERROR_SLACK_RATE_LIMITED")
+        attempts = [c for c in stack.slack.calls if c.method == "chat.postMessage"]
+        assert [c.status for c in attempts] == [200, 429, 429, 429]
+        assert len(stack.posted()) == 1
+
+
+def test_slow_slack_times_out_with_a_coded_error_not_deadline_exceeded(tmp_path: Path) -> None:
+    with live_stack(tmp_path, dispatch_timeout=0.5) as stack:
+        stack.slack.delay = 2
+        error = _error(stack, {"title": "x"})
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert error.details().startswith("ERROR_TIMEOUT:")
+
+
+def test_verify_calls_auth_test(stack: Stack) -> None:
+    stack.protocol.verify(protocol_pb2.PluginVerifyRequest(options=dict_to_struct({}),
+                                                           secret_data=dict_to_struct({"token": TOKEN})), timeout=5)
+    assert [c.method for c in stack.slack.calls] == ["auth.test"]
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.protocol.verify(protocol_pb2.PluginVerifyRequest(
+            secret_data=dict_to_struct({"token": "xoxb-revoked-9"})), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details().startswith("ERROR_SLACK_AUTH")
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.protocol.verify(protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": "nope"})),
+                              timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_verify_without_a_token_has_nothing_to_check(stack: Stack) -> None:
+    stack.protocol.verify(protocol_pb2.PluginVerifyRequest(), timeout=5)
+    assert stack.slack.calls == []
