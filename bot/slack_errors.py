@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import aiohttp
-from slack_sdk.errors import SlackApiError
+from dataclasses import dataclass
 
 from bot.core.errors import BotError, ErrorCode
 
@@ -31,24 +28,29 @@ _HINTS: dict[str, tuple[ErrorCode, str]] = {
 }
 
 
-def slack_error_code(exc: SlackApiError) -> str:
-    """Slack's ``error`` string of a failed call ('' when the answer carried none)."""
-    data = getattr(exc.response, "data", None)
-    if isinstance(data, dict):
-        return str(data.get("error") or "")
-    return ""
+@dataclass
+class SlackCallError(Exception):
+    """A Web API call that failed: HTTP status (0 when Slack was not reached) and Slack's ``error`` string."""
+
+    method: str
+    status: int
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.method}: HTTP {self.status} {self.error}".strip()
 
 
 def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
     """A failure of a Slack call as a coded error; messages name no token and no URL."""
     if isinstance(exc, BotError):
         return exc
-    if isinstance(exc, SlackApiError):
-        status = getattr(exc.response, "status_code", 200)
-        error = slack_error_code(exc)
+    if isinstance(exc, SlackCallError):
+        status, error = exc.status, exc.error
         if status == 429 or error in ("ratelimited", "rate_limited"):
             code, text = _HINTS["ratelimited"]
             return BotError(code, text.format(channel=channel), retryable=True)
+        if status == 0:
+            return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack: {error}", retryable=True)
         if status >= 500:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"Slack answered HTTP {status}", retryable=True)
         if error in _AUTH:
@@ -60,6 +62,4 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
         if error in ("internal_error", "fatal_error", "service_unavailable", "request_timeout"):
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"Slack failed ({error})", retryable=True)
         return BotError(ErrorCode.SLACK_API, f"Slack answered {error or f'HTTP {status}'}")
-    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError | OSError):
-        return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack ({type(exc).__name__})", retryable=True)
     return BotError(ErrorCode.INTERNAL, f"unexpected failure talking to Slack ({type(exc).__name__})")

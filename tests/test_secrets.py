@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,20 +18,6 @@ from bot.grpc_api.servicers import dict_to_struct
 from tests.fakes.slack_api import FakeSlack
 from tests.process import server_process
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
-from tests.support import BackgroundLoop, populate
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    loop = BackgroundLoop()
-    slack = FakeSlack()
-    populate(slack)
-    loop.run(slack.start())
-    try:
-        yield slack
-    finally:
-        loop.run(slack.stop())
-        loop.close()
 
 
 def _request(channel: str, token: str = TOKEN) -> notification_pb2.PluginDispatchRequest:

@@ -119,17 +119,21 @@ def description_of(message: Message) -> str:
 
 def text_length(value: Any) -> int:
     """Characters of text across blocks, the way Slack's aggregate ``msg_blocks_too_long`` cap counts them."""
-    if isinstance(value, list):
-        return sum(text_length(v) for v in value)
-    if isinstance(value, dict):
-        total = 0
-        if value.get("type") in ("plain_text", "mrkdwn") and isinstance(value.get("text"), str):
-            total += len(value["text"])
-        for key, child in value.items():
-            if isinstance(child, dict | list) and key != "confirm":
-                total += text_length(child)
-        return total
-    return 0
+    total = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is list:
+            pending.extend(item)
+        elif type(item) is dict:
+            kind = item.get("type")
+            if kind == "plain_text" or kind == "mrkdwn":
+                text = item.get("text")
+                total += len(text) if type(text) is str else 0
+                continue
+            pending.extend(child for key, child in item.items()
+                           if key != "confirm" and (type(child) is dict or type(child) is list))
+    return total
 
 
 def _tag_text(tag: Tag, limit: int) -> tuple[str, bool]:

@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,6 +33,10 @@ class SealKey:
 
     key: bytes
     key_id: str
+    aead: AESGCM = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aead", AESGCM(self.key))
 
     @classmethod
     def derive(cls, secret: str | bytes, purpose: str = "button-seal") -> SealKey:
@@ -54,7 +58,7 @@ def seal(payload: dict[str, str], key: SealKey) -> str:
     """Encrypt and authenticate a small JSON payload."""
     nonce = os.urandom(12)
     body = json.dumps(payload, separators=(",", ":")).encode()
-    sealed = AESGCM(key.key).encrypt(nonce, body, _AAD)
+    sealed = key.aead.encrypt(nonce, body, _AAD)
     return f"{VERSION}.{key.key_id}.{_b64(nonce + sealed)}"
 
 
@@ -70,7 +74,7 @@ def unseal(value: str, keys: Sequence[SealKey]) -> dict[str, str]:
     ordered = sorted(keys, key=lambda k: k.key_id != key_id)
     for key in ordered:
         try:
-            body = AESGCM(key.key).decrypt(blob[:12], blob[12:], _AAD)
+            body = key.aead.decrypt(blob[:12], blob[12:], _AAD)
         except InvalidTag:
             continue
         payload = json.loads(body)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import empty_pb2, json_format, struct_pb2
+from google.protobuf import empty_pb2, struct_pb2
 
 from bot._proto.spaceone.api.notification.plugin import (
     notification_pb2,
@@ -32,8 +32,24 @@ T = TypeVar("T")
 _NOTIFICATION_TYPE = notification_pb2.PluginDispatchRequest.NotificationType
 
 
+def _plain_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_plain_value(item) for item in value.list_value.values]
+    return None
+
+
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(struct)
+    """A Struct as plain Python values (numbers stay floats, as on the wire; NaN and infinity pass through)."""
+    return {key: _plain_value(value) for key, value in struct.fields.items()}
 
 
 def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:

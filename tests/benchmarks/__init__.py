@@ -1,0 +1,1 @@
+"""Benchmarks: run with ``python -m tests.benchmarks`` (see README); they print their figures."""

@@ -1,0 +1,77 @@
+"""Dispatch benchmark: round-trip latency at concurrency 1 and throughput at concurrency 64 over 100 channels.
+
+The fake Slack answers at once and does not rate-limit; client, server and fake Slack are separate processes.
+Targets (2-core machine): p50 <= 1.5 ms, >= 1,000 dispatches/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from bot._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
+from bot.grpc_api.servicers import dict_to_struct
+from tests.benchmarks.harness import CHANNELS, stack_processes
+from tests.samples import TOKEN, alerting_message
+
+
+def _request(channel_id: str, number: int) -> notification_pb2.PluginDispatchRequest:
+    message = alerting_message(title=f"[Alerting] benchmark alert {number}")
+    return notification_pb2.PluginDispatchRequest(
+        message=dict_to_struct(message), notification_type=notification_pb2.PluginDispatchRequest.ERROR,
+        channel_data=dict_to_struct({"token": TOKEN, "channel": channel_id}), secret_data=dict_to_struct({}),
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def measure(endpoint: str, sequential: int, concurrent: int, workers: int) -> dict[str, float]:
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub = notification_pb2_grpc.NotificationStub(channel)
+        requests = [_request(CHANNELS[i % len(CHANNELS)], i) for i in range(max(sequential, concurrent))]
+        for request in requests[:200]:  # warm up connections and caches
+            await stub.dispatch(request, timeout=30)
+        latencies: list[float] = []
+        for request in requests[:sequential]:
+            started = time.perf_counter()
+            await stub.dispatch(request, timeout=30)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        queue: asyncio.Queue[notification_pb2.PluginDispatchRequest] = asyncio.Queue()
+        for request in requests[:concurrent]:
+            queue.put_nowait(request)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await stub.dispatch(queue.get_nowait(), timeout=30)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        elapsed = time.perf_counter() - started
+    return {
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentile(latencies, 0.99),
+        "throughput": concurrent / elapsed,
+    }
+
+
+def run(sequential: int = 2000, concurrent: int = 10000, workers: int = 64) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, stack_processes(Path(tmp)) as (endpoint, _):
+        figures = asyncio.run(measure(endpoint, sequential, concurrent, workers))
+    print(f"dispatch latency at concurrency 1 ({sequential} calls): p50 {figures['p50_ms']:.2f} ms, "
+          f"p99 {figures['p99_ms']:.2f} ms   (target p50 <= 1.5 ms)")
+    print(f"dispatch throughput at concurrency {workers}, {len(CHANNELS)} channels ({concurrent} calls): "
+          f"{figures['throughput']:.0f} dispatches/s   (target >= 1,000/s)")
+    return figures
+
+
+if __name__ == "__main__":
+    run()

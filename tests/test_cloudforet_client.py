@@ -1,0 +1,92 @@
+"""Cloudforet's own client (SpaceConnector from spaceone-core, in its own venv) against the real server process.
+
+It discovers our services through gRPC reflection and calls them exactly as Cloudforet's notification service
+does; the fake Slack records what a channel would show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cloudforet.client_venv import CloudforetClient
+from tests.fakes.slack_api import FakeSlack, validate_blocks
+from tests.process import ServerProcess, server_process
+from tests.samples import CALLBACK_URL, TOKEN, alerting_message, resolved_message
+from tests.support import CHANNEL_ID
+
+CHANNEL = {"token": TOKEN, "channel": "#alerts"}
+
+
+@pytest.fixture
+def server(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[ServerProcess]:
+    with server_process(tmp_path, fake_slack.base_url) as running:
+        yield running
+
+
+def _dispatch(client: CloudforetClient, server: ServerProcess, message: dict[str, Any],
+              notification_type: str = "ERROR", channel_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    params = {"options": {}, "message": message, "notification_type": notification_type,
+              "secret_data": {}, "channel_data": channel_data or CHANNEL}
+    return client.call(f"grpc://{server.endpoint}", "Notification.dispatch", params)
+
+
+def test_init_and_verify(cloudforet_client: CloudforetClient, server: ServerProcess, fake_slack: FakeSlack) -> None:
+    endpoint = f"grpc://{server.endpoint}"
+    answer = cloudforet_client.call(endpoint, "Protocol.init", {"options": {}})
+    assert answer["ok"], answer
+    metadata = answer["result"]["metadata"]
+    assert metadata["data_type"] == "SECRET"
+    assert set(metadata["data"]["schema"]["required"]) == {"token", "channel"}
+    answer = cloudforet_client.call(endpoint, "Protocol.verify", {"options": {}, "secret_data": {"token": TOKEN}})
+    assert answer["ok"], answer
+    assert [c.method for c in fake_slack.calls] == ["auth.test"]
+    answer = cloudforet_client.call(endpoint, "Protocol.verify",
+                                    {"options": {}, "secret_data": {"token": "xoxb-0-revoked"}})
+    assert not answer["ok"] and answer["status"] == "UNAUTHENTICATED"
+    assert answer["details"].startswith("ERROR_SLACK_AUTH")
+
+
+def test_alerting_then_resolved(cloudforet_client: CloudforetClient, server: ServerProcess,
+                                fake_slack: FakeSlack) -> None:
+    assert _dispatch(cloudforet_client, server, alerting_message())["ok"]
+    assert _dispatch(cloudforet_client, server, resolved_message(), "SUCCESS")["ok"]
+    alerting, resolved = fake_slack.messages[CHANNEL_ID][:2]
+    assert alerting.blocks[0]["text"]["text"] == ":red_circle: [Alerting] Notification of access to the SpaceONE"
+    assert "Acknowledge Alerts" in json.dumps(alerting.attachments)
+    assert CALLBACK_URL not in json.dumps(alerting.attachments)
+    assert resolved.attachments[0]["color"] == "#2EB67D"
+    assert "*State*\nRESOLVED" in json.dumps(resolved.attachments, ensure_ascii=False).replace("\\n", "\n")
+
+
+def test_forty_tags_and_a_long_description(cloudforet_client: CloudforetClient, server: ServerProcess,
+                                           fake_slack: FakeSlack) -> None:
+    tags = [{"key": f"Tag {i}", "value": f"value {i} " * 20, "options": {"short": i % 2 == 0}} for i in range(40)]
+    answer = _dispatch(cloudforet_client, server, alerting_message(tags=tags, description="D" * 10_000))
+    assert answer["ok"], answer
+    [message] = fake_slack.messages[CHANNEL_ID]
+    errors, total = validate_blocks(message.blocks, message.attachments)
+    assert errors == [] and total <= 12_000
+    shown = json.dumps(message.attachments)
+    assert "Tag 0" in shown and "Shortened to fit Slack" in shown and "10,000 characters" in shown
+
+
+def test_errors_reach_the_client_coded_and_are_not_retried(cloudforet_client: CloudforetClient,
+                                                           server: ServerProcess, fake_slack: FakeSlack) -> None:
+    answer = _dispatch(cloudforet_client, server, alerting_message(), channel_data={"token": TOKEN, "channel": "#gone"})
+    assert not answer["ok"]
+    assert answer["status"] == "FAILED_PRECONDITION"
+    assert answer["details"].startswith("ERROR_SLACK_CHANNEL_NOT_FOUND:")
+    answer = _dispatch(cloudforet_client, server, {"title": "x"}, channel_data={"channel": "#alerts"})
+    assert answer["status"] == "INVALID_ARGUMENT" and "channel_data.token is required" in answer["details"]
+    fake_slack.outage(30)
+    answer = _dispatch(cloudforet_client, server, {"title": "x"})
+    assert answer["status"] == "UNAVAILABLE" and answer["details"].startswith("ERROR_SLACK_UNAVAILABLE")
+    posts = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
+    # one rejected post, then one dispatch with our own 3 attempts: Cloudforet did not retry on top
+    assert len(posts) == 1 + 3
+    assert TOKEN not in json.dumps(answer)
