@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from bot.core.sealed import seal
 from bot.slack_sender import Posted, SlackSender
 
 logger = logging.getLogger(__name__)
+MAX_REMEMBERED_CHANNELS = 10_000
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,24 @@ def build_card(request: DispatchRequest, keys: ButtonKeys) -> Card:
     return render_card(request.message, request.notification_type, callback_values=callback_values(request, keys))
 
 
+AppTokenHook = Callable[[str], Awaitable[None]]
+
+
 class DispatchService:
-    def __init__(self, sender: SlackSender, keys: ButtonKeys, *, timeout: float) -> None:
+    def __init__(self, sender: SlackSender, keys: ButtonKeys, *, timeout: float,
+                 on_app_token: AppTokenHook | None = None) -> None:
         self._sender = sender
         self._keys = keys
         self._timeout = timeout
+        self._on_app_token = on_app_token
+        # channel ID -> the bot token that last posted there (memory only), for user-group look-ups on clicks
+        self.channel_tokens: OrderedDict[str, str] = OrderedDict()
+
+    def _remember(self, channel_id: str, token: str) -> None:
+        self.channel_tokens[channel_id] = token
+        self.channel_tokens.move_to_end(channel_id)
+        if len(self.channel_tokens) > MAX_REMEMBERED_CHANNELS:
+            self.channel_tokens.popitem(last=False)
 
     async def dispatch(self, request: DispatchRequest) -> Delivery:
         card = build_card(request, self._keys)
@@ -56,6 +72,9 @@ class DispatchService:
                 posted = await self._sender.post(token, request.channel.target, card.payload())
         except TimeoutError:
             raise BotError(ErrorCode.TIMEOUT, f"Slack did not accept the card within {self._timeout:g} s") from None
+        self._remember(posted.channel_id, token)
+        if request.channel.app_token is not None and self._on_app_token is not None:
+            await self._on_app_token(request.channel.app_token.get_secret_value())
         return Delivery(posted=posted, card=card)
 
     async def verify(self, token: str) -> dict[str, Any]:

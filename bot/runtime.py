@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass, field
+import time
 
 import grpc
+from aiohttp import web
 
 from bot.button_keys import ButtonKeys
+from bot.callback_client import CallbackClient
+from bot.core.errors import BotError
 from bot.dispatch import DispatchService
 from bot.grpc_api.server import start_grpc_server
+from bot.interactivity.bolt_app import build_bolt_app
+from bot.interactivity.clicks import ClickService
+from bot.interactivity.http_app import build_http_app
+from bot.interactivity.responders import ResponderPolicy
+from bot.interactivity.socket_mode import SocketModeConnections
 from bot.settings import Settings
 from bot.slack_sender import SlackSender
+from bot.store import SqliteStore
 
 logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 20
@@ -25,27 +34,80 @@ def button_keys(settings: Settings) -> ButtonKeys:
     return ButtonKeys(configured, settings.data_dir)
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    sender: SlackSender = field(init=False)
-    service: DispatchService = field(init=False)
-    grpc_server: grpc.aio.Server | None = field(init=False, default=None)
-    grpc_port: int = field(init=False, default=0)
+    """Every part of the plugin, wired together: gRPC dispatch, Slack interactivity (HTTP and Socket Mode)."""
 
-    def __post_init__(self) -> None:
-        self.sender = SlackSender(self.settings.slack_api_url)
-        self.service = DispatchService(self.sender, button_keys(self.settings), timeout=self.settings.dispatch_timeout)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = SqliteStore(settings.data_dir)
+        self.sender = SlackSender(settings.slack_api_url)
+        self.keys = button_keys(settings)
+        self.service = DispatchService(self.sender, self.keys, timeout=settings.dispatch_timeout,
+                                       on_app_token=self._app_token_seen)
+        self.callbacks = CallbackClient(allowed_hosts=settings.callback_allowed_hosts,
+                                        timeout=settings.callback_timeout)
+        self.clicks = ClickService(
+            store=self.store, callbacks=self.callbacks, keys=self.keys,
+            responders=ResponderPolicy(settings.allowed_responders, self._group_members),
+            allowed_hosts=settings.callback_allowed_hosts, claim_timeout=settings.callback_timeout + 30,
+        )
+        self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
+        self.socket_mode = SocketModeConnections(self.bolt, settings.slack_api_url)
+        self.grpc_server: grpc.aio.Server | None = None
+        self.grpc_port = 0
+        self.http_runner: web.AppRunner | None = None
+        self.http_port = 0
+
+    async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
+        token = self.service.channel_tokens.get(channel_id)
+        if token is None:
+            logger.warning("cannot check user group %s: no bot token known for channel %s yet", group_id, channel_id)
+            return None
+        try:
+            return await self.sender.group_members(token, group_id)
+        except BotError as exc:
+            logger.warning("cannot check user group %s: %s", group_id, exc.details)
+            return None
+
+    async def _app_token_seen(self, app_token: str) -> None:
+        if self.socket_mode.has(app_token):
+            return
+        self.store.remember_app_token(app_token, now=time.time())
+        asyncio.get_running_loop().create_task(self.socket_mode.ensure(app_token))
+
+    def ready(self) -> bool:
+        return self.grpc_server is not None
 
     async def start(self) -> None:
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address)
         logger.info("gRPC plugin server listening on %s:%d", self.settings.grpc_host, self.grpc_port)
 
+        secret = self.settings.signing_secret.get_secret_value() if self.settings.signing_secret else None
+        self.http_runner = web.AppRunner(build_http_app(self.bolt, secret, self.ready), access_log=None,
+                                         handle_signals=False)
+        await self.http_runner.setup()
+        site = web.TCPSite(self.http_runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
+        self.http_port = int(self.http_runner.addresses[0][1])
+        logger.info("HTTP listening on %s:%d (Slack interactivity %s)", self.settings.http_host, self.http_port,
+                    "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET")
+
+        app_tokens = self.store.app_tokens()
+        if self.settings.app_token is not None:
+            app_tokens.insert(0, self.settings.app_token.get_secret_value())
+        for token in dict.fromkeys(app_tokens):
+            await self.socket_mode.ensure(token)
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
+        await self.socket_mode.close()
+        if self.http_runner is not None:
+            await self.http_runner.cleanup()
+        await self.callbacks.close()
         await self.sender.close()
+        self.store.close()
 
 
 async def serve(settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.errors import BotError, ErrorCode
+from bot.redact import redact
 
 _AUTH = {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "no_permission",
          "not_allowed_token_type", "ekm_access_denied"}
@@ -44,6 +45,7 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
     """A failure of a Slack call as a coded error; messages name no token and no URL."""
     if isinstance(exc, BotError):
         return exc
+    channel = redact(channel)
     if isinstance(exc, SlackCallError):
         status, error = exc.status, exc.error
         if status == 429 or error in ("ratelimited", "rate_limited"):

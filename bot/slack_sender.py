@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -61,11 +62,19 @@ class SlackSender:
             )
         return self._session
 
-    async def call(self, token: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST one Web API method with a JSON body; return Slack's answer or raise ``SlackCallError``."""
+    async def call(self, token: str, method: str, body: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
+        """POST one Web API method (JSON body, or form fields for read methods); return Slack's answer.
+
+        Raises ``SlackCallError`` when Slack says no or cannot be reached after the retries.
+        """
         url = self._base_url + method
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json; charset=utf-8"}
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Authorization": f"Bearer {token}"}
+        if form:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            data = urlencode({k: v for k, v in body.items() if v is not None}).encode()
+        else:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         state = RetryState()
         retry_request: HttpRequest | None = None
         while True:
@@ -121,6 +130,13 @@ class SlackSender:
             await self.call(token, "chat.update", {"channel": channel_id, "ts": ts, **payload})
         except SlackCallError as exc:
             raise translate(exc, channel=channel_id) from None
+
+    async def group_members(self, token: str, group_id: str) -> set[str]:
+        try:
+            answer = await self.call(token, "usergroups.users.list", {"usergroup": group_id}, form=True)
+        except SlackCallError as exc:
+            raise translate(exc) from None
+        return {str(u) for u in answer.get("users") or []}
 
     async def close(self) -> None:
         if self._session is not None:

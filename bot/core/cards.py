@@ -184,17 +184,17 @@ def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[
 def _status_line(state: CardState) -> str | None:
     parts: list[str] = []
     if state.status is CardStatus.PENDING and state.actor:
-        parts.append(f":hourglass_flowing_sand: {state.action_label or 'Working'} for <@{state.actor}>…")
+        parts.append(f":hourglass_flowing_sand: <@{state.actor}> clicked *{state.action_label or 'a button'}*…")
     elif state.status is CardStatus.ACKNOWLEDGED:
         who = f" by <@{state.actor}>" if state.actor else ""
         when = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
-        parts.append(f":eyes: *Acknowledged*{who}{when}")
+        parts.append(f":eyes: *{state.action_label or 'Acknowledged'}*{who}{when}")
     elif state.status is CardStatus.RESOLVED:
         when = f" at {slack_date(state.resolved_at)}" if state.resolved_at else ""
         parts.append(f":white_check_mark: *Resolved*{when}")
         if state.actor:
             acked = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
-            parts.append(f"acknowledged by <@{state.actor}>{acked}")
+            parts.append(f"{(state.action_label or 'acknowledged').lower()} by <@{state.actor}>{acked}")
     if state.notified > 1:
         parts.append(f"notified {state.notified}×")
     return " · ".join(parts) if parts else None

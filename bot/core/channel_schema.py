@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.models import CHANNEL_ID_PATTERN, CHANNEL_PATTERN, TOKEN_PATTERN
+from bot.core.models import APP_TOKEN_PATTERN, CHANNEL_ID_PATTERN, CHANNEL_PATTERN, TOKEN_PATTERN
 
 CHANNEL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -33,6 +33,13 @@ CHANNEL_SCHEMA: dict[str, Any] = {
             "title": "Channel ID (optional)",
             "description": "Channel ID; when set it is used instead of the name, so renames do not break delivery",
             "pattern": CHANNEL_ID_PATTERN,
+        },
+        "app_token": {
+            "type": "string",
+            "title": "App-Level Token for buttons (optional)",
+            "description": "xapp-… token with connections:write (Basic Information page); switches on the "
+                           "interactive buttons over Socket Mode, with no public URL needed",
+            "pattern": APP_TOKEN_PATTERN,
         },
     },
 }

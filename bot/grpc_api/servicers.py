@@ -26,6 +26,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.requests import parse_channel, parse_dispatch
 from bot.dispatch import DispatchService
 from bot.grpc_api.status import grpc_status
+from bot.redact import redact
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,8 +65,9 @@ async def _answer(context: grpc.aio.ServicerContext, method: str, call: Callable
     try:
         return await call()
     except BotError as exc:
-        logger.warning("%s failed: %s (%.0f ms)", method, exc.details, (time.perf_counter() - started) * 1000)
-        await context.abort(grpc_status(exc.code), exc.details)
+        details = redact(exc.details)  # defence in depth: user input echoed in a message may hold a secret
+        logger.warning("%s failed: %s (%.0f ms)", method, details, (time.perf_counter() - started) * 1000)
+        await context.abort(grpc_status(exc.code), details)
     except Exception as exc:
         if isinstance(exc, grpc.aio.AbortError):
             raise

@@ -1,0 +1,153 @@
+"""Calls a Cloudforet callback URL for a click, the way Cloudforet expects, and reads the outcome.
+
+``POST`` with JSON ``{"responder": ...}``, redirects not followed. Cloudforet 2.x always answers a 307: a
+``Location`` containing ``alert-public-detail`` means done, ``expired-link`` means the key expired (1 hour) or
+failed; Cloudforet 1.x answers 2xx JSON. Anything else, or no answer within the timeout, is a failure.
+
+Callback hosts can be restricted to an allow-list; link-local and cloud-metadata addresses are always refused,
+for literal IPs and for every address a host name resolves to (checked inside the resolver, so a DNS answer
+cannot change between the check and the connection).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from bot import __version__
+
+FORBIDDEN_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local, incl. 169.254.169.254 cloud metadata
+    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REFUSED = "refused"  # not called at all: host not allowed
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    outcome: Outcome
+    detail: str  # safe to show: names no URL and no key
+    status: int | None = None
+    elapsed: float = 0.0
+
+
+class CallbackRefused(Exception):
+    """The callback URL points somewhere it must not."""
+
+
+def forbidden_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in FORBIDDEN_NETWORKS)
+
+
+def host_allowed(host: str, allowed: list[str] | None) -> bool:
+    """Whether ``host`` is on the allow-list (exact names, or ``*.example.com`` for any subdomain)."""
+    if not allowed:
+        return True
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().rstrip(".")
+        if entry.startswith("*.") and host.endswith(entry[1:]):
+            return True
+        if host == entry:
+            return True
+    return False
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves like aiohttp's default resolver, then drops forbidden addresses."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = [r for r in await self._inner.resolve(host, port, family) if not forbidden_address(r["host"])]
+        if not results:
+            raise OSError(f"{host} resolves only to forbidden (link-local or metadata) addresses")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def check_url(url: str, allowed_hosts: list[str] | None) -> None:
+    """Raise ``CallbackRefused`` unless ``url`` may be called."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CallbackRefused("the callback is not a web address")
+    if forbidden_address(parts.hostname):
+        raise CallbackRefused("the callback points at a link-local or metadata address")
+    if not host_allowed(parts.hostname, allowed_hosts):
+        raise CallbackRefused(f"callbacks to {parts.hostname} are not allowed (BOT_CALLBACK_ALLOWED_HOSTS)")
+
+
+def read_outcome(status: int, location: str) -> CallbackResult:
+    if 300 <= status < 400:
+        if "alert-public-detail" in location:
+            return CallbackResult(Outcome.DONE, "Cloudforet confirmed", status)
+        if "expired-link" in location:
+            return CallbackResult(Outcome.EXPIRED, "the link expired (Cloudforet's callback keys last 1 hour)",
+                                  status)
+        return CallbackResult(Outcome.FAILED, f"Cloudforet redirected somewhere unexpected (HTTP {status})", status)
+    if 200 <= status < 300:
+        return CallbackResult(Outcome.DONE, "Cloudforet confirmed", status)
+    return CallbackResult(Outcome.FAILED, f"Cloudforet answered HTTP {status}", status)
+
+
+class CallbackClient:
+    def __init__(self, *, allowed_hosts: list[str] | None, timeout: float) -> None:
+        self._allowed_hosts = allowed_hosts
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=64),
+                headers={"User-Agent": f"slack-chatops/{__version__}"},
+            )
+        return self._session
+
+    async def call(self, url: str, responder: str) -> CallbackResult:
+        started = time.perf_counter()
+        try:
+            check_url(url, self._allowed_hosts)
+        except CallbackRefused as exc:
+            return CallbackResult(Outcome.REFUSED, str(exc))
+        try:
+            async with self._http().post(url, json={"responder": responder}, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=self._timeout)) as answer:
+                await answer.read()
+                result = read_outcome(answer.status, answer.headers.get("Location", ""))
+        except TimeoutError:
+            result = CallbackResult(Outcome.FAILED, f"Cloudforet did not answer within {self._timeout:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = "a forbidden address" if "forbidden" in str(exc) else type(exc).__name__
+            result = CallbackResult(Outcome.FAILED, f"could not reach Cloudforet ({reason})")
+        return CallbackResult(result.outcome, result.detail, result.status, time.perf_counter() - started)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,33 @@
+"""Process-wide counters, served in Prometheus' text format at ``/metrics``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+_counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+_HELP = {
+    "chatops_dispatch_total": "Notification.dispatch calls by outcome",
+    "chatops_clicks_total": "Button clicks handled, by outcome",
+    "chatops_callback_seconds_total": "Time spent waiting for Cloudforet callbacks",
+}
+
+
+def inc(name: str, amount: float = 1, **labels: str) -> None:
+    _counters[(name, tuple(sorted(labels.items())))] += amount  # type: ignore[assignment]
+
+
+def value(name: str, **labels: str) -> float:
+    return _counters.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def render() -> str:
+    lines: list[str] = []
+    for name in sorted({n for n, _ in _counters}):
+        if name in _HELP:
+            lines.append(f"# HELP {name} {_HELP[name]}")
+        lines.append(f"# TYPE {name} counter")
+        for (metric, labels), amount in sorted(_counters.items()):
+            if metric == name:
+                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                lines.append(f"{name}{{{label_text}}} {amount:g}" if label_text else f"{name} {amount:g}")
+    return "\n".join(lines) + "\n"
