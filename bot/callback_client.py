@@ -2,7 +2,8 @@
 
 ``POST`` with JSON ``{"responder": ...}``, redirects not followed. Cloudforet 2.x always answers a 307: a
 ``Location`` containing ``alert-public-detail`` means done, ``expired-link`` means the key expired (1 hour) or
-failed; Cloudforet 1.x answers 2xx JSON. Anything else, or no answer within the timeout, is a failure.
+failed. Cloudforet 1.x answers 2xx JSON, or (its REST handler) a 307 to the console's alert page
+(``…/alert-manager/alert/{id}``), also done. Anything else, or no answer within the timeout, is a failure.
 
 Callback hosts can be restricted to an allow-list; link-local and cloud-metadata addresses are always refused,
 for literal IPs and for every address a host name resolves to (checked inside the resolver, so a DNS answer
@@ -104,11 +105,10 @@ def check_url(url: str, allowed_hosts: list[str] | None) -> None:
 
 def read_outcome(status: int, location: str) -> CallbackResult:
     if 300 <= status < 400:
-        if "alert-public-detail" in location:
+        if "alert-public-detail" in location or "/alert-manager/alert/" in location:
             return CallbackResult(Outcome.DONE, "Cloudforet confirmed", status)
         if "expired-link" in location:
-            return CallbackResult(Outcome.EXPIRED, "the link expired (Cloudforet's callback keys last 1 hour)",
-                                  status)
+            return CallbackResult(Outcome.EXPIRED, "Cloudforet says this link has expired", status)
         return CallbackResult(Outcome.FAILED, f"Cloudforet redirected somewhere unexpected (HTTP {status})", status)
     if 200 <= status < 300:
         return CallbackResult(Outcome.DONE, "Cloudforet confirmed", status)

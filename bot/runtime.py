@@ -73,7 +73,7 @@ class Runtime:
         if self.socket_mode.has(app_token):
             return
         self.store.remember_app_token(app_token, now=time.time())
-        asyncio.get_running_loop().create_task(self.socket_mode.ensure(app_token))
+        self.socket_mode.ensure(app_token)
 
     def ready(self) -> bool:
         return self.grpc_server is not None
@@ -97,7 +97,7 @@ class Runtime:
         if self.settings.app_token is not None:
             app_tokens.insert(0, self.settings.app_token.get_secret_value())
         for token in dict.fromkeys(app_tokens):
-            await self.socket_mode.ensure(token)
+            self.socket_mode.ensure(token)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self.grpc_server is not None:

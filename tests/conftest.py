@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cloudforet.client_venv import CloudforetClient
+from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack_api import FakeSlack
 from tests.support import BackgroundLoop, Stack, live_stack, populate
 
@@ -26,14 +27,25 @@ def cloudforet_client() -> Iterator[CloudforetClient]:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    """A fake Slack on a background loop, for tests that run the plugin as a subprocess."""
+def background() -> Iterator[BackgroundLoop]:
+    """An event loop in a thread, for fakes serving a plugin that runs as a subprocess."""
     loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def fake_slack(background: BackgroundLoop) -> Iterator[FakeSlack]:
     slack = FakeSlack()
     populate(slack)
-    loop.run(slack.start())
-    try:
-        yield slack
-    finally:
-        loop.run(slack.stop())
-        loop.close()
+    background.run(slack.start())
+    yield slack
+    background.run(slack.stop())
+
+
+@pytest.fixture
+def fake_cloudforet(background: BackgroundLoop) -> Iterator[FakeCloudforet]:
+    cloudforet = FakeCloudforet()
+    background.run(cloudforet.start())
+    yield cloudforet
+    background.run(cloudforet.stop())

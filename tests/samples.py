@@ -9,6 +9,7 @@ ACCESS_KEY = "8f2ede36213dqw4d7d5awe07ds32d883"
 CALLBACK_URL = f"https://monitoring-webhook.example.test/monitoring/v1/alert/{ALERT_ID}/{ACCESS_KEY}/ACKNOWLEDGED"
 LINK = f"https://console.example.test/alert-manager/alert/{ALERT_ID}?access_key={ACCESS_KEY}"
 TOKEN = "xoxb-1111-2222-SECRETbottoken"
+APP_TOKEN = "xapp-1-A0APP-1-socketsecret"
 
 
 def alert_tags(number: int = 108664, state: str = "TRIGGERED") -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from bot.grpc_api.servicers import dict_to_struct
 from bot.runtime import Runtime
 from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack
-from tests.samples import TOKEN
+from tests.samples import APP_TOKEN, TOKEN
 
 T = TypeVar("T")
 CHANNEL_ID = "C0ALERTS01"
@@ -49,6 +49,7 @@ class BackgroundLoop:
 def populate(slack: FakeSlack) -> None:
     """The Slack workspace every test starts from."""
     slack.add_token(TOKEN)
+    slack.add_app_token(APP_TOKEN)
     slack.add_token("xoxb-inactive-1", inactive=True)
     slack.add_channel("alerts", CHANNEL_ID)
     slack.add_channel("old-alerts", "C0ARCHIVED", archived=True)

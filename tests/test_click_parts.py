@@ -119,3 +119,8 @@ def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteStore(tmp_path)
+
+
+def test_cloudforet_1x_redirect_to_the_alert_page_is_done() -> None:
+    result = read_outcome(307, "https://console.example.test/monitoring/alert-manager/alert/alert-1")
+    assert result.outcome is Outcome.DONE

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from tests.cloudforet.client_venv import CloudforetClient
+from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack_api import FakeSlack, validate_blocks
+from tests.interactivity_support import SIGNING_SECRET, wait_for
 from tests.process import ServerProcess, server_process
 from tests.samples import CALLBACK_URL, TOKEN, alerting_message, resolved_message
-from tests.support import CHANNEL_ID
+from tests.support import CHANNEL_ID, BackgroundLoop
 
 CHANNEL = {"token": TOKEN, "channel": "#alerts"}
 
@@ -90,3 +92,26 @@ def test_errors_reach_the_client_coded_and_are_not_retried(cloudforet_client: Cl
     # one rejected post, then one dispatch with our own 3 attempts: Cloudforet did not retry on top
     assert len(posts) == 1 + 3
     assert TOKEN not in json.dumps(answer)
+
+
+def test_end_to_end_dispatch_click_callback_card(cloudforet_client: CloudforetClient, tmp_path: Path,
+                                                 background: BackgroundLoop, fake_slack: FakeSlack,
+                                                 fake_cloudforet: FakeCloudforet) -> None:
+    """Cloudforet dispatches, Slack shows the card, someone clicks, Cloudforet records the ack, the card says so."""
+    with server_process(tmp_path, fake_slack.base_url, SLACK_SIGNING_SECRET=SIGNING_SECRET) as server:
+        url = fake_cloudforet.issue_key("alert-e2e")
+        fake_cloudforet.slow(url, 1.0)
+        assert _dispatch(cloudforet_client, server, alerting_message(callback_url=url))["ok"]
+        [card] = fake_slack.messages[CHANNEL_ID]
+        payload = fake_slack.block_actions_payload(CHANNEL_ID, card.ts, "callback_0", user_id="U0BOB",
+                                                   user_name="bob")
+        events = f"http://127.0.0.1:{server.http_port}/slack/events"
+        result = background.run(fake_slack.click(events, SIGNING_SECRET, payload))
+        assert result.status == 200 and result.elapsed < 0.9  # acked before the 1 s callback finished
+        wait_for(lambda: "*Acknowledged* by <@U0BOB>" in str(card.attachments), what="acknowledged card")
+        [request] = fake_cloudforet.requests
+        assert request.method == "POST" and request.json == {"responder": "bob (Slack U0BOB)"}
+        assert fake_cloudforet.alerts["alert-e2e"]["state"] == "ACKNOWLEDGED"
+        assert "callback_0" not in json.dumps(card.attachments)
+    log = server.log()
+    assert url not in log and TOKEN not in log and SIGNING_SECRET not in log

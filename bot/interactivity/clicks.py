@@ -30,8 +30,8 @@ from bot.store import AuditRecord, ClaimStatus, Store
 logger = logging.getLogger(__name__)
 
 ADVICE = {
-    Outcome.EXPIRED: "This button's link expired (Cloudforet's callback links last 1 hour). Open the alert in "
-                     "Cloudforet and acknowledge it there.",
+    Outcome.EXPIRED: "Cloudforet's callback links last 1 hour: open the alert in Cloudforet and acknowledge it "
+                     "there.",
     Outcome.FAILED: "Try again in a moment; if it keeps failing, open the alert in Cloudforet.",
     Outcome.REFUSED: "This plugin is not allowed to call that address; ask the operator to check "
                      "BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet.",

@@ -6,6 +6,7 @@ One connection per app-level token; tokens come from ``SLACK_APP_TOKEN`` or from
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
@@ -21,12 +22,14 @@ class SocketModeConnections:
         self._bolt = bolt
         self._slack_api_url = slack_api_url
         self._handlers: dict[str, AsyncSocketModeHandler] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def has(self, app_token: str) -> bool:
         return hashlib.sha256(app_token.encode()).hexdigest() in self._handlers
 
-    async def ensure(self, app_token: str) -> None:
-        """Connect with ``app_token`` unless already connected; errors are logged, never raised."""
+    def ensure(self, app_token: str) -> None:
+        """Start connecting with ``app_token`` unless already done. The connection is made in the background and
+        retried by slack_sdk until it succeeds (Slack unreachable, token not yet valid), so startup never waits."""
         key = hashlib.sha256(app_token.encode()).hexdigest()
         if key in self._handlers:
             return
@@ -34,14 +37,20 @@ class SocketModeConnections:
         handler = AsyncSocketModeHandler(self._bolt, app_token, web_client=client,
                                          logger=logging.getLogger("bot.socket_mode"))
         self._handlers[key] = handler
+        self._tasks[key] = asyncio.get_running_loop().create_task(self._connect(handler, key[:8]))
+
+    @staticmethod
+    async def _connect(handler: AsyncSocketModeHandler, name: str) -> None:
         try:
             await handler.connect_async()
-            logger.info("Socket Mode connected (app token %s…)", key[:8])
+            logger.info("Socket Mode connected (app token %s…)", name)
         except Exception as exc:
-            del self._handlers[key]
-            logger.error("Socket Mode connection failed (app token %s…): %s", key[:8], type(exc).__name__)
+            logger.error("Socket Mode connection failed (app token %s…): %s", name, type(exc).__name__)
 
     async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
         for handler in self._handlers.values():
             try:
                 await handler.close_async()

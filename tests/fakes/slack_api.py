@@ -8,13 +8,20 @@ the undocumented ~12,000-character aggregate cap), per-channel rate limiting
 with ``429``/``Retry-After``, simulated outages and slowness, and a record of
 every call and every message it accepted.
 
+Interactivity (see tests/fakes/slack_interactivity.py): :meth:`FakeSlack.click` POSTs a signed
+interaction to an app, :meth:`FakeSlack.block_actions_payload` builds the payload for a click on a
+recorded message with a ``response_url`` served here (``POST /actions/{id}``: replace, delete,
+ephemeral or in-channel, 5 uses within 30 minutes), and Socket Mode works end to end:
+``apps.connections.open`` with an app token (``xapp-…``) hands out a ``ws://…/link/`` URL,
+:meth:`FakeSlack.send_interactive` sends an envelope and times the client's ack.
+
 API errors are answered the way Slack answers them: HTTP 200 with
 ``{"ok": false, "error": "..."}``. Point slack_sdk at it with
 ``AsyncWebClient(token=..., base_url=fake.base_url)``.
 
 Run on its own for benchmarks::
 
-    python -m tests.fakes.slack_api --port 0 --token xoxb-1 --channel alerts:C0ALERTS
+    python -m tests.fakes.slack_api --port 0 --token xoxb-1 --channel alerts:C0ALERTS [--app-token xapp-1]
 
 It prints ``READY <port>`` once listening and serves until SIGTERM/SIGINT.
 """
@@ -26,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import math
+import secrets
 import signal
 import sys
 import time
@@ -36,7 +44,16 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Call", "FakeSlack", "Message", "validate_blocks"]
+from tests.fakes.slack_interactivity import (
+    APP_ID,
+    ButtonNotFound,
+    ClickResult,
+    SocketModeHub,
+    build_block_actions_payload,
+    send_click,
+)
+
+__all__ = ["ButtonNotFound", "Call", "ClickResult", "FakeSlack", "Message", "validate_blocks"]
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -65,6 +82,9 @@ MAX_BLOCKS_TEXT_TOTAL = 12_000
 # chat.postMessage truncates/refuses top-level text past 40,000; chat.update refuses past 4,000.
 MAX_POST_TEXT = 40_000
 MAX_UPDATE_TEXT = 4_000
+# A response_url takes up to 5 responses within 30 minutes of the interaction.
+RESPONSE_URL_MAX_USES = 5
+RESPONSE_URL_TTL = 30 * 60.0
 
 _BLOCK_PROPS: dict[str, frozenset[str]] = {
     "header": frozenset({"type", "block_id", "text"}),
@@ -160,6 +180,17 @@ class _Channel:
     archived: bool
     bot_member: bool
     is_private: bool
+
+
+@dataclass
+class _ResponseUrl:
+    id: str
+    channel: str
+    ts: str
+    user_id: str
+    created: float  # time.monotonic()
+    uses: int = 0
+    expired: bool = False
 
 
 @dataclass
@@ -440,6 +471,11 @@ def _fail(error: str, **extra: Any) -> _Reply:
     return _Reply(200, {"ok": False, "error": error, **extra})
 
 
+def _truthy(value: Any) -> bool:
+    """Slack reads response_url flags as JSON booleans or the strings "true"/"false"."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 class FakeSlack:
     """Slack's Web API on loopback. See the module docstring."""
 
@@ -472,6 +508,17 @@ class FakeSlack:
         self._last_ts_us: int = 0
         self._error_count: int = 0
         self._runner: web.AppRunner | None = None
+        # Interactivity.
+        self.app_id: str = APP_ID
+        self.clicks: list[ClickResult] = []
+        self.response_calls: list[dict[str, Any]] = []
+        self.response_url_max_uses: int = RESPONSE_URL_MAX_USES
+        self.response_url_ttl: float = RESPONSE_URL_TTL
+        self._app_tokens: set[str] = set()
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._socket = SocketModeHub(APP_ID)
+        self.socket_acks: list[dict[str, Any]] = self._socket.acks
+        self.socket_envelopes: list[dict[str, Any]] = self._socket.sent
         self._handlers: dict[str, Callable[[_Token, dict[str, Any]], _Reply]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -498,6 +545,8 @@ class FakeSlack:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_post("/actions/{id}", self._handle_response_url)
+        app.router.add_get("/link/", self._socket.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -511,9 +560,10 @@ class FakeSlack:
         self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
-        """Stop listening. Safe to call twice."""
+        """Close Socket Mode connections and stop listening. Safe to call twice."""
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self._socket.close_all()
             await runner.cleanup()
 
     async def __aenter__(self) -> FakeSlack:
@@ -552,6 +602,10 @@ class FakeSlack:
         self._channels_by_id[channel_id] = channel
         self._channels_by_name[name] = channel
 
+    def add_app_token(self, token: str) -> None:
+        """An app-level token (``xapp-…``): only apps.connections.open accepts it."""
+        self._app_tokens.add(token)
+
     def outage(self, seconds: float, status: int = 503) -> None:
         """Answer every call with HTTP ``status`` for the next ``seconds``."""
         self._outage_until = time.monotonic() + seconds
@@ -566,6 +620,179 @@ class FakeSlack:
     def errors(self) -> list[Call]:
         """Calls answered with ok=false or a non-200 status."""
         return [c for c in self.calls if c.status != 200 or not c.response.get("ok")]
+
+    # -- interactivity -------------------------------------------------------------------------
+
+    async def click(
+        self,
+        request_url: str,
+        signing_secret: str,
+        payload: dict[str, Any],
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        omit_headers: bool = False,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> ClickResult:
+        """POST ``payload`` to the app's Request URL as Slack does: form ``payload=<json>``, signed.
+
+        ``timestamp`` defaults to now, ``signature`` overrides the real one, ``omit_headers`` sends it unsigned.
+        The result is also appended to ``clicks``.
+        """
+        result = await send_click(
+            request_url,
+            signing_secret,
+            payload,
+            timestamp=timestamp,
+            signature=signature,
+            omit_headers=omit_headers,
+            timeout=timeout,
+        )
+        self.clicks.append(result)
+        return result
+
+    def block_actions_payload(
+        self,
+        channel_id: str,
+        ts: str,
+        action_id: str,
+        *,
+        user_id: str = "U0CLICKER",
+        user_name: str = "alice",
+        team_id: str = "T0001",
+        value_override: str | None = None,
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload for ``user_id`` clicking button ``action_id`` on a recorded message.
+
+        Registers a fresh ``response_url`` (``{url}/actions/{id}``) bound to that message and user.
+        Raises ``LookupError`` (``ButtonNotFound`` for a missing button) when there is nothing to click.
+        """
+        msg = self._index.get((channel_id, ts))
+        if msg is None or msg.deleted:
+            raise LookupError(f"no message {ts} in {channel_id}")
+        channel = self._channels_by_id.get(channel_id)
+        domain = next((t.team for t in self._tokens.values() if t.bot_id == msg.bot_id), "acme")
+        response_id = f"{self.app_id}-{secrets.token_urlsafe(18)}"
+        response_url = f"{self.url}/actions/{response_id}"
+        payload = build_block_actions_payload(
+            msg,
+            action_id,
+            response_url=response_url,
+            channel_name=channel.name if channel else channel_id,
+            team_id=team_id,
+            team_domain=domain,
+            user_id=user_id,
+            user_name=user_name,
+            value_override=value_override,
+            app_id=self.app_id,
+        )
+        self._response_urls[response_id] = _ResponseUrl(response_id, channel_id, ts, user_id, time.monotonic())
+        return payload
+
+    def expire_response_url(self, response_url: str) -> None:
+        """Make a response_url answer ``expired_url`` from now on (as after 30 minutes)."""
+        self._response_urls[response_url.rstrip("/").rsplit("/", 1)[-1]].expired = True
+
+    @property
+    def socket_connections(self) -> int:
+        """Open Socket Mode WebSocket connections."""
+        return self._socket.open_connections
+
+    async def wait_for_socket(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Wait until at least one Socket Mode client is connected (``TimeoutError`` otherwise)."""
+        await self._socket.wait_for_connection(timeout)
+
+    async def send_interactive(self, payload: dict[str, Any], timeout: float = 3.0) -> float:  # noqa: ASYNC109
+        """Send an ``interactive`` envelope to a connected client; the seconds until its ack.
+
+        Raises ``TimeoutError`` when no ack arrives within ``timeout`` (Slack waits 3 s).
+        """
+        return await self._socket.send_envelope("interactive", payload, accepts_response_payload=True, timeout=timeout)
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's ``disconnect`` message to every connected client."""
+        await self._socket.disconnect(reason)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        response_id = request.match_info["id"]
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        try:
+            body: Any = await request.json(loads=json.loads)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            status, answer = 400, {"ok": False, "error": "invalid_payload"}
+            body = {"raw": await request.text()}
+        else:
+            status, answer = self._respond_to_action(response_id, body)
+        self.response_calls.append(
+            {"id": response_id, "body": body, "time": time.time(), "status": status, "response": answer}
+        )
+        return web.json_response(answer, status=status)
+
+    def _respond_to_action(self, response_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Apply one response_url message. Returns (HTTP status, JSON answer)."""
+        entry = self._response_urls.get(response_id)
+        if entry is None:
+            return 404, {"ok": False, "error": "no_service"}
+        if entry.expired or time.monotonic() - entry.created > self.response_url_ttl:
+            return 404, {"ok": False, "error": "expired_url"}
+        if entry.uses >= self.response_url_max_uses:
+            return 404, {"ok": False, "error": "used_too_many_times"}
+        msg = self._index[(entry.channel, entry.ts)]
+        if _truthy(body.get("delete_original")):
+            if msg.deleted:
+                return 404, {"ok": False, "error": "message_not_found"}
+            msg.deleted = True
+            entry.uses += 1
+            return 200, {"ok": True}
+        problem = self._content_error(body)
+        if problem:
+            return 400, problem.body
+        text, blocks, attachments = body.get("text"), body.get("blocks"), body.get("attachments")
+        if not (text or blocks or attachments):
+            return 400, {"ok": False, "error": "no_text"}
+        if _truthy(body.get("replace_original")):
+            if msg.deleted:
+                return 404, {"ok": False, "error": "message_not_found"}
+            # A response_url replacement is the whole message: omitted fields are gone.
+            msg.text, msg.blocks, msg.attachments = text, blocks, attachments
+            msg.updates.append(dict(body))
+        elif body.get("response_type") == "in_channel":
+            thread_ts = body.get("thread_ts") or msg.thread_ts
+            reply = Message(
+                channel=entry.channel,
+                ts=self._next_ts(),
+                text=text,
+                blocks=blocks,
+                attachments=attachments,
+                thread_ts=thread_ts,
+                bot_id=msg.bot_id,
+                user=msg.user,
+            )
+            self._index[(entry.channel, reply.ts)] = reply
+            parent = self._index.get((entry.channel, thread_ts)) if thread_ts else None
+            if parent is not None:
+                parent.replies.append(reply)
+            else:
+                self.messages[entry.channel].append(reply)
+        else:
+            # Slack's default response_type is ephemeral: only the clicker sees it.
+            self.ephemerals.append(
+                {
+                    "channel": entry.channel,
+                    "user": entry.user_id,
+                    "text": text,
+                    "blocks": blocks,
+                    "attachments": attachments,
+                    "thread_ts": body.get("thread_ts") or msg.thread_ts,
+                    "message_ts": self._next_ts(),
+                    "via": "response_url",
+                }
+            )
+        entry.uses += 1
+        return 200, {"ok": True}
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -653,10 +880,16 @@ class FakeSlack:
 
     def _dispatch(self, method: str, token: str | None, params: dict[str, Any], bad_request: str | None) -> _Reply:
         handler = self._handlers.get(method)
-        if handler is None:
+        if handler is None and method != "apps.connections.open":
             return _fail("unknown_method")
         if not token:
             return _fail("not_authed")
+        if token in self._app_tokens:
+            if method != "apps.connections.open":
+                return _fail("not_allowed_token_type")
+            return _ok({"url": self._socket.issue_url(f"ws://{self.host}:{self.port}")})
+        if handler is None:
+            return _fail("not_allowed_token_type" if token in self._tokens else "invalid_auth")
         info = self._tokens.get(token)
         if info is None:
             return _fail("invalid_auth")
@@ -951,6 +1184,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", action="append", default=[], help="bot token to accept (repeatable)")
+    parser.add_argument("--app-token", action="append", default=[], help="Socket Mode app token (repeatable)")
     parser.add_argument(
         "--scope", action="append", default=[], help="scope granted to every --token (default chat:write)"
     )
@@ -974,6 +1208,8 @@ async def _serve(args: argparse.Namespace) -> None:
     scopes = tuple(args.scope) or ("chat:write",)
     for token in args.token:
         fake.add_token(token, scopes=scopes)
+    for app_token in args.app_token:
+        fake.add_app_token(app_token)
     for spec in args.channel:
         name, sep, channel_id = spec.partition(":")
         if not sep or not name or not channel_id:

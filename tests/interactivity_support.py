@@ -1,0 +1,77 @@
+"""Support for click tests: a live stack with interactivity on, a fake Cloudforet, and waiting helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.cloudforet_callbacks import FakeCloudforet
+from tests.fakes.slack_api import FakeSlack
+from tests.samples import APP_TOKEN, alerting_message
+from tests.support import CHANNEL_ID, Stack, live_stack
+
+__all__ = ["APP_TOKEN", "SIGNING_SECRET", "ClickStack", "click_stack", "wait_for"]
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class ClickStack:
+    def __init__(self, stack: Stack, cloudforet: FakeCloudforet) -> None:
+        self.stack = stack
+        self.slack: FakeSlack = stack.slack
+        self.cloudforet = cloudforet
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.runtime.http_port}/slack/events"
+
+    def post_alert(self, alert_id: str = "alert-1", callback_url: str | None = None, **extra: Any) -> tuple[str, str]:
+        """Dispatch an [Alerting] card; return (its ts, the callback URL behind its button)."""
+        url = callback_url or self.cloudforet.issue_key(alert_id)
+        before = len(self.stack.posted())
+        self.stack.dispatch(alerting_message(callback_url=url, **extra))
+        return self.stack.posted()[before].ts, url
+
+    def payload(self, ts: str, action_id: str = "callback_0", **kwargs: Any) -> dict[str, Any]:
+        return self.slack.block_actions_payload(CHANNEL_ID, ts, action_id, **kwargs)
+
+    def click(self, payload: dict[str, Any], **kwargs: Any) -> Any:
+        return self.stack.loop.run(self.slack.click(self.events_url, SIGNING_SECRET, payload, **kwargs))
+
+    def card(self, ts: str) -> Any:
+        message = self.slack.find(CHANNEL_ID, ts)
+        assert message is not None
+        return message
+
+    def card_text(self, ts: str) -> str:
+        message = self.card(ts)
+        return str(message.blocks) + str(message.attachments)
+
+    def ephemerals_for(self, user: str = "U0CLICKER") -> list[str]:
+        return [str(e.get("text")) for e in self.slack.ephemerals if e.get("user") == user]
+
+
+@contextmanager
+def click_stack(data_dir: Path, **settings: Any) -> Iterator[ClickStack]:
+    values: dict[str, Any] = {"signing_secret": SIGNING_SECRET, "callback_timeout": 2.0}
+    values.update(settings)
+    with live_stack(data_dir, **values) as stack:
+        cloudforet = FakeCloudforet()
+        stack.loop.run(cloudforet.start())
+        try:
+            yield ClickStack(stack, cloudforet)
+        finally:
+            stack.loop.run(cloudforet.stop())

@@ -1,0 +1,247 @@
+"""Button clicks end to end on loopback: signed Slack requests (HTTP and Socket Mode) into the real Bolt app,
+real HTTP calls to a fake Cloudforet callback endpoint, and the card updated in the fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.cards import CALLBACK_ACTION_PREFIX
+from tests.interactivity_support import APP_TOKEN, SIGNING_SECRET, ClickStack, click_stack, wait_for
+from tests.samples import TOKEN
+from tests.support import CHANNEL_ID
+
+
+@pytest.fixture
+def clicks(tmp_path: Path) -> Iterator[ClickStack]:
+    with click_stack(tmp_path) as stack:
+        yield stack
+
+
+def _callback_buttons(stack: ClickStack, ts: str) -> list[str]:
+    message = stack.card(ts)
+    blocks = message.attachments[0]["blocks"] if message.attachments else message.blocks
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+            if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)]
+
+
+def test_click_acknowledges_calls_back_and_updates_the_card(clicks: ClickStack) -> None:
+    ts, url = clicks.post_alert()
+    original_color = clicks.card(ts).attachments[0]["color"]
+    result = clicks.click(clicks.payload(ts))
+    assert result.status == 200
+    wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
+    [request] = clicks.cloudforet.requests
+    assert request.method == "POST" and request.json == {"responder": "alice (Slack U0CLICKER)"}
+    assert url.endswith(request.path)
+    assert clicks.cloudforet.alerts["alert-1"]["state"] == "ACKNOWLEDGED"
+    card = clicks.card(ts)
+    assert _callback_buttons(clicks, ts) == []
+    assert card.attachments[0]["color"] != original_color
+    assert "<!date^" in clicks.card_text(ts)
+    assert len(card.updates) == 2  # in progress, then done
+    assert "clicked *Acknowledge Alerts*" in str(card.updates[0])
+    [audit] = clicks.stack.runtime.store.audit()
+    assert (audit.actor, audit.target, audit.outcome, audit.channel) == ("U0CLICKER", "alert-1", "done", CHANNEL_ID)
+
+
+def test_ack_reaches_slack_before_a_slow_callback_finishes(clicks: ClickStack) -> None:
+    ts, url = clicks.post_alert()
+    clicks.cloudforet.slow(url, 1.5)
+    started = time.monotonic()
+    result = clicks.click(clicks.payload(ts))
+    assert result.status == 200 and result.elapsed < 0.5
+    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="card after slow callback")
+    assert time.monotonic() - started >= 1.5
+    assert len(clicks.cloudforet.requests) == 1
+
+
+def test_expired_link_keeps_the_button_and_tells_the_clicker(clicks: ClickStack) -> None:
+    ts, url = clicks.post_alert()
+    clicks.cloudforet.expire(url)
+    clicks.click(clicks.payload(ts))
+    [text] = wait_for(clicks.ephemerals_for, what="ephemeral")
+    assert "expired" in text and "open the alert in cloudforet" in text.lower()
+    wait_for(lambda: len(clicks.card(ts).updates) == 2, what="restored card")
+    assert _callback_buttons(clicks, ts) == ["callback_0"]
+    assert "clicked" not in clicks.card_text(ts)
+    assert clicks.stack.runtime.store.audit()[0].outcome == "expired"
+    # the failure released the claim: a retry calls again
+    clicks.cloudforet.heal(url)
+    clicks.click(clicks.payload(ts))
+    wait_for(lambda: len(clicks.cloudforet.requests) == 2, what="second callback")
+
+
+@pytest.mark.parametrize(("setup", "expected"), [
+    ("fail", "HTTP 500"),
+    ("slow", "did not answer within 2 s"),
+])
+def test_failing_callbacks_are_reported(clicks: ClickStack, setup: str, expected: str) -> None:
+    ts, url = clicks.post_alert()
+    if setup == "fail":
+        clicks.cloudforet.fail(url, 500)
+    else:
+        clicks.cloudforet.slow(url, 4)
+    clicks.click(clicks.payload(ts))
+    [text] = wait_for(clicks.ephemerals_for, timeout=10, what="ephemeral")
+    assert expected in text
+    assert _callback_buttons(clicks, ts) == ["callback_0"]
+
+
+def test_cloudforet_1x_json_answer_is_done(clicks: ClickStack) -> None:
+    ts, _ = clicks.post_alert(callback_url=clicks.cloudforet.issue_v1_url("alert-9"))
+    clicks.click(clicks.payload(ts))
+    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="acknowledged card")
+    assert clicks.cloudforet.requests[0].json == {"responder": "alice (Slack U0CLICKER)"}
+
+
+def test_twenty_concurrent_clicks_make_one_callback(clicks: ClickStack) -> None:
+    ts, url = clicks.post_alert()
+    clicks.cloudforet.slow(url, 0.5)
+    payloads = [clicks.payload(ts, user_id=f"U{i:04d}", user_name=f"user{i}") for i in range(20)]
+    late = clicks.payload(ts, user_id="ULATE")  # a stale client still showing the button
+
+    async def all_clicks() -> list[int]:
+        results = await asyncio.gather(*(clicks.slack.click(clicks.events_url, SIGNING_SECRET, p)
+                                         for p in payloads))
+        return [r.status for r in results]
+
+    assert clicks.stack.loop.run(all_clicks()) == [200] * 20
+    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="acknowledged card")
+    time.sleep(0.3)
+    assert len(clicks.cloudforet.requests) == 1
+    told = wait_for(lambda: len(clicks.slack.ephemerals) >= 19 and clicks.slack.ephemerals, what="19 ephemerals")
+    assert all("already" in str(e.get("text")) for e in told)
+    # a late click after success changes nothing either
+    clicks.click(late)
+    wait_for(lambda: clicks.ephemerals_for("ULATE"), what="late ephemeral")
+    assert "already did this" in clicks.ephemerals_for("ULATE")[0]
+    assert len(clicks.cloudforet.requests) == 1
+
+
+@pytest.mark.parametrize("variant", ["forged", "stale", "unsigned", "wrong-secret"])
+def test_bad_signatures_get_401_and_no_callback(clicks: ClickStack, variant: str) -> None:
+    ts, _ = clicks.post_alert()
+    payload = clicks.payload(ts)
+    kwargs = {"forged": {"signature": "v0=" + "0" * 64}, "stale": {"timestamp": int(time.time()) - 600},
+              "unsigned": {"omit_headers": True}, "wrong-secret": {}}[variant]
+    if variant == "wrong-secret":
+        result = clicks.stack.loop.run(clicks.slack.click(clicks.events_url, "not-the-secret", payload))
+    else:
+        result = clicks.click(payload, **kwargs)
+    assert result.status == 401
+    time.sleep(0.2)
+    assert clicks.cloudforet.requests == [] and clicks.card(ts).updates == []
+
+
+def test_signed_but_malformed_requests_get_400(clicks: ClickStack) -> None:
+    import hashlib
+    import hmac
+
+    import aiohttp
+
+    async def post(body: str) -> int:
+        stamp = str(int(time.time()))
+        signature = "v0=" + hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(),
+                                     hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as session, session.post(clicks.events_url, data=body, headers={
+            "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded"}) as answer:
+            return answer.status
+
+    assert clicks.stack.loop.run(post("payload=%7Bnot-json")) == 400
+    assert clicks.stack.loop.run(post("nothing=here")) == 400
+
+
+def test_tampered_button_value_calls_nothing(clicks: ClickStack) -> None:
+    ts, url = clicks.post_alert()
+    value = clicks.payload(ts)["actions"][0]["value"]
+    for forged in (value[:-4] + "AAAA", url, "v1.deadbeef.AAAA"):
+        clicks.click(clicks.payload(ts, value_override=forged))
+    texts = wait_for(lambda: len(clicks.ephemerals_for()) == 3 and clicks.ephemerals_for(), what="refusals")
+    assert all("not issued by this plugin" in t for t in texts)
+    assert clicks.cloudforet.requests == []
+    assert [a.outcome for a in clicks.stack.runtime.store.audit()] == ["refused"] * 3
+
+
+def test_link_button_is_acknowledged_without_a_callback(clicks: ClickStack) -> None:
+    ts, _ = clicks.post_alert()
+    assert clicks.click(clicks.payload(ts, action_id="open_link")).status == 200
+    time.sleep(0.2)
+    assert clicks.cloudforet.requests == [] and clicks.card(ts).updates == []
+
+
+def test_disallowed_callback_host_is_refused(tmp_path: Path) -> None:
+    with click_stack(tmp_path, callback_allowed_hosts=["cloudforet.example.com"]) as clicks:
+        ts, _ = clicks.post_alert()
+        clicks.click(clicks.payload(ts))
+        [text] = wait_for(clicks.ephemerals_for, what="refusal")
+        assert "not allowed" in text and "BOT_CALLBACK_ALLOWED_HOSTS" in text
+        assert clicks.cloudforet.requests == []
+
+
+def test_metadata_address_is_always_refused(clicks: ClickStack) -> None:
+    ts, _ = clicks.post_alert(callback_url="http://169.254.169.254/monitoring/v1/alert/a-1/key/ACKNOWLEDGED")
+    clicks.click(clicks.payload(ts))
+    [text] = wait_for(clicks.ephemerals_for, what="refusal")
+    assert "link-local or metadata" in text
+    assert clicks.stack.runtime.store.audit()[0].outcome == "refused"
+
+
+def test_only_allowed_responders_may_click(tmp_path: Path) -> None:
+    with click_stack(tmp_path, allowed_responders=["U0ONCALL"]) as clicks:
+        ts, _ = clicks.post_alert()
+        clicks.click(clicks.payload(ts))
+        [text] = wait_for(clicks.ephemerals_for, what="refusal")
+        assert "not on the list" in text and clicks.cloudforet.requests == []
+        clicks.click(clicks.payload(ts, user_id="U0ONCALL", user_name="oncall"))
+        wait_for(lambda: "*Acknowledged* by <@U0ONCALL>" in clicks.card_text(ts), what="ack by on-call")
+
+
+def test_without_a_signing_secret_http_clicks_are_refused(tmp_path: Path) -> None:
+    with click_stack(tmp_path, signing_secret=None) as clicks:
+        ts, _ = clicks.post_alert()
+        assert clicks.click(clicks.payload(ts)).status == 401
+        assert clicks.cloudforet.requests == []
+
+
+def test_socket_mode_click(tmp_path: Path) -> None:
+    with click_stack(tmp_path, signing_secret=None, app_token=APP_TOKEN) as clicks:
+        clicks.stack.loop.run(clicks.slack.wait_for_socket())
+        ts, _ = clicks.post_alert()
+        ack_seconds = clicks.stack.loop.run(clicks.slack.send_interactive(clicks.payload(ts)))
+        assert ack_seconds < 1
+        wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
+        assert len(clicks.cloudforet.requests) == 1
+
+
+def test_app_token_from_the_channel_switches_buttons_on_and_is_remembered(tmp_path: Path) -> None:
+    with click_stack(tmp_path, signing_secret=None) as clicks:
+        clicks.stack.dispatch({"title": "hello"}, channel_data={"token": TOKEN, "channel": "alerts",
+                                                                "app_token": APP_TOKEN})
+        clicks.stack.loop.run(clicks.slack.wait_for_socket())
+        assert clicks.stack.runtime.store.app_tokens() == [APP_TOKEN]
+    with click_stack(tmp_path, signing_secret=None) as restarted:  # same data dir, no dispatch yet
+        assert restarted.stack.runtime.socket_mode.has(APP_TOKEN)
+        restarted.stack.loop.run(restarted.slack.wait_for_socket())
+
+
+def test_a_click_works_on_another_replica_with_the_same_settings(tmp_path: Path) -> None:
+    with click_stack(tmp_path / "a") as first, click_stack(tmp_path / "b") as second:
+        ts, _ = first.post_alert()
+        message = first.card(ts)
+        # replica B never saw this card; Slack delivers the click to it
+        second.slack.add_channel("alerts-b", "C0REPLICAB")
+        second.slack.messages["C0REPLICAB"].append(message)
+        second.slack._index[("C0REPLICAB", ts)] = message
+        first_payload = first.payload(ts)
+        second.cloudforet = first.cloudforet
+        result = second.stack.loop.run(second.slack.click(second.events_url, SIGNING_SECRET, first_payload))
+        assert result.status == 200
+        wait_for(lambda: len(first.cloudforet.requests) == 1, what="callback from replica B")
+        assert json.loads(first.cloudforet.requests[0].body) == {"responder": "alice (Slack U0CLICKER)"}
