@@ -32,6 +32,10 @@ FORBIDDEN_NETWORKS = (
 )
 
 
+# Callbacks in flight at once: each click holds one for the callback's duration (up to the timeout).
+MAX_CONNECTIONS = 512
+
+
 class Outcome(StrEnum):
     DONE = "done"
     EXPIRED = "expired"
@@ -124,7 +128,7 @@ class CallbackClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=64),
+                connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=MAX_CONNECTIONS),
                 headers={"User-Agent": f"slack-chatops/{__version__}"},
             )
         return self._session

@@ -58,6 +58,20 @@ def populate(slack: FakeSlack) -> None:
         slack.add_channel(f"team-{i}", f"C0TEAM{i:04d}")
 
 
+def dispatch_request(message: dict[str, Any], *, channel_data: dict[str, Any] | None = None,
+                     secret_data: dict[str, Any] | None = None,
+                     notification_type: str = "ERROR") -> notification_pb2.PluginDispatchRequest:
+    """A dispatch request as Cloudforet sends it (to ``#alerts`` with the test token unless told otherwise)."""
+    return notification_pb2.PluginDispatchRequest(
+        options=dict_to_struct({}),
+        message=dict_to_struct(message),
+        notification_type=notification_pb2.PluginDispatchRequest.NotificationType.Value(notification_type),
+        secret_data=dict_to_struct(secret_data or {}),
+        channel_data=dict_to_struct(channel_data if channel_data is not None else
+                                    {"token": TOKEN, "channel": "#alerts"}),
+    )
+
+
 class Stack:
     """A fake Slack and a plugin runtime pointed at it, plus gRPC stubs over a real socket."""
 
@@ -73,18 +87,8 @@ class Stack:
     def address(self) -> str:
         return f"127.0.0.1:{self.runtime.grpc_port}"
 
-    def dispatch(self, message: dict[str, Any], *, channel_data: dict[str, Any] | None = None,
-                 secret_data: dict[str, Any] | None = None, notification_type: str = "ERROR",
-                 timeout: float = 30) -> Any:
-        request = notification_pb2.PluginDispatchRequest(
-            options=dict_to_struct({}),
-            message=dict_to_struct(message),
-            notification_type=notification_pb2.PluginDispatchRequest.NotificationType.Value(notification_type),
-            secret_data=dict_to_struct(secret_data or {}),
-            channel_data=dict_to_struct(channel_data if channel_data is not None else
-                                        {"token": TOKEN, "channel": "#alerts"}),
-        )
-        return self.notification.dispatch(request, timeout=timeout)
+    def dispatch(self, message: dict[str, Any], *, timeout: float = 30, **kwargs: Any) -> Any:
+        return self.notification.dispatch(dispatch_request(message, **kwargs), timeout=timeout)
 
     def posted(self, channel_id: str = CHANNEL_ID) -> list[Any]:
         return list(self.slack.messages.get(channel_id, []))

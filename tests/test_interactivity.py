@@ -245,3 +245,21 @@ def test_a_click_works_on_another_replica_with_the_same_settings(tmp_path: Path)
         assert result.status == 200
         wait_for(lambda: len(first.cloudforet.requests) == 1, what="callback from replica B")
         assert json.loads(first.cloudforet.requests[0].body) == {"responder": "alice (Slack U0CLICKER)"}
+
+
+def test_health_readiness_and_metrics(clicks: ClickStack) -> None:
+    import aiohttp
+
+    ts, _ = clicks.post_alert()
+    clicks.click(clicks.payload(ts))
+    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="acknowledged card")
+    base = f"http://127.0.0.1:{clicks.stack.runtime.http_port}"
+
+    async def get(path: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as session, session.get(base + path) as answer:
+            return answer.status, await answer.text()
+
+    assert clicks.stack.loop.run(get("/healthz"))[0] == 200
+    assert clicks.stack.loop.run(get("/readyz"))[0] == 200
+    status, text = clicks.stack.loop.run(get("/metrics"))
+    assert status == 200 and 'chatops_clicks_total{outcome="done"}' in text
