@@ -15,8 +15,8 @@ from bot import __version__
 
 def _preview(path: str) -> int:
     from bot.button_keys import ButtonKeys
-    from bot.core.models import DispatchRequest, Message, NotificationType
-    from bot.dispatch import build_card
+    from bot.card_builder import build_card
+    from bot.core.models import Message, NotificationType
 
     try:
         raw = sys.stdin.read() if path == "-" else Path(path).read_text()
@@ -33,12 +33,9 @@ def _preview(path: str) -> int:
         notification_type = NotificationType(kind)
     except ValueError:
         notification_type = NotificationType.NONE
-    request = DispatchRequest.model_construct(
-        channel=None, message=Message.from_struct(message if isinstance(message, dict) else {}),
-        notification_type=notification_type,
-    )
+    parsed = Message.from_struct(message if isinstance(message, dict) else {})
     with tempfile.TemporaryDirectory() as tmp:  # buttons sealed with a throw-away key
-        card = build_card(request, ButtonKeys([], Path(tmp)))
+        card = build_card(parsed, notification_type, ButtonKeys([], Path(tmp)))
     json.dump(card.payload(), sys.stdout, indent=2, ensure_ascii=False)
     print()
     if card.truncated:

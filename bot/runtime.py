@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.button_keys import ButtonKeys
 from bot.callback_client import CallbackClient
 from bot.core.errors import BotError
+from bot.delivery.outbox import Outbox
 from bot.dispatch import DispatchService
 from bot.grpc_api.server import start_grpc_server
 from bot.interactivity.bolt_app import build_bolt_app
@@ -40,14 +41,18 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = SqliteStore(settings.data_dir)
-        self.sender = SlackSender(settings.slack_api_url)
+        self.sender = SlackSender(settings.slack_api_url)  # verify and look-ups: slack_sdk's retry handlers
+        self.delivery_sender = SlackSender(settings.slack_api_url, retry_handlers=[])  # the outbox retries itself
         self.keys = button_keys(settings)
-        self.service = DispatchService(self.sender, self.keys, timeout=settings.dispatch_timeout,
-                                       on_app_token=self._app_token_seen)
+        self.outbox = Outbox(self.store, self.delivery_sender, self.keys, post_rate=settings.post_rate,
+                             post_burst=settings.post_burst, update_rate=settings.update_rate,
+                             update_burst=settings.update_burst)
+        self.service = DispatchService(self.outbox, self.sender, wait=settings.dispatch_wait,
+                                       repeat_window=settings.repeat_window, on_app_token=self._app_token_seen)
         self.callbacks = CallbackClient(allowed_hosts=settings.callback_allowed_hosts,
                                         timeout=settings.callback_timeout)
         self.clicks = ClickService(
-            store=self.store, callbacks=self.callbacks, keys=self.keys,
+            store=self.store, callbacks=self.callbacks, keys=self.keys, cards=self.outbox,
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
             allowed_hosts=settings.callback_allowed_hosts, claim_timeout=settings.callback_timeout + 30,
         )
@@ -59,7 +64,7 @@ class Runtime:
         self.http_port = 0
 
     async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
-        token = self.service.channel_tokens.get(channel_id)
+        token = self.outbox.channel_tokens.get(channel_id)
         if token is None:
             logger.warning("cannot check user group %s: no bot token known for channel %s yet", group_id, channel_id)
             return None
@@ -79,6 +84,7 @@ class Runtime:
         return self.grpc_server is not None
 
     async def start(self) -> None:
+        await self.outbox.start()
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address)
         logger.info("gRPC plugin server listening on %s:%d", self.settings.grpc_host, self.grpc_port)
@@ -100,13 +106,16 @@ class Runtime:
             self.socket_mode.ensure(token)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop taking requests, finish those in flight, deliver what is queued (bounded), then close."""
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
+        await self.outbox.drain(self.settings.drain_seconds if grace else 0)
         await self.socket_mode.close()
         if self.http_runner is not None:
             await self.http_runner.cleanup()
         await self.callbacks.close()
         await self.sender.close()
+        await self.delivery_sender.close()
         self.store.close()
 
 
@@ -119,5 +128,6 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logger.info("shutting down: finishing in-flight requests (up to %d s)", SHUTDOWN_GRACE_SECONDS)
+    logger.info("shutting down: finishing in-flight requests and draining the outbox (up to %d s + %g s)",
+                SHUTDOWN_GRACE_SECONDS, settings.drain_seconds)
     await runtime.stop()

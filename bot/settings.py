@@ -32,7 +32,14 @@ class Settings(BaseSettings):
     callback_allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_CALLBACK_ALLOWED_HOSTS")
     allowed_responders: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_ALLOWED_RESPONDERS")
     callback_timeout: float = Field(10.0, alias="BOT_CALLBACK_TIMEOUT", gt=0)
-    dispatch_timeout: float = Field(60.0, alias="BOT_DISPATCH_TIMEOUT", gt=0, lt=170)
+    dispatch_wait: float = Field(5.0, alias="BOT_DISPATCH_WAIT", ge=0, lt=120)
+    repeat_window: float = Field(60.0, alias="BOT_REPEAT_WINDOW", ge=0)
+    # Slack: chat.postMessage ~1/s per channel with short bursts; chat.update Tier 3 (~50/min per workspace).
+    post_rate: float = Field(1.0, alias="BOT_SLACK_POST_RATE", ge=0)
+    post_burst: int = Field(3, alias="BOT_SLACK_POST_BURST", ge=1)
+    update_rate: float = Field(0.8, alias="BOT_SLACK_UPDATE_RATE", ge=0)
+    update_burst: int = Field(5, alias="BOT_SLACK_UPDATE_BURST", ge=1)
+    drain_seconds: float = Field(20.0, alias="BOT_DRAIN_SECONDS", ge=0)
     log_format: str = Field("text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$")
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
 

@@ -21,6 +21,7 @@ _HINTS: dict[str, tuple[ErrorCode, str]] = {
                       "the Slack app lacks a scope it needs (chat:write); add it and reinstall the app"),
     "ratelimited": (ErrorCode.SLACK_RATE_LIMITED, "Slack kept rate-limiting posts to {channel}; try again later"),
     "rate_limited": (ErrorCode.SLACK_RATE_LIMITED, "Slack kept rate-limiting posts to {channel}; try again later"),
+    "message_not_found": (ErrorCode.SLACK_MESSAGE_NOT_FOUND, "the card is gone from {channel} (deleted in Slack)"),
     "invalid_blocks": (ErrorCode.SLACK_REJECTED, "Slack rejected the card layout (invalid_blocks)"),
     "msg_blocks_too_long": (ErrorCode.SLACK_REJECTED, "Slack rejected the card as too long (msg_blocks_too_long)"),
     "msg_too_long": (ErrorCode.SLACK_REJECTED, "Slack rejected the message as too long (msg_too_long)"),
@@ -36,6 +37,7 @@ class SlackCallError(Exception):
     method: str
     status: int
     error: str
+    retry_after: float | None = None
 
     def __str__(self) -> str:
         return f"{self.method}: HTTP {self.status} {self.error}".strip()
@@ -50,7 +52,7 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
         status, error = exc.status, exc.error
         if status == 429 or error in ("ratelimited", "rate_limited"):
             code, text = _HINTS["ratelimited"]
-            return BotError(code, text.format(channel=channel), retryable=True)
+            return BotError(code, text.format(channel=channel), retryable=True, retry_after=exc.retry_after)
         if status == 0:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack: {error}", retryable=True)
         if status >= 500:

@@ -45,6 +45,16 @@ def default_retry_handlers(max_retries: int = 2) -> list[AsyncRetryHandler]:
     ]
 
 
+def _retry_after(response: HttpResponse) -> float | None:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return max(0.0, float(values[0]))
+            except ValueError:
+                return None
+    return None
+
+
 class SlackSender:
     """Calls Slack Web API methods with a bot token; keeps one warm connection pool for all tokens."""
 
@@ -107,7 +117,8 @@ class SlackSender:
                     raise SlackCallError(method, 0, f"connection failed ({type(error).__name__})") from None
                 assert response is not None
                 body = response.body or {}
-                raise SlackCallError(method, response.status_code, str(body.get("error") or ""))
+                raise SlackCallError(method, response.status_code, str(body.get("error") or ""),
+                                     _retry_after(response))
 
     async def auth_test(self, token: str) -> dict[str, Any]:
         try:

@@ -101,7 +101,8 @@ def live_stack(data_dir: Path, fake: FakeSlack | None = None, **settings: Any) -
     populate(slack)
     loop.run(slack.start())
     values: dict[str, Any] = {"grpc_port": 0, "grpc_host": "127.0.0.1", "http_port": 0, "http_host": "127.0.0.1",
-                              "slack_api_url": slack.base_url, "data_dir": data_dir, "dispatch_timeout": 20}
+                              "slack_api_url": slack.base_url, "data_dir": data_dir, "post_rate": 0, "update_rate": 0,
+                              "dispatch_wait": 5, "drain_seconds": 2}
     values.update(settings)
     runtime = Runtime(Settings(**values))
     loop.run(runtime.start())

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     SLACK_NOT_IN_CHANNEL = "ERROR_SLACK_NOT_IN_CHANNEL"
     SLACK_CHANNEL_ARCHIVED = "ERROR_SLACK_CHANNEL_ARCHIVED"
     SLACK_RATE_LIMITED = "ERROR_SLACK_RATE_LIMITED"
+    SLACK_MESSAGE_NOT_FOUND = "ERROR_SLACK_MESSAGE_NOT_FOUND"
     SLACK_UNAVAILABLE = "ERROR_SLACK_UNAVAILABLE"
     SLACK_REJECTED = "ERROR_SLACK_REJECTED"
     SLACK_API = "ERROR_SLACK_API"
@@ -31,11 +32,13 @@ class ErrorCode(StrEnum):
 class BotError(Exception):
     """An error with a code and a message that is safe to show (no secrets)."""
 
-    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds Slack asked us to wait (HTTP 429), when it said
 
     @property
     def details(self) -> str:

@@ -190,3 +190,4 @@ class DispatchRequest(BaseModel):
     channel: ChannelData
     message: Message
     notification_type: NotificationType = NotificationType.NONE
+    raw_message: dict[str, Any] = Field(default_factory=dict)  # as received, to re-render the card later

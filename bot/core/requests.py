@@ -63,4 +63,4 @@ def parse_dispatch(
         parsed = Message.from_struct(message)
     except ValidationError as exc:  # defensive: the message model coerces every JSON value
         raise BotError(ErrorCode.INVALID_MESSAGE, _describe(exc, "message")) from None
-    return DispatchRequest(channel=channel, message=parsed, notification_type=kind)
+    return DispatchRequest(channel=channel, message=parsed, notification_type=kind, raw_message=message)

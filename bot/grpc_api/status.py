@@ -16,6 +16,7 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.SLACK_NOT_IN_CHANNEL: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.SLACK_CHANNEL_ARCHIVED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.SLACK_RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.SLACK_MESSAGE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     # Carries ERROR_ details, so Cloudforet's client does not retry it into a duplicate.
     ErrorCode.SLACK_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     # Slack refused the card itself: a bug on our side, not the operator's.

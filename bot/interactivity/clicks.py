@@ -78,9 +78,18 @@ class Responder(Protocol):
     async def tell(self, text: str) -> None: ...
 
 
+class CardBook(Protocol):
+    """What clicks need to know about living cards (kept by the outbox)."""
+
+    def card_status(self, channel_id: str, ts: str) -> str | None: ...
+
+    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
+
+
 class ClickService:
     def __init__(self, *, store: Store, callbacks: CallbackClient, keys: ButtonKeys, responders: ResponderPolicy,
-                 allowed_hosts: list[str] | None, claim_timeout: float) -> None:
+                 allowed_hosts: list[str] | None, claim_timeout: float, cards: CardBook | None = None) -> None:
+        self._cards = cards
         self._store = store
         self._callbacks = callbacks
         self._keys = keys
@@ -120,6 +129,11 @@ class ClickService:
             await _safely(respond.tell(f":no_entry: Nothing was done: {exc}. {ADVICE[Outcome.REFUSED]}"))
             return Outcome.REFUSED
 
+        if self._cards is not None and self._cards.card_status(click.channel_id, click.message_ts) == "resolved":
+            self._audit(click, target, "refused", "alert already resolved")
+            await _safely(respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to "
+                                       "Cloudforet."))
+            return "resolved"
         key = action_key(url)
         claim = self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
         if claim.status is not ClaimStatus.CLAIMED:
@@ -137,9 +151,16 @@ class ClickService:
         metrics.inc("chatops_callback_seconds_total", result.elapsed)
         if result.outcome is Outcome.DONE:
             self._store.finish_action(key, done=True, now=time.time())
+            acted_at = datetime.now(UTC)
             await _safely(respond.replace(apply_state(click.message, CardState(
-                status=CardStatus.ACKNOWLEDGED, actor=click.user_id, acted_at=datetime.now(UTC),
+                status=CardStatus.ACKNOWLEDGED, actor=click.user_id, acted_at=acted_at,
                 action_label=done_label(url, label)))))
+            if self._cards is not None:
+                try:
+                    self._cards.record_ack(click.channel_id, click.message_ts, actor=click.user_id,
+                                           actor_name=click.user_name, at=acted_at)
+                except Exception as exc:
+                    logger.error("could not record the acknowledgement on the card: %s", type(exc).__name__)
         else:
             self._store.finish_action(key, done=False, now=time.time())
             await _safely(respond.replace(apply_state(click.message, CardState())))

@@ -1,6 +1,6 @@
-"""The store: what the plugin remembers (clicks in flight, audit trail, app tokens), behind one interface."""
+"""The store: what the plugin remembers (outbox, alert cards, clicks, audit trail, app tokens), behind one interface."""
 
-from bot.store.base import AuditRecord, Claim, ClaimStatus, Store
+from bot.store.base import AuditRecord, CardRecord, Claim, ClaimStatus, OutboxItem, Store
 from bot.store.sqlite import SqliteStore
 
-__all__ = ["AuditRecord", "Claim", "ClaimStatus", "SqliteStore", "Store"]
+__all__ = ["AuditRecord", "CardRecord", "Claim", "ClaimStatus", "OutboxItem", "SqliteStore", "Store"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ClaimStatus(StrEnum):
@@ -34,6 +36,40 @@ class AuditRecord:
     detail: str = ""
 
 
+@dataclass
+class CardRecord:
+    """The one card of an alert in a channel, and where its alert stands."""
+
+    target: str  # the channel as configured (name or ID)
+    alert_key: str
+    channel_id: str
+    ts: str
+    status: str  # a CardStatus value
+    notified: int
+    message: dict[str, Any]  # the latest dispatch message, to re-render from
+    notification_type: str
+    token: str  # sealed bot token, for updates and thread lines
+    actor: str | None = None
+    actor_name: str | None = None
+    acted_at: float | None = None
+    resolved_at: float | None = None
+    updated_at: float = 0.0
+
+
+@dataclass
+class OutboxItem:
+    """Something accepted for delivery to Slack, kept until delivered or failed for good."""
+
+    id: int
+    lane: str  # delivery is in order within a lane (one bot token and channel)
+    kind: str
+    body: dict[str, Any]
+    token: str  # sealed bot token
+    created_at: float
+    attempts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class Store(Protocol):
     """Persistence for the plugin. Every method is quick and safe to call from the event loop."""
 
@@ -56,5 +92,37 @@ class Store(Protocol):
         ...
 
     def app_tokens(self) -> list[str]: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes so they land together or not at all."""
+        ...
+
+    def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int: ...
+
+    def pending(self) -> Iterator[OutboxItem]:
+        """Undelivered items, oldest first."""
+        ...
+
+    def record_attempt(self, item_id: int) -> None: ...
+
+    def finish(self, item_id: int, *, state: str, error: str = "", now: float) -> None:
+        """Mark an item ``done`` or ``failed`` (with its reason)."""
+        ...
+
+    def outbox_counts(self) -> dict[str, int]: ...
+
+    def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
+        """(id, lane, reason) of items that failed for good, newest first."""
+        ...
+
+    def card(self, target: str, alert_key: str) -> CardRecord | None: ...
+
+    def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
+
+    def save_card(self, record: CardRecord) -> None: ...
+
+    def seen_recently(self, digest: str, *, now: float, window: float) -> bool:
+        """True when ``digest`` was seen within ``window`` seconds; records it either way."""
+        ...
 
     def close(self) -> None: ...

@@ -7,12 +7,15 @@ All calls run on the event loop's thread: every statement here is a quick indexe
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from bot.store.base import AuditRecord, Claim, ClaimStatus
+from bot.store.base import AuditRecord, CardRecord, Claim, ClaimStatus, OutboxItem
 
 DB_FILE = "slack-chatops.sqlite3"
 
@@ -54,7 +57,51 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(db: sqlite3.Connection) -> None:
+    """Living cards and storm-proof delivery: the card of each alert, the outbox, recent dispatch digests."""
+    _run(
+        db,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            lane TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            token TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            finished_at REAL
+        );
+        CREATE INDEX outbox_by_state ON outbox (state, id);
+        CREATE TABLE cards (
+            target TEXT NOT NULL,
+            alert_key TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            status TEXT NOT NULL,
+            notified INTEGER NOT NULL,
+            actor TEXT,
+            actor_name TEXT,
+            acted_at REAL,
+            resolved_at REAL,
+            message TEXT NOT NULL,
+            notification_type TEXT NOT NULL,
+            token TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (target, alert_key)
+        );
+        CREATE INDEX cards_by_message ON cards (channel_id, ts);
+        CREATE TABLE recent_dispatches (
+            digest TEXT PRIMARY KEY,
+            at REAL NOT NULL
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -69,6 +116,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._last_prune = 0.0
         self.migrate()
 
     @property
@@ -137,6 +185,80 @@ class SqliteStore:
 
     def app_tokens(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT token FROM app_tokens ORDER BY added_at")]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:  # nested: the outer transaction decides
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int:
+        cursor = self._db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
+                                  (lane, kind, json.dumps(body, separators=(",", ":")), token, now))
+        return int(cursor.lastrowid or 0)
+
+    def pending(self) -> Iterator[OutboxItem]:
+        rows = self._db.execute("SELECT id, lane, kind, body, token, created_at, attempts FROM outbox "
+                                "WHERE state = 'pending' ORDER BY id").fetchall()
+        for item_id, lane, kind, body, token, created_at, attempts in rows:
+            yield OutboxItem(item_id, lane, kind, json.loads(body), token, created_at, attempts)
+
+    def record_attempt(self, item_id: int) -> None:
+        self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
+
+    def finish(self, item_id: int, *, state: str, error: str = "", now: float) -> None:
+        self._db.execute("UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                         (state, error, now, item_id))
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
+
+    def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
+        return self._db.execute("SELECT id, lane, error FROM outbox WHERE state = 'failed' ORDER BY id DESC "
+                                "LIMIT ?", (limit,)).fetchall()
+
+    _CARD_COLUMNS = ("target, alert_key, channel_id, ts, status, notified, message, notification_type, token, "
+                     "actor, actor_name, acted_at, resolved_at, updated_at")
+
+    @staticmethod
+    def _card(row: tuple[Any, ...] | None) -> CardRecord | None:
+        if row is None:
+            return None
+        values = list(row)
+        values[6] = json.loads(values[6])
+        return CardRecord(*values)
+
+    def card(self, target: str, alert_key: str) -> CardRecord | None:
+        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM cards WHERE target = ? AND "
+                                           "alert_key = ?", (target, alert_key)).fetchone())
+
+    def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
+        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM cards WHERE channel_id = ? AND "
+                                           "ts = ?", (channel_id, ts)).fetchone())
+
+    def save_card(self, record: CardRecord) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO cards ({self._CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.target, record.alert_key, record.channel_id, record.ts, record.status, record.notified,
+             json.dumps(record.message, separators=(",", ":")), record.notification_type, record.token,
+             record.actor, record.actor_name, record.acted_at, record.resolved_at, record.updated_at),
+        )
+
+    def seen_recently(self, digest: str, *, now: float, window: float) -> bool:
+        with self.transaction():
+            row = self._db.execute("SELECT at FROM recent_dispatches WHERE digest = ?", (digest,)).fetchone()
+            self._db.execute("INSERT OR REPLACE INTO recent_dispatches (digest, at) VALUES (?, ?)", (digest, now))
+            if now - self._last_prune > window:
+                self._db.execute("DELETE FROM recent_dispatches WHERE at < ?", (now - window,))
+                self._last_prune = now
+        return row is not None and now - row[0] <= window
 
     def close(self) -> None:
         self._db.close()

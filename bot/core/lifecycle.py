@@ -1,0 +1,83 @@
+"""The life of an alert's card: which notifications belong to one alert, and what each does to its card.
+
+triggered (open) -> acknowledged -> resolved. A repeat ``[Alerting]`` (escalation) bumps the counter; ``[Resolved]``
+resolves; nothing turns a resolved card back. Pure: plain data in, plain data out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from bot.core.alerts import alert_id_from_url
+from bot.core.cards import CardState, CardStatus, slack_date
+from bot.core.models import Message, NotificationType
+from bot.core.text import escape_mrkdwn, truncate
+
+
+class AlertPhase(StrEnum):
+    ALERTING = "alerting"
+    RESOLVED = "resolved"
+    OTHER = "other"
+
+
+class CardAction(StrEnum):
+    POST = "post"  # a new card
+    UPDATE = "update"  # chat.update the card, plus a thread line
+    IGNORE = "ignore"  # nothing changes on Slack
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: CardAction
+    state: CardState
+    thread_line: str | None = None
+
+
+def alert_key(message: Message) -> str | None:
+    """Which alert a message is about: from a callback URL or the link, else the ``Alert Number`` tag."""
+    for url in [c.url for c in message.callbacks] + [message.link]:
+        alert_id = alert_id_from_url(url.strip()) if url else None
+        if alert_id:
+            return f"alert:{alert_id}"
+    for tag in message.tags:
+        if tag.key.strip().lower() == "alert number" and tag.value.strip():
+            return f"number:{message.domain_name.strip()}:{tag.value.strip()}"
+    return None
+
+
+def phase_of(message: Message, notification_type: NotificationType) -> AlertPhase:
+    title = message.title.strip().lower()
+    state = next((t.value.strip().upper() for t in message.tags if t.key.strip().lower() == "state"), "")
+    if title.startswith("[resolved]") or state == "RESOLVED":
+        return AlertPhase.RESOLVED
+    if title.startswith("[alerting]"):
+        return AlertPhase.ALERTING
+    return AlertPhase.OTHER
+
+
+def next_transition(current: CardState | None, phase: AlertPhase, message: Message, now: datetime) -> Transition:
+    """What a new notification about an alert does to its card (``current`` None: no card yet)."""
+    if current is None:
+        if phase is AlertPhase.RESOLVED:
+            return Transition(CardAction.POST, CardState(status=CardStatus.RESOLVED,
+                                                         resolved_at=message.occurred_at or now))
+        return Transition(CardAction.POST, CardState())
+    if current.status is CardStatus.RESOLVED:
+        return Transition(CardAction.IGNORE, current)
+    if phase is AlertPhase.RESOLVED:
+        resolved_at = message.occurred_at or now
+        return Transition(CardAction.UPDATE, replace(current, status=CardStatus.RESOLVED, resolved_at=resolved_at),
+                          f":white_check_mark: Resolved at {slack_date(resolved_at)}")
+    if phase is AlertPhase.ALERTING:
+        notified = current.notified + 1
+        return Transition(CardAction.UPDATE, replace(current, notified=notified),
+                          f":rotating_light: Escalated: notified {notified}×")
+    title = truncate(escape_mrkdwn(" ".join(message.title.split())) or "Updated", 200)[0]
+    return Transition(CardAction.UPDATE, current, f":information_source: {title}")
+
+
+def acknowledged_line(actor_name: str, at: datetime) -> str:
+    """The thread line for an acknowledgement: a plain name, never an @-mention (no extra notification)."""
+    return f":eyes: Acknowledged by {escape_mrkdwn(actor_name)} at {slack_date(at)}"
