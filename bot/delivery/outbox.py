@@ -53,6 +53,7 @@ class Lane:
     jobs: deque[Job] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    backoff_until: float = 0.0  # monotonic time of the next try after a transient failure (outage)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Outbox:
 
     def _push(self, item: OutboxItem, token: str, future: asyncio.Future[None] | None) -> float:
         lane = self._lane(item.lane)
-        eta = lane.pacer.eta(len(lane.jobs))
+        eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
         lane.jobs.append(Job(item, token, future))
         lane.wake.set()
         return eta
@@ -297,6 +298,7 @@ class Outbox:
                         backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(job.item.attempts - 1, 10))
                         logger.warning("delivery to %s will be retried in %.1f s: %s", lane.key[17:], backoff,
                                        exc.details)
+                        lane.backoff_until = time.monotonic() + backoff
                         await asyncio.sleep(backoff)
                     continue
                 self._fail(job, exc)
@@ -306,6 +308,7 @@ class Outbox:
                 logger.error("delivery failed unexpectedly: %s", type(exc).__name__, exc_info=exc)
                 self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
             else:
+                lane.backoff_until = 0.0
                 metrics.inc("chatops_outbox_delivered_total")
                 if job.future is not None and not job.future.done():
                     job.future.set_result(None)

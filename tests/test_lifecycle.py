@@ -1,0 +1,109 @@
+"""The pure lifecycle of an alert's card, and the pacer that keeps delivery within Slack's limits."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.core.cards import CardState, CardStatus
+from bot.core.lifecycle import (
+    AlertPhase,
+    CardAction,
+    acknowledged_line,
+    alert_key,
+    next_transition,
+    phase_of,
+)
+from bot.core.models import Message, NotificationType
+from bot.delivery.pacer import SAFETY, Pacer
+from bot.store import SqliteStore
+from bot.store.sqlite import MIGRATIONS
+from tests.samples import alerting_message, resolved_message
+
+NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_alert_key_from_callback_link_or_alert_number() -> None:
+    assert alert_key(Message.from_struct(alerting_message())) == "alert:alert-x1v2c3v456"
+    assert alert_key(Message.from_struct(resolved_message())) == "alert:alert-x1v2c3v456"  # via the link
+    tagged = {"title": "x", "domain_name": "acme", "tags": [{"key": "Alert Number", "value": "#42"}]}
+    assert alert_key(Message.from_struct(tagged)) == "number:acme:#42"
+    assert alert_key(Message.from_struct({"title": "a plain notification"})) is None
+
+
+def test_phases() -> None:
+    assert phase_of(Message.from_struct(alerting_message()), NotificationType.ERROR) is AlertPhase.ALERTING
+    assert phase_of(Message.from_struct(resolved_message()), NotificationType.SUCCESS) is AlertPhase.RESOLVED
+    assigned = Message.from_struct({"title": "[Assigned to me] x"})
+    assert phase_of(assigned, NotificationType.INFO) is AlertPhase.OTHER
+
+
+def test_transitions() -> None:
+    alerting = Message.from_struct(alerting_message())
+    resolved = Message.from_struct(resolved_message())
+    first = next_transition(None, AlertPhase.ALERTING, alerting, NOW)
+    assert first.action is CardAction.POST and first.state == CardState()
+    again = next_transition(first.state, AlertPhase.ALERTING, alerting, NOW)
+    assert again.action is CardAction.UPDATE and again.state.notified == 2 and "notified 2×" in again.thread_line
+    acked = CardState(status=CardStatus.ACKNOWLEDGED, actor="U1", acted_at=NOW, notified=2)
+    done = next_transition(acked, AlertPhase.RESOLVED, resolved, NOW)
+    assert done.action is CardAction.UPDATE and done.state.status is CardStatus.RESOLVED
+    assert done.state.actor == "U1" and done.state.resolved_at == resolved.occurred_at
+    late = next_transition(done.state, AlertPhase.ALERTING, alerting, NOW)
+    assert late.action is CardAction.IGNORE and late.state.status is CardStatus.RESOLVED
+    first_resolved = next_transition(None, AlertPhase.RESOLVED, resolved, NOW)
+    assert first_resolved.action is CardAction.POST and first_resolved.state.status is CardStatus.RESOLVED
+
+
+def test_acknowledged_line_never_mentions() -> None:
+    line = acknowledged_line("<@U123> <!channel>", NOW)
+    assert "<@" not in line and "<!channel>" not in line and "Acknowledged by" in line
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacer_allows_a_burst_then_the_rate() -> None:
+    clock = Clock()
+    pacer = Pacer(rate=1.0, burst=3, clock=clock)
+    for _ in range(3):
+        assert pacer.wait_time() == 0
+        pacer._tokens -= 1
+    assert pacer.wait_time() == pytest.approx(1 / SAFETY)
+    clock.now += 1 / SAFETY
+    assert pacer.wait_time() == pytest.approx(0, abs=1e-9)
+    assert pacer.eta(9) == pytest.approx(9 / SAFETY)
+
+
+def test_pacer_pause_honours_retry_after() -> None:
+    clock = Clock()
+    pacer = Pacer(rate=1.0, burst=3, clock=clock)
+    pacer.pause(30)
+    assert pacer.wait_time() == pytest.approx(30)
+    clock.now += 30
+    assert pacer.wait_time() == pytest.approx(1 / SAFETY)  # the bucket starts empty after a 429
+    unpaced = Pacer(rate=0, burst=1, clock=clock)
+    assert unpaced.wait_time() == 0 and unpaced.eta(1000) == 0
+
+
+def test_store_migrates_v1_to_v2_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "slack-chatops.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version=1")
+    db.execute("INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
+               "VALUES (1, 'U1', 'Ack', 'C1', '1.0', 'alert-1', 'done')")
+    db.close()
+    store = SqliteStore(tmp_path)
+    assert store.schema_version == 2
+    assert store.audit()[0].target == "alert-1"
+    assert store.outbox_counts() == {}
+    assert store.card("alerts", "alert:x") is None
