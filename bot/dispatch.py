@@ -44,11 +44,15 @@ class DispatchService:
         self._repeat_window = repeat_window
         self._on_app_token = on_app_token
 
-    async def dispatch(self, request: DispatchRequest) -> str:
-        """Accept a notification; return ``posted``, ``queued`` or ``repeat``, or raise a permanent error."""
+    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> str:
+        """Accept a notification; return ``posted``, ``queued`` or ``repeat``, or raise a permanent error.
+
+        ``digest`` identifies the request for repeat suppression (default: from its content).
+        """
         if request.channel.app_token is not None and self._on_app_token is not None:
             await self._on_app_token(request.channel.app_token.get_secret_value())
-        submission = self._outbox.submit(request, digest=dispatch_digest(request), window=self._repeat_window)
+        submission = self._outbox.submit(request, digest=digest or dispatch_digest(request),
+                                         window=self._repeat_window)
         if submission is None:
             metrics.inc("chatops_dispatch_total", outcome="repeat")
             logger.info("ignored a repeat of a dispatch accepted within the last %g s", self._repeat_window)
@@ -56,13 +60,16 @@ class DispatchService:
         outcome = "queued"
         if submission.eta <= self._wait:
             try:
-                await asyncio.wait_for(asyncio.shield(submission.future), self._wait)
+                async with asyncio.timeout(self._wait):
+                    await asyncio.shield(submission.future)
                 outcome = "posted"
             except TimeoutError:
                 pass
             except BotError:
                 metrics.inc("chatops_dispatch_total", outcome="failed")
                 raise
+        if outcome == "queued":
+            self._outbox.persist(submission.job)  # durable before we answer OK
         metrics.inc("chatops_dispatch_total", outcome=outcome)
         return outcome
 

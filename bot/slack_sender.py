@@ -98,14 +98,14 @@ class SlackSender:
                         payload = await answer.json(content_type=None)
                     except ValueError:
                         payload = None
+                    if status == 200 and isinstance(payload, dict) and payload:
+                        if payload.get("ok"):
+                            return payload
+                        raise SlackCallError(method, 200, str(payload.get("error") or "unknown_error"))
                     response = HttpResponse(status_code=status, headers=dict(answer.headers),
                                             body=payload if isinstance(payload, dict) else None)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = exc
-            if error is None and response is not None and response.status_code == 200 and response.body:
-                if response.body.get("ok"):
-                    return response.body
-                raise SlackCallError(method, 200, str(response.body.get("error") or "unknown_error"))
             retry_request = retry_request or HttpRequest(method="POST", url=url, headers={}, data=None)
             for handler in self._retry_handlers:
                 if await handler.can_retry_async(state=state, request=retry_request, response=response, error=error):

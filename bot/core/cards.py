@@ -143,10 +143,11 @@ def _tag_text(tag: Tag, limit: int) -> tuple[str, bool]:
     return truncate(text, limit)
 
 
-def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[list[dict[str, Any]], int, int]:
+def _tag_sections(tags: Sequence[Tag], max_blocks: int,
+                  max_text: int) -> tuple[list[dict[str, Any]], int, int, int]:
     """Tags in order: runs of short tags as two-column fields, others full width.
 
-    Returns the blocks, how many tags they hold, and how many tag texts were cut.
+    Returns the blocks, how many tags they hold, how many tag texts were cut, and their characters of text.
     """
     blocks: list[dict[str, Any]] = []
     used = shown = cut = 0
@@ -178,7 +179,7 @@ def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[
         shown += 1
         cut += was_cut
     flush()
-    return blocks, shown, cut
+    return blocks, shown, cut, used
 
 
 def _status_line(state: CardState) -> str | None:
@@ -298,7 +299,7 @@ def render_card(
     # Blocks left for tags: the limit less the fixed blocks, the description and the note.
     tag_block_room = limits.MAX_BLOCKS - len(fixed) - (1 if description else 0) - 1
     tag_text_room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - desc_reserve
-    tag_blocks, shown, tags_cut = _tag_sections(message.tags, tag_block_room, tag_text_room)
+    tag_blocks, shown, tags_cut, tag_text = _tag_sections(message.tags, tag_block_room, tag_text_room)
     if shown < len(message.tags):
         notes.append(f"{len(message.tags) - shown} of {len(message.tags)} tags")
     if tags_cut:
@@ -306,7 +307,7 @@ def render_card(
 
     body: list[dict[str, Any]] = []
     if description:
-        room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - text_length(tag_blocks)
+        room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - tag_text
         text, cut = truncate(description, min(limits.MAX_SECTION_TEXT, max(room, 1)))
         if cut:
             notes.append(f"the description ({len(description):,} characters, {len(text) - 1:,} shown)")

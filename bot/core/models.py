@@ -48,10 +48,11 @@ class Tag(BaseModel):
     @classmethod
     def parse(cls, raw: object) -> Tag:
         if not isinstance(raw, dict):
-            return cls(value=as_text(raw))
+            return cls.model_construct(key="", value=as_text(raw), short=False)
         options = raw.get("options")
-        short = bool(options.get("short")) if isinstance(options, dict) else False
-        return cls(key=raw.get("key"), value=raw.get("value"), short=short)
+        short = options.get("short") is True if isinstance(options, dict) else False
+        # Coerced by hand (hot path): every field gets its declared type, so no validation pass is needed.
+        return cls.model_construct(key=as_text(raw.get("key")), value=as_text(raw.get("value")), short=short)
 
 
 class Callback(BaseModel):
@@ -66,9 +67,10 @@ class Callback(BaseModel):
     @classmethod
     def parse(cls, raw: object) -> Callback:
         if not isinstance(raw, dict):
-            return cls(url=as_text(raw))
+            return cls.model_construct(label="", url=as_text(raw), options={})
         options = raw.get("options")
-        return cls(label=raw.get("label"), url=raw.get("url"), options=options if isinstance(options, dict) else {})
+        return cls.model_construct(label=as_text(raw.get("label")), url=as_text(raw.get("url")),
+                                   options=options if isinstance(options, dict) else {})
 
 
 def _list_of(raw: object) -> list[object]:
@@ -117,12 +119,13 @@ class Message(BaseModel):
     @classmethod
     def from_struct(cls, raw: dict[str, Any]) -> Message:
         """Build from a Struct as a dict; never raises for any JSON-like value."""
-        known = {k: raw.get(k) for k in ("title", "description", "short_description", "contents",
-                                          "content_type", "link", "image_url", "domain_name")}
+        known = {k: as_text(raw.get(k)) for k in ("title", "description", "short_description", "contents",
+                                                  "content_type", "link", "image_url", "domain_name")}
         occurred = raw.get("occurred_at")
-        return cls(
+        # Coerced by hand (hot path): every field gets its declared type, so no validation pass is needed.
+        return cls.model_construct(
             **known,
-            occurred_at_raw=occurred,
+            occurred_at_raw=as_text(occurred),
             occurred_at=parse_timestamp(occurred),
             tags=[Tag.parse(t) for t in _list_of(raw.get("tags"))],
             callbacks=[Callback.parse(c) for c in _list_of_callbacks(raw.get("callbacks"))],

@@ -1,5 +1,7 @@
-"""The outbox: every accepted notification is written down before anything is sent, then delivered in order per
-lane (one bot token and channel), paced within Slack's limits, retried through 429s, 5xx and outages.
+"""The outbox: notifications are delivered in order per lane (one bot token and channel), paced within Slack's
+limits, retried through 429s, 5xx and outages. A notification is written to the store before its dispatch is
+answered unless it was already delivered by then (the common, fast case), so every dispatch answered OK is
+delivered, and a quiet channel costs no outbox write at all.
 
 It also carries each alert's living card: the first notification posts it, later ones update it (and add a line
 to its thread), and an acknowledgement from a click is recorded on it. Items survive a crash: on start every
@@ -13,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict, deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,9 +44,11 @@ MAX_REMEMBERED_CHANNELS = 10_000
 
 @dataclass
 class Job:
-    item: OutboxItem
+    item: OutboxItem  # item.id is 0 until the job is written to the store
     token: str
     future: asyncio.Future[None] | None = None
+    parsed: tuple[Message, NotificationType] | None = None  # saves parsing again when known
+    delivered: bool = False
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Lane:
 
 @dataclass(frozen=True)
 class Submission:
+    job: Job
     future: asyncio.Future[None]
     eta: float  # rough seconds until this item's turn comes
 
@@ -92,13 +98,20 @@ class Outbox:
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: dict[str, Pacer] = {}
         self._stopping = False
+        self._sealed_tokens: dict[str, str] = {}
+        self._recent: OrderedDict[str, float] = OrderedDict()  # dispatch digest -> when last seen (monotonic)
         # channel ID -> the bot token that last posted there (memory only), for user-group look-ups on clicks
         self.channel_tokens: OrderedDict[str, str] = OrderedDict()
 
     # -- accepting work ------------------------------------------------------------------------------------------
 
     def _seal_token(self, token: str) -> str:
-        return seal({"t": token}, self._keys.sealing_key)
+        sealed = self._sealed_tokens.get(token)
+        if sealed is None:
+            sealed = self._sealed_tokens[token] = seal({"t": token}, self._keys.sealing_key)
+            if len(self._sealed_tokens) > MAX_REMEMBERED_CHANNELS:
+                self._sealed_tokens.pop(next(iter(self._sealed_tokens)))
+        return sealed
 
     def _open_token(self, sealed: str) -> str:
         return str(unseal(sealed, self._keys.opening_keys)["t"])
@@ -110,32 +123,47 @@ class Outbox:
             lane.task = asyncio.get_running_loop().create_task(self._run(lane), name=f"lane {key[17:]}")
         return lane
 
-    def _push(self, item: OutboxItem, token: str, future: asyncio.Future[None] | None) -> float:
-        lane = self._lane(item.lane)
+    def _push(self, job: Job) -> float:
+        lane = self._lane(job.item.lane)
         eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
-        lane.jobs.append(Job(item, token, future))
+        lane.jobs.append(job)
         lane.wake.set()
         return eta
 
+    def _is_repeat(self, digest: str, window: float) -> bool:
+        now = time.monotonic()
+        while self._recent and next(iter(self._recent.values())) < now - window:
+            self._recent.popitem(last=False)
+        seen = digest in self._recent and self._recent[digest] >= now - window
+        self._recent[digest] = now
+        self._recent.move_to_end(digest)
+        return seen
+
     def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
-        """Write the dispatch to the outbox (durably) and queue it; None when it repeats one seen within
+        """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one seen within
         ``window`` seconds (a retry from Cloudforet)."""
+        if digest is not None and window > 0 and self._is_repeat(digest, window):
+            return None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
         body = {"target": target, "message": request.raw_message,
                 "notification_type": request.notification_type.value}
-        now = time.time()
-        key = lane_key(token, target)
-        sealed = self._seal_token(token)
-        with self._store.transaction():
-            if digest is not None and window > 0 and self._store.seen_recently(digest, now=now, window=window):
-                return None
-            item_id = self._store.enqueue(lane=key, kind=KIND_DISPATCH, body=body, token=sealed, now=now)
+        item = OutboxItem(0, lane_key(token, target), KIND_DISPATCH, body, self._seal_token(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        eta = self._push(OutboxItem(item_id, key, KIND_DISPATCH, body, sealed, now), token, future)
+        job = Job(item, token, future, parsed=(request.message, request.notification_type))
+        eta = self._push(job)
         metrics.inc("chatops_outbox_accepted_total")
-        return Submission(future, eta)
+        return Submission(job, future, eta)
+
+    def persist(self, job: Job) -> None:
+        """Write a queued job to the store (before its dispatch is answered), unless it is already delivered."""
+        if job.item.id or job.delivered:
+            return
+        item = job.item
+        item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
+                                      now=item.created_at)
+        metrics.inc("chatops_outbox_persisted_total")
 
     async def start(self) -> None:
         """Pick up everything a previous run accepted but did not deliver."""
@@ -147,7 +175,7 @@ class Outbox:
                 self._store.finish(item.id, state="failed", error="the bot token cannot be opened with the current "
                                    "keys (BOT_BUTTON_KEY or the signing secret changed)", now=time.time())
                 continue
-            self._push(item, token, None)
+            self._push(Job(item, token))
             resumed += 1
         if resumed:
             logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
@@ -175,7 +203,7 @@ class Outbox:
         with self._store.transaction():
             self._store.save_card(record)
             item_id = self._store.enqueue(lane=key, kind=KIND_NOTE, body=body, token=record.token, now=time.time())
-        self._push(OutboxItem(item_id, key, KIND_NOTE, body, record.token, time.time()), token, None)
+        self._push(Job(OutboxItem(item_id, key, KIND_NOTE, body, record.token, time.time()), token))
 
     # -- delivering ----------------------------------------------------------------------------------------------
 
@@ -221,13 +249,12 @@ class Outbox:
             record = self._store.card(item.body["target"], item.body["alert_key"])
             if record is not None:
                 await self._thread_line(lane, token, record, item.body["text"])
-            self._store.finish(item.id, state="done", now=time.time())
+            self._done(job)
             return
 
         target = item.body["target"]
         raw = item.body["message"]
-        message = Message.from_struct(raw)
-        kind = NotificationType(item.body["notification_type"])
+        message, kind = job.parsed or (Message.from_struct(raw), NotificationType(item.body["notification_type"]))
         key = alert_key(message)
         record = self._store.card(target, key) if key else None
         now = datetime.now(UTC)
@@ -237,15 +264,15 @@ class Outbox:
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await self._post(lane, token, target, card.payload())
-            with self._store.transaction():
+            with self._store.transaction() if job.item.id else nullcontext():
                 if key is not None:
                     self._store.save_card(self._new_record(target, key, posted, transition.state, raw, kind,
                                                            item.token))
-                self._store.finish(item.id, state="done", now=time.time())
+                self._done(job)
             return
         if transition.action is CardAction.IGNORE:
             logger.info("ignored a late notification for resolved alert card %s", record.ts)
-            self._store.finish(item.id, state="done", now=time.time())
+            self._done(job)
             return
 
         card = build_card(message, kind, self._keys, transition.state)
@@ -265,9 +292,14 @@ class Outbox:
         record.status, record.notified, record.message = state.status.value, state.notified, raw
         record.notification_type, record.updated_at = kind.value, time.time()
         record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
-        with self._store.transaction():
+        with self._store.transaction() if job.item.id else nullcontext():
             self._store.save_card(record)
-            self._store.finish(item.id, state="done", now=time.time())
+            self._done(job)
+
+    def _done(self, job: Job) -> None:
+        job.delivered = True
+        if job.item.id:
+            self._store.finish(job.item.id, state="done", now=time.time())
 
     @staticmethod
     def _new_record(target: str, key: str, posted: Posted, state: CardState, raw: dict[str, Any],
@@ -292,7 +324,8 @@ class Outbox:
             except BotError as exc:
                 if exc.retryable and time.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
                     job.item.attempts += 1
-                    self._store.record_attempt(job.item.id)
+                    if job.item.id:
+                        self._store.record_attempt(job.item.id)
                     metrics.inc("chatops_outbox_retries_total")
                     if exc.retry_after is None:  # 5xx, timeout, connection: back off; a 429 paused the pacer
                         backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(job.item.attempts - 1, 10))
@@ -315,8 +348,10 @@ class Outbox:
             lane.jobs.popleft()
 
     def _fail(self, job: Job, exc: BotError) -> None:
-        logger.warning("notification %d failed for good: %s", job.item.id, exc.details)
+        logger.warning("a notification to %s failed for good: %s", job.item.lane[17:], exc.details)
         metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
+        self.persist(job)  # recorded with its reason, even when its dispatch is still waiting to hear
+        job.delivered = True
         self._store.finish(job.item.id, state="failed", error=exc.details, now=time.time())
         if job.future is not None and not job.future.done():
             job.future.set_exception(exc)

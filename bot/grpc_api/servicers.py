@@ -6,6 +6,7 @@ They translate Structs to the core's models and coded errors to gRPC status; eve
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -115,7 +116,9 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
                 notification_type=_NOTIFICATION_TYPE.Name(request.notification_type)
                 if request.notification_type in _NOTIFICATION_TYPE.values() else "NOTIFICATION_TYPE_NONE",
             )
-            await self._service.dispatch(parsed)
+            # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
+            digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+            await self._service.dispatch(parsed, digest=digest)
             return empty_pb2.Empty()
 
         return await _answer(context, "Notification.dispatch", run)

@@ -1,0 +1,80 @@
+"""Storm benchmark: 300 alerts to one channel against the fake Slack's per-channel limit.
+
+Prints the total time to deliver them all as a ratio to the best time the limit allows (target <= 1.15), how many
+429s Slack had to give, and the plugin server's peak memory (VmHWM, target < 150 MB). ``rate`` defaults to Slack's
+real pace for chat.postMessage (1 per second per channel, burst 3), so a full run takes about five minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from bot._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+from tests.fakes.slack_api import FakeSlack
+from tests.interactivity_support import wait_for
+from tests.process import server_process
+from tests.samples import TOKEN
+from tests.support import CHANNEL_ID, BackgroundLoop, dispatch_request, populate
+
+BURST = 3
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
+    loop = BackgroundLoop()
+    slack = FakeSlack(post_rate_per_channel=rate, post_burst=BURST)
+    populate(slack)
+    loop.run(slack.start())
+    env = {"BOT_SLACK_POST_RATE": str(rate), "BOT_SLACK_POST_BURST": str(BURST)}
+    try:
+        with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp), slack.base_url, **env) as server:
+            with grpc.insecure_channel(server.endpoint) as channel:
+                stub = notification_pb2_grpc.NotificationStub(channel)
+                started = time.monotonic()
+                slowest = 0.0
+
+                def send(number: int) -> None:
+                    nonlocal slowest
+                    begun = time.monotonic()
+                    message = {"title": f"[Alerting] storm {number}", "description": "x" * 200,
+                               "link": f"https://console.example.test/alert-manager/alert/alert-{number}"}
+                    stub.dispatch(dispatch_request(message, channel_data={"token": TOKEN, "channel": "alerts"}),
+                                  timeout=60)
+                    slowest = max(slowest, time.monotonic() - begun)
+
+                with ThreadPoolExecutor(16) as pool:
+                    list(pool.map(send, range(alerts)))
+                wait_for(lambda: len(slack.messages[CHANNEL_ID]) == alerts, timeout=alerts / rate * 2 + 60,
+                         what="every alert delivered")
+                elapsed = time.monotonic() - started
+            memory = peak_memory_mb(server.process.pid)
+    finally:
+        loop.run(slack.stop())
+        loop.close()
+    best = (alerts - BURST) / rate
+    figures = {"seconds": elapsed, "ratio": elapsed / best, "rate_limited": slack.rate_limited,
+               "peak_mb": memory, "slowest_dispatch_s": slowest}
+    print(f"storm: {alerts} alerts to one channel at {rate:g}/s: {elapsed:.1f} s, {figures['ratio']:.3f}x the best "
+          f"the limit allows ({best:.1f} s; target <= 1.15); 429s from Slack: {slack.rate_limited}; "
+          f"slowest dispatch {slowest:.2f} s; server peak memory {memory:.0f} MB (target < 150 MB)")
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=1.0, help="per-channel posts per second (Slack: 1)")
+    options = parser.parse_args()
+    run(options.alerts, options.rate)

@@ -1,0 +1,29 @@
+"""A gRPC server with the plugin's services that does nothing: the floor any dispatch figure stands on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+
+from bot._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+
+
+class NoopNotification(notification_pb2_grpc.NotificationServicer):
+    async def dispatch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return empty_pb2.Empty()
+
+
+async def main() -> None:
+    server = grpc.aio.server()
+    notification_pb2_grpc.add_NotificationServicer_to_server(NoopNotification(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"READY {port}", flush=True)
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
