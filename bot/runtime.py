@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
 import time
@@ -13,6 +14,7 @@ from aiohttp import web
 from bot.button_keys import ButtonKeys
 from bot.callback_client import CallbackClient
 from bot.core.errors import BotError
+from bot.core.sealed import SealError, seal, unseal
 from bot.delivery.outbox import Outbox
 from bot.dispatch import DispatchService
 from bot.grpc_api.server import start_grpc_server
@@ -77,8 +79,19 @@ class Runtime:
     async def _app_token_seen(self, app_token: str) -> None:
         if self.socket_mode.has(app_token):
             return
-        self.store.remember_app_token(app_token, now=time.time())
+        token_id = hashlib.sha256(app_token.encode()).hexdigest()
+        self.store.remember_app_token(token_id, seal({"t": app_token}, self.keys.sealing_key), now=time.time())
         self.socket_mode.ensure(app_token)
+
+    def _remembered_app_tokens(self) -> list[str]:
+        tokens = []
+        for sealed in self.store.app_tokens():
+            try:
+                tokens.append(str(unseal(sealed, self.keys.opening_keys)["t"]))
+            except SealError:
+                logger.warning("a remembered app-level token cannot be opened with the current keys; paste it "
+                               "into the channel again")
+        return tokens
 
     def ready(self) -> bool:
         return self.grpc_server is not None
@@ -99,7 +112,7 @@ class Runtime:
         logger.info("HTTP listening on %s:%d (Slack interactivity %s)", self.settings.http_host, self.http_port,
                     "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET")
 
-        app_tokens = self.store.app_tokens()
+        app_tokens = self._remembered_app_tokens()
         if self.settings.app_token is not None:
             app_tokens.insert(0, self.settings.app_token.get_secret_value())
         for token in dict.fromkeys(app_tokens):

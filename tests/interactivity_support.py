@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "con
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@dataclass
+class Acked:
+    """How a click's delivery went, over either transport: HTTP status (200 when Socket Mode acked)."""
+
+    status: int
+    elapsed: float
+
+
 class ClickStack:
-    def __init__(self, stack: Stack, cloudforet: FakeCloudforet) -> None:
+    def __init__(self, stack: Stack, cloudforet: FakeCloudforet, transport: str = "http") -> None:
         self.stack = stack
         self.slack: FakeSlack = stack.slack
         self.cloudforet = cloudforet
+        self.transport = transport
 
     @property
     def events_url(self) -> str:
@@ -49,7 +59,16 @@ class ClickStack:
         return self.slack.block_actions_payload(CHANNEL_ID, ts, action_id, **kwargs)
 
     def click(self, payload: dict[str, Any], **kwargs: Any) -> Any:
+        """Deliver a click the way Slack would over this stack's transport (signed HTTP, or Socket Mode)."""
+        if self.transport == "socket":
+            return Acked(200, self.stack.loop.run(self.slack.send_interactive(payload)))
         return self.stack.loop.run(self.slack.click(self.events_url, SIGNING_SECRET, payload, **kwargs))
+
+    async def click_async(self, payload: dict[str, Any]) -> Acked:
+        if self.transport == "socket":
+            return Acked(200, await self.slack.send_interactive(payload))
+        result = await self.slack.click(self.events_url, SIGNING_SECRET, payload)
+        return Acked(result.status, result.elapsed)
 
     def card(self, ts: str) -> Any:
         message = self.slack.find(CHANNEL_ID, ts)
@@ -65,13 +84,17 @@ class ClickStack:
 
 
 @contextmanager
-def click_stack(data_dir: Path, **settings: Any) -> Iterator[ClickStack]:
+def click_stack(data_dir: Path, transport: str = "http", **settings: Any) -> Iterator[ClickStack]:
     values: dict[str, Any] = {"signing_secret": SIGNING_SECRET, "callback_timeout": 2.0}
+    if transport == "socket":
+        values.update(signing_secret=None, app_token=APP_TOKEN)
     values.update(settings)
     with live_stack(data_dir, **values) as stack:
         cloudforet = FakeCloudforet()
         stack.loop.run(cloudforet.start())
+        if transport == "socket":
+            stack.loop.run(stack.slack.wait_for_socket())
         try:
-            yield ClickStack(stack, cloudforet)
+            yield ClickStack(stack, cloudforet, transport)
         finally:
             stack.loop.run(cloudforet.stop())

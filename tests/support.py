@@ -48,7 +48,7 @@ class BackgroundLoop:
 
 def populate(slack: FakeSlack) -> None:
     """The Slack workspace every test starts from."""
-    slack.add_token(TOKEN)
+    slack.add_token(TOKEN, scopes=("chat:write", "usergroups:read"))
     slack.add_app_token(APP_TOKEN)
     slack.add_token("xoxb-inactive-1", inactive=True)
     slack.add_channel("alerts", CHANNEL_ID)

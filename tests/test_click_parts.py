@@ -102,10 +102,11 @@ def test_store_is_created_versioned_and_survives_reopening(tmp_path: Path) -> No
     assert store.schema_version == SCHEMA_VERSION
     store.add_audit(AuditRecord(at=1, actor="U1", action="Ack", channel="C1", message_ts="1.0", target="alert-1",
                                 outcome="done"))
-    assert store.remember_app_token("xapp-1-A-1", now=1) and not store.remember_app_token("xapp-1-A-1", now=2)
+    assert store.remember_app_token("id-1", "sealed-1", now=1)
+    assert not store.remember_app_token("id-1", "sealed-again", now=2)
     store.close()
     reopened = SqliteStore(tmp_path)
-    assert reopened.audit()[0].target == "alert-1" and reopened.app_tokens() == ["xapp-1-A-1"]
+    assert reopened.audit()[0].target == "alert-1" and reopened.app_tokens() == ["sealed-1"]
     journal = sqlite3.connect(reopened.path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
     assert oct(reopened.path.stat().st_mode & 0o777) == "0o600"

@@ -96,6 +96,9 @@ def test_errors_are_typed_and_coded(stack: Stack, channel_data: dict, status: gr
     assert error.details().startswith("ERROR_")
     assert TOKEN not in error.details() and CALLBACK_URL not in error.details()
     assert stack.posted() == []
+    if status is not grpc.StatusCode.INVALID_ARGUMENT:  # it reached delivery: recorded with its reason
+        [(_, _, reason)] = stack.runtime.store.failed_items()
+        assert reason == error.details()
 
 
 def test_not_in_channel_hint(stack: Stack) -> None:

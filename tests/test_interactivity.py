@@ -23,6 +23,13 @@ def clicks(tmp_path: Path) -> Iterator[ClickStack]:
         yield stack
 
 
+@pytest.fixture(params=["http", "socket"])
+def any_transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ClickStack]:
+    """The same click tests over signed HTTP requests and over Socket Mode."""
+    with click_stack(tmp_path, transport=request.param) as stack:
+        yield stack
+
+
 def _callback_buttons(stack: ClickStack, ts: str) -> list[str]:
     message = stack.card(ts)
     blocks = message.attachments[0]["blocks"] if message.attachments else message.blocks
@@ -30,51 +37,51 @@ def _callback_buttons(stack: ClickStack, ts: str) -> list[str]:
             if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)]
 
 
-def test_click_acknowledges_calls_back_and_updates_the_card(clicks: ClickStack) -> None:
-    ts, url = clicks.post_alert()
-    original_color = clicks.card(ts).attachments[0]["color"]
-    result = clicks.click(clicks.payload(ts))
+def test_click_acknowledges_calls_back_and_updates_the_card(any_transport: ClickStack) -> None:
+    ts, url = any_transport.post_alert()
+    original_color = any_transport.card(ts).attachments[0]["color"]
+    result = any_transport.click(any_transport.payload(ts))
     assert result.status == 200
-    wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
-    [request] = clicks.cloudforet.requests
+    wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in any_transport.card_text(ts), what="acknowledged card")
+    [request] = any_transport.cloudforet.requests
     assert request.method == "POST" and request.json == {"responder": "alice (Slack U0CLICKER)"}
     assert url.endswith(request.path)
-    assert clicks.cloudforet.alerts["alert-1"]["state"] == "ACKNOWLEDGED"
-    card = clicks.card(ts)
-    assert _callback_buttons(clicks, ts) == []
+    assert any_transport.cloudforet.alerts["alert-1"]["state"] == "ACKNOWLEDGED"
+    card = any_transport.card(ts)
+    assert _callback_buttons(any_transport, ts) == []
     assert card.attachments[0]["color"] != original_color
-    assert "<!date^" in clicks.card_text(ts)
+    assert "<!date^" in any_transport.card_text(ts)
     assert len(card.updates) == 2  # in progress, then done
     assert "clicked *Acknowledge Alerts*" in str(card.updates[0])
-    [audit] = clicks.stack.runtime.store.audit()
+    [audit] = any_transport.stack.runtime.store.audit()
     assert (audit.actor, audit.target, audit.outcome, audit.channel) == ("U0CLICKER", "alert-1", "done", CHANNEL_ID)
 
 
-def test_ack_reaches_slack_before_a_slow_callback_finishes(clicks: ClickStack) -> None:
-    ts, url = clicks.post_alert()
-    clicks.cloudforet.slow(url, 1.5)
+def test_ack_reaches_slack_before_a_slow_callback_finishes(any_transport: ClickStack) -> None:
+    ts, url = any_transport.post_alert()
+    any_transport.cloudforet.slow(url, 1.5)
     started = time.monotonic()
-    result = clicks.click(clicks.payload(ts))
+    result = any_transport.click(any_transport.payload(ts))
     assert result.status == 200 and result.elapsed < 0.5
-    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="card after slow callback")
+    wait_for(lambda: "Acknowledged" in any_transport.card_text(ts), what="card after slow callback")
     assert time.monotonic() - started >= 1.5
-    assert len(clicks.cloudforet.requests) == 1
+    assert len(any_transport.cloudforet.requests) == 1
 
 
-def test_expired_link_keeps_the_button_and_tells_the_clicker(clicks: ClickStack) -> None:
-    ts, url = clicks.post_alert()
-    clicks.cloudforet.expire(url)
-    clicks.click(clicks.payload(ts))
-    [text] = wait_for(clicks.ephemerals_for, what="ephemeral")
+def test_expired_link_keeps_the_button_and_tells_the_clicker(any_transport: ClickStack) -> None:
+    ts, url = any_transport.post_alert()
+    any_transport.cloudforet.expire(url)
+    any_transport.click(any_transport.payload(ts))
+    [text] = wait_for(any_transport.ephemerals_for, what="ephemeral")
     assert "expired" in text and "open the alert in cloudforet" in text.lower()
-    wait_for(lambda: len(clicks.card(ts).updates) == 2, what="restored card")
-    assert _callback_buttons(clicks, ts) == ["callback_0"]
-    assert "clicked" not in clicks.card_text(ts)
-    assert clicks.stack.runtime.store.audit()[0].outcome == "expired"
+    wait_for(lambda: len(any_transport.card(ts).updates) == 2, what="restored card")
+    assert _callback_buttons(any_transport, ts) == ["callback_0"]
+    assert "clicked" not in any_transport.card_text(ts)
+    assert any_transport.stack.runtime.store.audit()[0].outcome == "expired"
     # the failure released the claim: a retry calls again
-    clicks.cloudforet.heal(url)
-    clicks.click(clicks.payload(ts))
-    wait_for(lambda: len(clicks.cloudforet.requests) == 2, what="second callback")
+    any_transport.cloudforet.heal(url)
+    any_transport.click(any_transport.payload(ts))
+    wait_for(lambda: len(any_transport.cloudforet.requests) == 2, what="second callback")
 
 
 @pytest.mark.parametrize(("setup", "expected"), [
@@ -93,35 +100,35 @@ def test_failing_callbacks_are_reported(clicks: ClickStack, setup: str, expected
     assert _callback_buttons(clicks, ts) == ["callback_0"]
 
 
-def test_cloudforet_1x_json_answer_is_done(clicks: ClickStack) -> None:
-    ts, _ = clicks.post_alert(callback_url=clicks.cloudforet.issue_v1_url("alert-9"))
-    clicks.click(clicks.payload(ts))
-    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="acknowledged card")
-    assert clicks.cloudforet.requests[0].json == {"responder": "alice (Slack U0CLICKER)"}
+def test_cloudforet_1x_json_answer_is_done(any_transport: ClickStack) -> None:
+    ts, _ = any_transport.post_alert(callback_url=any_transport.cloudforet.issue_v1_url("alert-9"))
+    any_transport.click(any_transport.payload(ts))
+    wait_for(lambda: "Acknowledged" in any_transport.card_text(ts), what="acknowledged card")
+    assert any_transport.cloudforet.requests[0].json == {"responder": "alice (Slack U0CLICKER)"}
 
 
-def test_twenty_concurrent_clicks_make_one_callback(clicks: ClickStack) -> None:
-    ts, url = clicks.post_alert()
-    clicks.cloudforet.slow(url, 0.5)
-    payloads = [clicks.payload(ts, user_id=f"U{i:04d}", user_name=f"user{i}") for i in range(20)]
-    late = clicks.payload(ts, user_id="ULATE")  # a stale client still showing the button
+def test_twenty_concurrent_clicks_make_one_callback(any_transport: ClickStack) -> None:
+    ts, url = any_transport.post_alert()
+    any_transport.cloudforet.slow(url, 0.5)
+    payloads = [any_transport.payload(ts, user_id=f"U{i:04d}", user_name=f"user{i}") for i in range(20)]
+    late = any_transport.payload(ts, user_id="ULATE")  # a stale client still showing the button
 
     async def all_clicks() -> list[int]:
-        results = await asyncio.gather(*(clicks.slack.click(clicks.events_url, SIGNING_SECRET, p)
-                                         for p in payloads))
+        results = await asyncio.gather(*(any_transport.click_async(p) for p in payloads))
         return [r.status for r in results]
 
-    assert clicks.stack.loop.run(all_clicks()) == [200] * 20
-    wait_for(lambda: "Acknowledged" in clicks.card_text(ts), what="acknowledged card")
+    assert any_transport.stack.loop.run(all_clicks()) == [200] * 20
+    wait_for(lambda: "Acknowledged" in any_transport.card_text(ts), what="acknowledged card")
     time.sleep(0.3)
-    assert len(clicks.cloudforet.requests) == 1
-    told = wait_for(lambda: len(clicks.slack.ephemerals) >= 19 and clicks.slack.ephemerals, what="19 ephemerals")
+    assert len(any_transport.cloudforet.requests) == 1
+    told = wait_for(lambda: len(any_transport.slack.ephemerals) >= 19 and any_transport.slack.ephemerals,
+                    what="19 ephemerals")
     assert all("already" in str(e.get("text")) for e in told)
     # a late click after success changes nothing either
-    clicks.click(late)
-    wait_for(lambda: clicks.ephemerals_for("ULATE"), what="late ephemeral")
-    assert "already did this" in clicks.ephemerals_for("ULATE")[0]
-    assert len(clicks.cloudforet.requests) == 1
+    any_transport.click(late)
+    wait_for(lambda: any_transport.ephemerals_for("ULATE"), what="late ephemeral")
+    assert "already did this" in any_transport.ephemerals_for("ULATE")[0]
+    assert len(any_transport.cloudforet.requests) == 1
 
 
 @pytest.mark.parametrize("variant", ["forged", "stale", "unsigned", "wrong-secret"])
@@ -158,15 +165,16 @@ def test_signed_but_malformed_requests_get_400(clicks: ClickStack) -> None:
     assert clicks.stack.loop.run(post("nothing=here")) == 400
 
 
-def test_tampered_button_value_calls_nothing(clicks: ClickStack) -> None:
-    ts, url = clicks.post_alert()
-    value = clicks.payload(ts)["actions"][0]["value"]
+def test_tampered_button_value_calls_nothing(any_transport: ClickStack) -> None:
+    ts, url = any_transport.post_alert()
+    value = any_transport.payload(ts)["actions"][0]["value"]
     for forged in (value[:-4] + "AAAA", url, "v1.deadbeef.AAAA"):
-        clicks.click(clicks.payload(ts, value_override=forged))
-    texts = wait_for(lambda: len(clicks.ephemerals_for()) == 3 and clicks.ephemerals_for(), what="refusals")
+        any_transport.click(any_transport.payload(ts, value_override=forged))
+    texts = wait_for(lambda: len(any_transport.ephemerals_for()) == 3 and any_transport.ephemerals_for(),
+                     what="refusals")
     assert all("not issued by this plugin" in t for t in texts)
-    assert clicks.cloudforet.requests == []
-    assert [a.outcome for a in clicks.stack.runtime.store.audit()] == ["refused"] * 3
+    assert any_transport.cloudforet.requests == []
+    assert [a.outcome for a in any_transport.stack.runtime.store.audit()] == ["refused"] * 3
 
 
 def test_link_button_is_acknowledged_without_a_callback(clicks: ClickStack) -> None:
@@ -193,6 +201,18 @@ def test_metadata_address_is_always_refused(clicks: ClickStack) -> None:
     assert clicks.stack.runtime.store.audit()[0].outcome == "refused"
 
 
+def test_allowed_responders_by_user_group(tmp_path: Path) -> None:
+    with click_stack(tmp_path, allowed_responders=["S0ONCALL"]) as clicks:
+        clicks.slack.add_usergroup("S0ONCALL", ["U0ONCALL"])
+        ts, _ = clicks.post_alert()
+        clicks.click(clicks.payload(ts))
+        [text] = wait_for(clicks.ephemerals_for, what="refusal")
+        assert "not on the list" in text and clicks.cloudforet.requests == []
+        clicks.click(clicks.payload(ts, user_id="U0ONCALL", user_name="oncall"))
+        wait_for(lambda: "*Acknowledged* by <@U0ONCALL>" in clicks.card_text(ts), what="ack by a group member")
+        assert any(c.method == "usergroups.users.list" for c in clicks.slack.calls)
+
+
 def test_only_allowed_responders_may_click(tmp_path: Path) -> None:
     with click_stack(tmp_path, allowed_responders=["U0ONCALL"]) as clicks:
         ts, _ = clicks.post_alert()
@@ -210,22 +230,14 @@ def test_without_a_signing_secret_http_clicks_are_refused(tmp_path: Path) -> Non
         assert clicks.cloudforet.requests == []
 
 
-def test_socket_mode_click(tmp_path: Path) -> None:
-    with click_stack(tmp_path, signing_secret=None, app_token=APP_TOKEN) as clicks:
-        clicks.stack.loop.run(clicks.slack.wait_for_socket())
-        ts, _ = clicks.post_alert()
-        ack_seconds = clicks.stack.loop.run(clicks.slack.send_interactive(clicks.payload(ts)))
-        assert ack_seconds < 1
-        wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
-        assert len(clicks.cloudforet.requests) == 1
-
-
 def test_app_token_from_the_channel_switches_buttons_on_and_is_remembered(tmp_path: Path) -> None:
     with click_stack(tmp_path, signing_secret=None) as clicks:
         clicks.stack.dispatch({"title": "hello"}, channel_data={"token": TOKEN, "channel": "alerts",
                                                                 "app_token": APP_TOKEN})
         clicks.stack.loop.run(clicks.slack.wait_for_socket())
-        assert clicks.stack.runtime.store.app_tokens() == [APP_TOKEN]
+        [stored] = clicks.stack.runtime.store.app_tokens()
+        assert APP_TOKEN not in stored  # kept sealed at rest
+        assert clicks.stack.runtime._remembered_app_tokens() == [APP_TOKEN]
     with click_stack(tmp_path, signing_secret=None) as restarted:  # same data dir, no dispatch yet
         assert restarted.stack.runtime.socket_mode.has(APP_TOKEN)
         restarted.stack.loop.run(restarted.slack.wait_for_socket())

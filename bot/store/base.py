@@ -87,11 +87,13 @@ class Store(Protocol):
         """The newest audit records first."""
         ...
 
-    def remember_app_token(self, token: str, *, now: float) -> bool:
-        """Keep an app-level token (Socket Mode) across restarts; True when it is new."""
+    def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
+        """Keep an app-level token (Socket Mode, sealed) across restarts; True when ``token_id`` is new."""
         ...
 
-    def app_tokens(self) -> list[str]: ...
+    def app_tokens(self) -> list[str]:
+        """The sealed app-level tokens, oldest first."""
+        ...
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes so they land together or not at all."""

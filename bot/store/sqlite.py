@@ -6,7 +6,6 @@ All calls run on the event loop's thread: every statement here is a quick indexe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -177,10 +176,9 @@ class SqliteStore:
                                 "FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [AuditRecord(*row) for row in rows]
 
-    def remember_app_token(self, token: str, *, now: float) -> bool:
-        token_id = hashlib.sha256(token.encode()).hexdigest()
+    def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         cursor = self._db.execute("INSERT OR IGNORE INTO app_tokens (token_id, token, added_at) VALUES (?, ?, ?)",
-                                  (token_id, token, now))
+                                  (token_id, sealed_token, now))
         return cursor.rowcount == 1
 
     def app_tokens(self) -> list[str]:

@@ -499,6 +499,7 @@ class FakeSlack:
         self.port: int = 0
         self.host: str = "127.0.0.1"
         self._tokens: dict[str, _Token] = {}
+        self._usergroups: dict[str, list[str]] = {}
         self._channels_by_id: dict[str, _Channel] = {}
         self._channels_by_name: dict[str, _Channel] = {}
         self._index: dict[tuple[str, str], Message] = {}
@@ -526,6 +527,7 @@ class FakeSlack:
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
+            "usergroups.users.list": self._usergroups_users_list,
         }
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -1153,6 +1155,18 @@ class FakeSlack:
             }
         )
         return _ok({"message_ts": message_ts})
+
+    def add_usergroup(self, group_id: str, members: list[str]) -> None:
+        """A user group (``S…``) and its members, for ``usergroups.users.list``."""
+        self._usergroups[group_id] = list(members)
+
+    def _usergroups_users_list(self, info: _Token, params: dict[str, Any]) -> _Reply:
+        if "usergroups:read" not in info.scopes:
+            return _fail("missing_scope", needed="usergroups:read", provided=",".join(sorted(info.scopes)))
+        group = params.get("usergroup")
+        if group not in self._usergroups:
+            return _fail("no_such_subteam")
+        return _ok({"users": list(self._usergroups[group])})
 
     def _conversations_info(self, info: _Token, params: dict[str, Any]) -> _Reply:
         channel = self._channel(params.get("channel"))
