@@ -16,10 +16,6 @@ def inc(name: str, amount: float = 1, **labels: str) -> None:
     _counters[(name, tuple(sorted(labels.items())))] += amount  # type: ignore[assignment]
 
 
-def value(name: str, **labels: str) -> float:
-    return _counters.get((name, tuple(sorted(labels.items()))), 0)
-
-
 def render() -> str:
     lines: list[str] = []
     for name in sorted({n for n, _ in _counters}):

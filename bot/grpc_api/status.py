@@ -9,7 +9,6 @@ from bot.core.errors import ErrorCode
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_CHANNEL_DATA: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.INVALID_MESSAGE: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorCode.INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.SLACK_AUTH: grpc.StatusCode.UNAUTHENTICATED,
     ErrorCode.SLACK_MISSING_SCOPE: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.SLACK_CHANNEL_NOT_FOUND: grpc.StatusCode.FAILED_PRECONDITION,

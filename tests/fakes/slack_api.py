@@ -1036,14 +1036,10 @@ class FakeSlack:
         channel = self._writable_channel(info, params)
         if isinstance(channel, _Reply):
             return channel
-        problem = self._content_error(params)
-        if problem:
-            return problem
-        text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
-        if not (text or blocks or attachments):
-            return _fail("no_text")
-        if isinstance(text, str) and len(text) > MAX_POST_TEXT:
-            return _fail("msg_too_long")
+        checked = self._checked_content(params, MAX_POST_TEXT)
+        if isinstance(checked, _Reply):
+            return checked
+        text, blocks, attachments = checked
         parent: Message | None = None
         thread_ts = params.get("thread_ts")
         if thread_ts not in (None, ""):
@@ -1069,6 +1065,18 @@ class FakeSlack:
             self.messages[channel.id].append(msg)
         return _ok({"channel": channel.id, "ts": msg.ts, "message": self._message_view(msg, info)})
 
+    def _checked_content(self, params: dict[str, Any], max_text: int) -> _Reply | tuple[Any, Any, Any]:
+        """(text, blocks, attachments) of a post or update, or Slack's rejection of them."""
+        problem = self._content_error(params)
+        if problem:
+            return problem
+        text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
+        if not (text or blocks or attachments):
+            return _fail("no_text")
+        if isinstance(text, str) and len(text) > max_text:
+            return _fail("msg_too_long")
+        return text, blocks, attachments
+
     def _chat_update(self, info: _Token, params: dict[str, Any]) -> _Reply:
         denied = self._missing_scope(info, "chat:write")
         if denied:
@@ -1086,14 +1094,10 @@ class FakeSlack:
             return _fail("message_not_found")
         if msg.bot_id != info.bot_id:
             return _fail("cant_update_message")
-        problem = self._content_error(params)
-        if problem:
-            return problem
-        text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
-        if not (text or blocks or attachments):
-            return _fail("no_text")
-        if isinstance(text, str) and len(text) > MAX_UPDATE_TEXT:
-            return _fail("msg_too_long")
+        checked = self._checked_content(params, MAX_UPDATE_TEXT)
+        if isinstance(checked, _Reply):
+            return checked
+        text, blocks, attachments = checked
         # Slack keeps previous blocks/attachments when the field is omitted; [] clears them.
         if "text" in params:
             msg.text = text
