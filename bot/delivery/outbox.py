@@ -253,8 +253,8 @@ class Outbox:
             return
 
         target = item.body["target"]
-        raw = item.body["message"]
-        message, kind = job.parsed or (Message.from_struct(raw), NotificationType(item.body["notification_type"]))
+        message, kind = job.parsed or (Message.from_struct(item.body["message"]),
+                                       NotificationType(item.body["notification_type"]))
         key = alert_key(message)
         record = self._store.card(target, key) if key else None
         now = datetime.now(UTC)
@@ -266,8 +266,7 @@ class Outbox:
             posted = await self._post(lane, token, target, card.payload())
             with self._store.transaction() if job.item.id else nullcontext():
                 if key is not None:
-                    self._store.save_card(self._new_record(target, key, posted, transition.state, raw, kind,
-                                                           item.token))
+                    self._store.save_card(self._new_record(target, key, posted, transition.state, item.token))
                 self._done(job)
             return
         if transition.action is CardAction.IGNORE:
@@ -289,8 +288,7 @@ class Outbox:
             if transition.thread_line:
                 await self._thread_line(lane, token, record, transition.thread_line)
         state = transition.state
-        record.status, record.notified, record.message = state.status.value, state.notified, raw
-        record.notification_type, record.updated_at = kind.value, time.time()
+        record.status, record.notified, record.updated_at = state.status.value, state.notified, time.time()
         record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
         with self._store.transaction() if job.item.id else nullcontext():
             self._store.save_card(record)
@@ -302,11 +300,9 @@ class Outbox:
             self._store.finish(job.item.id, state="done", now=time.time())
 
     @staticmethod
-    def _new_record(target: str, key: str, posted: Posted, state: CardState, raw: dict[str, Any],
-                    kind: NotificationType, sealed_token: str) -> CardRecord:
+    def _new_record(target: str, key: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
         return CardRecord(target=target, alert_key=key, channel_id=posted.channel_id, ts=posted.ts,
-                          status=state.status.value, notified=state.notified, message=raw,
-                          notification_type=kind.value, token=sealed_token,
+                          status=state.status.value, notified=state.notified, token=sealed_token,
                           resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
                           updated_at=time.time())
 

@@ -46,8 +46,6 @@ class CardRecord:
     ts: str
     status: str  # a CardStatus value
     notified: int
-    message: dict[str, Any]  # the latest dispatch message, to re-render from
-    notification_type: str
     token: str  # sealed bot token, for updates and thread lines
     actor: str | None = None
     actor_name: str | None = None

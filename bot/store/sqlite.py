@@ -85,8 +85,6 @@ def _v2(db: sqlite3.Connection) -> None:
             actor_name TEXT,
             acted_at REAL,
             resolved_at REAL,
-            message TEXT NOT NULL,
-            notification_type TEXT NOT NULL,
             token TEXT NOT NULL,
             updated_at REAL NOT NULL,
             PRIMARY KEY (target, alert_key)
@@ -222,16 +220,12 @@ class SqliteStore:
         return self._db.execute("SELECT id, lane, error FROM outbox WHERE state = 'failed' ORDER BY id DESC "
                                 "LIMIT ?", (limit,)).fetchall()
 
-    _CARD_COLUMNS = ("target, alert_key, channel_id, ts, status, notified, message, notification_type, token, "
-                     "actor, actor_name, acted_at, resolved_at, updated_at")
+    _CARD_COLUMNS = ("target, alert_key, channel_id, ts, status, notified, token, actor, actor_name, acted_at, "
+                     "resolved_at, updated_at")
 
     @staticmethod
     def _card(row: tuple[Any, ...] | None) -> CardRecord | None:
-        if row is None:
-            return None
-        values = list(row)
-        values[6] = json.loads(values[6])
-        return CardRecord(*values)
+        return CardRecord(*row) if row is not None else None
 
     def card(self, target: str, alert_key: str) -> CardRecord | None:
         return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM cards WHERE target = ? AND "
@@ -243,10 +237,9 @@ class SqliteStore:
 
     def save_card(self, record: CardRecord) -> None:
         self._db.execute(
-            f"INSERT OR REPLACE INTO cards ({self._CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO cards ({self._CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.target, record.alert_key, record.channel_id, record.ts, record.status, record.notified,
-             json.dumps(record.message, separators=(",", ":")), record.notification_type, record.token,
-             record.actor, record.actor_name, record.acted_at, record.resolved_at, record.updated_at),
+             record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at, record.updated_at),
         )
 
     def seen_recently(self, digest: str, *, now: float, window: float) -> bool:
