@@ -148,6 +148,15 @@ def test_identical_dispatch_repeated_is_posted_once(stack: Stack) -> None:
     assert len(stack.posted()) == 2
 
 
+def test_a_failed_dispatch_can_be_sent_again_once_fixed(stack: Stack) -> None:
+    channel = {"token": TOKEN, "channel": "#late-channel"}
+    with pytest.raises(grpc.RpcError):
+        stack.dispatch({"title": "x"}, channel_data=channel)
+    stack.slack.add_channel("late-channel", "C0LATE0001")  # the operator fixes the cause
+    stack.dispatch({"title": "x"}, channel_data=channel)  # the same dispatch again is not taken for a repeat
+    assert len(stack.posted("C0LATE0001")) == 1
+
+
 def test_verify_calls_auth_test(stack: Stack) -> None:
     stack.protocol.verify(protocol_pb2.PluginVerifyRequest(options=dict_to_struct({}),
                                                            secret_data=dict_to_struct({"token": TOKEN})), timeout=5)

@@ -49,6 +49,7 @@ class Job:
     future: asyncio.Future[None] | None = None
     parsed: tuple[Message, NotificationType] | None = None  # saves parsing again when known
     delivered: bool = False
+    digest: str | None = None  # for repeat suppression
 
 
 @dataclass
@@ -151,7 +152,7 @@ class Outbox:
         item = OutboxItem(0, lane_key(token, target), KIND_DISPATCH, body, self._seal_token(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        job = Job(item, token, future, parsed=(request.message, request.notification_type))
+        job = Job(item, token, future, parsed=(request.message, request.notification_type), digest=digest)
         eta = self._push(job)
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
@@ -348,6 +349,8 @@ class Outbox:
         metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
         self.persist(job)  # recorded with its reason, even when its dispatch is still waiting to hear
         job.delivered = True
+        if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
+            self._recent.pop(job.digest, None)
         self._store.finish(job.item.id, state="failed", error=exc.details, now=time.time())
         if job.future is not None and not job.future.done():
             job.future.set_exception(exc)

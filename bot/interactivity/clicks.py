@@ -117,10 +117,10 @@ class ClickService:
                                        "nothing was done. Open the alert in Cloudforet instead."))
             return "tampered"
         target = alert_id_from_url(url) or "callback"
-        if not await self._responders.allows(click.user_id, click.channel_id):
+        refusal = await self._responders.refusal(click.user_id, click.channel_id)
+        if refusal is not None:
             self._audit(click, target, "refused", "clicker not in BOT_ALLOWED_RESPONDERS")
-            await _safely(respond.tell(":no_entry: You are not on the list of people who may act on these alerts "
-                                       "from Slack; nothing was done."))
+            await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
             return "not_allowed"
         try:
             check_url(url, self._allowed_hosts)

@@ -20,14 +20,21 @@ class ResponderPolicy:
         self._group_members = group_members
         self._cache: dict[str, tuple[float, set[str]]] = {}
 
-    async def allows(self, user_id: str, channel_id: str) -> bool:
+    async def refusal(self, user_id: str, channel_id: str) -> str | None:
+        """None when ``user_id`` may click; otherwise why not, in words for the clicker."""
         if self._open or user_id in self._users:
-            return True
+            return None
+        unknown = False
         for group in self._groups:
             members = await self._members(group, channel_id)
-            if members is not None and user_id in members:
-                return True
-        return False
+            if members is None:
+                unknown = True
+            elif user_id in members:
+                return None
+        if unknown:
+            return ("you are not on the list of people who may act on these alerts from Slack, and the user groups "
+                    "on it could not be checked just now (the bot needs usergroups:read)")
+        return "you are not on the list of people who may act on these alerts from Slack"
 
     async def _members(self, group: str, channel_id: str) -> set[str] | None:
         cached = self._cache.get(group)
