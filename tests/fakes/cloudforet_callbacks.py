@@ -26,6 +26,8 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
+from tests.fakes.serving import serve
+
 __all__ = ["CallbackRequest", "FakeCloudforet"]
 
 DEFAULT_CONSOLE = "https://console.example.test"
@@ -88,17 +90,8 @@ class FakeCloudforet:
         app = web.Application()
         app.router.add_route("*", "/monitoring/v1/domain/{domain_id}/alert/{alert_id}/{access_key}/{state}", self._v2)
         app.router.add_route("*", "/monitoring/v1/alert/{alert_id}/{access_key}/{state}", self._v1)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner, self.port = await serve(app, host, port)
         self.host = host
-        self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Stop listening. Safe to call twice."""

@@ -44,6 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.serving import serve
 from tests.fakes.slack_interactivity import (
     APP_ID,
     ButtonNotFound,
@@ -549,17 +550,8 @@ class FakeSlack:
         app.router.add_get("/_fake/stats", self._stats)
         app.router.add_post("/actions/{id}", self._handle_response_url)
         app.router.add_get("/link/", self._socket.handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner, self.port = await serve(app, host, port)
         self.host = host
-        self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Close Socket Mode connections and stop listening. Safe to call twice."""
