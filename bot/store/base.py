@@ -69,7 +69,8 @@ class OutboxItem:
 
 
 class Store(Protocol):
-    """Persistence for the plugin. Every method is quick and safe to call from the event loop."""
+    """Persistence for the plugin. Every method is quick and safe to call from the event loop; every write is
+    durable (committed) when it returns."""
 
     def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
         """Atomically take the right to carry out the action ``key``, unless someone has it or it is done."""
@@ -120,9 +121,5 @@ class Store(Protocol):
     def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
 
     def save_card(self, record: CardRecord) -> None: ...
-
-    def seen_recently(self, digest: str, *, now: float, window: float) -> bool:
-        """True when ``digest`` was seen within ``window`` seconds; records it either way."""
-        ...
 
     def close(self) -> None: ...

@@ -57,7 +57,7 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 def _v2(db: sqlite3.Connection) -> None:
-    """Living cards and storm-proof delivery: the card of each alert, the outbox, recent dispatch digests."""
+    """Living cards and storm-proof delivery: the card of each alert, and the outbox."""
     _run(
         db,
         """
@@ -89,11 +89,7 @@ def _v2(db: sqlite3.Connection) -> None:
             updated_at REAL NOT NULL,
             PRIMARY KEY (target, alert_key)
         );
-        CREATE INDEX cards_by_message ON cards (channel_id, ts);
-        CREATE TABLE recent_dispatches (
-            digest TEXT PRIMARY KEY,
-            at REAL NOT NULL
-        )
+        CREATE INDEX cards_by_message ON cards (channel_id, ts)
         """,
     )
 
@@ -113,7 +109,6 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._last_prune = 0.0
         self.migrate()
 
     @property
@@ -241,15 +236,6 @@ class SqliteStore:
             (record.target, record.alert_key, record.channel_id, record.ts, record.status, record.notified,
              record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at, record.updated_at),
         )
-
-    def seen_recently(self, digest: str, *, now: float, window: float) -> bool:
-        with self.transaction():
-            row = self._db.execute("SELECT at FROM recent_dispatches WHERE digest = ?", (digest,)).fetchone()
-            self._db.execute("INSERT OR REPLACE INTO recent_dispatches (digest, at) VALUES (?, ?)", (digest, now))
-            if now - self._last_prune > window:
-                self._db.execute("DELETE FROM recent_dispatches WHERE at < ?", (now - window,))
-                self._last_prune = now
-        return row is not None and now - row[0] <= window
 
     def close(self) -> None:
         self._db.close()
