@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT.parent / "shared" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
+# A copy of Slack's manifest schema (MIT, licence beside it), so the suite runs on a bare clone.
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
 MANIFESTS = sorted((ROOT / "manifests").glob("slack-app-*.yaml"))
 
 
@@ -40,3 +41,15 @@ def test_schema_catches_unknown_keys(validator: jsonschema.Draft7Validator) -> N
     manifest = yaml.safe_load(MANIFESTS[0].read_text())
     manifest["settings"]["interactivity"]["requst_url"] = "https://typo"
     assert list(validator.iter_errors(manifest))
+
+
+def test_the_suite_needs_nothing_beside_the_clone() -> None:
+    """The schema is part of the repository, and no code or test reads the steering folder next to it."""
+    assert SCHEMA_PATH.is_file() and ROOT in SCHEMA_PATH.parents
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("bot", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if '"shared"' in path.read_text() or "../shared" in path.read_text()
+    ]
+    assert offenders == []
