@@ -46,10 +46,11 @@ def test_schema_catches_unknown_keys(validator: jsonschema.Draft7Validator) -> N
 def test_the_suite_needs_nothing_beside_the_clone() -> None:
     """The schema is part of the repository, and no code or test reads the steering folder next to it."""
     assert SCHEMA_PATH.is_file() and ROOT in SCHEMA_PATH.parents
+    steering = "sha" + "red"  # spelt in two, so this file does not name it
     offenders = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "tests")
         for path in (ROOT / folder).rglob("*.py")
-        if '"shared"' in path.read_text() or "../shared" in path.read_text()
+        if f'"{steering}"' in path.read_text() or f"../{steering}" in path.read_text()
     ]
     assert offenders == []
