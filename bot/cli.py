@@ -49,6 +49,7 @@ def _serve() -> int:
     from bot.logging_setup import configure_logging
     from bot.runtime import serve
     from bot.settings import Settings
+    from bot.store import DataDirInUse
 
     try:
         settings = Settings()
@@ -57,7 +58,11 @@ def _serve() -> int:
         print(f"invalid settings: {fields}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except DataDirInUse as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -69,7 +69,7 @@ class DispatchService:
                 metrics.inc("chatops_dispatch_total", outcome="failed")
                 raise
         if outcome == "queued":
-            self._outbox.persist(submission.job)  # durable before we answer OK
+            await self._outbox.persist(submission.job)  # durable before we answer OK
         metrics.inc("chatops_dispatch_total", outcome=outcome)
         return outcome
 

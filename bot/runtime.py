@@ -29,6 +29,9 @@ from bot.store import SqliteStore
 
 logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 20
+# How often the store is checked for a vanished database file, and pruned of what is past its retention.
+HOUSEKEEPING_SECONDS = 5.0
+PRUNE_SECONDS = 600.0
 
 
 def button_keys(settings: Settings) -> ButtonKeys:
@@ -42,7 +45,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = SqliteStore(settings.data_dir)
+        self.store = SqliteStore(settings.data_dir, lock_wait=settings.lock_wait)
         self.sender = SlackSender(settings.slack_api_url)  # verify and look-ups: slack_sdk's retry handlers
         self.delivery_sender = SlackSender(settings.slack_api_url, retry_handlers=[])  # the outbox retries itself
         self.keys = button_keys(settings)
@@ -64,6 +67,7 @@ class Runtime:
         self.grpc_port = 0
         self.http_runner: web.AppRunner | None = None
         self.http_port = 0
+        self.housekeeping: asyncio.Task[None] | None = None
 
     async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
         token = self.outbox.channel_tokens.get(channel_id)
@@ -96,8 +100,34 @@ class Runtime:
     def ready(self) -> bool:
         return self.grpc_server is not None
 
+    def check_store(self) -> None:
+        """Notice a database file deleted under the running process: start a new one and write back what is still
+        queued in memory (alert cards, failed items and the audit trail it held are gone, and said so)."""
+        if not self.store.vanished():
+            return
+        logger.error("the store's database file was deleted while the plugin was running: starting a new one; "
+                     "alert cards, failed items and audit records it held are lost")
+        self.store.reopen()
+        rewritten = self.outbox.rewrite_queued()
+        logger.error("wrote %d queued notification(s) back to the new store", rewritten)
+
+    async def _housekeeping(self) -> None:
+        next_prune = time.monotonic() + HOUSEKEEPING_SECONDS
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            try:
+                self.check_store()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_SECONDS
+                    removed = self.store.prune(time.time())
+                    if removed:
+                        logger.info("pruned %d store record(s) past their retention", removed)
+            except Exception as exc:  # retried at the next round; never ends the task
+                logger.error("store housekeeping failed: %s", exc)
+
     async def start(self) -> None:
         await self.outbox.start()
+        self.housekeeping = asyncio.get_running_loop().create_task(self._housekeeping(), name="housekeeping")
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address)
         logger.info("gRPC plugin server listening on %s:%d", self.settings.grpc_host, self.grpc_port)
@@ -122,6 +152,8 @@ class Runtime:
         """Stop taking requests, finish those in flight, deliver what is queued (bounded), then close."""
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
         await self.outbox.drain(self.settings.drain_seconds if grace else 0)
         await self.socket_mode.close()
         if self.http_runner is not None:

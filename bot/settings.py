@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     update_rate: float = Field(0.8, alias="BOT_SLACK_UPDATE_RATE", ge=0)
     update_burst: int = Field(5, alias="BOT_SLACK_UPDATE_BURST", ge=1)
     drain_seconds: float = Field(20.0, alias="BOT_DRAIN_SECONDS", ge=0)
+    lock_wait: float = Field(30.0, alias="BOT_LOCK_WAIT", ge=0)
     log_format: str = Field("text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$")
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
 

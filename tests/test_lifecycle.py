@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,6 @@ from bot.core.lifecycle import (
 )
 from bot.core.models import Message, NotificationType
 from bot.delivery.pacer import SAFETY, Pacer
-from bot.store import SqliteStore
-from bot.store.sqlite import MIGRATIONS
 from tests.samples import alerting_message, resolved_message
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -92,18 +88,3 @@ def test_pacer_pause_honours_retry_after() -> None:
     assert pacer.wait_time() == pytest.approx(1 / SAFETY)  # the bucket starts empty after a 429
     unpaced = Pacer(rate=0, burst=1, clock=clock)
     assert unpaced.wait_time() == 0 and unpaced.eta(1000) == 0
-
-
-def test_store_migrates_v1_to_v2_keeping_data(tmp_path: Path) -> None:
-    path = tmp_path / "slack-chatops.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    MIGRATIONS[0](db)
-    db.execute("PRAGMA user_version=1")
-    db.execute("INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
-               "VALUES (1, 'U1', 'Ack', 'C1', '1.0', 'alert-1', 'done')")
-    db.close()
-    store = SqliteStore(tmp_path)
-    assert store.schema_version == 2
-    assert store.audit()[0].target == "alert-1"
-    assert store.outbox_counts() == {}
-    assert store.card("alerts", "alert:x") is None

@@ -19,6 +19,7 @@ from bot.core import limits
 from bot.core.cards import render_card, text_length
 from bot.core.lifecycle import alert_key
 from bot.core.models import Message, NotificationType
+from bot.core.sealed import fingerprint
 from tests.fakes.slack_api import validate_blocks
 from tests.samples import TOKEN
 from tests.support import CHANNEL_ID, Stack, live_stack
@@ -77,7 +78,7 @@ def _accepted_writes(stack: Stack) -> int:
 @given(message=messages)
 def test_dispatch_of_any_message_posts_an_accepted_card(shared_stack: Stack, message: dict[str, Any]) -> None:
     key = alert_key(Message.from_struct(message))
-    record = shared_stack.runtime.store.card("alerts", key) if key else None
+    record = shared_stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", [key]) if key else None
     before = _accepted_writes(shared_stack)
     shared_stack.dispatch(message)  # raises (fails the test) on any error
     if record is not None and record.status == "resolved":

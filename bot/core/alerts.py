@@ -1,27 +1,57 @@
-"""Alert correlation: which Cloudforet alert a callback URL or link is about."""
+"""Alert correlation: which Cloudforet alert a callback URL or link is about.
+
+Cloudforet names an alert in several places, and a message carries only some of them: an ``[Alerting]`` message has
+the callback URL (alert id in its path); a ``[Resolved]`` one only the console ``link``, whose alert id may sit in a
+query parameter (``…/alert-public-detail?alert_url=<webhook URL with /alert/{alert_id}/…>``); both carry the
+``Alert Number`` tag. Every parser here takes untrusted text and never raises.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # 2.x: {webhook}/monitoring/v1/domain/{domain_id}/alert/{alert_id}/{access_key}/{STATE}
 # 1.x: {webhook}/monitoring/v1/alert/{alert_id}/{access_key}/{STATE}
-# link: {console}/…/alert/{alert_id}[?…]
+# link: {console}/…/alert/{alert_id}[?…], or {console}/alert-public-detail?alert_url={webhook URL as above}
+# (the console's route reads ``monitoring_url`` in some versions: any query value holding such a URL counts)
 _ALERT_IN_PATH = re.compile(r"/alert/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?=/|$)")
 _STATE = re.compile(r"/([A-Z_]{3,32})/?$")
 
 
-def alert_id_from_url(url: str) -> str | None:
-    path = urlsplit(url).path
-    match = _ALERT_IN_PATH.search(path)
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:  # e.g. "http://[oops": not a URL we can read
+        return ""
+
+
+def _id_in_path(url: str) -> str | None:
+    match = _ALERT_IN_PATH.search(_path(url))
     return match.group(1) if match else None
+
+
+def alert_id_from_url(url: str) -> str | None:
+    """The alert id in a callback URL or console link, from its path or from a URL in its query; None if none."""
+    found = _id_in_path(url)
+    if found:
+        return found
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None
+    for _, value in parse_qsl(query):
+        if "/alert/" in value:
+            found = _id_in_path(value)
+            if found:
+                return found
+    return None
 
 
 def callback_state(url: str) -> str | None:
     """The state a callback URL sets (e.g. ``ACKNOWLEDGED``), from its last path segment."""
-    match = _STATE.search(urlsplit(url).path)
+    match = _STATE.search(_path(url))
     return match.group(1) if match else None
 
 

@@ -35,16 +35,30 @@ class Transition:
     thread_line: str | None = None
 
 
-def alert_key(message: Message) -> str | None:
-    """Which alert a message is about: from a callback URL or the link, else the ``Alert Number`` tag."""
+def alert_keys(message: Message) -> list[str]:
+    """Every name the message gives its alert, strongest first: the alert id (from a callback URL or the link,
+    path or query) and the ``Alert Number`` tag with the domain. Empty when the message is not about an alert.
+
+    Messages about one alert do not all carry the same names (a ``[Resolved]`` has no callback), so a card is
+    found by any of them and remembers them all.
+    """
+    keys: list[str] = []
     for url in [c.url for c in message.callbacks] + [message.link]:
         alert_id = alert_id_from_url(url.strip()) if url else None
         if alert_id:
-            return f"alert:{alert_id}"
+            keys.append(f"alert:{alert_id}")
+            break
     for tag in message.tags:
         if tag.key.strip().lower() == "alert number" and tag.value.strip():
-            return f"number:{message.domain_name.strip()}:{tag.value.strip()}"
-    return None
+            keys.append(f"number:{message.domain_name.strip()}:{tag.value.strip()}")
+            break
+    return keys
+
+
+def alert_key(message: Message) -> str | None:
+    """The strongest name of the message's alert (see ``alert_keys``), None when it is not about an alert."""
+    keys = alert_keys(message)
+    return keys[0] if keys else None
 
 
 def phase_of(message: Message, notification_type: NotificationType) -> AlertPhase:

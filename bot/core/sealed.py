@@ -81,3 +81,8 @@ def unseal(value: str, keys: Sequence[SealKey]) -> dict[str, str]:
         if isinstance(payload, dict):
             return payload
     raise SealError("value was not sealed by this deployment or was altered")
+
+
+def fingerprint(secret: str) -> str:
+    """A short, stable name for a secret (a bot or app token) that reveals nothing of it: keys lanes and cards."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]

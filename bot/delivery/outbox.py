@@ -6,33 +6,39 @@ delivered, and a quiet channel costs no outbox write at all.
 It also carries each alert's living card: the first notification posts it, later ones update it (and add a line
 to its thread), and an acknowledgement from a click is recorded on it. Items survive a crash: on start every
 undelivered item is picked up again. A dispatch waits for its own item only a few seconds (see DispatchService).
+
+A lane is one asyncio task that never dies of an error: Slack failures are retried or recorded against the item,
+store failures (``StoreError``) are retried with backoff without sending anything twice, and a lane idle for
+``LANE_IDLE_SECONDS`` ends and is forgotten, so memory follows the channels in use, not every channel ever seen.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot import metrics
 from bot.button_keys import ButtonKeys
 from bot.card_builder import build_card
 from bot.core.cards import CardState, CardStatus
+from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
-from bot.core.lifecycle import CardAction, acknowledged_line, alert_key, next_transition, phase_of
+from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of
 from bot.core.models import DispatchRequest, Message, NotificationType
-from bot.core.sealed import SealError, seal, unseal
+from bot.core.sealed import SealError, fingerprint, seal, unseal
 from bot.delivery.pacer import Pacer
 from bot.slack_sender import Posted, SlackSender
-from bot.store import CardRecord, OutboxItem, Store
+from bot.store import CardRecord, OutboxItem, Store, StoreError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KIND_DISPATCH = "dispatch"
 KIND_NOTE = "note"
@@ -40,6 +46,14 @@ MAX_BACKOFF_SECONDS = 30.0
 # An item still undeliverable after this long is given up on, with its reason recorded.
 MAX_ITEM_AGE_SECONDS = 24 * 3600
 MAX_REMEMBERED_CHANNELS = 10_000
+# A lane with nothing to send for this long ends; the next notification to its channel starts a new one. Longer
+# than any pacing state worth keeping (a full burst refills in 3 s; a Retry-After pause keeps the lane alive).
+LANE_IDLE_SECONDS = 60.0
+# How long a dispatch keeps trying to write its notification down (store locked or failing) before it answers
+# ERROR_STORE_UNAVAILABLE: well inside Cloudforet's patience, long enough for a brief lock to pass.
+PERSIST_DEADLINE_SECONDS = 3.0
+STORE_RETRY_SECONDS = 0.1
+MAX_STORE_RETRY_SECONDS = 5.0
 
 
 @dataclass
@@ -61,6 +75,11 @@ class Lane:
     task: asyncio.Task[None] | None = None
     backoff_until: float = 0.0  # monotonic time of the next try after a transient failure (outage)
 
+    @property
+    def label(self) -> str:
+        """The lane's channel, for logs (the key's bot part is a token fingerprint, never the token)."""
+        return self.key.partition(":")[2]
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -70,7 +89,11 @@ class Submission:
 
 
 def lane_key(token: str, target: str) -> str:
-    return f"{hashlib.sha256(token.encode()).hexdigest()[:16]}:{target}"
+    return f"{fingerprint(token)}:{target}"
+
+
+def lane_label(key: str) -> str:
+    return key.partition(":")[2]
 
 
 def _timestamp(value: float | None) -> datetime | None:
@@ -90,16 +113,17 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 class Outbox:
     def __init__(self, store: Store, sender: SlackSender, keys: ButtonKeys, *, post_rate: float, post_burst: int,
-                 update_rate: float, update_burst: int) -> None:
+                 update_rate: float, update_burst: int, lane_idle_seconds: float = LANE_IDLE_SECONDS) -> None:
         self._store = store
         self._sender = sender
         self._keys = keys
         self._post_rate, self._post_burst = post_rate, post_burst
         self._update_rate, self._update_burst = update_rate, update_burst
+        self._lane_idle_seconds = lane_idle_seconds
         self._lanes: dict[str, Lane] = {}
-        self._update_pacers: dict[str, Pacer] = {}
+        self._update_pacers: OrderedDict[str, Pacer] = OrderedDict()
         self._stopping = False
-        self._sealed_tokens: dict[str, str] = {}
+        self._sealed_tokens: OrderedDict[str, str] = OrderedDict()
         self._recent: OrderedDict[str, float] = OrderedDict()  # dispatch digest -> when last seen (monotonic)
         # channel ID -> the bot token that last posted there (memory only), for user-group look-ups on clicks
         self.channel_tokens: OrderedDict[str, str] = OrderedDict()
@@ -111,7 +135,7 @@ class Outbox:
         if sealed is None:
             sealed = self._sealed_tokens[token] = seal({"t": token}, self._keys.sealing_key)
             if len(self._sealed_tokens) > MAX_REMEMBERED_CHANNELS:
-                self._sealed_tokens.pop(next(iter(self._sealed_tokens)))
+                self._sealed_tokens.popitem(last=False)
         return sealed
 
     def _open_token(self, sealed: str) -> str:
@@ -121,7 +145,8 @@ class Outbox:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(key, Pacer(self._post_rate, self._post_burst))
-            lane.task = asyncio.get_running_loop().create_task(self._run(lane), name=f"lane {key[17:]}")
+        if lane.task is None or lane.task.done():  # new, or (a bug) ended without being forgotten
+            lane.task = asyncio.get_running_loop().create_task(self._run(lane), name=f"lane {lane.label}")
         return lane
 
     def _push(self, job: Job) -> float:
@@ -147,24 +172,39 @@ class Outbox:
             return None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
-        body = {"target": target, "message": request.raw_message,
-                "notification_type": request.notification_type.value}
+        kept, cut = compact_message(request.message)  # what the card can show, not the whole request
+        body = {"target": target, "message": kept, "notification_type": request.notification_type.value}
         item = OutboxItem(0, lane_key(token, target), KIND_DISPATCH, body, self._seal_token(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        job = Job(item, token, future, parsed=(request.message, request.notification_type), digest=digest)
+        parsed = None if cut else (request.message, request.notification_type)
+        job = Job(item, token, future, parsed=parsed, digest=digest)
         eta = self._push(job)
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
 
-    def persist(self, job: Job) -> None:
-        """Write a queued job to the store (before its dispatch is answered), unless it is already delivered."""
-        if job.item.id or job.delivered:
-            return
-        item = job.item
-        item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
-                                      now=item.created_at)
-        metrics.inc("chatops_outbox_persisted_total")
+    async def persist(self, job: Job) -> None:
+        """Write a queued job to the store (before its dispatch is answered), unless it is already delivered.
+
+        Retries a failing store for up to ``PERSIST_DEADLINE_SECONDS``, then raises ``ERROR_STORE_UNAVAILABLE``
+        (the job stays queued in memory and is still delivered if this process lives).
+        """
+        deadline = time.monotonic() + PERSIST_DEADLINE_SECONDS
+        delay = STORE_RETRY_SECONDS
+        while not (job.item.id or job.delivered):
+            item = job.item
+            try:
+                item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
+                                              now=item.created_at)
+            except StoreError as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error("could not write a notification to the outbox: %s", exc)
+                    raise BotError(ErrorCode.STORE_UNAVAILABLE, "the plugin's store cannot be written just now, so "
+                                   "the notification could not be queued safely; it is still being tried") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            metrics.inc("chatops_outbox_persisted_total")
 
     async def start(self) -> None:
         """Pick up everything a previous run accepted but did not deliver."""
@@ -173,13 +213,28 @@ class Outbox:
             try:
                 token = self._open_token(item.token)
             except SealError:
-                self._store.finish(item.id, state="failed", error="the bot token cannot be opened with the current "
-                                   "keys (BOT_BUTTON_KEY or the signing secret changed)", now=time.time())
+                self._store.failed(item.id, error="the bot token cannot be opened with the current keys "
+                                   "(BOT_BUTTON_KEY or the signing secret changed)", now=time.time())
                 continue
             self._push(Job(item, token))
             resumed += 1
         if resumed:
             logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
+
+    def rewrite_queued(self) -> int:
+        """Write every queued item that was in the store into it again (after its file vanished); return how many.
+
+        Items not yet written (their dispatch is still waiting) are written by ``persist`` as usual.
+        """
+        written = 0
+        for lane in self._lanes.values():
+            for job in lane.jobs:
+                if job.item.id and not job.delivered:
+                    item = job.item
+                    item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
+                                                  now=item.created_at)
+                    written += 1
+        return written
 
     # -- cards and clicks ----------------------------------------------------------------------------------------
 
@@ -199,7 +254,8 @@ class Outbox:
         except SealError:
             self._store.save_card(record)
             return
-        body = {"target": record.target, "alert_key": record.alert_key, "text": acknowledged_line(actor_name, at)}
+        body = {"target": record.target, "channel_id": record.channel_id, "ts": record.ts,
+                "text": acknowledged_line(actor_name, at)}
         key = lane_key(token, record.target)
         with self._store.transaction():
             self._store.save_card(record)
@@ -209,10 +265,12 @@ class Outbox:
     # -- delivering ----------------------------------------------------------------------------------------------
 
     def _update_pacer(self, token: str) -> Pacer:
-        key = hashlib.sha256(token.encode()).hexdigest()[:16]
+        key = fingerprint(token)
         pacer = self._update_pacers.get(key)
         if pacer is None:
             pacer = self._update_pacers[key] = Pacer(self._update_rate, self._update_burst)
+            if len(self._update_pacers) > MAX_REMEMBERED_CHANNELS:
+                self._update_pacers.popitem(last=False)
         return pacer
 
     @staticmethod
@@ -236,43 +294,60 @@ class Outbox:
             self.channel_tokens.popitem(last=False)
         return posted
 
-    async def _thread_line(self, lane: Lane, token: str, record: CardRecord, text: str) -> None:
+    async def _thread_line(self, lane: Lane, token: str, channel_id: str, ts: str, text: str) -> None:
         try:
-            await self._post(lane, token, record.channel_id, {"text": text}, thread_ts=record.ts)
+            await self._post(lane, token, channel_id, {"text": text}, thread_ts=ts)
         except BotError as exc:
             if exc.retryable:
                 raise
-            logger.warning("could not add a line to the thread of card %s: %s", record.ts, exc.details)
+            logger.warning("could not add a line to the thread of card %s: %s", ts, exc.details)
+
+    async def _settle(self, write: Callable[[], T]) -> T:
+        """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
+        again because the store was briefly unavailable."""
+        delay = STORE_RETRY_SECONDS
+        while True:
+            try:
+                return write()
+            except StoreError as exc:
+                logger.warning("the store failed after a Slack call; retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         item, token = job.item, job.token
         if item.kind == KIND_NOTE:
-            record = self._store.card(item.body["target"], item.body["alert_key"])
-            if record is not None:
-                await self._thread_line(lane, token, record, item.body["text"])
-            self._done(job)
+            await self._thread_line(lane, token, item.body["channel_id"], item.body["ts"], item.body["text"])
+            await self._settle(lambda: self._done(job))
             return
 
         target = item.body["target"]
         message, kind = job.parsed or (Message.from_struct(item.body["message"]),
                                        NotificationType(item.body["notification_type"]))
-        key = alert_key(message)
-        record = self._store.card(target, key) if key else None
+        job.parsed = None  # the lane keeps nothing it no longer needs
+        keys = alert_keys(message)
+        bot = fingerprint(token)
+        record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
         now = datetime.now(UTC)
         transition = next_transition(state_of(record) if record else None, phase_of(message, kind), message, now)
-        if key is None or record is None or transition.action is CardAction.POST:
+        if record is None or transition.action is CardAction.POST:
             card = build_card(message, kind, self._keys, transition.state)
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await self._post(lane, token, target, card.payload())
-            with self._store.transaction() if job.item.id else nullcontext():
-                if key is not None:
-                    self._store.save_card(self._new_record(target, key, posted, transition.state, item.token))
-                self._done(job)
+            new = self._new_record(bot, target, posted, transition.state, item.token)
+
+            def save_new() -> None:
+                with self._store.transaction():
+                    if keys:
+                        self._store.save_card(new, keys)
+                    self._done(job)
+
+            await self._settle(save_new)
             return
         if transition.action is CardAction.IGNORE:
             logger.info("ignored a late notification for resolved alert card %s", record.ts)
-            self._done(job)
+            await self._settle(lambda: self._done(job))
             return
 
         card = build_card(message, kind, self._keys, transition.state)
@@ -287,76 +362,115 @@ class Outbox:
             record.channel_id, record.ts = posted.channel_id, posted.ts
         else:
             if transition.thread_line:
-                await self._thread_line(lane, token, record, transition.thread_line)
+                await self._thread_line(lane, token, record.channel_id, record.ts, transition.thread_line)
         state = transition.state
         record.status, record.notified, record.updated_at = state.status.value, state.notified, time.time()
         record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
-        with self._store.transaction() if job.item.id else nullcontext():
-            self._store.save_card(record)
-            self._done(job)
+
+        def save_update() -> None:
+            with self._store.transaction():
+                self._store.save_card(record, keys)
+                self._done(job)
+
+        await self._settle(save_update)
 
     def _done(self, job: Job) -> None:
         job.delivered = True
         if job.item.id:
-            self._store.finish(job.item.id, state="done", now=time.time())
+            self._store.delivered(job.item.id)
 
     @staticmethod
-    def _new_record(target: str, key: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
-        return CardRecord(target=target, alert_key=key, channel_id=posted.channel_id, ts=posted.ts,
+    def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
+        return CardRecord(bot=bot, channel_id=posted.channel_id, ts=posted.ts, target=target,
                           status=state.status.value, notified=state.notified, token=sealed_token,
                           resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
                           updated_at=time.time())
 
     async def _run(self, lane: Lane) -> None:
-        while True:
-            if not lane.jobs:
-                if self._stopping:
-                    return
-                lane.wake.clear()
-                await lane.wake.wait()
-                continue
-            job = lane.jobs[0]
-            try:
-                await self._deliver(lane, job)
-            except BotError as exc:
-                if exc.retryable and time.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
-                    job.item.attempts += 1
-                    if job.item.id:
-                        self._store.record_attempt(job.item.id)
-                    metrics.inc("chatops_outbox_retries_total")
-                    if exc.retry_after is None:  # 5xx, timeout, connection: back off; a 429 paused the pacer
-                        backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(job.item.attempts - 1, 10))
-                        logger.warning("delivery to %s will be retried in %.1f s: %s", lane.key[17:], backoff,
-                                       exc.details)
-                        lane.backoff_until = time.monotonic() + backoff
-                        await asyncio.sleep(backoff)
+        try:
+            while True:
+                if not lane.jobs:
+                    if self._stopping:
+                        return
+                    lane.wake.clear()
+                    try:
+                        async with asyncio.timeout(self._lane_idle_seconds):
+                            await lane.wake.wait()
+                    except TimeoutError:
+                        if not lane.jobs and lane.pacer.wait_time() == 0:
+                            return  # idle: forgotten below, made anew by the next notification
                     continue
-                self._fail(job, exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug: record it against the item, keep the lane going
-                logger.error("delivery failed unexpectedly: %s", type(exc).__name__, exc_info=exc)
-                self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
-            else:
-                lane.backoff_until = 0.0
-                metrics.inc("chatops_outbox_delivered_total")
-                if job.future is not None and not job.future.done():
-                    job.future.set_result(None)
-            lane.jobs.popleft()
+                await self._step(lane)
+        finally:
+            if self._lanes.get(lane.key) is lane and not lane.jobs:
+                del self._lanes[lane.key]
 
-    def _fail(self, job: Job, exc: BotError) -> None:
-        logger.warning("a notification to %s failed for good: %s", job.item.lane[17:], exc.details)
+    async def _step(self, lane: Lane) -> None:
+        """Deliver the lane's first job, or schedule its retry; never raises (but for cancellation)."""
+        job = lane.jobs[0]
+        try:
+            await self._deliver(lane, job)
+        except asyncio.CancelledError:
+            raise
+        except StoreError as exc:  # before anything was sent: try the same job again shortly
+            logger.warning("delivery to %s waits for the store: %s", lane.label, exc)
+            await self._back_off(lane, job)
+            return
+        except BotError as exc:
+            if exc.retryable and time.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
+                metrics.inc("chatops_outbox_retries_total")
+                if exc.retry_after is None:  # 5xx, timeout, connection: back off; a 429 paused the pacer
+                    logger.warning("delivery to %s will be retried: %s", lane.label, exc.details)
+                    await self._back_off(lane, job)
+                else:
+                    self._count_attempt(job)
+                return
+            await self._fail(job, exc)
+        except Exception as exc:  # a bug: record it against the item, keep the lane going
+            logger.error("delivery failed unexpectedly: %s", type(exc).__name__, exc_info=exc)
+            await self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
+        else:
+            lane.backoff_until = 0.0
+            metrics.inc("chatops_outbox_delivered_total")
+            if job.future is not None and not job.future.done():
+                job.future.set_result(None)
+        lane.jobs.popleft()
+
+    def _count_attempt(self, job: Job) -> None:
+        job.item.attempts += 1
+        if job.item.id:
+            with contextlib.suppress(StoreError):  # only a counter; the retry goes ahead regardless
+                self._store.record_attempt(job.item.id)
+
+    async def _back_off(self, lane: Lane, job: Job) -> None:
+        self._count_attempt(job)
+        backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(job.item.attempts - 1, 10))
+        lane.backoff_until = time.monotonic() + backoff
+        await asyncio.sleep(backoff)
+
+    async def _fail(self, job: Job, exc: BotError) -> None:
+        logger.warning("a notification to %s failed for good: %s", lane_label(job.item.lane), exc.details)
         metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
-        self.persist(job)  # recorded with its reason, even when its dispatch is still waiting to hear
-        job.delivered = True
         if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
             self._recent.pop(job.digest, None)
-        self._store.finish(job.item.id, state="failed", error=exc.details, now=time.time())
+        job.delivered = True  # settled: a dispatch still waiting must not write it down as pending
+
+        def record() -> None:
+            item = job.item
+            if not item.id:  # recorded with its reason, even when its dispatch never had to wait for it
+                item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
+                                              now=item.created_at)
+            self._store.failed(item.id, error=exc.details, now=time.time())
+
+        await self._settle(record)
         if job.future is not None and not job.future.done():
             job.future.set_exception(exc)
 
     def backlog(self) -> int:
         return sum(len(lane.jobs) for lane in self._lanes.values())
+
+    def lane_count(self) -> int:
+        return len(self._lanes)
 
     async def drain(self, seconds: float) -> None:
         """Deliver what is queued, for up to ``seconds``; what is left stays in the outbox for next time."""

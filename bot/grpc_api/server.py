@@ -22,8 +22,10 @@ SERVICE_NAMES = (
     protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name,
     notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name,
 )
-# Cloudforet sends full messages; 64 MiB keeps a huge message a clear error rather than a transport failure.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# gRPC's own default receive limit (4 MiB), stated rather than implied: a Cloudforet message is a title, a
+# description and a few tags (a card shows at most ~12,000 characters of it), so 4 MiB is far beyond any real one,
+# while it bounds what each in-flight request can hold in memory (the old 64 MiB let a few calls take gigabytes).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 async def start_grpc_server(service: DispatchService, address: str) -> tuple[grpc.aio.Server, int]:

@@ -23,6 +23,8 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.SLACK_API: grpc.StatusCode.UNKNOWN,
     # Never DEADLINE_EXCEEDED: Cloudforet's client retries that whatever the details (a duplicate post).
     ErrorCode.TIMEOUT: grpc.StatusCode.UNAVAILABLE,
+    # The plugin's own store failed: nothing was accepted, and ERROR_ details keep the client from retrying.
+    ErrorCode.STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

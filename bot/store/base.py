@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+
+# How long the store keeps what it no longer needs (pruned by ``Store.prune``). Failed outbox items are kept for
+# the operator to read; done click claims stop repeats of a click (Cloudforet's callback links last 1 hour, a week
+# covers any late click); cards of resolved alerts take no more notifications; open alerts re-notify on each
+# escalation step, so a card untouched for a month belongs to an alert Cloudforet has forgotten.
+FAILED_ITEM_RETENTION_SECONDS = 7 * 24 * 3600
+CLAIM_RETENTION_SECONDS = 7 * 24 * 3600
+RESOLVED_CARD_RETENTION_SECONDS = 7 * 24 * 3600
+OPEN_CARD_RETENTION_SECONDS = 30 * 24 * 3600
+AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
+# Row caps on top of the ages, so a flood of failures or clicks cannot grow the store without bound.
+MAX_FAILED_ITEMS = 10_000
+MAX_AUDIT_RECORDS = 100_000
+
+
+class StoreError(Exception):
+    """The store could not be read or written just now (locked by another program, disk full, file deleted).
+
+    Worth retrying later; the message names no secret.
+    """
+
+
+class ItemState(StrEnum):
+    """Where an outbox item stands. Delivered items are deleted, so only these two are ever stored."""
+
+    PENDING = "pending"
+    FAILED = "failed"
 
 
 class ClaimStatus(StrEnum):
@@ -38,12 +65,16 @@ class AuditRecord:
 
 @dataclass
 class CardRecord:
-    """The one card of an alert in a channel, and where its alert stands."""
+    """The one card of an alert in a channel, and where its alert stands.
 
-    target: str  # the channel as configured (name or ID)
-    alert_key: str
+    A card belongs to the bot that posted it (only that bot may ``chat.update`` it) and to a channel by its ID, so
+    the same alert sent by two bots, or to same-named channels of two workspaces, makes two cards.
+    """
+
+    bot: str  # fingerprint of the bot token that posted the card (see ``bot_fingerprint``)
     channel_id: str
     ts: str
+    target: str  # the channel as configured (name or ID): names the delivery lane of thread lines
     status: str  # a CardStatus value
     notified: int
     token: str  # sealed bot token, for updates and thread lines
@@ -52,6 +83,7 @@ class CardRecord:
     acted_at: float | None = None
     resolved_at: float | None = None
     updated_at: float = 0.0
+    id: int = 0  # 0 until first saved
 
 
 @dataclass
@@ -65,12 +97,11 @@ class OutboxItem:
     token: str  # sealed bot token
     created_at: float
     attempts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Store(Protocol):
     """Persistence for the plugin. Every method is quick and safe to call from the event loop; every write is
-    durable (committed) when it returns."""
+    durable (committed) when it returns. A method that cannot do its work just now raises ``StoreError``."""
 
     def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
         """Atomically take the right to carry out the action ``key``, unless someone has it or it is done."""
@@ -100,14 +131,18 @@ class Store(Protocol):
 
     def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int: ...
 
-    def pending(self) -> Iterator[OutboxItem]:
+    def pending(self) -> list[OutboxItem]:
         """Undelivered items, oldest first."""
         ...
 
     def record_attempt(self, item_id: int) -> None: ...
 
-    def finish(self, item_id: int, *, state: str, error: str = "", now: float) -> None:
-        """Mark an item ``done`` or ``failed`` (with its reason)."""
+    def delivered(self, item_id: int) -> None:
+        """The item reached Slack: forget it."""
+        ...
+
+    def failed(self, item_id: int, *, error: str, now: float) -> None:
+        """The item failed for good: keep it, with its reason, for the operator (pruned after a while)."""
         ...
 
     def outbox_counts(self) -> dict[str, int]: ...
@@ -116,10 +151,26 @@ class Store(Protocol):
         """(id, lane, reason) of items that failed for good, newest first."""
         ...
 
-    def card(self, target: str, alert_key: str) -> CardRecord | None: ...
+    def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        """The card ``bot`` posted in channel ``target`` (name or ID) for the alert named by any of ``keys``."""
+        ...
 
     def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
 
-    def save_card(self, record: CardRecord) -> None: ...
+    def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+        """Create or update the card (by channel and ts); it is found from then on by each of ``keys`` too."""
+        ...
+
+    def vanished(self) -> bool:
+        """Whether what the store held is gone under the running process (an embedded file deleted)."""
+        ...
+
+    def reopen(self) -> None:
+        """Start afresh after ``vanished``."""
+        ...
+
+    def prune(self, now: float) -> int:
+        """Forget what is past its retention (see the constants above); return how many rows went."""
+        ...
 
     def close(self) -> None: ...

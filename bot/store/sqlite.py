@@ -1,22 +1,67 @@
 """The embedded store: one SQLite file (WAL) under ``BOT_DATA_DIR``, created on first start, schema-versioned.
 
 Migrations are applied in order and recorded in ``PRAGMA user_version``; each runs in one transaction.
-All calls run on the event loop's thread: every statement here is a quick indexed read or write.
+All calls run on the event loop's thread: every statement here is a quick indexed read or write, and a database
+locked by another program holds the loop for at most ``BUSY_TIMEOUT_MS`` before the call fails with
+``StoreError`` (the caller retries later, asynchronously). One process owns the directory (``DataDirLock``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from bot.store.base import AuditRecord, CardRecord, Claim, ClaimStatus, OutboxItem
+from bot.store.base import (
+    AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
+    FAILED_ITEM_RETENTION_SECONDS,
+    MAX_AUDIT_RECORDS,
+    MAX_FAILED_ITEMS,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
+    AuditRecord,
+    CardRecord,
+    Claim,
+    ClaimStatus,
+    ItemState,
+    OutboxItem,
+    StoreError,
+)
+from bot.store.lock import DataDirLock
 
 DB_FILE = "slack-chatops.sqlite3"
+# The longest a database locked by another program may hold the event loop; the call then fails (and is retried
+# asynchronously) rather than stalling every request for SQLite's usual seconds.
+BUSY_TIMEOUT_MS = 200
+# How long a starting plugin waits for the previous one on the same directory to finish draining (SIGTERM drain
+# is 20 s by default); BOT_LOCK_WAIT sets it.
+LOCK_WAIT_SECONDS = 30.0
+# A Slack channel ID (public, private, DM), as opposed to a channel name.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+LEGACY_BOT = ""  # cards kept before schema v3 did not record their bot
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite's operational failures leave as ``StoreError`` (retryable, no data in the message)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
+
+    return wrapper
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -94,22 +139,107 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(db: sqlite3.Connection) -> None:
+    """Cards belong to a bot and a channel ID and are found by any name of their alert; delivered outbox rows go;
+    indexes for pruning by age. Cards kept before this version are kept, with no bot recorded."""
+    _run(
+        db,
+        """
+        CREATE TABLE alert_cards (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            bot TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            notified INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            actor TEXT,
+            actor_name TEXT,
+            acted_at REAL,
+            resolved_at REAL,
+            updated_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX alert_cards_by_message ON alert_cards (channel_id, ts);
+        CREATE INDEX alert_cards_by_age ON alert_cards (updated_at);
+        CREATE TABLE alert_card_keys (
+            bot TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            alert_key TEXT NOT NULL,
+            card_id INTEGER NOT NULL,
+            PRIMARY KEY (bot, channel_id, alert_key)
+        );
+        CREATE INDEX alert_card_keys_by_card ON alert_card_keys (card_id);
+        CREATE TABLE channel_names (
+            bot TEXT NOT NULL,
+            name TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            PRIMARY KEY (bot, name)
+        );
+        INSERT OR IGNORE INTO alert_cards (bot, channel_id, ts, target, status, notified, token, actor, actor_name,
+                                           acted_at, resolved_at, updated_at)
+            SELECT '', channel_id, ts, target, status, notified, token, actor, actor_name, acted_at, resolved_at,
+                   updated_at FROM cards;
+        INSERT OR IGNORE INTO alert_card_keys (bot, channel_id, alert_key, card_id)
+            SELECT '', c.channel_id, old.alert_key, c.id FROM cards old
+            JOIN alert_cards c ON c.channel_id = old.channel_id AND c.ts = old.ts;
+        INSERT OR IGNORE INTO channel_names (bot, name, channel_id)
+            SELECT '', target, channel_id FROM cards WHERE target != channel_id;
+        DROP TABLE cards;
+        DELETE FROM outbox WHERE state = 'done';
+        CREATE INDEX outbox_failed_by_age ON outbox (finished_at) WHERE state = 'failed';
+        CREATE INDEX action_claims_by_age ON action_claims (claimed_at);
+        CREATE INDEX audit_by_age ON audit (at)
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SqliteStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
         self.path = data_dir / DB_FILE
+        self._lock = DataDirLock(data_dir)
+        self._lock.acquire(lock_wait)
+        try:
+            self._db = self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         if new:
             os.chmod(self.path, 0o600)  # it holds app tokens
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
-        self._db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._db = db
         self.migrate()
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
+        return db
+
+    def vanished(self) -> bool:
+        """Whether the database file was deleted or replaced under the running process (what it held is gone)."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != self._identity
+
+    def reopen(self) -> None:
+        """Start a fresh database file after ``vanished``; the caller writes back what it still holds in memory."""
+        self._db.close()
+        self._lock.release()
+        self._lock.acquire(0)
+        self._db = self._open()
 
     @property
     def schema_version(self) -> int:
@@ -129,33 +259,29 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
 
+    @_translated
     def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             row = self._db.execute("SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?",
                                    (key,)).fetchone()
             if row is not None:
                 holder, claimed_at, done_at = row
                 if done_at is not None:
-                    self._db.execute("COMMIT")
                     return Claim(ClaimStatus.DONE, holder, done_at)
                 if claimed_at > now - stale_after:
-                    self._db.execute("COMMIT")
                     return Claim(ClaimStatus.IN_PROGRESS, holder, claimed_at)
             self._db.execute("INSERT OR REPLACE INTO action_claims (key, actor, claimed_at, done_at) "
                              "VALUES (?, ?, ?, NULL)", (key, actor, now))
-            self._db.execute("COMMIT")
             return Claim(ClaimStatus.CLAIMED, actor, now)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
+    @_translated
     def finish_action(self, key: str, *, done: bool, now: float) -> None:
         if done:
             self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (now, key))
         else:
             self._db.execute("DELETE FROM action_claims WHERE key = ? AND done_at IS NULL", (key,))
 
+    @_translated
     def add_audit(self, record: AuditRecord) -> None:
         self._db.execute(
             "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome, detail) "
@@ -164,16 +290,19 @@ class SqliteStore:
              record.outcome, record.detail),
         )
 
+    @_translated
     def audit(self, limit: int = 100) -> list[AuditRecord]:
         rows = self._db.execute("SELECT at, actor, action, channel, message_ts, target, outcome, detail "
                                 "FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [AuditRecord(*row) for row in rows]
 
+    @_translated
     def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         cursor = self._db.execute("INSERT OR IGNORE INTO app_tokens (token_id, token, added_at) VALUES (?, ?, ?)",
                                   (token_id, sealed_token, now))
         return cursor.rowcount == 1
 
+    @_translated
     def app_tokens(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT token FROM app_tokens ORDER BY added_at")]
 
@@ -182,60 +311,139 @@ class SqliteStore:
         if self._db.in_transaction:  # nested: the outer transaction decides
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
 
+    @_translated
     def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int:
         cursor = self._db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
                                   (lane, kind, json.dumps(body, separators=(",", ":")), token, now))
         return int(cursor.lastrowid or 0)
 
-    def pending(self) -> Iterator[OutboxItem]:
+    @_translated
+    def pending(self) -> list[OutboxItem]:
         rows = self._db.execute("SELECT id, lane, kind, body, token, created_at, attempts FROM outbox "
-                                "WHERE state = 'pending' ORDER BY id").fetchall()
-        for item_id, lane, kind, body, token, created_at, attempts in rows:
-            yield OutboxItem(item_id, lane, kind, json.loads(body), token, created_at, attempts)
+                                "WHERE state = ? ORDER BY id", (ItemState.PENDING.value,)).fetchall()
+        return [OutboxItem(item_id, lane, kind, json.loads(body), token, created_at, attempts)
+                for item_id, lane, kind, body, token, created_at, attempts in rows]
 
+    @_translated
     def record_attempt(self, item_id: int) -> None:
         self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
 
-    def finish(self, item_id: int, *, state: str, error: str = "", now: float) -> None:
-        self._db.execute("UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-                         (state, error, now, item_id))
+    @_translated
+    def delivered(self, item_id: int) -> None:
+        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
+    @_translated
+    def failed(self, item_id: int, *, error: str, now: float) -> None:
+        self._db.execute("UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                         (ItemState.FAILED.value, error, now, item_id))
+
+    @_translated
     def outbox_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
 
+    @_translated
     def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
-        return self._db.execute("SELECT id, lane, error FROM outbox WHERE state = 'failed' ORDER BY id DESC "
-                                "LIMIT ?", (limit,)).fetchall()
+        return self._db.execute("SELECT id, lane, error FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
+                                (ItemState.FAILED.value, limit)).fetchall()
 
-    _CARD_COLUMNS = ("target, alert_key, channel_id, ts, status, notified, token, actor, actor_name, acted_at, "
-                     "resolved_at, updated_at")
+    _CARD_COLUMNS = ("c.bot, c.channel_id, c.ts, c.target, c.status, c.notified, c.token, c.actor, c.actor_name, "
+                     "c.acted_at, c.resolved_at, c.updated_at, c.id")
 
     @staticmethod
     def _card(row: tuple[Any, ...] | None) -> CardRecord | None:
         return CardRecord(*row) if row is not None else None
 
-    def card(self, target: str, alert_key: str) -> CardRecord | None:
-        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM cards WHERE target = ? AND "
-                                           "alert_key = ?", (target, alert_key)).fetchone())
+    def _channel_id(self, bot: str, target: str) -> str | None:
+        if _CHANNEL_ID.fullmatch(target):
+            return target
+        row = self._db.execute("SELECT channel_id FROM channel_names WHERE bot IN (?, ?) AND name = ? "
+                               "ORDER BY bot DESC LIMIT 1", (bot, LEGACY_BOT, target)).fetchone()
+        return str(row[0]) if row else None
 
+    @_translated
+    def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        channel_id = self._channel_id(bot, target) if keys else None
+        if channel_id is None:
+            return None
+        for key in keys:
+            row = self._db.execute(
+                f"SELECT {self._CARD_COLUMNS} FROM alert_card_keys k JOIN alert_cards c ON c.id = k.card_id "
+                "WHERE k.bot IN (?, ?) AND k.channel_id = ? AND k.alert_key = ? ORDER BY k.bot DESC LIMIT 1",
+                (bot, LEGACY_BOT, channel_id, key),
+            ).fetchone()
+            if row is not None:
+                return self._card(row)
+        return None
+
+    @_translated
     def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
-        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM cards WHERE channel_id = ? AND "
-                                           "ts = ?", (channel_id, ts)).fetchone())
+        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM alert_cards c WHERE c.channel_id = ? "
+                                           "AND c.ts = ?", (channel_id, ts)).fetchone())
 
-    def save_card(self, record: CardRecord) -> None:
-        self._db.execute(
-            f"INSERT OR REPLACE INTO cards ({self._CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.target, record.alert_key, record.channel_id, record.ts, record.status, record.notified,
-             record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at, record.updated_at),
-        )
+    @_translated
+    def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+        values = (record.bot, record.channel_id, record.ts, record.target, record.status, record.notified,
+                  record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at,
+                  record.updated_at)
+        with self.transaction():
+            if record.id:
+                self._db.execute("UPDATE alert_cards SET bot = ?, channel_id = ?, ts = ?, target = ?, status = ?, "
+                                 "notified = ?, token = ?, actor = ?, actor_name = ?, acted_at = ?, resolved_at = ?, "
+                                 "updated_at = ? WHERE id = ?", (*values, record.id))
+            else:
+                cursor = self._db.execute(
+                    "INSERT INTO alert_cards (bot, channel_id, ts, target, status, notified, token, actor, "
+                    "actor_name, acted_at, resolved_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values)
+                record.id = int(cursor.lastrowid or 0)
+            self._db.executemany("INSERT OR REPLACE INTO alert_card_keys (bot, channel_id, alert_key, card_id) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 [(record.bot, record.channel_id, key, record.id) for key in keys])
+            if keys and record.target != record.channel_id:
+                self._db.execute("INSERT OR REPLACE INTO channel_names (bot, name, channel_id) VALUES (?, ?, ?)",
+                                 (record.bot, record.target, record.channel_id))
+
+    @_translated
+    def prune(self, now: float) -> int:
+        removed = 0
+        with self.transaction():
+            for statement, params in (
+                ("DELETE FROM outbox WHERE state = ? AND finished_at < ?",
+                 (ItemState.FAILED.value, now - FAILED_ITEM_RETENTION_SECONDS)),
+                ("DELETE FROM outbox WHERE state = ? AND id < (SELECT id FROM outbox WHERE state = ? "
+                 "ORDER BY id DESC LIMIT 1 OFFSET ?)", (ItemState.FAILED.value, ItemState.FAILED.value,
+                                                         MAX_FAILED_ITEMS - 1)),
+                ("DELETE FROM action_claims WHERE claimed_at < ?", (now - CLAIM_RETENTION_SECONDS,)),
+                ("DELETE FROM audit WHERE at < ?", (now - AUDIT_RETENTION_SECONDS,)),
+                ("DELETE FROM audit WHERE id < (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                 (MAX_AUDIT_RECORDS - 1,)),
+                ("DELETE FROM alert_card_keys WHERE card_id IN (SELECT id FROM alert_cards WHERE updated_at < ? OR "
+                 "(status = 'resolved' AND updated_at < ?))",
+                 (now - OPEN_CARD_RETENTION_SECONDS, now - RESOLVED_CARD_RETENTION_SECONDS)),
+                ("DELETE FROM alert_cards WHERE updated_at < ? OR (status = 'resolved' AND updated_at < ?)",
+                 (now - OPEN_CARD_RETENTION_SECONDS, now - RESOLVED_CARD_RETENTION_SECONDS)),
+                ("DELETE FROM channel_names WHERE NOT EXISTS (SELECT 1 FROM alert_cards c WHERE "
+                 "c.channel_id = channel_names.channel_id)", ()),
+            ):
+                removed += self._db.execute(statement, params).rowcount
+        return removed
 
     def close(self) -> None:
         self._db.close()
+        self._lock.release()
