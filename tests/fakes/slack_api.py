@@ -502,7 +502,7 @@ class FakeSlack:
         self._tokens: dict[str, _Token] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._channels_by_id: dict[str, _Channel] = {}
-        self._channels_by_name: dict[str, _Channel] = {}
+        self._channels_by_name: dict[tuple[str, str], _Channel] = {}
         self._index: dict[tuple[str, str], Message] = {}
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._outage_until: float = 0.0
@@ -590,11 +590,13 @@ class FakeSlack:
         archived: bool = False,
         bot_member: bool = True,
         is_private: bool = False,
+        team_id: str = "T0001",
     ) -> None:
+        """A channel of workspace ``team_id``: names are per workspace (IDs are unique across Slack)."""
         name = name.lstrip("#")
         channel = _Channel(name, channel_id, archived, bot_member, is_private)
         self._channels_by_id[channel_id] = channel
-        self._channels_by_name[name] = channel
+        self._channels_by_name[(team_id, name)] = channel
 
     def add_app_token(self, token: str) -> None:
         """An app-level token (``xapp-…``): only apps.connections.open accepts it."""
@@ -909,12 +911,13 @@ class FakeSlack:
         self._last_ts_us = ts_us
         return f"{ts_us // 1_000_000}.{ts_us % 1_000_000:06d}"
 
-    def _channel(self, value: Any) -> _Channel | None:
+    def _channel(self, value: Any, info: _Token) -> _Channel | None:
+        """A channel by ID, or by name within the caller's workspace."""
         if not isinstance(value, str) or not value:
             return None
         channel = self._channels_by_id.get(value)
         if channel is None:
-            channel = self._channels_by_name.get(value.lstrip("#"))
+            channel = self._channels_by_name.get((info.team_id, value.lstrip("#")))
         return channel
 
     def _rate_limit(self, kind: str, channel_key: str, rate: float | None) -> _Reply | None:
@@ -1006,7 +1009,7 @@ class FakeSlack:
         )
 
     def _writable_channel(self, info: _Token, params: dict[str, Any]) -> _Channel | _Reply:
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), info)
         if channel is None:
             return _fail("channel_not_found")
         if channel.archived:
@@ -1020,7 +1023,7 @@ class FakeSlack:
         if denied:
             return denied
         raw_channel = params.get("channel")
-        resolved = self._channel(raw_channel)
+        resolved = self._channel(raw_channel, info)
         key = resolved.id if resolved else str(raw_channel)
         limited = self._rate_limit("post", key, self.post_rate_per_channel)
         if limited:
@@ -1073,7 +1076,7 @@ class FakeSlack:
         denied = self._missing_scope(info, "chat:write")
         if denied:
             return denied
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), info)
         if channel is None:
             return _fail("channel_not_found")
         limited = self._rate_limit("update", channel.id, self.update_rate_per_channel)
@@ -1111,7 +1114,7 @@ class FakeSlack:
         denied = self._missing_scope(info, "chat:write")
         if denied:
             return denied
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), info)
         if channel is None:
             return _fail("channel_not_found")
         msg = self._index.get((channel.id, str(params.get("ts", ""))))
@@ -1165,7 +1168,7 @@ class FakeSlack:
         return _ok({"users": list(self._usergroups[group])})
 
     def _conversations_info(self, info: _Token, params: dict[str, Any]) -> _Reply:
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), info)
         # Slack hides private channels the caller is not in.
         if channel is None or (channel.is_private and not channel.bot_member):
             return _fail("channel_not_found")

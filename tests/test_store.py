@@ -1,0 +1,158 @@
+"""The embedded store on its own: schema migrations, finding an alert's card by any of its names, retention,
+one process per data directory, a locked or vanished database."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.store import AuditRecord, CardRecord, DataDirInUse, SqliteStore, StoreError
+from bot.store import sqlite as sqlite_store
+from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
+from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    opened = SqliteStore(tmp_path, lock_wait=0)
+    yield opened
+    opened.close()
+
+
+def _card(bot: str = "bot-a", channel_id: str = "C0ALERTS01", ts: str = "1.0", target: str = "alerts",
+          status: str = "open") -> CardRecord:
+    return CardRecord(bot=bot, channel_id=channel_id, ts=ts, target=target, status=status, notified=1,
+                      token="sealed", updated_at=time.time())
+
+
+def test_migrates_v1_to_current_keeping_data(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version=1")
+    db.execute("INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
+               "VALUES (1, 'U1', 'Ack', 'C1', '1.0', 'alert-1', 'done')")
+    db.close()
+    store = SqliteStore(tmp_path, lock_wait=0)
+    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.audit()[0].target == "alert-1"
+    assert store.outbox_counts() == {}
+    assert store.find_card("bot-a", "alerts", ["alert:x"]) is None
+    store.close()
+
+
+def test_v2_cards_and_queued_items_survive_the_v3_migration(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    for migration in MIGRATIONS[:2]:
+        migration(db)
+    db.execute("PRAGMA user_version=2")
+    db.execute("INSERT INTO cards (target, alert_key, channel_id, ts, status, notified, token, updated_at) "
+               "VALUES ('alerts', 'alert:alert-1', 'C0ALERTS01', '111.1', 'acknowledged', 2, 'sealed', 1)")
+    db.execute("INSERT INTO outbox (lane, kind, body, token, created_at, state) VALUES ('l', 'dispatch', '{}', 't', 1, "
+               "'done')")
+    db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES ('l', 'dispatch', '{}', 't', 2)")
+    db.close()
+    store = SqliteStore(tmp_path, lock_wait=0)
+    legacy = store.find_card("any-bot", "alerts", ["alert:alert-1"])  # a card from before v3 is still found
+    assert legacy is not None and (legacy.channel_id, legacy.ts, legacy.status) == ("C0ALERTS01", "111.1",
+                                                                                    "acknowledged")
+    assert store.card_by_message("C0ALERTS01", "111.1") is not None
+    assert store.outbox_counts() == {"pending": 1}  # delivered rows are gone, queued ones kept
+    store.close()
+
+
+def test_a_card_is_found_by_any_name_of_its_alert(store: SqliteStore) -> None:
+    card = _card()
+    store.save_card(card, ["alert:alert-1", "number:acme:#7"])
+    assert card.id
+    # a [Resolved] message names the alert only by its number (no callback), or only by its id (from the link)
+    assert store.find_card("bot-a", "alerts", ["number:acme:#7"]) == card
+    assert store.find_card("bot-a", "C0ALERTS01", ["alert:alert-1"]) == card
+    # a name learnt later is remembered too
+    card.notified = 2
+    store.save_card(card, ["alert:alert-1", "number:acme:#7-later"])
+    found = store.find_card("bot-a", "alerts", ["number:acme:#7-later"])
+    assert found is not None and found.notified == 2 and found.id == card.id
+    assert store.find_card("bot-a", "alerts", ["alert:alert-2"]) is None
+
+
+def test_cards_belong_to_their_bot_and_channel_id(store: SqliteStore) -> None:
+    """Two workspaces (two bots) with a channel of the same name each get their own card of the same alert."""
+    store.save_card(_card(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
+    assert store.find_card("bot-b", "alerts", ["alert:alert-1"]) is None
+    store.save_card(_card(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
+    a = store.find_card("bot-a", "alerts", ["alert:alert-1"])
+    b = store.find_card("bot-b", "alerts", ["alert:alert-1"])
+    assert a is not None and b is not None and (a.channel_id, b.channel_id) == ("C0AAAAAAA1", "C0BBBBBBB1")
+
+
+def test_delivered_items_are_forgotten_and_failed_ones_kept(store: SqliteStore) -> None:
+    first = store.enqueue(lane="l", kind="dispatch", body={"n": 1}, token="t", now=1)
+    second = store.enqueue(lane="l", kind="dispatch", body={"n": 2}, token="t", now=2)
+    store.delivered(first)
+    store.failed(second, error="ERROR_SLACK_AUTH: no", now=3)
+    assert store.outbox_counts() == {"failed": 1}
+    assert store.failed_items() == [(second, "l", "ERROR_SLACK_AUTH: no")]
+
+
+def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = 1_000_000_000.0
+    old_failure = store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+    store.failed(old_failure, error="old", now=now - FAILED_ITEM_RETENTION_SECONDS - 1)
+    store.claim_action("old-click", "U1", now=now - CLAIM_RETENTION_SECONDS - 1, stale_after=40)
+    store.claim_action("new-click", "U1", now=now, stale_after=40)
+    resolved = _card(status="resolved", ts="1.0")
+    resolved.updated_at = now - RESOLVED_CARD_RETENTION_SECONDS - 1
+    store.save_card(resolved, ["alert:gone"])
+    recent = _card(status="resolved", ts="2.0")
+    recent.updated_at = now
+    store.save_card(recent, ["alert:kept"])
+    monkeypatch.setattr(sqlite_store, "MAX_AUDIT_RECORDS", 3)
+    for i in range(5):
+        store.add_audit(AuditRecord(at=now, actor="U1", action="Ack", channel="C1", message_ts=str(i),
+                                    target="a", outcome="done"))
+    assert store.prune(now) >= 5
+    assert store.outbox_counts() == {}
+    assert store.find_card("bot-a", "alerts", ["alert:gone"]) is None
+    assert store.find_card("bot-a", "alerts", ["alert:kept"]) is not None
+    assert [a.message_ts for a in store.audit()] == ["4", "3", "2"]
+    assert store.claim_action("old-click", "U2", now=now, stale_after=40).actor == "U2"  # forgotten: claimable
+    assert store.claim_action("new-click", "U2", now=now, stale_after=40).actor == "U1"
+
+
+def test_one_process_per_data_directory(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path, lock_wait=0)
+    started = time.monotonic()
+    with pytest.raises(DataDirInUse, match="in use by another running plugin") as refused:
+        SqliteStore(tmp_path, lock_wait=0.5)
+    assert time.monotonic() - started >= 0.5  # it waited for the other to finish first
+    assert "BOT_STORE_URL" in str(refused.value)
+    first.close()
+    SqliteStore(tmp_path, lock_wait=0).close()  # released on close
+
+
+def test_a_locked_database_fails_fast_with_a_store_error(store: SqliteStore) -> None:
+    """Another program holding the write lock holds the event loop a fraction of a second, not SQLite's seconds."""
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="locked"):
+        store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+    assert time.monotonic() - started < 1.0
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1) > 0
+
+
+def test_a_vanished_database_is_noticed_and_started_afresh(store: SqliteStore) -> None:
+    store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+    assert not store.vanished()
+    for path in store.data_dir.glob(DB_FILE + "*"):
+        path.unlink()
+    assert store.vanished()
+    store.reopen()
+    assert not store.vanished() and store.schema_version == SCHEMA_VERSION
+    assert store.outbox_counts() == {}
+    assert store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1) > 0
