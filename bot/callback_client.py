@@ -17,13 +17,13 @@ import socket
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from bot import __version__
+from bot.core.text import echo, split_url
 
 FORBIDDEN_NETWORKS = (
     ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local, incl. 169.254.169.254 cloud metadata
@@ -98,13 +98,13 @@ class GuardedResolver(AbstractResolver):
 
 def check_url(url: str, allowed_hosts: list[str] | None) -> None:
     """Raise ``CallbackRefused`` unless ``url`` may be called."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = split_url(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackRefused("the callback is not a web address")
     if forbidden_address(parts.hostname):
         raise CallbackRefused("the callback points at a link-local or metadata address")
     if not host_allowed(parts.hostname, allowed_hosts):
-        raise CallbackRefused(f"callbacks to {parts.hostname} are not allowed (BOT_CALLBACK_ALLOWED_HOSTS)")
+        raise CallbackRefused(f"callbacks to {echo(parts.hostname)} are not allowed (BOT_CALLBACK_ALLOWED_HOSTS)")
 
 
 def read_outcome(status: int, location: str) -> CallbackResult:
@@ -146,6 +146,8 @@ class CallbackClient:
                 result = read_outcome(answer.status, answer.headers.get("Location", ""))
         except TimeoutError:
             result = CallbackResult(Outcome.FAILED, f"Cloudforet did not answer within {self._timeout:g} s")
+        except ValueError:  # a host the client cannot encode (an IDNA label over 63 characters, an empty label)
+            result = CallbackResult(Outcome.REFUSED, "the callback is not a valid web address")
         except (aiohttp.ClientError, OSError) as exc:
             reason = "a forbidden address" if "forbidden" in str(exc) else type(exc).__name__
             result = CallbackResult(Outcome.FAILED, f"could not reach Cloudforet ({reason})")

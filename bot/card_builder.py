@@ -8,14 +8,15 @@ from bot.button_keys import ButtonKeys
 from bot.core.cards import Card, CardState, render_card
 from bot.core.models import Message, NotificationType
 from bot.core.sealed import seal
+from bot.core.text import is_web_url
 
 
 def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
-    """One sealed value per callback; None where the callback URL is not a web address."""
+    """One sealed value per callback; None where the callback URL is not a web address that can be called."""
     values: list[str | None] = []
     for callback in message.callbacks:
         url = callback.url.strip()
-        if not url.startswith(("https://", "http://")):
+        if not is_web_url(url):
             values.append(None)
             continue
         values.append(seal({"u": url, "l": callback.label, "t": str(int(time.time()))}, keys.sealing_key))

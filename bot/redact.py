@@ -9,16 +9,22 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN = re.compile(r"\bx(?:ox[a-z]|app)-[0-9A-Za-z-]+")
-_URL = re.compile(r"\b(https?|wss?)://([^/\s?#'\"<>|]+)[^\s'\"<>|]*")
-_SIGNATURE = re.compile(r"\bv0=[0-9a-f]{16,}")
+# No ``\b`` before the patterns: input glued to a secret (``vxoxb-…``, ``dhttps://…``) must not hide it.
+_TOKEN = re.compile(r"x(?:ox[a-z]|app)-[0-9A-Za-z-]+", re.IGNORECASE)
+_URL = re.compile(r"(https?|wss?)://([^/\s?#'\"<>|]+)[^\s'\"<>|]*", re.IGNORECASE)
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{16,}", re.IGNORECASE)
+
+
+def _url(match: re.Match[str]) -> str:
+    host = match.group(2).rpartition("@")[2]  # user:password@ is a secret too
+    return f"{match.group(1)}://{host}/[…]"
 
 
 def redact(text: str) -> str:
     """``text`` with tokens replaced by ``[token]`` and URLs reduced to ``scheme://host/[…]``."""
     text = _TOKEN.sub("[token]", text)
     text = _SIGNATURE.sub("v0=[signature]", text)
-    return _URL.sub(lambda m: f"{m.group(1)}://{m.group(2)}/[…]", text)
+    return _URL.sub(_url, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -1,11 +1,30 @@
-"""Translation of Slack Web API failures into the plugin's coded errors, with operator hints."""
+"""Translation of Slack Web API failures into the plugin's coded errors, with operator hints.
+
+Also the one reading of HTTP ``Retry-After`` (``parse_retry_after``): whatever a 429 carries, a number of seconds
+within bounds comes out, and nothing raises.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 from bot.core.errors import BotError, ErrorCode
+from bot.core.text import echo
 from bot.redact import redact
+
+# The longest wait a Retry-After can impose. Slack asks for seconds up to about a minute (its Tier 1 methods allow
+# one call a minute: https://api.slack.com/apis/rate-limits); a larger value comes from something in between
+# (a proxy) or a bug, and honouring it would hold every item behind it until a restart. Five minutes is past any
+# window Slack counts in; if Slack still means it afterwards it answers 429 again and we wait again.
+MAX_RETRY_AFTER_SECONDS = 300.0
+# A 429 whose Retry-After is missing or unreadable (a proxy rewrote it): wait as long as Slack's own example of a
+# 429 does ("Retry-After: 30", https://api.slack.com/apis/rate-limits), long enough for a per-minute window to
+# move on, short enough that a storm resumes quickly.
+DEFAULT_RETRY_AFTER_SECONDS = 30.0
 
 _AUTH = {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "no_permission",
          "not_allowed_token_type", "ekm_access_denied"}
@@ -30,9 +49,41 @@ _HINTS: dict[str, tuple[ErrorCode, str]] = {
 }
 
 
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
+    """Seconds to wait from a ``Retry-After`` header value; never raises.
+
+    Seconds (``30``, ``1.5``) or an HTTP date (RFC 9110 section 10.2.3) are honoured within
+    ``[0, MAX_RETRY_AFTER_SECONDS]``; a missing or unreadable value (``abc``, ``nan``) gives
+    ``DEFAULT_RETRY_AFTER_SECONDS``.
+    """
+    if value is None:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return DEFAULT_RETRY_AFTER_SECONDS
+        if moment.tzinfo is None:  # an HTTP date is always GMT
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            seconds = moment.timestamp() - (time.time() if now is None else now)
+        except (OverflowError, OSError, ValueError):
+            return DEFAULT_RETRY_AFTER_SECONDS
+    if math.isnan(seconds):
+        return DEFAULT_RETRY_AFTER_SECONDS
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
 @dataclass
 class SlackCallError(Exception):
-    """A Web API call that failed: HTTP status (0 when Slack was not reached) and Slack's ``error`` string."""
+    """A Web API call that failed: HTTP status (0 when Slack was not reached) and Slack's ``error`` string.
+
+    HTTP 200 with an empty ``error`` means the answer could not be read (not JSON, or empty: typically a proxy
+    in between); whether Slack took the call is unknown, so it counts as transient.
+    """
 
     method: str
     status: int
@@ -44,12 +95,12 @@ class SlackCallError(Exception):
 
 
 def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
-    """A failure of a Slack call as a coded error; messages name no token and no URL."""
+    """A failure of a Slack call as a coded error; messages name no token and no URL, and quote little."""
     if isinstance(exc, BotError):
         return exc
-    channel = redact(channel)
+    channel = echo(redact(channel))
     if isinstance(exc, SlackCallError):
-        status, error = exc.status, exc.error
+        status, error = exc.status, echo(redact(exc.error))
         if status == 429 or error in ("ratelimited", "rate_limited"):
             code, text = _HINTS["ratelimited"]
             return BotError(code, text.format(channel=channel), retryable=True, retry_after=exc.retry_after)
@@ -57,6 +108,9 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack: {error}", retryable=True)
         if status >= 500:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"Slack answered HTTP {status}", retryable=True)
+        if status == 200 and not error:
+            return BotError(ErrorCode.SLACK_UNAVAILABLE, "Slack's answer could not be read (HTTP 200 without a "
+                                                         "JSON body; is a proxy in between?)", retryable=True)
         if error in _AUTH:
             return BotError(ErrorCode.SLACK_AUTH, f"Slack refused the bot token ({error}); check the token in the "
                                                   "Cloudforet channel")

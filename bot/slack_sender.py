@@ -1,34 +1,46 @@
-"""The Slack sender: Web API calls over one shared ``aiohttp`` session, retried by slack_sdk's retry handlers.
+"""The Slack sender: Web API calls over one shared ``aiohttp`` session, retried by slack_sdk-style retry handlers.
 
 Dispatch is the hot path (a storm is thousands of posts), so calls go straight to ``aiohttp`` with a prepared
 JSON body; measured against ``AsyncWebClient`` this halves the plugin's CPU per dispatch (see the benchmark).
-Retries still use slack_sdk's own ``AsyncRetryHandler`` objects (connection errors, HTTP 5xx, and HTTP 429
-after its ``Retry-After``). Every failure leaves as a coded ``BotError`` naming no token and no URL.
+Retries use slack_sdk's ``AsyncRetryHandler`` interface: its connection-error handler, and our own handlers for
+HTTP 5xx or an unreadable answer, and for HTTP 429 (slack_sdk's reads ``Retry-After`` with ``int()`` and raises
+on ``1.5``; ours reads it with ``parse_retry_after``). A handler that raises anyway ends the retries, never the
+call. Every failure leaves as a coded ``BotError`` naming no token and no URL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler, default_interval_calculator
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import __version__
-from bot.slack_errors import SlackCallError, translate
+from bot.slack_errors import SlackCallError, parse_retry_after, translate
 
+logger = logging.getLogger(__name__)
 HTTP_TIMEOUT_SECONDS = 15
 USER_AGENT = f"slack-chatops/{__version__} aiohttp/{aiohttp.__version__}"
+# A 429 is retried within the call only when its Retry-After is this short: two such waits (with their jitter)
+# fit in a verify's 30 s (dispatch.VERIFY_TIMEOUT_SECONDS). A longer one is reported with its Retry-After, for
+# the caller to wait out (the outbox pauses the lane).
+MAX_INLINE_RETRY_AFTER_SECONDS = 10.0
+# Up to this much random delay is added to a Retry-After, as slack_sdk does, so that callers told the same
+# Retry-After do not all come back at the same instant.
+RETRY_AFTER_JITTER_SECONDS = 1.0
+# Proxies and load balancers answer these when Slack (or the way to it) is briefly unavailable.
+TRANSIENT_HTTP_STATUSES = frozenset({500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -37,22 +49,58 @@ class Posted:
     ts: str
 
 
-def default_retry_handlers(max_retries: int = 2) -> list[AsyncRetryHandler]:
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
-        AsyncServerErrorRetryHandler(max_retry_count=max_retries),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
-    ]
-
-
-def _retry_after(response: HttpResponse) -> float | None:
-    for name, values in response.headers.items():
-        if name.lower() == "retry-after" and values:
-            try:
-                return max(0.0, float(values[0]))
-            except ValueError:
-                return None
+def _header(response: HttpResponse, name: str) -> str | None:
+    for key, values in response.headers.items():
+        if key.lower() == name and values:
+            return str(values[0])
     return None
+
+
+def retry_after(response: HttpResponse) -> float:
+    """Seconds a 429 asks to wait: its ``Retry-After`` read robustly, bounded (see ``parse_retry_after``)."""
+    return parse_retry_after(_header(response, "retry-after"))
+
+
+class RateLimitRetryHandler(AsyncRetryHandler):
+    """Retries an HTTP 429 after its ``Retry-After`` when that is short; never raises for any header value."""
+
+    def __init__(self, max_retry_count: int = 1, *, max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
+                 jitter: float = RETRY_AFTER_JITTER_SECONDS) -> None:
+        super().__init__(max_retry_count)
+        self.max_wait = max_wait
+        self.jitter = jitter
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return response is not None and response.status_code == 429 and retry_after(response) <= self.max_wait
+
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
+                                             response: HttpResponse | None = None,
+                                             error: Exception | None = None) -> None:
+        state.next_attempt_requested = True
+        wait = retry_after(response) if response is not None else 0.0
+        await asyncio.sleep(wait + random.random() * self.jitter)
+        state.increment_current_attempt()
+
+
+class TransientErrorRetryHandler(AsyncRetryHandler):
+    """Retries HTTP 500/502/503/504, and an HTTP 200 whose body is not Slack's JSON (a proxy in between)."""
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return response is not None and (response.status_code in TRANSIENT_HTTP_STATUSES
+                                         or response.status_code == 200)
+
+
+def default_retry_handlers(max_retries: int = 2, *, interval: RetryIntervalCalculator = default_interval_calculator,
+                           max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
+                           jitter: float = RETRY_AFTER_JITTER_SECONDS) -> list[AsyncRetryHandler]:
+    """Connection errors, transient answers and short rate limits, each retried up to ``max_retries`` times."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+        TransientErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+        RateLimitRetryHandler(max_retry_count=max_retries, max_wait=max_wait, jitter=jitter),
+    ]
 
 
 class SlackSender:
@@ -86,7 +134,7 @@ class SlackSender:
             headers["Content-Type"] = "application/json; charset=utf-8"
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         state = RetryState()
-        retry_request: HttpRequest | None = None
+        retry_request = HttpRequest(method="POST", url=url, headers={}, data=None)  # no token in it
         while True:
             state.next_attempt_requested = False
             response: HttpResponse | None = None
@@ -96,29 +144,43 @@ class SlackSender:
                     status = answer.status
                     try:
                         payload = await answer.json(content_type=None)
-                    except ValueError:
+                    except ValueError:  # not JSON (an HTML page from a proxy), or not UTF-8
                         payload = None
-                    if status == 200 and isinstance(payload, dict) and payload:
-                        if payload.get("ok"):
+                    if status == 200 and isinstance(payload, dict) and "ok" in payload:
+                        if payload["ok"]:
                             return payload
                         raise SlackCallError(method, 200, str(payload.get("error") or "unknown_error"))
+                    # Anything else: an error status, or HTTP 200 without Slack's JSON (empty, HTML, `{}`).
                     response = HttpResponse(status_code=status, headers=dict(answer.headers),
                                             body=payload if isinstance(payload, dict) else None)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = exc
-            retry_request = retry_request or HttpRequest(method="POST", url=url, headers={}, data=None)
-            for handler in self._retry_handlers:
-                if await handler.can_retry_async(state=state, request=retry_request, response=response, error=error):
-                    await handler.prepare_for_next_attempt_async(state=state, request=retry_request,
-                                                                 response=response, error=error)
-                    break
-            if not state.next_attempt_requested:
-                if error is not None:
-                    raise SlackCallError(method, 0, f"connection failed ({type(error).__name__})") from None
-                assert response is not None
-                body = response.body or {}
-                raise SlackCallError(method, response.status_code, str(body.get("error") or ""),
-                                     _retry_after(response))
+            if await self._retry(state, retry_request, response, error):
+                continue
+            if error is not None:
+                raise SlackCallError(method, 0, f"connection failed ({type(error).__name__})") from None
+            assert response is not None
+            body = response.body or {}
+            slack_error = "" if response.status_code == 200 else str(body.get("error") or "")
+            raise SlackCallError(method, response.status_code, slack_error,
+                                 retry_after(response) if response.status_code == 429 else None)
+
+    async def _retry(self, state: RetryState, request: HttpRequest, response: HttpResponse | None,
+                     error: Exception | None) -> bool:
+        """Whether a handler took the failure and waited for another attempt. A handler that raises (slack_sdk's
+        own rate-limit handler does on ``Retry-After: 1.5``) ends the retries instead of escaping."""
+        for handler in self._retry_handlers:
+            try:
+                if await handler.can_retry_async(state=state, request=request, response=response, error=error):
+                    await handler.prepare_for_next_attempt_async(state=state, request=request, response=response,
+                                                                 error=error)
+                    return state.next_attempt_requested
+            except Exception as exc:
+                logger.warning("Slack retry handler %s failed (%s); not retrying", type(handler).__name__,
+                               type(exc).__name__)
+                state.next_attempt_requested = False
+                return False
+        return False
 
     async def auth_test(self, token: str) -> dict[str, Any]:
         try:

@@ -115,3 +115,15 @@ def test_end_to_end_dispatch_click_callback_card(cloudforet_client: CloudforetCl
         assert "callback_0" not in json.dumps(card.attachments)
     log = server.log()
     assert url not in log and TOKEN not in log and SIGNING_SECRET not in log
+
+
+def test_huge_input_comes_back_as_a_short_coded_error(cloudforet_client: CloudforetClient, server: ServerProcess,
+                                                      fake_slack: FakeSlack) -> None:
+    """The regression: a 10,000-character channel ID went to Slack and was echoed whole into the details, past
+    what a gRPC client with the default 8 KiB metadata limit accepts (RESOURCE_EXHAUSTED without ERROR_)."""
+    for channel_data in ({"token": TOKEN, "channel": "#alerts", "channel_id": "C" + "A" * 9_999},
+                         {"token": TOKEN + "\n", "channel": "#" + "é" * 80}):
+        answer = _dispatch(cloudforet_client, server, {"title": "x"}, channel_data=channel_data)
+        assert answer.get("status") == "INVALID_ARGUMENT", answer.get("status")
+        assert answer["details"].startswith("ERROR_INVALID_CHANNEL_DATA:") and len(answer["details"]) < 300
+    assert [c for c in fake_slack.calls if c.method == "chat.postMessage"] == []

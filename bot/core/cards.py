@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.core import limits
 from bot.core.models import Message, NotificationType, Tag
-from bot.core.text import escape_mrkdwn, html_to_text, truncate
+from bot.core.text import escape_mrkdwn, html_to_text, is_web_url, truncate
 
 # Action ids: the Bolt app routes clicks by these; callback buttons carry their index.
 LINK_ACTION_ID = "open_link"
@@ -103,7 +103,7 @@ def _mrkdwn(text: str) -> dict[str, Any]:
 
 
 def _is_web_url(url: str, limit: int) -> bool:
-    return url.startswith(("https://", "http://")) and len(url) <= limit and not any(c.isspace() for c in url)
+    return len(url) <= limit and is_web_url(url)
 
 
 def description_of(message: Message) -> str:

@@ -16,11 +16,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, f
 
 from bot.core.text import as_text
 
+# Shared with the channel form's JSON Schema (ECMA-262 regular expressions, where ``$`` is the end of the text).
+# Python's ``$`` also matches before a final newline, so Python checks the whole value with ``fullmatch``.
 TOKEN_PATTERN = r"^xox[bp]-[0-9A-Za-z-]+$"
 APP_TOKEN_PATTERN = r"^xapp-[0-9A-Za-z-]+$"
 # A channel name (lowercase, no spaces, up to 80 characters, an optional leading '#') or an ID (C…/G…/D…).
 CHANNEL_PATTERN = r"^(#?[^\s#,@<>]{1,80}|[CGD][A-Z0-9]{6,})$"
-CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]{6,}$"
+# Slack's IDs are 9 to 11 characters today; 80 (a channel name's limit) leaves them room to grow.
+CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]{6,79}$"
+_TOKEN = re.compile(TOKEN_PATTERN)
+_APP_TOKEN = re.compile(APP_TOKEN_PATTERN)
+_CHANNEL = re.compile(CHANNEL_PATTERN)
+_CHANNEL_ID = re.compile(CHANNEL_ID_PATTERN)
 
 
 class NotificationType(StrEnum):
@@ -153,22 +160,22 @@ class ChannelData(BaseModel):
     @field_validator("token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not re.match(TOKEN_PATTERN, value.get_secret_value()):
-            raise ValueError("must be a Slack bot token (xoxb-…)")
+        if not _TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be a Slack bot token (xoxb-…, with no spaces or line breaks)")
         return value
 
     @field_validator("app_token")
     @classmethod
     def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.match(APP_TOKEN_PATTERN, value.get_secret_value()):
-            raise ValueError("must be a Slack app-level token (xapp-…)")
+        if value is not None and not _APP_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be a Slack app-level token (xapp-…, with no spaces or line breaks)")
         return value
 
     @field_validator("channel")
     @classmethod
     def _channel_shape(cls, value: str) -> str:
         value = value.strip()
-        if not re.match(CHANNEL_PATTERN, value):
+        if not _CHANNEL.fullmatch(value):
             raise ValueError("must be a channel name such as #alerts or an ID such as C0123456789")
         return value
 
@@ -177,7 +184,7 @@ class ChannelData(BaseModel):
     def _channel_id_shape(cls, value: object) -> str | None:
         if value in (None, ""):
             return None
-        if not isinstance(value, str) or not re.match(CHANNEL_ID_PATTERN, value.strip()):
+        if not isinstance(value, str) or not _CHANNEL_ID.fullmatch(value.strip()):
             raise ValueError("must be a channel ID such as C0123456789")
         return value.strip()
 

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import ChannelData, DispatchRequest, Message, NotificationType
+from bot.core.text import echo
 
 _FIELD_HINTS = {
     "token": "the Slack bot token (xoxb-…)",
@@ -15,17 +16,26 @@ _FIELD_HINTS = {
 }
 
 
+# The validation errors named in one message; the rest are counted. Four covers every field of the channel form.
+MAX_DESCRIBED_ERRORS = 4
+# A validator's message is ours or pydantic's, a sentence; a longer one would be quoting input.
+MAX_ERROR_MESSAGE_CHARS = 120
+
+
 def _describe(exc: ValidationError, prefix: str) -> str:
-    """Validation errors as one line naming each field; never echoes the (possibly secret) input."""
+    """Validation errors as one line naming each field; never echoes the (possibly secret) input, and is short."""
     parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "value"
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)
+    for error in errors[:MAX_DESCRIBED_ERRORS]:
+        where = echo(".".join(str(p) for p in error["loc"]) or "value")
         if error["type"] == "missing":
             hint = _FIELD_HINTS.get(str(error["loc"][0]), "a value")
             parts.append(f"{prefix}.{where} is required ({hint})")
         else:
-            message = str(error["msg"]).removeprefix("Value error, ")
+            message = echo(str(error["msg"]).removeprefix("Value error, "), MAX_ERROR_MESSAGE_CHARS)
             parts.append(f"{prefix}.{where} {message}")
+    if len(errors) > MAX_DESCRIBED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_DESCRIBED_ERRORS} more")
     return "; ".join(parts)
 
 

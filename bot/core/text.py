@@ -1,4 +1,5 @@
-"""Text helpers for Slack: mrkdwn escaping, visible truncation, and coercion of loosely typed values."""
+"""Text helpers: mrkdwn escaping, visible truncation, coercion of loosely typed values, bounded quoting of user
+input in error messages, and URL splitting that never raises."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import html
 import json
 import re
 from html.parser import HTMLParser
+from urllib.parse import SplitResult, urlsplit
 
 ELLIPSIS = "…"
+# How much of a user-supplied value an error message quotes: enough to recognise it (Slack channel names are at
+# most 80 characters: https://api.slack.com/methods/conversations.create#naming), little enough that an error
+# stays one readable line and far inside gRPC's 8 KiB metadata limit.
+MAX_ECHOED_CHARS = 80
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -27,6 +33,29 @@ def truncate(text: str, limit: int) -> tuple[str, bool]:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut + ELLIPSIS, True
+
+
+def echo(value: str, limit: int = MAX_ECHOED_CHARS) -> str:
+    """A user-supplied value as an error message may quote it: at most ``limit`` characters, cut visibly."""
+    return truncate(value, limit)[0]
+
+
+def split_url(url: str) -> SplitResult | None:
+    """``url`` split into its parts, or None where ``urlsplit`` would raise (``http://[oops``, a port of 99999)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number or out of range
+    except ValueError:
+        return None
+    return parts
+
+
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) address with a host, no white space, and parts that can be read."""
+    if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        return False
+    parts = split_url(url)
+    return parts is not None and bool(parts.hostname)
 
 
 def as_text(value: object) -> str:

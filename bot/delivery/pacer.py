@@ -9,11 +9,17 @@ is what keeps an alert storm from being throttled into loss.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
+from bot.slack_errors import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+
 # A little under the advertised pace: our send time and Slack's arrival time differ by network jitter.
 SAFETY = 0.95
+# The longest a pause can hold a lane: the same bound as any Retry-After (see slack_errors), so no value, however
+# it reaches us, keeps items waiting until a restart.
+MAX_PAUSE_SECONDS = MAX_RETRY_AFTER_SECONDS
 
 
 class Pacer:
@@ -57,7 +63,9 @@ class Pacer:
             self._tokens -= 1
 
     def pause(self, seconds: float) -> None:
-        """Slack said 429: nothing goes before ``seconds`` from now, and the bucket starts empty."""
+        """Slack said 429: nothing goes before ``seconds`` from now (at most ``MAX_PAUSE_SECONDS``), and the bucket
+        starts empty."""
+        seconds = DEFAULT_RETRY_AFTER_SECONDS if math.isnan(seconds) else min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
         self._refill()
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         self._tokens = 0.0

@@ -9,14 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from bot._proto.spaceone.api.notification.plugin import (
-    notification_pb2,
-    notification_pb2_grpc,
-    protocol_pb2,
-    protocol_pb2_grpc,
-)
+from bot._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 from bot.dispatch import DispatchService
-from bot.grpc_api.servicers import NotificationServicer, ProtocolServicer
+from bot.grpc_api.servicers import add_plugin_servicers
 
 SERVICE_NAMES = (
     protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name,
@@ -37,8 +32,7 @@ async def start_grpc_server(service: DispatchService, address: str) -> tuple[grp
             ("grpc.so_reuseport", 0),
         ]
     )
-    protocol_pb2_grpc.add_ProtocolServicer_to_server(ProtocolServicer(service), server)
-    notification_pb2_grpc.add_NotificationServicer_to_server(NotificationServicer(service), server)
+    add_plugin_servicers(server, service)  # the generated add_*_to_server, with a parser that cannot fail
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

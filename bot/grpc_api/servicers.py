@@ -1,7 +1,9 @@
 """gRPC servicers for ``Protocol`` (init, verify) and ``Notification`` (dispatch).
 
 They translate Structs to the core's models and coded errors to gRPC status; every error leaves with details
-``ERROR_<CODE>: <message>`` and never a stack trace or a secret.
+``ERROR_<CODE>: <message>``, short enough for any client's metadata limit, and never a stack trace or a secret.
+They are registered with a lenient request parser (``add_plugin_servicers``), so a request protobuf cannot
+read (nested past its depth limit) is a coded INVALID_ARGUMENT too, not gRPC's bare UNKNOWN.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf.message import DecodeError, Message
 
 from bot._proto.spaceone.api.notification.plugin import (
     notification_pb2,
@@ -25,6 +28,7 @@ from bot._proto.spaceone.api.notification.plugin import (
 from bot.core.channel_schema import plugin_metadata
 from bot.core.errors import BotError, ErrorCode
 from bot.core.requests import parse_channel, parse_dispatch
+from bot.core.text import ELLIPSIS
 from bot.dispatch import DispatchService
 from bot.grpc_api.status import grpc_status
 from bot.redact import redact
@@ -32,6 +36,19 @@ from bot.redact import redact
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _NOTIFICATION_TYPE = notification_pb2.PluginDispatchRequest.NotificationType
+# Error details travel in the grpc-message header, percent-encoded: up to 3 bytes on the wire per UTF-8 byte.
+# gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
+# keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
+MAX_DETAILS_BYTES = 1024
+
+
+def bounded_details(details: str) -> str:
+    """``details`` cut (visibly) to at most ``MAX_DETAILS_BYTES`` of UTF-8, never inside a character."""
+    raw = details.encode("utf-8", errors="replace")
+    if len(raw) <= MAX_DETAILS_BYTES:
+        return raw.decode("utf-8")
+    room = MAX_DETAILS_BYTES - len(ELLIPSIS.encode("utf-8"))
+    return raw[:room].decode("utf-8", errors="ignore") + ELLIPSIS
 
 
 def _plain_value(value: struct_pb2.Value) -> Any:
@@ -66,7 +83,7 @@ async def _answer(context: grpc.aio.ServicerContext, method: str, call: Callable
     try:
         return await call()
     except BotError as exc:
-        details = redact(exc.details)  # defence in depth: user input echoed in a message may hold a secret
+        details = bounded_details(redact(exc.details))  # redacted: input echoed in a message may hold a secret
         logger.warning("%s failed: %s (%.0f ms)", method, details, (time.perf_counter() - started) * 1000)
         await context.abort(grpc_status(exc.code), details)
     except Exception as exc:
@@ -122,3 +139,56 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
             return empty_pb2.Empty()
 
         return await _answer(context, "Notification.dispatch", run)
+
+
+class Undecodable:
+    """A request protobuf could not parse: nested past its depth limit (100 messages, about 32 levels of objects
+    in a Struct) or not the right message at all."""
+
+
+UNDECODABLE = Undecodable()
+M = TypeVar("M", bound=Message)
+
+
+def _lenient(message_type: type[M]) -> Callable[[bytes], M | Undecodable]:
+    def parse(data: bytes) -> M | Undecodable:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:
+            return UNDECODABLE
+    return parse
+
+
+def _refusing_undecodable(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+                          ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Undecodable):
+            logger.warning("refused a request that could not be parsed")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"{ErrorCode.INVALID_MESSAGE.value}: the request could not be read; it is nested too "
+                                "deeply (protobuf reads about 32 levels of objects or lists) or is not well formed")
+        return await handler(request, context)
+    return handle
+
+
+def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> None:
+    """Register ``Protocol`` and ``Notification`` as the generated ``add_*_to_server`` do, parsing leniently."""
+    protocol, notification = ProtocolServicer(service), NotificationServicer(service)
+    services: dict[str, dict[str, tuple[Any, type[Message], type[Message]]]] = {
+        protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
+            "init": (protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
+            "verify": (protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
+        },
+        notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
+            "dispatch": (notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
+        },
+    }
+    for name, methods in services.items():
+        handlers = {
+            method: grpc.unary_unary_rpc_method_handler(_refusing_undecodable(handler),
+                                                        request_deserializer=_lenient(request_type),
+                                                        response_serializer=response_type.SerializeToString)
+            for method, (handler, request_type, response_type) in methods.items()
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+        server.add_registered_method_handlers(name, handlers)
