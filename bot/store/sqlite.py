@@ -177,6 +177,9 @@ class SqliteStore:
     def app_tokens(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT token FROM app_tokens ORDER BY added_at")]
 
+    def forget_app_token(self, token_id: str) -> bool:
+        return self._db.execute("DELETE FROM app_tokens WHERE token_id = ?", (token_id,)).rowcount == 1
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self._db.in_transaction:  # nested: the outer transaction decides
