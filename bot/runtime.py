@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
 import time
@@ -22,7 +21,7 @@ from bot.interactivity.bolt_app import build_bolt_app
 from bot.interactivity.clicks import ClickService
 from bot.interactivity.http_app import build_http_app
 from bot.interactivity.responders import ResponderPolicy
-from bot.interactivity.socket_mode import SocketModeConnections
+from bot.interactivity.socket_mode import SocketModeConnections, app_token_id
 from bot.settings import Settings
 from bot.slack_sender import SlackSender
 from bot.store import SqliteStore
@@ -32,6 +31,9 @@ SHUTDOWN_GRACE_SECONDS = 20
 # How often the store is checked for a vanished database file, and pruned of what is past its retention.
 HOUSEKEEPING_SECONDS = 5.0
 PRUNE_SECONDS = 600.0
+OPEN_CALLBACKS_WARNING = ("BOT_CALLBACK_ALLOWED_HOSTS is unset: a click on a button makes the plugin call the "
+                          "callback URL that came with the notification, on any host except link-local and "
+                          "cloud-metadata addresses; set it to the host names of Cloudforet's webhook")
 
 
 def button_keys(settings: Settings) -> ButtonKeys:
@@ -62,7 +64,10 @@ class Runtime:
             allowed_hosts=settings.callback_allowed_hosts, claim_timeout=settings.callback_timeout + 30,
         )
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
-        self.socket_mode = SocketModeConnections(self.bolt, settings.slack_api_url)
+        self.socket_mode = SocketModeConnections(self.bolt, settings.slack_api_url,
+                                                 on_accepted=self._app_token_accepted,
+                                                 on_refused=self._app_token_refused)
+        self._open_callbacks_warned = False
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port = 0
         self.http_runner: web.AppRunner | None = None
@@ -81,20 +86,38 @@ class Runtime:
             return None
 
     async def _app_token_seen(self, app_token: str) -> None:
-        if self.socket_mode.has(app_token):
-            return
-        token_id = hashlib.sha256(app_token.encode()).hexdigest()
-        self.store.remember_app_token(token_id, seal({"t": app_token}, self.keys.sealing_key), now=time.time())
-        self.socket_mode.ensure(app_token)
+        """A dispatch brought an app-level token: check it with Slack in the background. The dispatch never waits
+        for it and never fails because of it; the token is remembered only once Slack accepts it."""
+        try:
+            self.socket_mode.ensure(app_token)
+        except Exception as exc:
+            logger.error("could not start Socket Mode for an app-level token: %s", type(exc).__name__)
+
+    def _app_token_accepted(self, app_token: str) -> None:
+        self.store.remember_app_token(app_token_id(app_token), seal({"t": app_token}, self.keys.sealing_key),
+                                      now=time.time())
+        self._warn_open_callbacks()
+
+    def _app_token_refused(self, app_token: str) -> None:
+        self.store.forget_app_token(app_token_id(app_token))
+
+    def _warn_open_callbacks(self) -> None:
+        """Once, when clicks are possible and nothing limits where their callbacks may go."""
+        if not self._open_callbacks_warned and not self.settings.callback_allowed_hosts:
+            self._open_callbacks_warned = True
+            logger.warning(OPEN_CALLBACKS_WARNING)
 
     def _remembered_app_tokens(self) -> list[str]:
         tokens = []
+        unreadable = 0
         for sealed in self.store.app_tokens():
             try:
                 tokens.append(str(unseal(sealed, self.keys.opening_keys)["t"]))
             except SealError:
-                logger.warning("a remembered app-level token cannot be opened with the current keys; paste it "
-                               "into the channel again")
+                unreadable += 1
+        if unreadable:
+            logger.warning("%d remembered app-level token(s) cannot be opened with the current keys; paste them "
+                           "into their channels again", unreadable)
         return tokens
 
     def ready(self) -> bool:
@@ -142,11 +165,13 @@ class Runtime:
         logger.info("HTTP listening on %s:%d (Slack interactivity %s)", self.settings.http_host, self.http_port,
                     "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET")
 
-        app_tokens = self._remembered_app_tokens()
+        remembered = self._remembered_app_tokens()
+        if secret or self.settings.app_token is not None or remembered:
+            self._warn_open_callbacks()
         if self.settings.app_token is not None:
-            app_tokens.insert(0, self.settings.app_token.get_secret_value())
-        for token in dict.fromkeys(app_tokens):
-            self.socket_mode.ensure(token)
+            self.socket_mode.ensure(self.settings.app_token.get_secret_value(), pinned=True)
+        for token in remembered:  # each is checked with Slack again; those refused are forgotten
+            self.socket_mode.ensure(token, stored=True)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, finish those in flight, deliver what is queued (bounded), then close."""

@@ -147,8 +147,6 @@ def test_a_token_with_a_trailing_newline_is_invalid_argument_not_internal(stack:
     assert caught.value.details().startswith("ERROR_INVALID_CHANNEL_DATA: channel_data.token")
 
 
-@pytest.mark.xfail(reason="bot/core/alerts.py still runs urlsplit unguarded on the link (the lead's fix)",
-                   raises=grpc.RpcError, strict=False)
 @pytest.mark.parametrize("key", ["link", "callbacks"])
 def test_a_broken_url_in_a_message_is_delivered(stack: Stack, key: str) -> None:
     value = "http://[oops" if key == "link" else [{"label": "Ack", "url": "http://[oops"}]

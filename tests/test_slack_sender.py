@@ -248,8 +248,25 @@ async def test_nothing_listening_is_transient() -> None:
 
 # -- rate limits -------------------------------------------------------------------------------------------------
 
-def http_date(offset: float) -> str:
-    return formatdate(time.time() + offset, usegmt=True)
+class HttpDate(str):
+    """An HTTP date ``offset`` seconds from when the test runs (not from when the suite was collected)."""
+
+    offset: float
+
+    def __new__(cls, offset: float) -> HttpDate:
+        made = super().__new__(cls, f"date{offset:+g}")
+        made.offset = offset
+        return made
+
+
+def http_date(offset: float) -> HttpDate:
+    return HttpDate(offset)
+
+
+def header_value(header: str | None) -> str | None:
+    if isinstance(header, HttpDate):
+        return formatdate(time.time() + header.offset, usegmt=True)
+    return header
 
 
 @pytest.mark.parametrize(("header", "expected"), [
@@ -259,7 +276,7 @@ def http_date(offset: float) -> str:
 ], ids=["zero", "fraction", "past-date"])
 async def test_a_short_retry_after_is_waited_out_and_retried(slack: ScriptedSlack, sender: SlackSender,
                                                              header: str, expected: float) -> None:
-    slack.play(rate_limited(header))
+    slack.play(rate_limited(header_value(header)))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 3
     assert error.code is ErrorCode.SLACK_RATE_LIMITED and error.retryable
@@ -286,7 +303,7 @@ async def test_a_short_rate_limit_then_ok_succeeds(slack: ScriptedSlack, sender:
 ], ids=["fraction", "seconds", "date", "huge", "inf", "overflow", "junk", "nan", "blank", "missing"])
 async def test_a_long_or_odd_retry_after_is_reported_bounded_for_the_caller(
         slack: ScriptedSlack, sender: SlackSender, header: str | None, expected: float) -> None:
-    slack.play(rate_limited(header))
+    slack.play(rate_limited(header_value(header)))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 1  # longer than the call may wait: the caller (the outbox) pauses the lane
     assert error.code is ErrorCode.SLACK_RATE_LIMITED and error.retryable

@@ -125,6 +125,10 @@ class Store(Protocol):
         """The sealed app-level tokens, oldest first."""
         ...
 
+    def forget_app_token(self, token_id: str) -> bool:
+        """Drop a remembered app-level token (Slack refused it for good); True when it was there."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes so they land together or not at all."""
         ...

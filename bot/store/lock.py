@@ -55,6 +55,10 @@ class DataDirLock:
             self._fd = fd
             return
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock

@@ -199,12 +199,15 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SqliteStore:
-    def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS, owner: bool = True) -> None:
+        """Open (creating) the store in ``data_dir``. The ``owner`` delivers from it and takes the directory's lock;
+        operator commands and tests open it beside a running owner with ``owner=False``."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._lock = DataDirLock(data_dir)
-        self._lock.acquire(lock_wait)
+        if owner:
+            self._lock.acquire(lock_wait)
         try:
             self._db = self._open()
         except BaseException:
@@ -237,8 +240,9 @@ class SqliteStore:
     def reopen(self) -> None:
         """Start a fresh database file after ``vanished``; the caller writes back what it still holds in memory."""
         self._db.close()
-        self._lock.release()
-        self._lock.acquire(0)
+        if self._lock.held:
+            self._lock.release()
+            self._lock.acquire(0)
         self._db = self._open()
 
     @property
@@ -305,6 +309,9 @@ class SqliteStore:
     @_translated
     def app_tokens(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT token FROM app_tokens ORDER BY added_at")]
+
+    def forget_app_token(self, token_id: str) -> bool:
+        return self._db.execute("DELETE FROM app_tokens WHERE token_id = ?", (token_id,)).rowcount == 1
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -517,6 +517,10 @@ class FakeSlack:
         self.response_url_max_uses: int = RESPONSE_URL_MAX_USES
         self.response_url_ttl: float = RESPONSE_URL_TTL
         self._app_tokens: set[str] = set()
+        self._revoked_app_tokens: set[str] = set()
+        # Where apps.connections.open sends Socket Mode clients (None: here). Point it at a closed port to play a
+        # network that lets Web API calls through but blocks the WebSocket.
+        self.socket_url_base: str | None = None
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._socket = SocketModeHub(APP_ID)
         self.socket_acks: list[dict[str, Any]] = self._socket.acks
@@ -602,6 +606,13 @@ class FakeSlack:
         """An app-level token (``xapp-…``): only apps.connections.open accepts it."""
         self._app_tokens.add(token)
 
+    async def revoke_app_token(self, token: str) -> None:
+        """Revoke an app-level token: its Socket Mode connections close, apps.connections.open answers
+        ``token_revoked``."""
+        self._app_tokens.discard(token)
+        self._revoked_app_tokens.add(token)
+        await self._socket.close_for(token)
+
     def outage(self, seconds: float, status: int = 503) -> None:
         """Answer every call with HTTP ``status`` for the next ``seconds``."""
         self._outage_until = time.monotonic() + seconds
@@ -612,6 +623,10 @@ class FakeSlack:
     def find(self, channel_id: str, ts: str) -> Message | None:
         """The message (top level or reply) posted to channel_id with that ts, deleted ones included."""
         return self._index.get((channel_id, ts))
+
+    def call_count(self, method: str, token: str | None = None) -> int:
+        """How many calls of ``method`` arrived (with ``token``, when given), whatever the answer."""
+        return sum(1 for c in self.calls if c.method == method and (token is None or c.token == token))
 
     def errors(self) -> list[Call]:
         """Calls answered with ok=false or a non-200 status."""
@@ -693,6 +708,10 @@ class FakeSlack:
     def socket_connections(self) -> int:
         """Open Socket Mode WebSocket connections."""
         return self._socket.open_connections
+
+    def socket_connections_for(self, app_token: str) -> int:
+        """Open Socket Mode WebSocket connections made with ``app_token``."""
+        return self._socket.open_connections_for(app_token)
 
     async def wait_for_socket(self, timeout: float = 10) -> None:  # noqa: ASYNC109
         """Wait until at least one Socket Mode client is connected (``TimeoutError`` otherwise)."""
@@ -880,10 +899,13 @@ class FakeSlack:
             return _fail("unknown_method")
         if not token:
             return _fail("not_authed")
+        if token in self._revoked_app_tokens:
+            return _fail("token_revoked")
         if token in self._app_tokens:
             if method != "apps.connections.open":
                 return _fail("not_allowed_token_type")
-            return _ok({"url": self._socket.issue_url(f"ws://{self.host}:{self.port}")})
+            ws_base = self.socket_url_base or f"ws://{self.host}:{self.port}"
+            return _ok({"url": self._socket.issue_url(ws_base, token)})
         if handler is None:
             return _fail("not_allowed_token_type" if token in self._tokens else "invalid_auth")
         info = self._tokens.get(token)

@@ -7,7 +7,7 @@ Used by :class:`tests.fakes.slack_api.FakeSlack`; the pieces also work alone:
 * :func:`build_block_actions_payload` builds the ``block_actions`` payload Slack sends when a button on a
   posted message is clicked (missing ``block_id`` values are filled in the way Slack does, stably per message);
 * :class:`SocketModeHub` is the WebSocket end of Socket Mode: ``hello`` on connect, ``interactive`` envelopes,
-  acks matched by ``envelope_id``.
+  acks matched by ``envelope_id``; it knows which app-level token each connection was opened with.
 """
 
 from __future__ import annotations
@@ -294,8 +294,9 @@ class SocketModeHub:
         self.acks: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
         self.connects: int = 0
-        self._tickets: set[str] = set()
+        self._tickets: dict[str, str] = {}  # ticket -> the app-level token it was issued to
         self._connections: list[web.WebSocketResponse] = []
+        self._owners: dict[int, str] = {}  # id(connection) -> its app-level token
         self._pending: dict[str, tuple[asyncio.Future[float], float]] = {}
         self._next: int = 0
 
@@ -303,18 +304,24 @@ class SocketModeHub:
     def open_connections(self) -> int:
         return sum(1 for ws in self._connections if not ws.closed)
 
-    def issue_url(self, ws_base: str) -> str:
-        """A fresh ``ws://…/link/?ticket=…`` URL, as apps.connections.open returns."""
+    def open_connections_for(self, app_token: str) -> int:
+        """Open connections made with tickets issued to ``app_token``."""
+        return sum(1 for ws in self._connections if not ws.closed and self._owners.get(id(ws)) == app_token)
+
+    def issue_url(self, ws_base: str, app_token: str = "") -> str:
+        """A fresh ``ws://…/link/?ticket=…`` URL, as apps.connections.open returns (for ``app_token``)."""
         ticket = str(uuid.uuid4())
-        self._tickets.add(ticket)
+        self._tickets[ticket] = app_token
         return f"{ws_base}/link/?ticket={ticket}&app_id={self.app_id}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.query.get("ticket") not in self._tickets:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
             return web.Response(status=401, text="invalid ticket")
         ws = web.WebSocketResponse(timeout=2.0, autoping=True)
         await ws.prepare(request)
         self._connections.append(ws)
+        self._owners[id(ws)] = self._tickets[ticket]
         self.connects += 1
         try:
             await ws.send_json(
@@ -333,6 +340,7 @@ class SocketModeHub:
         finally:
             with contextlib.suppress(ValueError):
                 self._connections.remove(ws)
+            self._owners.pop(id(ws), None)
         return ws
 
     def _on_text(self, data: str) -> None:
@@ -395,6 +403,12 @@ class SocketModeHub:
         for ws in [w for w in self._connections if not w.closed]:
             with contextlib.suppress(ConnectionError):
                 await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake-1"}})
+
+    async def close_for(self, app_token: str) -> None:
+        """Close the connections opened with ``app_token`` (as Slack does when the token is revoked)."""
+        for ws in [w for w in self._connections if self._owners.get(id(w)) == app_token]:
+            with contextlib.suppress(ConnectionError):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"token revoked")
 
     async def close_all(self) -> None:
         """Close every connection (1001 going away) and fail pending acks."""
