@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 
+from bot.core.alerts import alert_id_from_url
 from bot.core.cards import CardState, CardStatus
 from bot.core.lifecycle import (
     AlertPhase,
     CardAction,
     acknowledged_line,
     alert_key,
+    alert_keys,
     next_transition,
     phase_of,
 )
@@ -28,6 +31,19 @@ def test_alert_key_from_callback_link_or_alert_number() -> None:
     tagged = {"title": "x", "domain_name": "acme", "tags": [{"key": "Alert Number", "value": "#42"}]}
     assert alert_key(Message.from_struct(tagged)) == "number:acme:#42"
     assert alert_key(Message.from_struct({"title": "a plain notification"})) is None
+
+
+def test_every_name_of_an_alert_is_found() -> None:
+    webhook = "https://hook.example.test/monitoring/v1/domain/domain-1/alert/alert-q1/accesskey"
+    for link in (f"https://console.example.test/alert-public-detail?alert_url={webhook}",
+                 f"https://console.example.test/alert-public-detail?monitoring_url={quote(webhook, safe='')}",
+                 "https://console.example.test/alert-manager/alert/alert-q1"):
+        message = {"title": "[Resolved] x", "link": link, "domain_name": "acme",
+                   "tags": [{"key": "Alert Number", "value": "#7"}]}
+        assert alert_keys(Message.from_struct(message)) == ["alert:alert-q1", "number:acme:#7"]
+    broken = {"title": "x", "link": "http://[oops", "callbacks": [{"url": "http://[x"}]}
+    assert alert_keys(Message.from_struct(broken)) == []
+    assert alert_id_from_url("https://console.example.test/page?next=https://[broken/alert/a1/") is None
 
 
 def test_phases() -> None:

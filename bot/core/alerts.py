@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+
+from bot.core.text import split_url
 
 # 2.x: {webhook}/monitoring/v1/domain/{domain_id}/alert/{alert_id}/{access_key}/{STATE}
 # 1.x: {webhook}/monitoring/v1/alert/{alert_id}/{access_key}/{STATE}
@@ -21,10 +23,8 @@ _STATE = re.compile(r"/([A-Z_]{3,32})/?$")
 
 
 def _path(url: str) -> str:
-    try:
-        return urlsplit(url).path
-    except ValueError:  # e.g. "http://[oops": not a URL we can read
-        return ""
+    parts = split_url(url)
+    return parts.path if parts else ""
 
 
 def _id_in_path(url: str) -> str | None:
@@ -37,15 +37,10 @@ def alert_id_from_url(url: str) -> str | None:
     found = _id_in_path(url)
     if found:
         return found
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return None
-    for _, value in parse_qsl(query):
-        if "/alert/" in value:
-            found = _id_in_path(value)
-            if found:
-                return found
+    parts = split_url(url)
+    for _, value in parse_qsl(parts.query) if parts else ():
+        if "/alert/" in value and (found := _id_in_path(value)):
+            return found
     return None
 
 
