@@ -10,9 +10,10 @@ import asyncio
 import hashlib
 import logging
 
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.interactivity.bolt_app import GuardedSocketModeHandler
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class SocketModeConnections:
     def __init__(self, bolt: AsyncApp, slack_api_url: str) -> None:
         self._bolt = bolt
         self._slack_api_url = slack_api_url
-        self._handlers: dict[str, AsyncSocketModeHandler] = {}
+        self._handlers: dict[str, GuardedSocketModeHandler] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def has(self, app_token: str) -> bool:
@@ -34,13 +35,13 @@ class SocketModeConnections:
         if key in self._handlers:
             return
         client = AsyncWebClient(base_url=self._slack_api_url, logger=logging.getLogger("bot.socket_mode.web"))
-        handler = AsyncSocketModeHandler(self._bolt, app_token, web_client=client,
-                                         logger=logging.getLogger("bot.socket_mode"))
+        handler = GuardedSocketModeHandler(self._bolt, app_token, web_client=client,
+                                           logger=logging.getLogger("bot.socket_mode"))
         self._handlers[key] = handler
         self._tasks[key] = asyncio.get_running_loop().create_task(self._connect(handler, key[:8]))
 
     @staticmethod
-    async def _connect(handler: AsyncSocketModeHandler, name: str) -> None:
+    async def _connect(handler: GuardedSocketModeHandler, name: str) -> None:
         try:
             await handler.connect_async()
             logger.info("Socket Mode connected (app token %s…)", name)
