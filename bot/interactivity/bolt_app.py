@@ -230,6 +230,11 @@ class GuardedSocketModeHandler(AsyncSocketModeHandler):
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
             return
         response = await self.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=payload))
+        if response.status != 200:  # Bolt would leave it unacknowledged, and Slack would deliver it again
+            logger.warning("the Bolt app answered an interaction over Socket Mode with HTTP %d; acknowledged it",
+                           response.status)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
+            return
         await send_async_response(client, req, response, started)
 
 
@@ -262,6 +267,13 @@ def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:
     async def on_link_button(ack: AsyncAck) -> None:
         # A URL button still sends an action; acknowledging it keeps Slack from showing a warning.
         await ack()
+
+    @app.action(re.compile(".*"))  # registered last: only what no listener above took
+    async def on_unknown_button(ack: AsyncAck) -> None:
+        # A button this plugin does not know (a card from another app version, or a foreign one): acknowledged
+        # so Slack shows no error, and not handed to Bolt's unhandled-request path (which logs the payload).
+        await ack()
+        logger.warning("ignored a click on a button this plugin does not know")
 
     @app.error
     async def on_error(error: Exception) -> None:

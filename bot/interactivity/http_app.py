@@ -10,6 +10,7 @@ of Slack's shape reach Bolt (see :func:`bot.interactivity.bolt_app.block_actions
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
@@ -30,6 +32,8 @@ from bot.interactivity.bolt_app import MalformedInteraction, block_actions, http
 logger = logging.getLogger(__name__)
 # Slack's interaction payloads are a few KB (a card is at most ~16 KB of JSON); 1 MiB is generous.
 MAX_BODY_BYTES = 1024 * 1024
+# Slack sends the whole body at once; a client still trickling it in after 10 s is not Slack (or is gone).
+BODY_READ_TIMEOUT_SECONDS = 10.0
 # Slack's replay window: a request whose timestamp is more than 5 minutes off is refused (Slack's guide to
 # verifying requests).
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
@@ -40,6 +44,27 @@ _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")  # "v0=" and the hex HMAC-SHA256, lo
 MAX_CHALLENGE_LENGTH = 256
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+
+
+class QuietParseErrors(logging.Filter):
+    """For aiohttp's server logger: a request aiohttp cannot parse (a header over its 8 KB limit, a broken
+    request line or chunk, a body that is not in its Content-Encoding) is answered 400 and logged by aiohttp at
+    ERROR with a stack trace and a slice of the raw bytes. That is junk from the internet, not a fault: keep one
+    warning line naming the error, without the bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, web.RequestPayloadError):  # a body aiohttp could not decode, met again when draining it
+            exc = exc.__cause__
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            record.msg, record.args = "refused an HTTP request that could not be parsed: %s (HTTP %d)", (
+                type(exc).__name__, exc.code)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_QUIET_PARSE_ERRORS = QuietParseErrors()
 
 
 class MalformedRequest(ValueError):
@@ -94,6 +119,9 @@ def read_body(raw: bytes, content_type: str) -> dict[str, Any] | web.Response:
 
 def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Callable[[], bool]) -> web.Application:
     secret = signing_secret.encode() if signing_secret else None
+    server_log = logging.getLogger("aiohttp.server")
+    if _QUIET_PARSE_ERRORS not in server_log.filters:
+        server_log.addFilter(_QUIET_PARSE_ERRORS)
 
     async def slack_events(request: web.Request) -> web.Response:
         if secret is None or bolt is None:
@@ -101,7 +129,17 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
                                      status=401)
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.json_response({"error": "request too large"}, status=413)
-        raw = await request.read()
+        try:
+            async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+                raw = await request.read()
+        except TimeoutError:
+            return web.json_response({"error": "the body did not arrive in time"}, status=408)
+        except web.RequestPayloadError:  # e.g. Content-Encoding: gzip over bytes that are not gzip
+            metrics.inc("chatops_http_refused_total", reason="malformed")
+            return web.json_response({"error": "the body could not be read"}, status=400)
+        except ConnectionError:  # the client went away mid-body: nobody to answer
+            logger.info("a client closed its connection to /slack/events before sending the whole body")
+            return web.json_response({"error": "incomplete body"}, status=400)
         if len(raw) > MAX_BODY_BYTES:
             return web.json_response({"error": "request too large"}, status=413)
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
