@@ -7,8 +7,9 @@ Bolt trusts the shape of what it is given: a string where Slack sends an object 
 its request, and a listener that raises can make it wait out its 3-second ack timeout and answer 404. So only a
 ``block_actions`` payload that :func:`block_actions` has checked field by field reaches it, rebuilt from the
 fields checked (anything else Slack adds later is left out, not refused); the listener itself never lets an
-exception escape. A malformed payload is logged by what is wrong with it (field names and types), never by its
-content.
+exception escape, and a click on a button no listener knows is acknowledged here rather than left to Bolt's
+unhandled-request path. A malformed payload is logged by what is wrong with it (field names and types), never by
+its content.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ MAX_ID_LENGTH = 255
 # A button's value is at most 2,000 characters and its label 75 (Block Kit limits for button elements).
 MAX_VALUE_LENGTH = 2000
 MAX_LABEL_LENGTH = 75
+# response_url and trigger_id are ~100 characters; 2,048 is the usual ceiling for a URL.
+MAX_URL_LENGTH = 2048
 # An actions block holds at most 25 elements (Block Kit limit); a click on a button carries one action.
 MAX_ACTIONS = 25
 # How deep a payload may nest. Block Kit goes a dozen levels at most (attachment > blocks > elements > rich
@@ -58,13 +61,18 @@ def _kind(value: Any) -> str:
                                          int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _object(parent: dict[str, Any], key: str, where: str, *, required: bool = True) -> dict[str, Any] | None:
+def _optional_object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
     value = parent.get(key)
-    if isinstance(value, dict):
+    if value is None or isinstance(value, dict):
         return value
-    if value is None and not required:
-        return None
     raise MalformedInteraction(f"{where}{key} is {_kind(value)}, not an object")
+
+
+def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = _optional_object(parent, key, where)
+    if value is None:
+        raise MalformedInteraction(f"{where}{key} is missing, not an object")
+    return value
 
 
 def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = False,
@@ -120,7 +128,6 @@ def _blocks(value: Any, where: str) -> list[dict[str, Any]]:
 
 def _message(payload: dict[str, Any]) -> dict[str, Any]:
     source = _object(payload, "message", "")
-    assert source is not None
     message = _strings(source, "message.", ("ts",), ("type", "thread_ts", "user", "bot_id", "app_id", "team"))
     text = source.get("text")
     if text is not None and not isinstance(text, str):
@@ -146,7 +153,7 @@ def _action(value: Any, where: str) -> dict[str, Any]:
     button_value = _string(value, "value", f"{where}.", max_length=MAX_VALUE_LENGTH)
     if button_value is not None:
         action["value"] = button_value
-    text = _object(value, "text", f"{where}.", required=False)
+    text = _optional_object(value, "text", f"{where}.")
     if text is not None:
         action["text"] = _strings(text, f"{where}.text.", ("text",), ("type",), max_length=MAX_LABEL_LENGTH)
     return action
@@ -165,11 +172,10 @@ def block_actions(payload: Any) -> dict[str, Any]:
     if not _nesting_within(payload, MAX_NESTING):
         raise MalformedInteraction(f"the payload nests deeper than {MAX_NESTING} levels")
     user = _object(payload, "user", "")
-    team = _object(payload, "team", "", required=False)
-    enterprise = _object(payload, "enterprise", "", required=False)
+    team = _optional_object(payload, "team", "")
+    enterprise = _optional_object(payload, "enterprise", "")
     channel = _object(payload, "channel", "")
     container = _object(payload, "container", "")
-    assert user is not None and channel is not None and container is not None
     actions = payload.get("actions")
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
         raise MalformedInteraction(f"actions is {_kind(actions)}, not a list of 1 to {MAX_ACTIONS} actions")
@@ -181,7 +187,7 @@ def block_actions(payload: Any) -> dict[str, Any]:
             raise MalformedInteraction(f"{key} has no place in a block_actions payload")
     clean: dict[str, Any] = {
         "type": BLOCK_ACTIONS,
-        **_strings(payload, "", ("response_url",), ("api_app_id", "trigger_id"), max_length=MAX_VALUE_LENGTH),
+        **_strings(payload, "", ("response_url",), ("api_app_id", "trigger_id"), max_length=MAX_URL_LENGTH),
         "user": _strings(user, "user.", ("id",), ("username", "name", "team_id")),
         "team": None if team is None else _strings(team, "team.", ("id",), ("domain", "enterprise_id")),
         "enterprise": None if enterprise is None else _strings(enterprise, "enterprise.", ("id",), ("name",)),
