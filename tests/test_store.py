@@ -78,6 +78,12 @@ def test_a_card_is_found_by_any_name_of_its_alert(store: SqliteStore) -> None:
     assert store.find_card("bot-a", "alerts", ["alert:alert-2"]) is None
 
 
+def test_a_reused_alert_number_does_not_join_two_alerts(store: SqliteStore) -> None:
+    store.save_card(_card(), ["alert:alert-1", "number:acme:#7"])
+    assert store.find_card("bot-a", "alerts", ["alert:alert-2", "number:acme:#7"]) is None  # another alert
+    assert store.find_card("bot-a", "alerts", ["number:acme:#7"]) is not None  # nothing says it is another
+
+
 def test_cards_belong_to_their_bot_and_channel_id(store: SqliteStore) -> None:
     """Two workspaces (two bots) with a channel of the same name each get their own card of the same alert."""
     store.save_card(_card(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])

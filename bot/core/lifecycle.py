@@ -6,6 +6,7 @@ resolves; nothing turns a resolved card back. Pure: plain data in, plain data ou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -53,6 +54,15 @@ def alert_keys(message: Message) -> list[str]:
             keys.append(f"number:{message.domain_name.strip()}:{tag.value.strip()}")
             break
     return keys
+
+
+def same_alert(wanted: Sequence[str], known: Sequence[str]) -> bool:
+    """Whether a card known by the names ``known`` can be the alert a message names ``wanted``: they share a
+    name, and no kind of name (alert id, alert number) differs between them (a new alert may reuse a number)."""
+    if not set(wanted) & set(known):
+        return False
+    kinds = {key.partition(":")[0]: key for key in known}
+    return all(kinds.get(key.partition(":")[0], key) == key for key in wanted)
 
 
 def alert_key(message: Message) -> str | None:

@@ -2,22 +2,206 @@
 
 Bolt acknowledges as soon as ``ack()`` is called (``process_before_response=False``) and lets the listener run
 on, so Slack gets its answer well inside 3 s whatever the callback does. The same app serves HTTP and Socket Mode.
+
+Bolt trusts the shape of what it is given: a string where Slack sends an object makes it raise while building
+its request, and a listener that raises can make it wait out its 3-second ack timeout and answer 404. So only a
+``block_actions`` payload that :func:`block_actions` has checked field by field reaches it, rebuilt from the
+fields checked (anything else Slack adds later is left out, not refused); the listener itself never lets an
+exception escape, and a click on a button no listener knows is acknowledged here rather than left to Bolt's
+unhandled-request path. A malformed payload is logged by what is wrong with it (field names and types), never by
+its content.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
 from bot.interactivity.clicks import Click, ClickService
 
 logger = logging.getLogger(__name__)
+
+BLOCK_ACTIONS = "block_actions"
+# Slack documents no length for IDs, timestamps or names; its IDs are ~11 characters and ts values 17, so 255
+# bounds every such field with room to spare (longer is not something Slack sends).
+MAX_ID_LENGTH = 255
+# A button's value is at most 2,000 characters and its label 75 (Block Kit limits for button elements).
+MAX_VALUE_LENGTH = 2000
+MAX_LABEL_LENGTH = 75
+# response_url and trigger_id are ~100 characters; 2,048 is the usual ceiling for a URL.
+MAX_URL_LENGTH = 2048
+# An actions block holds at most 25 elements (Block Kit limit); a click on a button carries one action.
+MAX_ACTIONS = 25
+# How deep a payload may nest. Block Kit goes a dozen levels at most (attachment > blocks > elements > rich
+# text > ...); 32 leaves room and stops nesting deep enough to exhaust recursion in json, Bolt or deepcopy.
+MAX_NESTING = 32
+
+
+class MalformedInteraction(ValueError):
+    """A payload that is not a ``block_actions`` interaction as Slack sends it. The message names fields and
+    types only, never content, so it is safe to log and to answer with."""
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+                                         int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _optional_object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
+    value = parent.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    raise MalformedInteraction(f"{where}{key} is {_kind(value)}, not an object")
+
+
+def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = _optional_object(parent, key, where)
+    if value is None:
+        raise MalformedInteraction(f"{where}{key} is missing, not an object")
+    return value
+
+
+def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = False,
+            max_length: int = MAX_ID_LENGTH) -> str | None:
+    value = parent.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise MalformedInteraction(f"{where}{key} is {_kind(value)}, not a non-empty string" if required
+                                   else f"{where}{key} is {_kind(value)}, not a string")
+    if len(value) > max_length:
+        raise MalformedInteraction(f"{where}{key} is longer than {max_length} characters")
+    return value
+
+
+def _strings(source: dict[str, Any], where: str, required: tuple[str, ...], optional: tuple[str, ...],
+             max_length: int = MAX_ID_LENGTH) -> dict[str, Any]:
+    """The named string fields of ``source`` (checked), and nothing else."""
+    result: dict[str, Any] = {}
+    for key in required:
+        result[key] = _string(source, key, where, required=True, max_length=max_length)
+    for key in optional:
+        value = _string(source, key, where, max_length=max_length)
+        if value is not None:
+            result[key] = value
+    return result
+
+
+def _nesting_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
+def _blocks(value: Any, where: str) -> list[dict[str, Any]]:
+    """A list of block objects; an actions block's elements must be objects too (the card code reads them)."""
+    if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
+        raise MalformedInteraction(f"{where} is not a list of block objects")
+    for i, block in enumerate(value):
+        elements = block.get("elements")
+        if block.get("type") == "actions" and not (
+                isinstance(elements, list) and all(isinstance(e, dict) for e in elements)):
+            raise MalformedInteraction(f"{where}[{i}].elements is not a list of objects")
+    return value
+
+
+def _message(payload: dict[str, Any]) -> dict[str, Any]:
+    source = _object(payload, "message", "")
+    message = _strings(source, "message.", ("ts",), ("type", "thread_ts", "user", "bot_id", "app_id", "team"))
+    text = source.get("text")
+    if text is not None and not isinstance(text, str):
+        raise MalformedInteraction(f"message.text is {_kind(text)}, not a string")
+    message["text"] = text or ""
+    if source.get("blocks") is not None:
+        message["blocks"] = _blocks(source["blocks"], "message.blocks")
+    attachments = source.get("attachments")
+    if attachments is not None:
+        if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+            raise MalformedInteraction("message.attachments is not a list of objects")
+        for i, attachment in enumerate(attachments):
+            if attachment.get("blocks") is not None:
+                _blocks(attachment["blocks"], f"message.attachments[{i}].blocks")
+        message["attachments"] = attachments
+    return message
+
+
+def _action(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedInteraction(f"{where} is {_kind(value)}, not an action object")
+    action = _strings(value, f"{where}.", ("action_id",), ("block_id", "type", "action_ts", "style"))
+    button_value = _string(value, "value", f"{where}.", max_length=MAX_VALUE_LENGTH)
+    if button_value is not None:
+        action["value"] = button_value
+    text = _optional_object(value, "text", f"{where}.")
+    if text is not None:
+        action["text"] = _strings(text, f"{where}.text.", ("text",), ("type",), max_length=MAX_LABEL_LENGTH)
+    return action
+
+
+def block_actions(payload: Any) -> dict[str, Any]:
+    """The ``block_actions`` payload Slack sends for a click on a message button, checked and rebuilt from
+    the fields checked; raise :class:`MalformedInteraction` (saying what is wrong) for anything else."""
+    if not isinstance(payload, dict):
+        raise MalformedInteraction(f"the payload is {_kind(payload)}, not an object")
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        raise MalformedInteraction(f"type is {_kind(kind)}, not a string")
+    if kind != BLOCK_ACTIONS:
+        raise MalformedInteraction(f"the type is not {BLOCK_ACTIONS}: this app handles only button clicks")
+    if not _nesting_within(payload, MAX_NESTING):
+        raise MalformedInteraction(f"the payload nests deeper than {MAX_NESTING} levels")
+    user = _object(payload, "user", "")
+    team = _optional_object(payload, "team", "")
+    enterprise = _optional_object(payload, "enterprise", "")
+    channel = _object(payload, "channel", "")
+    container = _object(payload, "container", "")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
+        raise MalformedInteraction(f"actions is {_kind(actions)}, not a list of 1 to {MAX_ACTIONS} actions")
+    install = payload.get("is_enterprise_install", False)
+    if not isinstance(install, bool):
+        raise MalformedInteraction(f"is_enterprise_install is {_kind(install)}, not a boolean")
+    for key in ("authorizations", "response_urls"):  # never in block_actions from a message; Bolt reads them
+        if key in payload:
+            raise MalformedInteraction(f"{key} has no place in a block_actions payload")
+    clean: dict[str, Any] = {
+        "type": BLOCK_ACTIONS,
+        **_strings(payload, "", ("response_url",), ("api_app_id", "trigger_id"), max_length=MAX_URL_LENGTH),
+        "user": _strings(user, "user.", ("id",), ("username", "name", "team_id")),
+        "team": None if team is None else _strings(team, "team.", ("id",), ("domain", "enterprise_id")),
+        "enterprise": None if enterprise is None else _strings(enterprise, "enterprise.", ("id",), ("name",)),
+        "is_enterprise_install": install,
+        "channel": _strings(channel, "channel.", ("id",), ("name",)),
+        "container": _strings(container, "container.", ("message_ts",), ("type", "channel_id", "thread_ts")),
+        "message": _message(payload),
+        "actions": [_action(a, f"actions[{i}]") for i, a in enumerate(actions)],
+    }
+    return clean
+
+
+def http_request(payload: dict[str, Any]) -> AsyncBoltRequest:
+    """A Bolt request for a checked payload, as JSON: Bolt then reads exactly what was checked."""
+    return AsyncBoltRequest(body=json.dumps(payload), headers={"content-type": "application/json"})
 
 
 class BoltResponder:
@@ -31,6 +215,30 @@ class BoltResponder:
 
     async def tell(self, text: str) -> None:
         await self._respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+    """One Socket Mode envelope into the Bolt app, which is handed only checked ``block_actions`` payloads.
+
+    Anything else (another envelope type, a malformed payload) is acknowledged, so Slack does not deliver it
+    again, and dropped with a log line saying what was wrong, never what it held.
+    """
+    started = time.time()
+    try:
+        if req.type != "interactive":
+            raise MalformedInteraction("the envelope is not an interaction: this app handles only button clicks")
+        payload = block_actions(req.payload)
+    except MalformedInteraction as exc:
+        logger.warning("ignored a malformed or unsupported interaction over Socket Mode: %s", exc)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
+        return
+    response = await app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=payload))
+    if response.status != 200:  # Bolt would leave it unacknowledged, and Slack would deliver it again
+        logger.warning("the Bolt app answered an interaction over Socket Mode with HTTP %d; acknowledged it",
+                       response.status)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
+        return
+    await send_async_response(client, req, response, started)
 
 
 def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:
@@ -52,12 +260,23 @@ def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:
     @app.action(re.compile(rf"^{CALLBACK_ACTION_PREFIX}\d+$"))
     async def on_callback_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await clicks.handle(Click.from_body(body), BoltResponder(respond))
+        # An exception escaping here would make Bolt forget the ack and answer 404 after 3 s: none may.
+        try:
+            await clicks.handle(Click.from_body(body), BoltResponder(respond))
+        except Exception as exc:
+            logger.error("a click could not be handled: %s", type(exc).__name__)
 
     @app.action(LINK_ACTION_ID)
     async def on_link_button(ack: AsyncAck) -> None:
         # A URL button still sends an action; acknowledging it keeps Slack from showing a warning.
         await ack()
+
+    @app.action(re.compile(".*"))  # registered last: only what no listener above took
+    async def on_unknown_button(ack: AsyncAck) -> None:
+        # A button this plugin does not know (a card from another app version, or a foreign one): acknowledged
+        # so Slack shows no error, and not handed to Bolt's unhandled-request path (which logs the payload).
+        await ack()
+        logger.warning("ignored a click on a button this plugin does not know")
 
     @app.error
     async def on_error(error: Exception) -> None:

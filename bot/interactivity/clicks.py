@@ -7,14 +7,22 @@
 4. the card shows the click in progress, the callback is called, and the card shows the outcome; on failure the
    card gets its button back and the clicker is told what went wrong and what to do;
 5. an audit record is written whatever happened.
+
+A step that fails unexpectedly (the allow-list look-up, the store, the callback client, the card code) never
+escapes :meth:`ClickService.handle`: the claim is released, the card gets its button back, the clicker is told
+which step failed, and the audit records outcome ``error``. Logs name the exception type and where it was raised,
+never its message (which could carry a callback URL).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import PurePath
 from typing import Any, Protocol
 
 from bot import metrics
@@ -38,6 +46,14 @@ ADVICE = {
 }
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True)
 class Click:
     """What the service needs from a ``block_actions`` payload."""
@@ -53,20 +69,25 @@ class Click:
     message: dict[str, Any]
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Click:
-        action = (body.get("actions") or [{}])[0]
-        user = body.get("user") or {}
-        container = body.get("container") or {}
+    def from_body(cls, body: Any) -> Click:
+        """Read a click from a payload of any shape: a field that is missing or of the wrong type reads as empty
+        (and an empty button value is refused as not ours), so this never raises."""
+        body = _object(body)
+        actions = body.get("actions")
+        action = _object(actions[0]) if isinstance(actions, list) and actions else {}
+        user = _object(body.get("user"))
+        container = _object(body.get("container"))
+        message = _object(body.get("message"))
         return cls(
-            user_id=str(user.get("id") or ""),
-            user_name=str(user.get("username") or user.get("name") or user.get("id") or "someone"),
-            team_id=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
-            channel_id=str((body.get("channel") or {}).get("id") or container.get("channel_id") or ""),
-            message_ts=str(container.get("message_ts") or (body.get("message") or {}).get("ts") or ""),
-            action_id=str(action.get("action_id") or ""),
-            value=str(action.get("value") or ""),
-            label=str((action.get("text") or {}).get("text") or ""),
-            message=body.get("message") or {},
+            user_id=_text(user.get("id")),
+            user_name=_text(user.get("username")) or _text(user.get("name")) or _text(user.get("id")) or "someone",
+            team_id=_text(_object(body.get("team")).get("id")) or _text(user.get("team_id")),
+            channel_id=_text(_object(body.get("channel")).get("id")) or _text(container.get("channel_id")),
+            message_ts=_text(container.get("message_ts")) or _text(message.get("ts")),
+            action_id=_text(action.get("action_id")),
+            value=_text(action.get("value")),
+            label=_text(_object(action.get("text")).get("text")),
+            message=message,
         )
 
 
@@ -84,6 +105,46 @@ class CardBook(Protocol):
     def card_status(self, channel_id: str, ts: str) -> str | None: ...
 
     def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
+
+
+class ClickOutcome(StrEnum):
+    """How a click ended when no callback outcome (:class:`Outcome`) or claim status applies."""
+
+    TAMPERED = "tampered"  # the button value was not sealed by this deployment
+    NOT_ALLOWED = "not_allowed"  # the clicker is not on BOT_ALLOWED_RESPONDERS
+    RESOLVED = "resolved"  # the alert was already resolved
+    ERROR = "error"  # a step failed unexpectedly (audited with this outcome)
+
+
+class Step(StrEnum):
+    """The steps of a click, worded for the clicker when one of them fails."""
+
+    READ_BUTTON = "reading the button"
+    CHECK_RESPONDER = "checking who may act on these alerts"
+    CHECK_TARGET = "checking the callback address"
+    CHECK_CARD = "checking the card"
+    CLAIM = "claiming the action in the plugin's store"
+    CALLBACK = "calling Cloudforet"
+    REPORT = "reporting the outcome"  # after the callback: it happened, whatever fails next
+
+
+ClickEnd = Outcome | ClaimStatus | ClickOutcome
+
+
+@dataclass
+class _Progress:
+    """How far a click got, so a failure at any step can be undone as far as needed."""
+
+    step: Step = Step.READ_BUTTON
+    target: str = "unknown"
+    claimed_key: str | None = None  # set while this click holds the action's claim
+    card_changed: bool = False  # the card shows the click in progress
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised (file and line only: no values, so no secret, reach the log)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{PurePath(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown place"
 
 
 class ClickService:
@@ -108,20 +169,74 @@ class ClickService:
             logger.error("could not write the audit record for a click (%s): %s", outcome, type(exc).__name__)
         logger.info("click by %s on %s in %s: %s %s", click.user_id, target, click.channel_id, outcome, detail)
 
-    async def handle(self, click: Click, respond: Responder) -> Outcome | ClaimStatus | str:
+    def _finish(self, key: str, *, done: bool) -> bool:
+        """Mark the claimed action done (or release it); False when the store failed (logged)."""
+        try:
+            self._store.finish_action(key, done=done, now=time.time())
+        except Exception as exc:
+            logger.error("could not record the end of a clicked action in the store: %s at %s",
+                         type(exc).__name__, _where(exc))
+            return False
+        return True
+
+    @staticmethod
+    async def _show(respond: Responder, click: Click, state: CardState) -> None:
+        """Replace the card with ``state`` applied; a failure (of the card code or of Slack) is logged."""
+        try:
+            payload = apply_state(click.message, state)
+        except Exception as exc:
+            logger.error("could not redraw the card after a click: %s at %s", type(exc).__name__, _where(exc))
+            return
+        await _safely(respond.replace(payload))
+
+    async def handle(self, click: Click, respond: Responder) -> ClickEnd:
+        """Carry out a click. Never raises: whatever step fails, the click is audited, the card is left usable
+        and the clicker is told."""
+        progress = _Progress()
+        try:
+            return await self._handle(click, respond, progress)
+        except Exception as exc:
+            return await self._failed(click, respond, progress, exc)
+
+    async def _failed(self, click: Click, respond: Responder, progress: _Progress,
+                      exc: Exception) -> ClickOutcome:
+        name = type(exc).__name__
+        logger.error("a click failed while %s: %s at %s", progress.step, name, _where(exc))
+        if progress.claimed_key is not None:
+            self._finish(progress.claimed_key, done=False)  # so the next click tries again
+        if progress.card_changed:
+            await self._show(respond, click, CardState())
+        self._audit(click, progress.target, ClickOutcome.ERROR.value, f"{progress.step} failed ({name})")
+        advice = ADVICE[Outcome.FAILED]
+        label = click.label or "The button"
+        if progress.step is Step.CALLBACK:
+            text = f":warning: *{label}* did not go through: something went wrong while {progress.step}. {advice}"
+        elif progress.step is Step.REPORT:
+            text = (f":warning: *{label}* was sent to Cloudforet, but something went wrong while {progress.step}; "
+                    "check the alert in Cloudforet.")
+        else:
+            text = f":warning: Nothing was done: something went wrong while {progress.step}. {advice}"
+        await _safely(respond.tell(text))
+        return ClickOutcome.ERROR
+
+    async def _handle(self, click: Click, respond: Responder, progress: _Progress) -> ClickEnd:
         try:
             url = str(unseal(click.value, self._keys.opening_keys).get("u", ""))
         except SealError:
             self._audit(click, "unknown", "refused", "button value not sealed by this deployment")
             await _safely(respond.tell(":no_entry: This button was not issued by this plugin (or was altered), so "
                                        "nothing was done. Open the alert in Cloudforet instead."))
-            return "tampered"
-        target = alert_id_from_url(url) or "callback"
+            return ClickOutcome.TAMPERED
+        target = progress.target = alert_id_from_url(url) or "callback"
+
+        progress.step = Step.CHECK_RESPONDER
         refusal = await self._responders.refusal(click.user_id, click.channel_id)
         if refusal is not None:
             self._audit(click, target, "refused", "clicker not in BOT_ALLOWED_RESPONDERS")
             await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
-            return "not_allowed"
+            return ClickOutcome.NOT_ALLOWED
+
+        progress.step = Step.CHECK_TARGET
         try:
             check_url(url, self._allowed_hosts)
         except CallbackRefused as exc:
@@ -129,11 +244,14 @@ class ClickService:
             await _safely(respond.tell(f":no_entry: Nothing was done: {exc}. {ADVICE[Outcome.REFUSED]}"))
             return Outcome.REFUSED
 
+        progress.step = Step.CHECK_CARD
         if self._cards is not None and self._cards.card_status(click.channel_id, click.message_ts) == "resolved":
             self._audit(click, target, "refused", "alert already resolved")
             await _safely(respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to "
                                        "Cloudforet."))
-            return "resolved"
+            return ClickOutcome.RESOLVED
+
+        progress.step = Step.CLAIM
         key = action_key(url)
         claim = self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
         if claim.status is not ClaimStatus.CLAIMED:
@@ -143,30 +261,39 @@ class ClickService:
             self._audit(click, target, "duplicate", claim.status.value)
             await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
             return claim.status
+        progress.claimed_key = key
 
         label = click.label or "the button"
-        await _safely(respond.replace(apply_state(click.message, CardState(
-            status=CardStatus.PENDING, actor=click.user_id, action_label=label))))
+        progress.card_changed = True
+        await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id,
+                                                   action_label=label))
+        progress.step = Step.CALLBACK
         result: CallbackResult = await self._callbacks.call(url, f"{click.user_name} (Slack {click.user_id})")
+        # The callback happened: what follows guards itself, and a failure must not undo or deny it.
+        progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.inc("chatops_callback_seconds_total", result.elapsed)
+        detail = result.detail
         if result.outcome is Outcome.DONE:
-            self._store.finish_action(key, done=True, now=time.time())
+            recorded = self._finish(key, done=True)
             acted_at = datetime.now(UTC)
-            await _safely(respond.replace(apply_state(click.message, CardState(
-                status=CardStatus.ACKNOWLEDGED, actor=click.user_id, acted_at=acted_at,
-                action_label=done_label(url, label)))))
+            await self._show(respond, click, CardState(status=CardStatus.ACKNOWLEDGED, actor=click.user_id,
+                                                       acted_at=acted_at, action_label=done_label(url, label)))
             if self._cards is not None:
                 try:
                     self._cards.record_ack(click.channel_id, click.message_ts, actor=click.user_id,
                                            actor_name=click.user_name, at=acted_at)
                 except Exception as exc:
                     logger.error("could not record the acknowledgement on the card: %s", type(exc).__name__)
+            if not recorded:
+                detail += "; the plugin's store could not record it"
+                await _safely(respond.tell(f":warning: *{label}* went through, but the plugin could not record "
+                                           "it (its store failed), so another click may call Cloudforet again."))
         else:
-            self._store.finish_action(key, done=False, now=time.time())
-            await _safely(respond.replace(apply_state(click.message, CardState())))
+            self._finish(key, done=False)
+            await self._show(respond, click, CardState())
             await _safely(respond.tell(f":warning: *{label}* did not go through: {result.detail}. "
                                        f"{ADVICE.get(result.outcome, '')}"))
-        self._audit(click, target, result.outcome.value, result.detail)
+        self._audit(click, target, result.outcome.value, detail)
         return result.outcome
 
 

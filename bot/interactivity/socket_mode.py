@@ -32,12 +32,13 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.interactivity.bolt_app import dispatch_socket_mode
 
 logger = logging.getLogger(__name__)
 
@@ -364,9 +365,7 @@ class SocketModeConnections:
                 return
 
     async def _handle(self, client: SocketModeClient, request: SocketModeRequest) -> None:
-        started = time.time()
-        response = await run_async_bolt_app(self._bolt, request)
-        await send_async_response(client, request, response, started)
+        await dispatch_socket_mode(self._bolt, client, request)
 
     async def _refuse(self, conn: _Connection, reason: str) -> None:
         conn.state = TokenState.REFUSED

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from bot.core.lifecycle import same_alert
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
@@ -388,14 +389,21 @@ class SqliteStore:
         channel_id = self._channel_id(bot, target) if keys else None
         if channel_id is None:
             return None
-        for key in keys:
+        for position, key in enumerate(keys):
             row = self._db.execute(
                 f"SELECT {self._CARD_COLUMNS} FROM alert_card_keys k JOIN alert_cards c ON c.id = k.card_id "
                 "WHERE k.bot IN (?, ?) AND k.channel_id = ? AND k.alert_key = ? ORDER BY k.bot DESC LIMIT 1",
                 (bot, LEGACY_BOT, channel_id, key),
             ).fetchone()
-            if row is not None:
-                return self._card(row)
+            card = self._card(row)
+            if card is None:
+                continue
+            if position == 0:  # the strongest name matched: nothing can contradict it
+                return card
+            known = [k for (k,) in self._db.execute("SELECT alert_key FROM alert_card_keys WHERE card_id = ?",
+                                                    (card.id,))]
+            if same_alert(keys, known):
+                return card
         return None
 
     @_translated
