@@ -15,8 +15,8 @@ from bot import __version__
 
 def _preview(path: str) -> int:
     from bot.button_keys import ButtonKeys
-    from bot.card_builder import build_card
     from bot.core.models import Message, NotificationType
+    from bot.slack.card_builder import build_card
 
     try:
         raw = sys.stdin.read() if path == "-" else Path(path).read_text()

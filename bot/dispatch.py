@@ -19,7 +19,7 @@ from bot import metrics
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.delivery.outbox import Outbox
-from bot.slack_sender import SlackSender
+from bot.slack.web_api import SlackSender
 
 logger = logging.getLogger(__name__)
 VERIFY_TIMEOUT_SECONDS = 30

@@ -11,19 +11,19 @@ import grpc
 from aiohttp import web
 
 from bot.button_keys import ButtonKeys
-from bot.callback_client import CallbackClient
+from bot.clicks.responders import ResponderPolicy
+from bot.clicks.service import ClickService
+from bot.cloudforet.callback_client import CallbackClient
+from bot.cloudforet.server import start_grpc_server
 from bot.core.errors import BotError
 from bot.core.sealed import SealError, seal, unseal
 from bot.delivery.outbox import Outbox
 from bot.dispatch import DispatchService
-from bot.grpc_api.server import start_grpc_server
-from bot.interactivity.bolt_app import build_bolt_app
-from bot.interactivity.clicks import ClickService
-from bot.interactivity.http_app import build_http_app
-from bot.interactivity.responders import ResponderPolicy
-from bot.interactivity.socket_mode import SocketModeConnections, app_token_id
 from bot.settings import Settings
-from bot.slack_sender import SlackSender
+from bot.slack.bolt_app import build_bolt_app
+from bot.slack.http_app import build_http_app
+from bot.slack.socket_mode import SocketModeConnections, app_token_id
+from bot.slack.web_api import SlackSender
 from bot.store import SqliteStore
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Regenerate the protobuf and gRPC modules in ``bot/_proto`` from the ``.proto`` files here.
+"""Regenerate the protobuf and gRPC modules in ``bot/cloudforet/_proto`` from the ``.proto`` files here.
 
 Run ``python proto/generate.py`` after editing a ``.proto`` file (needs ``grpcio-tools``, part of
 the ``test`` extra). ``--check`` regenerates into a temporary folder and exits 1 when the
@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 
 PROTO_ROOT = Path(__file__).resolve().parent
-PACKAGE_ROOT = PROTO_ROOT.parent / "bot" / "_proto"
+PACKAGE_ROOT = PROTO_ROOT.parent / "bot" / "cloudforet" / "_proto"
 PROTO_FILES = sorted(PROTO_ROOT.rglob("*.proto"))
 # Generated gRPC modules import their messages by proto package path; inside our package
-# they live under bot._proto, so the import is rewritten.
+# they live under bot.cloudforet._proto, so the import is rewritten.
 IMPORT_FROM = "from spaceone.api.notification.plugin import"
-IMPORT_TO = "from bot._proto.spaceone.api.notification.plugin import"
+IMPORT_TO = "from bot.cloudforet._proto.spaceone.api.notification.plugin import"
 
 
 def generate(out_dir: Path) -> None:
@@ -55,7 +55,7 @@ def differences(a: Path, b: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when bot/_proto is stale")
+    parser.add_argument("--check", action="store_true", help="fail when bot/cloudforet/_proto is stale")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_proto"
@@ -63,9 +63,9 @@ def main() -> int:
         if args.check:
             stale = differences(fresh, PACKAGE_ROOT)
             if stale:
-                print("bot/_proto is stale; run python proto/generate.py. Differs:", *stale, sep="\n  ")
+                print("bot/cloudforet/_proto is stale; run python proto/generate.py. Differs:", *stale, sep="\n  ")
                 return 1
-            print("bot/_proto is up to date")
+            print("bot/cloudforet/_proto is up to date")
             return 0
         shutil.rmtree(PACKAGE_ROOT, ignore_errors=True)
         shutil.copytree(fresh, PACKAGE_ROOT)

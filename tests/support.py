@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bot._proto.spaceone.api.notification.plugin import (
+from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     notification_pb2,
     notification_pb2_grpc,
     protocol_pb2_grpc,
 )
-from bot.grpc_api.servicers import dict_to_struct
+from bot.cloudforet.servicers import dict_to_struct
 from bot.runtime import Runtime
 from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack

@@ -11,14 +11,14 @@ import grpc
 import pytest
 
 from bot.button_keys import ButtonKeys
-from bot.callback_client import CallbackClient, CallbackRefused, Outcome, check_url
-from bot.card_builder import build_card, callback_values
+from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, Outcome, check_url
+from bot.cloudforet.servicers import MAX_DETAILS_BYTES, bounded_details
 from bot.core.cards import iter_buttons, render_card
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import Message, NotificationType
 from bot.core.requests import parse_channel
 from bot.core.text import MAX_ECHOED_CHARS, echo, is_web_url, split_url
-from bot.grpc_api.servicers import MAX_DETAILS_BYTES, bounded_details
+from bot.slack.card_builder import build_card, callback_values
 from tests.samples import APP_TOKEN, CALLBACK_URL, LINK, TOKEN
 from tests.support import Stack
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.callback_client import CallbackRefused, Outcome, check_url, forbidden_address, host_allowed, read_outcome
+from bot.cloudforet.callback_client import (
+    CallbackRefused,
+    Outcome,
+    check_url,
+    forbidden_address,
+    host_allowed,
+    read_outcome,
+)
 from bot.core.alerts import action_key, alert_id_from_url, callback_state, done_label
 from bot.core.card_updates import apply_state, has_callback_buttons
 from bot.core.cards import CardState, CardStatus, iter_buttons, render_card

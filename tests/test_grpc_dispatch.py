@@ -12,8 +12,8 @@ from google.protobuf import descriptor_pb2, json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from bot._proto.spaceone.api.notification.plugin import protocol_pb2
-from bot.grpc_api.servicers import dict_to_struct
+from bot.cloudforet._proto.spaceone.api.notification.plugin import protocol_pb2
+from bot.cloudforet.servicers import dict_to_struct
 from tests.fakes.slack_api import FakeSlack, validate_blocks
 from tests.interactivity_support import wait_for
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
-from bot.grpc_api.servicers import MAX_DETAILS_BYTES
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
+from bot.cloudforet.servicers import MAX_DETAILS_BYTES
 from tests.samples import APP_TOKEN, CALLBACK_URL, LINK, TOKEN
 from tests.support import CHANNEL_ID, Stack, live_stack
 

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bot.clicks.service import Click
 from bot.core.cards import CALLBACK_ACTION_PREFIX
-from bot.interactivity.bolt_app import MalformedInteraction, block_actions, http_request
-from bot.interactivity.clicks import Click
+from bot.slack.bolt_app import MalformedInteraction, block_actions, http_request
 from tests.interactivity_support import SIGNING_SECRET, ClickStack, click_stack, wait_for
 
 FORM = "application/x-www-form-urlencoded"

@@ -170,7 +170,7 @@ def test_a_client_leaving_mid_body_leaves_no_stack_trace(clicks: ClickStack, cap
 
 
 def test_a_body_that_never_arrives_gets_408(clicks: ClickStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.interactivity import http_app
+    from bot.slack import http_app
 
     monkeypatch.setattr(http_app, "BODY_READ_TIMEOUT_SECONDS", 0.3)  # instead of waiting out the real 10 s
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""The generated modules in bot/_proto match the .proto files (regenerated with the pinned grpcio-tools)."""
+"""The generated modules in bot/cloudforet/_proto match the .proto files (regenerated with the pinned grpcio-tools)."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from bot._proto.spaceone.api.notification.plugin import (
+from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     notification_pb2,
     notification_pb2_grpc,
     protocol_pb2,
     protocol_pb2_grpc,
 )
-from bot.grpc_api.servicers import dict_to_struct
+from bot.cloudforet.servicers import dict_to_struct
 from tests.fakes.slack_api import FakeSlack
 from tests.process import server_process
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message

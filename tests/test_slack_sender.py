@@ -23,14 +23,14 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 
 from bot.core.errors import BotError, ErrorCode
 from bot.delivery.pacer import MAX_PAUSE_SECONDS, Pacer
-from bot.slack_errors import (
+from bot.slack.errors import (
     DEFAULT_RETRY_AFTER_SECONDS,
     MAX_RETRY_AFTER_SECONDS,
     SlackCallError,
     parse_retry_after,
     translate,
 )
-from bot.slack_sender import SlackSender, default_retry_handlers
+from bot.slack.web_api import SlackSender, default_retry_handlers
 from tests.samples import TOKEN
 
 

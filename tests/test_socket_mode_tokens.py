@@ -20,7 +20,7 @@ from slack_bolt.authorization import AuthorizeResult
 
 from bot.button_keys import ButtonKeys
 from bot.core.sealed import seal
-from bot.interactivity.socket_mode import MAX_APP_TOKENS, SocketModeConnections, TokenState
+from bot.slack.socket_mode import MAX_APP_TOKENS, SocketModeConnections, TokenState
 from bot.store import SqliteStore
 from tests.fakes.slack_api import FakeSlack
 from tests.interactivity_support import APP_TOKEN, SIGNING_SECRET, click_stack, wait_for

@@ -1,1 +1,3 @@
-"""The pure core: request models, card rendering, alert correlation. No I/O and no framework imports."""
+"""The pure core: request models, the card renderer and Block Kit's limits, alert correlation and the card
+lifecycle, sealed values, coded errors. No I/O: besides the standard library it imports only pydantic (the request
+models) and cryptography (AES-GCM for sealed button values); plain data in, plain data out."""

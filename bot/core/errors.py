@@ -1,4 +1,4 @@
-"""Errors as values with a code: ``ERROR_<WHAT>: <human message>`` (``bot.grpc_api.status`` maps them to gRPC).
+"""Errors as values with a code: ``ERROR_<WHAT>: <human message>`` (``bot.cloudforet.status`` maps them to gRPC).
 
 Cloudforet's client retries a bare ``UNAVAILABLE`` or ``DEADLINE_EXCEEDED`` (a duplicate post), but never an
 error whose details start with ``ERROR_``; every error this plugin returns carries such details.

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 from bot import metrics
 from bot.button_keys import ButtonKeys
-from bot.card_builder import build_card
 from bot.core.cards import CardState, CardStatus
 from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
@@ -34,7 +33,8 @@ from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_t
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint, seal, unseal
 from bot.delivery.pacer import Pacer
-from bot.slack_sender import Posted, SlackSender
+from bot.slack.card_builder import build_card
+from bot.slack.web_api import Posted, SlackSender
 from bot.store import CardRecord, OutboxItem, Store, StoreError
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 
-from bot.slack_errors import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+from bot.slack.errors import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
 
 # A little under the advertised pace: our send time and Slack's arrival time differ by network jitter.
 SAFETY = 0.95

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
 from tests.benchmarks.bench_dispatch import percentile
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack_api import FakeSlack

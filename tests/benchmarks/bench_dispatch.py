@@ -23,8 +23,8 @@ from pathlib import Path
 
 import grpc
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
-from bot.grpc_api.servicers import dict_to_struct, struct_to_dict
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
+from bot.cloudforet.servicers import dict_to_struct, struct_to_dict
 from tests.benchmarks.harness import CHANNELS, fake_slack_process, stack_processes
 from tests.process import ROOT, server_process
 from tests.samples import TOKEN, alerting_message

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
+from bot.cloudforet.servicers import dict_to_struct
 from bot.delivery.outbox import LANE_IDLE_SECONDS
-from bot.grpc_api.servicers import dict_to_struct
 from tests.benchmarks.harness import CHANNELS, fake_slack_process
 from tests.process import server_process
 from tests.samples import TOKEN

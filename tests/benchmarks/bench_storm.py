@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
 from tests.fakes.slack_api import FakeSlack
 from tests.interactivity_support import wait_for
 from tests.process import server_process

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
 
 
 class NoopNotification(notification_pb2_grpc.NotificationServicer):

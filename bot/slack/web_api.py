@@ -27,7 +27,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import __version__
-from bot.slack_errors import SlackCallError, parse_retry_after, translate
+from bot.slack.errors import SlackCallError, parse_retry_after, translate
 
 logger = logging.getLogger(__name__)
 HTTP_TIMEOUT_SECONDS = 15

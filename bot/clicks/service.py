@@ -27,12 +27,12 @@ from typing import Any, Protocol
 
 from bot import metrics
 from bot.button_keys import ButtonKeys
-from bot.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome, check_url
+from bot.clicks.responders import ResponderPolicy
+from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome, check_url
 from bot.core.alerts import action_key, alert_id_from_url, done_label
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
 from bot.core.sealed import SealError, unseal
-from bot.interactivity.responders import ResponderPolicy
 from bot.store import AuditRecord, ClaimStatus, Store
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from bot._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
+from bot.cloudforet.servicers import add_plugin_servicers
 from bot.dispatch import DispatchService
-from bot.grpc_api.servicers import add_plugin_servicers
 
 SERVICE_NAMES = (
     protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name,

@@ -38,7 +38,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.interactivity.bolt_app import dispatch_socket_mode
+from bot.slack.bolt_app import dispatch_socket_mode
 
 logger = logging.getLogger(__name__)
 

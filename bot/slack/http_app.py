@@ -4,7 +4,7 @@ Slack's v0 signature (HMAC-SHA256 over ``v0:{timestamp}:{body}``, 5-minute windo
 parsed, on the bytes as received; headers that cannot be a Slack signature (a timestamp that is not a few ASCII
 digits, a signature that is not ``v0=`` and 64 hex digits) are refused like a wrong one: 401. A signed body that
 is not what Slack sends gets 400 before Bolt sees it: only ``payload=`` forms holding a ``block_actions`` payload
-of Slack's shape reach Bolt (see :func:`bot.interactivity.bolt_app.block_actions`), plus Slack's ``ssl_check`` and
+of Slack's shape reach Bolt (see :func:`bot.slack.bolt_app.block_actions`), plus Slack's ``ssl_check`` and
 ``url_verification``, answered here. Nothing is logged with its body.
 """
 
@@ -27,7 +27,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.interactivity.bolt_app import MalformedInteraction, block_actions, http_request
+from bot.slack.bolt_app import MalformedInteraction, block_actions, http_request
 
 logger = logging.getLogger(__name__)
 # Slack's interaction payloads are a few KB (a card is at most ~16 KB of JSON); 1 MiB is generous.

@@ -19,18 +19,18 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 from google.protobuf.message import DecodeError, Message
 
-from bot._proto.spaceone.api.notification.plugin import (
+from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     notification_pb2,
     notification_pb2_grpc,
     protocol_pb2,
     protocol_pb2_grpc,
 )
-from bot.core.channel_schema import plugin_metadata
+from bot.cloudforet.channel_schema import plugin_metadata
+from bot.cloudforet.status import grpc_status
 from bot.core.errors import BotError, ErrorCode
 from bot.core.requests import parse_channel, parse_dispatch
 from bot.core.text import ELLIPSIS
 from bot.dispatch import DispatchService
-from bot.grpc_api.status import grpc_status
 from bot.redact import redact
 
 logger = logging.getLogger(__name__)

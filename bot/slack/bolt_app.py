@@ -29,8 +29,8 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clicks.service import Click, ClickService
 from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
-from bot.interactivity.clicks import Click, ClickService
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
-from bot._proto.spaceone.api.notification.plugin import notification_pb2 as spaceone_dot_api_dot_notification_dot_plugin_dot_notification__pb2
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2 as spaceone_dot_api_dot_notification_dot_plugin_dot_notification__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -1,1 +1,0 @@
-"""Slack interactivity: button clicks over HTTP or Socket Mode, proxied to Cloudforet callbacks."""
