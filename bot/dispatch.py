@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any
 
 from bot import metrics
@@ -25,6 +26,15 @@ logger = logging.getLogger(__name__)
 VERIFY_TIMEOUT_SECONDS = 30
 
 AppTokenHook = Callable[[str], Awaitable[None]]
+
+
+class DispatchOutcome(StrEnum):
+    """How a dispatch was answered (also the ``outcome`` label of ``chatops_dispatch_total``)."""
+
+    POSTED = "posted"  # the card is in Slack
+    QUEUED = "queued"  # durably in the outbox; it goes out at Slack's pace or after an outage
+    REPEAT = "repeat"  # the same dispatch was accepted within the repeat window: nothing more to do
+    FAILED = "failed"  # metrics only: a permanent error was raised to the caller
 
 
 def dispatch_digest(request: DispatchRequest) -> str:
@@ -44,8 +54,8 @@ class DispatchService:
         self._repeat_window = repeat_window
         self._on_app_token = on_app_token
 
-    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> str:
-        """Accept a notification; return ``posted``, ``queued`` or ``repeat``, or raise a permanent error.
+    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> DispatchOutcome:
+        """Accept a notification; return ``POSTED``, ``QUEUED`` or ``REPEAT``, or raise a permanent error.
 
         ``digest`` identifies the request for repeat suppression (default: from its content).
         """
@@ -54,23 +64,23 @@ class DispatchService:
         submission = self._outbox.submit(request, digest=digest or dispatch_digest(request),
                                          window=self._repeat_window)
         if submission is None:
-            metrics.inc("chatops_dispatch_total", outcome="repeat")
+            metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.REPEAT.value)
             logger.info("ignored a repeat of a dispatch accepted within the last %g s", self._repeat_window)
-            return "repeat"
-        outcome = "queued"
+            return DispatchOutcome.REPEAT
+        outcome = DispatchOutcome.QUEUED
         if submission.eta <= self._wait:
             try:
                 async with asyncio.timeout(self._wait):
                     await asyncio.shield(submission.future)
-                outcome = "posted"
+                outcome = DispatchOutcome.POSTED
             except TimeoutError:
                 pass
             except BotError:
-                metrics.inc("chatops_dispatch_total", outcome="failed")
+                metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.FAILED.value)
                 raise
-        if outcome == "queued":
+        if outcome is DispatchOutcome.QUEUED:
             await self._outbox.persist(submission.job)  # durable before we answer OK
-        metrics.inc("chatops_dispatch_total", outcome=outcome)
+        metrics.inc("chatops_dispatch_total", outcome=outcome.value)
         return outcome
 
     async def verify(self, token: str) -> dict[str, Any]:

@@ -16,8 +16,11 @@ from bot.clicks.service import ClickService
 from bot.cloudforet.callback_client import CallbackClient
 from bot.cloudforet.server import start_grpc_server
 from bot.core.errors import BotError
-from bot.core.sealed import SealError, seal, unseal
+from bot.core.sealed import SealError
+from bot.delivery.cards import CardKeeper
 from bot.delivery.outbox import Outbox
+from bot.delivery.repeats import RepeatFilter
+from bot.delivery.tokens import TokenVault
 from bot.dispatch import DispatchService
 from bot.settings import Settings
 from bot.slack.bolt_app import build_bolt_app
@@ -31,6 +34,10 @@ SHUTDOWN_GRACE_SECONDS = 20
 # How often the store is checked for a vanished database file, and pruned of what is past its retention.
 HOUSEKEEPING_SECONDS = 5.0
 PRUNE_SECONDS = 600.0
+# A click's claim on its action is taken over by another click only once it cannot still be in flight: the
+# callback's own timeout (BOT_CALLBACK_TIMEOUT) plus this, which covers the card redraw through the click's
+# response_url made before the callback (slack_sdk's webhook client gives that up after 30 s).
+CLAIM_MARGIN_SECONDS = 30.0
 OPEN_CALLBACKS_WARNING = ("BOT_CALLBACK_ALLOWED_HOSTS is unset: a click on a button makes the plugin call the "
                           "callback URL that came with the notification, on any host except link-local and "
                           "cloud-metadata addresses; set it to the host names of Cloudforet's webhook")
@@ -51,17 +58,20 @@ class Runtime:
         self.sender = SlackSender(settings.slack_api_url)  # verify and look-ups: slack_sdk's retry handlers
         self.delivery_sender = SlackSender(settings.slack_api_url, retry_handlers=[])  # the outbox retries itself
         self.keys = button_keys(settings)
-        self.outbox = Outbox(self.store, self.delivery_sender, self.keys, post_rate=settings.post_rate,
-                             post_burst=settings.post_burst, update_rate=settings.update_rate,
-                             update_burst=settings.update_burst)
+        self.tokens = TokenVault(self.keys)
+        self.cards = CardKeeper(self.store, self.keys, self.tokens)
+        self.outbox = Outbox(self.store, self.delivery_sender, self.cards, self.tokens, repeats=RepeatFilter(),
+                             post_rate=settings.post_rate, post_burst=settings.post_burst,
+                             update_rate=settings.update_rate, update_burst=settings.update_burst)
         self.service = DispatchService(self.outbox, self.sender, wait=settings.dispatch_wait,
                                        repeat_window=settings.repeat_window, on_app_token=self._app_token_seen)
         self.callbacks = CallbackClient(allowed_hosts=settings.callback_allowed_hosts,
                                         timeout=settings.callback_timeout)
         self.clicks = ClickService(
-            store=self.store, callbacks=self.callbacks, keys=self.keys, cards=self.outbox,
+            store=self.store, callbacks=self.callbacks, keys=self.keys, cards=self.cards,
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
-            allowed_hosts=settings.callback_allowed_hosts, claim_timeout=settings.callback_timeout + 30,
+            allowed_hosts=settings.callback_allowed_hosts,
+            claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
         self.socket_mode = SocketModeConnections(self.bolt, settings.slack_api_url,
@@ -75,7 +85,7 @@ class Runtime:
         self.housekeeping: asyncio.Task[None] | None = None
 
     async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
-        token = self.outbox.channel_tokens.get(channel_id)
+        token = self.tokens.token_for_channel(channel_id)
         if token is None:
             logger.warning("cannot check user group %s: no bot token known for channel %s yet", group_id, channel_id)
             return None
@@ -94,8 +104,7 @@ class Runtime:
             logger.error("could not start Socket Mode for an app-level token: %s", type(exc).__name__)
 
     def _app_token_accepted(self, app_token: str) -> None:
-        self.store.remember_app_token(app_token_id(app_token), seal({"t": app_token}, self.keys.sealing_key),
-                                      now=time.time())
+        self.store.remember_app_token(app_token_id(app_token), self.tokens.seal(app_token), now=time.time())
         self._warn_open_callbacks()
 
     def _app_token_refused(self, app_token: str) -> None:
@@ -108,11 +117,11 @@ class Runtime:
             logger.warning(OPEN_CALLBACKS_WARNING)
 
     def _remembered_app_tokens(self) -> list[str]:
-        tokens = []
+        tokens: list[str] = []
         unreadable = 0
         for sealed in self.store.app_tokens():
             try:
-                tokens.append(str(unseal(sealed, self.keys.opening_keys)["t"]))
+                tokens.append(self.tokens.open(sealed))
             except SealError:
                 unreadable += 1
         if unreadable:

@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.store import AuditRecord, CardRecord, DataDirInUse, SqliteStore, StoreError
+from bot.core.cards import CardStatus
+from bot.store import AuditRecord, CardRecord, DataDirInUse, ItemKind, SqliteStore, StoreError
 from bot.store import sqlite as sqlite_store
 from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
 from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened = SqliteStore(tmp_path, lock_wait=0)
     yield opened
     opened.close()
 
 
 def _card(bot: str = "bot-a", channel_id: str = "C0ALERTS01", ts: str = "1.0", target: str = "alerts",
-          status: str = "open") -> CardRecord:
+          status: CardStatus = CardStatus.OPEN) -> CardRecord:
     return CardRecord(bot=bot, channel_id=channel_id, ts=ts, target=target, status=status, notified=1,
                       token="sealed", updated_at=time.time())
 
@@ -95,8 +97,8 @@ def test_cards_belong_to_their_bot_and_channel_id(store: SqliteStore) -> None:
 
 
 def test_delivered_items_are_forgotten_and_failed_ones_kept(store: SqliteStore) -> None:
-    first = store.enqueue(lane="l", kind="dispatch", body={"n": 1}, token="t", now=1)
-    second = store.enqueue(lane="l", kind="dispatch", body={"n": 2}, token="t", now=2)
+    first = store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": 1}, token="t", now=1)
+    second = store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": 2}, token="t", now=2)
     store.delivered(first)
     store.failed(second, error="ERROR_SLACK_AUTH: no", now=3)
     assert store.outbox_counts() == {"failed": 1}
@@ -105,14 +107,14 @@ def test_delivered_items_are_forgotten_and_failed_ones_kept(store: SqliteStore) 
 
 def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     now = 1_000_000_000.0
-    old_failure = store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+    old_failure = store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     store.failed(old_failure, error="old", now=now - FAILED_ITEM_RETENTION_SECONDS - 1)
     store.claim_action("old-click", "U1", now=now - CLAIM_RETENTION_SECONDS - 1, stale_after=40)
     store.claim_action("new-click", "U1", now=now, stale_after=40)
-    resolved = _card(status="resolved", ts="1.0")
+    resolved = _card(status=CardStatus.RESOLVED, ts="1.0")
     resolved.updated_at = now - RESOLVED_CARD_RETENTION_SECONDS - 1
     store.save_card(resolved, ["alert:gone"])
-    recent = _card(status="resolved", ts="2.0")
+    recent = _card(status=CardStatus.RESOLVED, ts="2.0")
     recent.updated_at = now
     store.save_card(recent, ["alert:kept"])
     monkeypatch.setattr(sqlite_store, "MAX_AUDIT_RECORDS", 3)
@@ -145,15 +147,15 @@ def test_a_locked_database_fails_fast_with_a_store_error(store: SqliteStore) -> 
     other.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
     with pytest.raises(StoreError, match="locked"):
-        store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+        store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     assert time.monotonic() - started < 1.0
     other.execute("ROLLBACK")
     other.close()
-    assert store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1) > 0
+    assert store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) > 0
 
 
 def test_a_vanished_database_is_noticed_and_started_afresh(store: SqliteStore) -> None:
-    store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1)
+    store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     assert not store.vanished()
     for path in store.data_dir.glob(DB_FILE + "*"):
         path.unlink()
@@ -161,4 +163,4 @@ def test_a_vanished_database_is_noticed_and_started_afresh(store: SqliteStore) -
     store.reopen()
     assert not store.vanished() and store.schema_version == SCHEMA_VERSION
     assert store.outbox_counts() == {}
-    assert store.enqueue(lane="l", kind="dispatch", body={}, token="t", now=1) > 0
+    assert store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) > 0

@@ -3,9 +3,11 @@ limits, retried through 429s, 5xx and outages. A notification is written to the 
 answered unless it was already delivered by then (the common, fast case), so every dispatch answered OK is
 delivered, and a quiet channel costs no outbox write at all.
 
-It also carries each alert's living card: the first notification posts it, later ones update it (and add a line
-to its thread), and an acknowledgement from a click is recorded on it. Items survive a crash: on start every
-undelivered item is picked up again. A dispatch waits for its own item only a few seconds (see DispatchService).
+What an item does in Slack is the card keeper's business (``bot.delivery.cards``): the outbox hands it each item
+in turn with a ``Courier`` that paces its calls; repeats of a recent dispatch are dropped by the repeat filter
+(``bot.delivery.repeats``); tokens are sealed for the store by the token vault (``bot.delivery.tokens``). Items
+survive a crash: on start every undelivered item is picked up again. A dispatch waits for its own item only a few
+seconds (see DispatchService).
 
 A lane is one asyncio task that never dies of an error: Slack failures are retried or recorded against the item,
 store failures (``StoreError``) are retried with backoff without sending anything twice, and a lane idle for
@@ -19,40 +21,41 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot import metrics
-from bot.button_keys import ButtonKeys
-from bot.core.cards import CardState, CardStatus
-from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
-from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of
-from bot.core.models import DispatchRequest, Message, NotificationType
-from bot.core.sealed import SealError, fingerprint, seal, unseal
+from bot.core.models import DispatchRequest
+from bot.core.sealed import SealError, fingerprint
+from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
 from bot.delivery.pacer import Pacer
-from bot.slack.card_builder import build_card
+from bot.delivery.repeats import RepeatFilter
+from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import Posted, SlackSender
-from bot.store import CardRecord, OutboxItem, Store, StoreError
+from bot.store import ItemKind, OutboxItem, Store, StoreError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-KIND_DISPATCH = "dispatch"
-KIND_NOTE = "note"
+# Backoff after a transient failure (5xx, timeout, outage): from half a second (a blip), doubling per attempt up to
+# half a minute (an outage: Slack's status page counts them in minutes, and a lane checks back twice a minute).
+FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 # An item still undeliverable after this long is given up on, with its reason recorded.
 MAX_ITEM_AGE_SECONDS = 24 * 3600
-MAX_REMEMBERED_CHANNELS = 10_000
+# Bots whose chat.update pacing is remembered at most (oldest forgotten first); far more than a deployment's bots.
+MAX_REMEMBERED_BOTS = 10_000
 # A lane with nothing to send for this long ends; the next notification to its channel starts a new one. Longer
 # than any pacing state worth keeping (a full burst refills in 3 s; a Retry-After pause keeps the lane alive).
 LANE_IDLE_SECONDS = 60.0
 # How long a dispatch keeps trying to write its notification down (store locked or failing) before it answers
 # ERROR_STORE_UNAVAILABLE: well inside Cloudforet's patience, long enough for a brief lock to pass.
 PERSIST_DEADLINE_SECONDS = 3.0
+# Retrying a failing store: from a tenth of a second (a brief lock) doubling up to a few seconds (a full disk).
 STORE_RETRY_SECONDS = 0.1
+MAX_PERSIST_RETRY_SECONDS = 1.0  # within PERSIST_DEADLINE_SECONDS: a few tries
 MAX_STORE_RETRY_SECONDS = 5.0
 
 
@@ -60,8 +63,9 @@ MAX_STORE_RETRY_SECONDS = 5.0
 class Job:
     item: OutboxItem  # item.id is 0 until the job is written to the store
     token: str
+    target: str  # the channel as configured (name or ID): the lane's label
     future: asyncio.Future[None] | None = None
-    parsed: tuple[Message, NotificationType] | None = None  # saves parsing again when known
+    parsed: Parsed | None = None  # saves parsing again when known
     delivered: bool = False
     digest: str | None = None  # for repeat suppression
 
@@ -69,6 +73,7 @@ class Job:
 @dataclass
 class Lane:
     key: str
+    target: str
     pacer: Pacer
     jobs: deque[Job] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,8 +82,8 @@ class Lane:
 
     @property
     def label(self) -> str:
-        """The lane's channel, for logs (the key's bot part is a token fingerprint, never the token)."""
-        return self.key.partition(":")[2]
+        """The lane's channel as configured, for logs (its key's bot part is a token fingerprint, never the token)."""
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -89,21 +94,8 @@ class Submission:
 
 
 def lane_key(token: str, target: str) -> str:
+    """The lane of a bot (by its token's fingerprint) and a channel (as configured); stored with each item."""
     return f"{fingerprint(token)}:{target}"
-
-
-def lane_label(key: str) -> str:
-    return key.partition(":")[2]
-
-
-def _timestamp(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def state_of(record: CardRecord) -> CardState:
-    return CardState(status=CardStatus(record.status), actor=record.actor, acted_at=_timestamp(record.acted_at),
-                     action_label="Acknowledged" if record.actor else None, notified=record.notified,
-                     resolved_at=_timestamp(record.resolved_at))
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -111,77 +103,99 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()  # nobody may be waiting any more; do not warn about it
 
 
+async def _paced(pacer: Pacer, call: Callable[[], Awaitable[T]]) -> T:
+    await pacer.acquire()
+    try:
+        return await call()
+    except BotError as exc:
+        if exc.retry_after is not None:
+            pacer.pause(exc.retry_after)  # Slack said 429: honour its Retry-After for everything behind
+            metrics.inc("chatops_slack_rate_limited_total")
+        raise
+
+
+class _LaneCourier:
+    """The card keeper's way to Slack for one job: posts paced in the job's lane, updates paced per bot."""
+
+    __slots__ = ("_job", "_lane", "_outbox")
+
+    def __init__(self, outbox: Outbox, lane: Lane, job: Job) -> None:
+        self._outbox, self._lane, self._job = outbox, lane, job
+
+    async def post(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
+        return await self._outbox._post(self._lane, self._job.token, channel, payload, thread_ts)
+
+    async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        await self._outbox._update(self._job.token, channel_id, ts, payload)
+
+    async def finish(self, write: StoreWrite | None = None) -> None:
+        await self._outbox._finish(self._job, write)
+
+
 class Outbox:
-    def __init__(self, store: Store, sender: SlackSender, keys: ButtonKeys, *, post_rate: float, post_burst: int,
-                 update_rate: float, update_burst: int, lane_idle_seconds: float = LANE_IDLE_SECONDS) -> None:
+    def __init__(self, store: Store, sender: SlackSender, cards: CardKeeper, tokens: TokenVault, *,
+                 repeats: RepeatFilter | None = None, post_rate: float, post_burst: int, update_rate: float,
+                 update_burst: int, lane_idle_seconds: float = LANE_IDLE_SECONDS) -> None:
         self._store = store
         self._sender = sender
-        self._keys = keys
+        self._cards = cards
+        self._tokens = tokens
+        self._repeats = repeats if repeats is not None else RepeatFilter()
         self._post_rate, self._post_burst = post_rate, post_burst
         self._update_rate, self._update_burst = update_rate, update_burst
         self._lane_idle_seconds = lane_idle_seconds
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: OrderedDict[str, Pacer] = OrderedDict()
         self._stopping = False
-        self._sealed_tokens: OrderedDict[str, str] = OrderedDict()
-        self._recent: OrderedDict[str, float] = OrderedDict()  # dispatch digest -> when last seen (monotonic)
-        # channel ID -> the bot token that last posted there (memory only), for user-group look-ups on clicks
-        self.channel_tokens: OrderedDict[str, str] = OrderedDict()
+        cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
 
     # -- accepting work ------------------------------------------------------------------------------------------
 
-    def _seal_token(self, token: str) -> str:
-        sealed = self._sealed_tokens.get(token)
-        if sealed is None:
-            sealed = self._sealed_tokens[token] = seal({"t": token}, self._keys.sealing_key)
-            if len(self._sealed_tokens) > MAX_REMEMBERED_CHANNELS:
-                self._sealed_tokens.popitem(last=False)
-        return sealed
-
-    def _open_token(self, sealed: str) -> str:
-        return str(unseal(sealed, self._keys.opening_keys)["t"])
-
-    def _lane(self, key: str) -> Lane:
+    def _lane(self, key: str, target: str) -> Lane:
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = Lane(key, Pacer(self._post_rate, self._post_burst))
+            lane = self._lanes[key] = Lane(key, target, Pacer(self._post_rate, self._post_burst))
         if lane.task is None or lane.task.done():  # new, or (a bug) ended without being forgotten
             lane.task = asyncio.get_running_loop().create_task(self._run(lane), name=f"lane {lane.label}")
         return lane
 
     def _push(self, job: Job) -> float:
-        lane = self._lane(job.item.lane)
+        lane = self._lane(job.item.lane, job.target)
         eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
         lane.jobs.append(job)
         lane.wake.set()
         return eta
 
-    def _is_repeat(self, digest: str, window: float) -> bool:
-        now = time.monotonic()
-        while self._recent and next(iter(self._recent.values())) < now - window:
-            self._recent.popitem(last=False)
-        seen = digest in self._recent and self._recent[digest] >= now - window
-        self._recent[digest] = now
-        self._recent.move_to_end(digest)
-        return seen
-
     def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
         """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one seen within
         ``window`` seconds (a retry from Cloudforet)."""
-        if digest is not None and window > 0 and self._is_repeat(digest, window):
+        if digest is not None and window > 0 and self._repeats.is_repeat(digest, window):
             return None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
-        kept, cut = compact_message(request.message)  # what the card can show, not the whole request
-        body = {"target": target, "message": kept, "notification_type": request.notification_type.value}
-        item = OutboxItem(0, lane_key(token, target), KIND_DISPATCH, body, self._seal_token(token), time.time())
+        body, parsed = dispatch_body(request)
+        item = OutboxItem(0, lane_key(token, target), ItemKind.DISPATCH, body, self._tokens.seal(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        parsed = None if cut else (request.message, request.notification_type)
-        job = Job(item, token, future, parsed=parsed, digest=digest)
+        job = Job(item, token, target, future, parsed=parsed, digest=digest)
         eta = self._push(job)
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
+
+    def add(self, kind: ItemKind, target: str, body: dict[str, Any], token: str, sealed_token: str, *,
+            alongside: StoreWrite | None = None) -> None:
+        """Write an item made by the plugin itself (a thread line) to the store, with ``alongside`` in the same
+        transaction, and queue it for delivery; nobody waits for it. Raises ``StoreError`` (nothing written)."""
+        lane, now = lane_key(token, target), time.time()
+        with self._store.transaction():
+            if alongside is not None:
+                alongside()
+            item_id = self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
+        self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
+
+    def _write(self, item: OutboxItem) -> None:
+        item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
+                                      now=item.created_at)
 
     async def persist(self, job: Job) -> None:
         """Write a queued job to the store (before its dispatch is answered), unless it is already delivered.
@@ -192,17 +206,15 @@ class Outbox:
         deadline = time.monotonic() + PERSIST_DEADLINE_SECONDS
         delay = STORE_RETRY_SECONDS
         while not (job.item.id or job.delivered):
-            item = job.item
             try:
-                item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
-                                              now=item.created_at)
+                self._write(job.item)
             except StoreError as exc:
                 if time.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
                     raise BotError(ErrorCode.STORE_UNAVAILABLE, "the plugin's store cannot be written just now, so "
                                    "the notification could not be queued safely; it is still being tried") from None
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
                 continue
             metrics.inc("chatops_outbox_persisted_total")
 
@@ -211,12 +223,12 @@ class Outbox:
         resumed = 0
         for item in self._store.pending():
             try:
-                token = self._open_token(item.token)
+                token = self._tokens.open(item.token)
             except SealError:
                 self._store.failed(item.id, error="the bot token cannot be opened with the current keys "
                                    "(BOT_BUTTON_KEY or the signing secret changed)", now=time.time())
                 continue
-            self._push(Job(item, token))
+            self._push(Job(item, token, str(item.body.get("target", ""))))
             resumed += 1
         if resumed:
             logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
@@ -230,37 +242,9 @@ class Outbox:
         for lane in self._lanes.values():
             for job in lane.jobs:
                 if job.item.id and not job.delivered:
-                    item = job.item
-                    item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
-                                                  now=item.created_at)
+                    self._write(job.item)
                     written += 1
         return written
-
-    # -- cards and clicks ----------------------------------------------------------------------------------------
-
-    def card_status(self, channel_id: str, ts: str) -> str | None:
-        record = self._store.card_by_message(channel_id, ts)
-        return record.status if record else None
-
-    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
-        """A click acknowledged the alert behind this card: remember it, and add a line to the card's thread."""
-        record = self._store.card_by_message(channel_id, ts)
-        if record is None or record.status == CardStatus.RESOLVED.value:
-            return
-        record.status, record.actor, record.actor_name = CardStatus.ACKNOWLEDGED.value, actor, actor_name
-        record.acted_at, record.updated_at = at.timestamp(), time.time()
-        try:
-            token = self._open_token(record.token)
-        except SealError:
-            self._store.save_card(record)
-            return
-        body = {"target": record.target, "channel_id": record.channel_id, "ts": record.ts,
-                "text": acknowledged_line(actor_name, at)}
-        key = lane_key(token, record.target)
-        with self._store.transaction():
-            self._store.save_card(record)
-            item_id = self._store.enqueue(lane=key, kind=KIND_NOTE, body=body, token=record.token, now=time.time())
-        self._push(Job(OutboxItem(item_id, key, KIND_NOTE, body, record.token, time.time()), token))
 
     # -- delivering ----------------------------------------------------------------------------------------------
 
@@ -269,38 +253,30 @@ class Outbox:
         pacer = self._update_pacers.get(key)
         if pacer is None:
             pacer = self._update_pacers[key] = Pacer(self._update_rate, self._update_burst)
-            if len(self._update_pacers) > MAX_REMEMBERED_CHANNELS:
+            if len(self._update_pacers) > MAX_REMEMBERED_BOTS:
                 self._update_pacers.popitem(last=False)
         return pacer
 
-    @staticmethod
-    async def _paced(pacer: Pacer, call: Any) -> Any:
-        await pacer.acquire()
-        try:
-            return await call()
-        except BotError as exc:
-            if exc.retry_after is not None:
-                pacer.pause(exc.retry_after)  # Slack said 429: honour its Retry-After for everything behind
-                metrics.inc("chatops_slack_rate_limited_total")
-            raise
-
     async def _post(self, lane: Lane, token: str, channel: str, payload: dict[str, Any],
                     thread_ts: str | None = None) -> Posted:
-        posted: Posted = await self._paced(lane.pacer, lambda: self._sender.post(token, channel, payload,
-                                                                                  thread_ts=thread_ts))
-        self.channel_tokens[posted.channel_id] = token
-        self.channel_tokens.move_to_end(posted.channel_id)
-        if len(self.channel_tokens) > MAX_REMEMBERED_CHANNELS:
-            self.channel_tokens.popitem(last=False)
+        posted = await _paced(lane.pacer, lambda: self._sender.post(token, channel, payload, thread_ts=thread_ts))
+        self._tokens.posted_in(posted.channel_id, token)
         return posted
 
-    async def _thread_line(self, lane: Lane, token: str, channel_id: str, ts: str, text: str) -> None:
-        try:
-            await self._post(lane, token, channel_id, {"text": text}, thread_ts=ts)
-        except BotError as exc:
-            if exc.retryable:
-                raise
-            logger.warning("could not add a line to the thread of card %s: %s", ts, exc.details)
+    async def _update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        await _paced(self._update_pacer(token), lambda: self._sender.update(token, channel_id, ts, payload))
+
+    async def _finish(self, job: Job, write: StoreWrite | None) -> None:
+        if write is None:
+            await self._settle(lambda: self._done(job))
+            return
+
+        def together() -> None:
+            with self._store.transaction():
+                write()
+                self._done(job)
+
+        await self._settle(together)
 
     async def _settle(self, write: Callable[[], T]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
@@ -314,77 +290,14 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
 
-    async def _deliver(self, lane: Lane, job: Job) -> None:
-        item, token = job.item, job.token
-        if item.kind == KIND_NOTE:
-            await self._thread_line(lane, token, item.body["channel_id"], item.body["ts"], item.body["text"])
-            await self._settle(lambda: self._done(job))
-            return
-
-        target = item.body["target"]
-        message, kind = job.parsed or (Message.from_struct(item.body["message"]),
-                                       NotificationType(item.body["notification_type"]))
-        job.parsed = None  # the lane keeps nothing it no longer needs
-        keys = alert_keys(message)
-        bot = fingerprint(token)
-        record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
-        now = datetime.now(UTC)
-        transition = next_transition(state_of(record) if record else None, phase_of(message, kind), message, now)
-        if record is None or transition.action is CardAction.POST:
-            card = build_card(message, kind, self._keys, transition.state)
-            if card.truncated:
-                logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
-            posted = await self._post(lane, token, target, card.payload())
-            new = self._new_record(bot, target, posted, transition.state, item.token)
-
-            def save_new() -> None:
-                with self._store.transaction():
-                    if keys:
-                        self._store.save_card(new, keys)
-                    self._done(job)
-
-            await self._settle(save_new)
-            return
-        if transition.action is CardAction.IGNORE:
-            logger.info("ignored a late notification for resolved alert card %s", record.ts)
-            await self._settle(lambda: self._done(job))
-            return
-
-        card = build_card(message, kind, self._keys, transition.state)
-        try:
-            await self._paced(self._update_pacer(token), lambda: self._sender.update(
-                token, record.channel_id, record.ts, card.payload()))
-        except BotError as exc:
-            if exc.code is not ErrorCode.SLACK_MESSAGE_NOT_FOUND:
-                raise
-            logger.info("card %s was deleted in Slack; posting a new one", record.ts)
-            posted = await self._post(lane, token, target, card.payload())
-            record.channel_id, record.ts = posted.channel_id, posted.ts
-        else:
-            if transition.thread_line:
-                await self._thread_line(lane, token, record.channel_id, record.ts, transition.thread_line)
-        state = transition.state
-        record.status, record.notified, record.updated_at = state.status.value, state.notified, time.time()
-        record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
-
-        def save_update() -> None:
-            with self._store.transaction():
-                self._store.save_card(record, keys)
-                self._done(job)
-
-        await self._settle(save_update)
-
     def _done(self, job: Job) -> None:
         job.delivered = True
         if job.item.id:
             self._store.delivered(job.item.id)
 
-    @staticmethod
-    def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
-        return CardRecord(bot=bot, channel_id=posted.channel_id, ts=posted.ts, target=target,
-                          status=state.status.value, notified=state.notified, token=sealed_token,
-                          resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
-                          updated_at=time.time())
+    async def _deliver(self, lane: Lane, job: Job) -> None:
+        parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
+        await self._cards.deliver(job.item, job.token, parsed, _LaneCourier(self, lane, job))
 
     async def _run(self, lane: Lane) -> None:
         try:
@@ -444,23 +357,22 @@ class Outbox:
 
     async def _back_off(self, lane: Lane, job: Job) -> None:
         self._count_attempt(job)
-        backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(job.item.attempts - 1, 10))
+        doublings = min(job.item.attempts - 1, 10)  # bounded: the float stays small whatever the count
+        backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**doublings)
         lane.backoff_until = time.monotonic() + backoff
         await asyncio.sleep(backoff)
 
     async def _fail(self, job: Job, exc: BotError) -> None:
-        logger.warning("a notification to %s failed for good: %s", lane_label(job.item.lane), exc.details)
+        logger.warning("a notification to %s failed for good: %s", job.target, exc.details)
         metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
         if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
-            self._recent.pop(job.digest, None)
+            self._repeats.forget(job.digest)
         job.delivered = True  # settled: a dispatch still waiting must not write it down as pending
 
         def record() -> None:
-            item = job.item
-            if not item.id:  # recorded with its reason, even when its dispatch never had to wait for it
-                item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
-                                              now=item.created_at)
-            self._store.failed(item.id, error=exc.details, now=time.time())
+            if not job.item.id:  # recorded with its reason, even when its dispatch never had to wait for it
+                self._write(job.item)
+            self._store.failed(job.item.id, error=exc.details, now=time.time())
 
         await self._settle(record)
         if job.future is not None and not job.future.done():

@@ -84,7 +84,9 @@ class TokenState(StrEnum):
 
 
 def app_token_id(app_token: str) -> str:
-    """How a token is known in the store and in logs (a prefix): its SHA-256, never the token."""
+    """How a token is known in the store and in logs (a prefix): its full SHA-256 hex, never the token. The one
+    place this id is made; ``bot.core.sealed.fingerprint`` is its first 16 characters, but the store has always
+    keyed app tokens by the full digest, so remembered tokens stay found."""
     return hashlib.sha256(app_token.encode()).hexdigest()
 
 

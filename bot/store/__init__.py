@@ -5,6 +5,7 @@ from bot.store.base import (
     CardRecord,
     Claim,
     ClaimStatus,
+    ItemKind,
     ItemState,
     OutboxItem,
     Store,
@@ -13,5 +14,5 @@ from bot.store.base import (
 from bot.store.lock import DataDirInUse
 from bot.store.sqlite import SqliteStore
 
-__all__ = ["AuditRecord", "CardRecord", "Claim", "ClaimStatus", "DataDirInUse", "ItemState", "OutboxItem",
+__all__ = ["AuditRecord", "CardRecord", "Claim", "ClaimStatus", "DataDirInUse", "ItemKind", "ItemState", "OutboxItem",
            "SqliteStore", "Store", "StoreError"]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from bot.core.cards import CardStatus
+
 # How long the store keeps what it no longer needs (pruned by ``Store.prune``). Failed outbox items are kept for
 # the operator to read; done click claims stop repeats of a click (Cloudforet's callback links last 1 hour, a week
 # covers any late click); cards of resolved alerts take no more notifications; open alerts re-notify on each
@@ -34,6 +36,13 @@ class ItemState(StrEnum):
 
     PENDING = "pending"
     FAILED = "failed"
+
+
+class ItemKind(StrEnum):
+    """What an outbox item carries."""
+
+    DISPATCH = "dispatch"  # a notification from Cloudforet: posts or updates its alert's card
+    NOTE = "note"  # a line for a card's thread (an acknowledgement from a click)
 
 
 class ClaimStatus(StrEnum):
@@ -71,11 +80,11 @@ class CardRecord:
     the same alert sent by two bots, or to same-named channels of two workspaces, makes two cards.
     """
 
-    bot: str  # fingerprint of the bot token that posted the card (see ``bot_fingerprint``)
+    bot: str  # fingerprint of the bot token that posted the card (``bot.core.sealed.fingerprint``)
     channel_id: str
     ts: str
     target: str  # the channel as configured (name or ID): names the delivery lane of thread lines
-    status: str  # a CardStatus value
+    status: CardStatus  # stored as its value
     notified: int
     token: str  # sealed bot token, for updates and thread lines
     actor: str | None = None
@@ -92,7 +101,7 @@ class OutboxItem:
 
     id: int
     lane: str  # delivery is in order within a lane (one bot token and channel)
-    kind: str
+    kind: ItemKind
     body: dict[str, Any]
     token: str  # sealed bot token
     created_at: float
@@ -133,7 +142,7 @@ class Store(Protocol):
         """Group writes so they land together or not at all."""
         ...
 
-    def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int: ...
+    def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int: ...
 
     def pending(self) -> list[OutboxItem]:
         """Undelivered items, oldest first."""

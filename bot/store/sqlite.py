@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from bot.core.cards import CardStatus
 from bot.core.lifecycle import same_alert
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
@@ -31,6 +32,7 @@ from bot.store.base import (
     CardRecord,
     Claim,
     ClaimStatus,
+    ItemKind,
     ItemState,
     OutboxItem,
     StoreError,
@@ -336,16 +338,16 @@ class SqliteStore:
             raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
 
     @_translated
-    def enqueue(self, *, lane: str, kind: str, body: dict[str, Any], token: str, now: float) -> int:
+    def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
         cursor = self._db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
-                                  (lane, kind, json.dumps(body, separators=(",", ":")), token, now))
+                                  (lane, kind.value, json.dumps(body, separators=(",", ":")), token, now))
         return int(cursor.lastrowid or 0)
 
     @_translated
     def pending(self) -> list[OutboxItem]:
         rows = self._db.execute("SELECT id, lane, kind, body, token, created_at, attempts FROM outbox "
                                 "WHERE state = ? ORDER BY id", (ItemState.PENDING.value,)).fetchall()
-        return [OutboxItem(item_id, lane, kind, json.loads(body), token, created_at, attempts)
+        return [OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts)
                 for item_id, lane, kind, body, token, created_at, attempts in rows]
 
     @_translated
@@ -375,7 +377,10 @@ class SqliteStore:
 
     @staticmethod
     def _card(row: tuple[Any, ...] | None) -> CardRecord | None:
-        return CardRecord(*row) if row is not None else None
+        if row is None:
+            return None
+        bot, channel_id, ts, target, status, *rest = row
+        return CardRecord(bot, channel_id, ts, target, CardStatus(status), *rest)
 
     def _channel_id(self, bot: str, target: str) -> str | None:
         if _CHANNEL_ID.fullmatch(target):
@@ -413,7 +418,7 @@ class SqliteStore:
 
     @_translated
     def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
-        values = (record.bot, record.channel_id, record.ts, record.target, record.status, record.notified,
+        values = (record.bot, record.channel_id, record.ts, record.target, record.status.value, record.notified,
                   record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at,
                   record.updated_at)
         with self.transaction():
@@ -449,10 +454,10 @@ class SqliteStore:
                 ("DELETE FROM audit WHERE id < (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)",
                  (MAX_AUDIT_RECORDS - 1,)),
                 ("DELETE FROM alert_card_keys WHERE card_id IN (SELECT id FROM alert_cards WHERE updated_at < ? OR "
-                 "(status = 'resolved' AND updated_at < ?))",
-                 (now - OPEN_CARD_RETENTION_SECONDS, now - RESOLVED_CARD_RETENTION_SECONDS)),
-                ("DELETE FROM alert_cards WHERE updated_at < ? OR (status = 'resolved' AND updated_at < ?)",
-                 (now - OPEN_CARD_RETENTION_SECONDS, now - RESOLVED_CARD_RETENTION_SECONDS)),
+                 "(status = ? AND updated_at < ?))",
+                 (now - OPEN_CARD_RETENTION_SECONDS, CardStatus.RESOLVED.value, now - RESOLVED_CARD_RETENTION_SECONDS)),
+                ("DELETE FROM alert_cards WHERE updated_at < ? OR (status = ? AND updated_at < ?)",
+                 (now - OPEN_CARD_RETENTION_SECONDS, CardStatus.RESOLVED.value, now - RESOLVED_CARD_RETENTION_SECONDS)),
                 ("DELETE FROM channel_names WHERE NOT EXISTS (SELECT 1 FROM alert_cards c WHERE "
                  "c.channel_id = channel_names.channel_id)", ()),
             ):

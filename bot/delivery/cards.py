@@ -1,0 +1,192 @@
+"""The card keeper: each alert's one living card in a channel, from its first notification to its resolution.
+
+The first notification of an alert posts its card; later ones update it and add a line to its thread; a late
+notification for a resolved alert is ignored; a card deleted in Slack is posted anew. A click's acknowledgement is
+recorded on the card and announced in its thread. Which card shows which alert, and where the alert stands, is kept
+in the store (``CardRecord``), so it survives restarts.
+
+The keeper finds, decides, renders and records; it reaches Slack only through the ``Courier`` the outbox hands it
+for each item (paced in the item's lane; whatever fails is retried by the outbox), and it queues its thread lines
+in the outbox (``NoteQueue``). It is the ``CardBook`` of the click service.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bot.button_keys import ButtonKeys
+from bot.core.cards import CardState, CardStatus
+from bot.core.compact import compact_message
+from bot.core.errors import BotError, ErrorCode
+from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of
+from bot.core.models import DispatchRequest, Message, NotificationType
+from bot.core.sealed import SealError, fingerprint
+from bot.delivery.tokens import TokenVault
+from bot.slack.card_builder import build_card
+from bot.slack.web_api import Posted
+from bot.store import CardRecord, ItemKind, OutboxItem, Store
+
+logger = logging.getLogger(__name__)
+
+# A dispatch's message and type, parsed (kept beside a fresh item so it is not parsed again from the store's copy).
+Parsed = tuple[Message, NotificationType]
+StoreWrite = Callable[[], None]
+
+
+class Courier(Protocol):
+    """How the keeper reaches Slack for one outbox item, with the item's bot token."""
+
+    async def post(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
+        """``chat.postMessage``, paced in the item's lane."""
+        ...
+
+    async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        """``chat.update``, paced per bot."""
+        ...
+
+    async def finish(self, write: StoreWrite | None = None) -> None:
+        """The item is delivered: record that, together with ``write`` (in one transaction). A failing store is
+        retried until it succeeds, so what Slack already has is never sent again."""
+        ...
+
+
+class NoteQueue(Protocol):
+    """Where the keeper's own items (thread lines) wait for their turn in their lane."""
+
+    def add(self, kind: ItemKind, target: str, body: dict[str, Any], token: str, sealed_token: str, *,
+            alongside: StoreWrite | None = None) -> None:
+        """Write an item to the store (with ``alongside``, in one transaction) and queue it for delivery."""
+        ...
+
+
+def dispatch_body(request: DispatchRequest) -> tuple[dict[str, Any], Parsed | None]:
+    """What an outbox item keeps of a dispatch: what its card can show (see ``bot.core.compact``), not the whole
+    request; and the parsed message, when nothing of it was cut, to render from without parsing it again."""
+    kept, cut = compact_message(request.message)
+    body = {"target": request.channel.target, "message": kept, "notification_type": request.notification_type.value}
+    return body, None if cut else (request.message, request.notification_type)
+
+
+def _timestamp(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def state_of(record: CardRecord) -> CardState:
+    """What the card of ``record`` shows beyond its message."""
+    return CardState(status=record.status, actor=record.actor, acted_at=_timestamp(record.acted_at),
+                     action_label="Acknowledged" if record.actor else None, notified=record.notified,
+                     resolved_at=_timestamp(record.resolved_at))
+
+
+def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
+    return CardRecord(bot=bot, channel_id=posted.channel_id, ts=posted.ts, target=target, status=state.status,
+                      notified=state.notified, token=sealed_token,
+                      resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
+                      updated_at=time.time())
+
+
+class CardKeeper:
+    def __init__(self, store: Store, keys: ButtonKeys, tokens: TokenVault) -> None:
+        self._store = store
+        self._keys = keys
+        self._tokens = tokens
+        self._notes: NoteQueue | None = None
+
+    def queue_notes_in(self, notes: NoteQueue) -> None:
+        """Where thread lines go (the outbox, which calls this when it is made)."""
+        self._notes = notes
+
+    # -- the click service's CardBook ----------------------------------------------------------------------------
+
+    def card_status(self, channel_id: str, ts: str) -> CardStatus | None:
+        """Where the alert of the card at ``channel_id``/``ts`` stands; None for a message that is no alert card."""
+        record = self._store.card_by_message(channel_id, ts)
+        return record.status if record else None
+
+    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+        """A click acknowledged the alert behind this card: remember it, and add a line to the card's thread."""
+        record = self._store.card_by_message(channel_id, ts)
+        if record is None or record.status is CardStatus.RESOLVED:
+            return
+        record.status, record.actor, record.actor_name = CardStatus.ACKNOWLEDGED, actor, actor_name
+        record.acted_at, record.updated_at = at.timestamp(), time.time()
+        try:
+            token = self._tokens.open(record.token)
+        except SealError:  # the keys changed since the card was posted: no thread line, but the card knows
+            self._store.save_card(record)
+            return
+        if self._notes is None:
+            raise RuntimeError("the card keeper has no outbox to queue thread lines in")
+        body = {"target": record.target, "channel_id": record.channel_id, "ts": record.ts,
+                "text": acknowledged_line(actor_name, at)}
+        self._notes.add(ItemKind.NOTE, record.target, body, token, record.token,
+                        alongside=lambda: self._store.save_card(record))
+
+    # -- delivering ----------------------------------------------------------------------------------------------
+
+    async def deliver(self, item: OutboxItem, token: str, parsed: Parsed | None, courier: Courier) -> None:
+        """Carry one outbox item to Slack. Raises what Slack or the store raised before anything was sent (the
+        outbox retries it or records it as failed)."""
+        if item.kind is ItemKind.NOTE:
+            body = item.body
+            await self._thread_line(courier, body["channel_id"], body["ts"], body["text"])
+            await courier.finish()
+            return
+        message, kind = parsed or (Message.from_struct(item.body["message"]),
+                                   NotificationType(item.body["notification_type"]))
+        await self._show(item, token, item.body["target"], message, kind, courier)
+
+    async def _show(self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType,
+                    courier: Courier) -> None:
+        """Post the alert's card, or update the one it has; record where the alert stands."""
+        keys = alert_keys(message)
+        bot = fingerprint(token)
+        record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
+        transition = next_transition(state_of(record) if record else None, phase_of(message, kind), message,
+                                     datetime.now(UTC))
+        if record is None or transition.action is CardAction.POST:
+            card = build_card(message, kind, self._keys, transition.state)
+            if card.truncated:
+                logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
+            posted = await courier.post(target, card.payload())
+            if not keys:  # a plain notification: no alert to keep a card for
+                await courier.finish()
+                return
+            new = _new_record(bot, target, posted, transition.state, item.token)
+            await courier.finish(lambda: self._store.save_card(new, keys))
+            return
+        if transition.action is CardAction.IGNORE:
+            logger.info("ignored a late notification for resolved alert card %s", record.ts)
+            await courier.finish()
+            return
+
+        card = build_card(message, kind, self._keys, transition.state)
+        try:
+            await courier.update(record.channel_id, record.ts, card.payload())
+        except BotError as exc:
+            if exc.code is not ErrorCode.SLACK_MESSAGE_NOT_FOUND:
+                raise
+            logger.info("card %s was deleted in Slack; posting a new one", record.ts)
+            posted = await courier.post(target, card.payload())
+            record.channel_id, record.ts = posted.channel_id, posted.ts
+        else:
+            if transition.thread_line:
+                await self._thread_line(courier, record.channel_id, record.ts, transition.thread_line)
+        state = transition.state
+        record.status, record.notified, record.updated_at = state.status, state.notified, time.time()
+        record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
+        await courier.finish(lambda: self._store.save_card(record, keys))
+
+    @staticmethod
+    async def _thread_line(courier: Courier, channel_id: str, ts: str, text: str) -> None:
+        """A line in a card's thread; lost (and logged) only when Slack refuses it for good."""
+        try:
+            await courier.post(channel_id, {"text": text}, thread_ts=ts)
+        except BotError as exc:
+            if exc.retryable:
+                raise
+            logger.warning("could not add a line to the thread of card %s: %s", ts, exc.details)
