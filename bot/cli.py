@@ -28,11 +28,7 @@ def _preview(path: str) -> int:
         print("expected a JSON object: a dispatch request or a message", file=sys.stderr)
         return 2
     message = data.get("message", data) if "message" in data else data
-    kind = data.get("notification_type", "NOTIFICATION_TYPE_NONE")
-    try:
-        notification_type = NotificationType(kind)
-    except ValueError:
-        notification_type = NotificationType.NONE
+    notification_type = NotificationType.parse(data.get("notification_type"))
     parsed = Message.from_struct(message if isinstance(message, dict) else {})
     with tempfile.TemporaryDirectory() as tmp:  # buttons sealed with a throw-away key
         card = build_card(parsed, notification_type, ButtonKeys([], Path(tmp)))

@@ -94,6 +94,10 @@ class Stack:
         return list(self.slack.messages.get(channel_id, []))
 
 
+async def _built(settings: Settings) -> Runtime:
+    return Runtime(settings)
+
+
 @contextmanager
 def live_stack(data_dir: Path, fake: FakeSlack | None = None, **settings: Any) -> Iterator[Stack]:
     loop = BackgroundLoop()
@@ -104,7 +108,7 @@ def live_stack(data_dir: Path, fake: FakeSlack | None = None, **settings: Any) -
                               "slack_api_url": slack.base_url, "data_dir": data_dir, "post_rate": 0, "update_rate": 0,
                               "dispatch_wait": 5, "drain_seconds": 2}
     values.update(settings)
-    runtime = Runtime(Settings(**values))
+    runtime = loop.run(_built(Settings(**values)))  # on the loop, as ``serve`` builds it: its HTTP clients need one
     loop.run(runtime.start())
     stack = Stack(loop, slack, runtime)
     try:

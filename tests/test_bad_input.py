@@ -37,6 +37,30 @@ def test_good_urls_are_web_urls(url: str) -> None:
     assert is_web_url(url)
 
 
+def test_a_web_address_may_be_held_to_a_length() -> None:
+    url = "https://cf.example.test/" + "a" * 100
+    assert is_web_url(url, max_length=len(url)) and not is_web_url(url, max_length=len(url) - 1)
+    assert not is_web_url("javascript:x", max_length=3000)
+
+
+@pytest.mark.parametrize("url", [*BROKEN_URLS, CALLBACK_URL, "HTTPS://cf.example.test/x", "https://cf.example.test/a b",
+                                 "ftp://cf.example.test/x", "https:///x", " https://cf.example.test/x", "http://x"])
+def test_one_check_says_what_a_web_address_is(tmp_path: Path, url: str) -> None:
+    """The card's link button, the sealing of callbacks and the callback check agree on every URL (each strips
+    white space around it first)."""
+    stripped = url.strip()
+    message = Message.from_struct({"title": "t", "link": url, "callbacks": [{"label": "Ack", "url": url}]})
+    sealed = callback_values(message, ButtonKeys([], tmp_path))[0] is not None
+    payload = render_card(message, NotificationType.INFO).payload()
+    linked = any(b.get("url") == stripped for b in iter_buttons(payload))
+    try:
+        check_url(stripped, None)
+        callable_ = True
+    except CallbackRefused:
+        callable_ = False
+    assert sealed == linked == callable_ == is_web_url(stripped)
+
+
 @pytest.mark.parametrize("url", BROKEN_URLS)
 def test_a_broken_link_or_image_is_left_off_the_card_with_a_note(url: str) -> None:
     card = render_card(Message.from_struct({"title": "t", "link": url, "image_url": url}), NotificationType.ERROR)
@@ -65,7 +89,7 @@ async def test_a_callback_host_the_client_cannot_encode_is_refused() -> None:
     client = CallbackClient(allowed_hosts=None, timeout=2)
     try:
         for url in ("http://" + "a" * 300 + "/alert/x/ACKNOWLEDGED", "http://a..b/x"):
-            result = await client.call(url, "someone (Slack U1)")  # used to raise UnicodeError into the click
+            result = await client.call(client.check(url), "someone (Slack U1)")  # used to raise UnicodeError
             assert result.outcome is Outcome.REFUSED and "not a valid web address" in result.detail
     finally:
         await client.close()

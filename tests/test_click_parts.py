@@ -17,8 +17,8 @@ from bot.cloudforet.callback_client import (
     read_outcome,
 )
 from bot.core.alerts import action_key, alert_id_from_url, callback_state, done_label
-from bot.core.card_updates import apply_state, has_callback_buttons
-from bot.core.cards import CardState, CardStatus, iter_buttons, render_card
+from bot.core.card_updates import apply_state
+from bot.core.cards import CardState, CardStatus, is_callback_button, iter_buttons, render_card
 from bot.core.models import Message, NotificationType
 from bot.store import AuditRecord, ClaimStatus, SqliteStore
 from bot.store.sqlite import SCHEMA_VERSION
@@ -39,6 +39,10 @@ def test_alert_ids_from_callback_urls_and_links() -> None:
     assert action_key("https://x.test/a").startswith("url:")
     assert done_label(V2, "Acknowledge Alerts") == "Acknowledged"
     assert done_label("https://x.test/hook", "Restart pod") == "Restart pod"
+
+
+def has_callback_buttons(payload: dict) -> bool:
+    return any(is_callback_button(button) for button in iter_buttons(payload))
 
 
 def _card() -> dict:

@@ -17,7 +17,7 @@ from bot.cloudforet.servicers import dict_to_struct
 from tests.fakes.slack_api import FakeSlack, validate_blocks
 from tests.interactivity_support import wait_for
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
-from tests.support import CHANNEL_ID, Stack, live_stack
+from tests.support import CHANNEL_ID, Stack, dispatch_request, live_stack
 
 
 def test_init_returns_the_channel_schema_without_calling_slack(stack: Stack) -> None:
@@ -72,6 +72,14 @@ def test_dispatch_by_channel_id_and_token_from_secret_data(stack: Stack) -> None
                    secret_data={"token": TOKEN}, notification_type="INFO")
     [message] = stack.posted()
     assert message.attachments[0]["color"] == "#1D9BD1"
+
+
+def test_a_notification_type_number_this_plugin_does_not_know_is_none(stack: Stack) -> None:
+    request = dispatch_request({"title": "hello"})
+    request.notification_type = 9  # a type Cloudforet might add later
+    stack.notification.dispatch(request, timeout=30)
+    [message] = stack.posted()
+    assert message.attachments[0]["color"] == "#9E9E9E" and message.blocks[0]["text"]["text"] == ":white_circle: hello"
 
 
 def _error(stack: Stack, message: dict, **kwargs: object) -> grpc.RpcError:

@@ -47,10 +47,19 @@ def test_every_name_of_an_alert_is_found() -> None:
 
 
 def test_phases() -> None:
-    assert phase_of(Message.from_struct(alerting_message()), NotificationType.ERROR) is AlertPhase.ALERTING
-    assert phase_of(Message.from_struct(resolved_message()), NotificationType.SUCCESS) is AlertPhase.RESOLVED
+    assert phase_of(Message.from_struct(alerting_message())) is AlertPhase.ALERTING
+    assert phase_of(Message.from_struct(resolved_message())) is AlertPhase.RESOLVED
+    assert phase_of(Message.from_struct({"title": "x", "tags": [{"key": "State", "value": "resolved"}]})) \
+        is AlertPhase.RESOLVED
     assigned = Message.from_struct({"title": "[Assigned to me] x"})
-    assert phase_of(assigned, NotificationType.INFO) is AlertPhase.OTHER
+    assert phase_of(assigned) is AlertPhase.OTHER
+
+
+def test_the_phase_does_not_depend_on_the_notification_type() -> None:
+    """The type was an unused argument; callers that still pass it get the same answer."""
+    for message in (alerting_message(), resolved_message(), {"title": "[Assigned to me] x"}):
+        parsed = Message.from_struct(message)
+        assert {phase_of(parsed, kind) for kind in NotificationType} == {phase_of(parsed)}
 
 
 def test_transitions() -> None:

@@ -64,6 +64,16 @@ def test_bad_channel_data_is_a_clear_error_without_the_secret(channel_data: dict
     assert "not-a-token" not in caught.value.details and TOKEN not in caught.value.details
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("ERROR", NotificationType.ERROR), ("INFO", NotificationType.INFO),
+    ("NOTIFICATION_TYPE_NONE", NotificationType.NONE),
+    ("BOGUS", NotificationType.NONE), ("error", NotificationType.NONE), ("", NotificationType.NONE),
+    (None, NotificationType.NONE), (2, NotificationType.NONE), (["ERROR"], NotificationType.NONE),
+])
+def test_a_notification_type_is_read_in_one_place(name: object, expected: NotificationType) -> None:
+    assert NotificationType.parse(name) is expected
+
+
 def test_unknown_notification_type_is_none() -> None:
     request = parse_dispatch(channel_data={"token": TOKEN, "channel": "a"}, secret_data={}, message={},
                              notification_type="BOGUS")

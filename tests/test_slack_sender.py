@@ -399,6 +399,26 @@ def test_a_pacer_pause_of_an_odd_value_is_sane(seconds: float, expected: float) 
     assert pacer.wait_time() == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("status", "error"), [(429, "ratelimited"), (200, "rate_limited"), (429, "")])
+def test_both_of_slacks_rate_limit_errors_are_rate_limits(status: int, error: str) -> None:
+    """``ratelimited`` comes with HTTP 429; ``rate_limited`` is an error chat.postMessage documents (HTTP 200)."""
+    translated = translate(SlackCallError("chat.postMessage", status, error, 2.0), channel="C0ALERTS01")
+    assert translated.code is ErrorCode.SLACK_RATE_LIMITED and translated.retryable
+    assert translated.retry_after == 2.0
+    assert translated.message == "Slack kept rate-limiting posts to C0ALERTS01; try again later"
+
+
+async def test_a_closed_sender_fails_as_unreachable_without_calling_slack(slack: ScriptedSlack) -> None:
+    """Its connection pool is opened once, by the constructor, and stays closed after ``close`` (it used to be
+    opened again by the next call, and then never closed)."""
+    slack.play(ok())
+    client = SlackSender(slack.url, retry_handlers=fast_handlers())
+    await client.close()
+    error = await failure(client.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
+    assert error.code is ErrorCode.SLACK_UNAVAILABLE and error.retryable
+    assert slack.attempts == 0
+
+
 # -- what errors quote ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from bot import metrics
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
-from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome, check_url
+from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome
 from bot.core.alerts import action_key, alert_id_from_url, done_label
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
@@ -102,18 +102,32 @@ class Responder(Protocol):
 class CardBook(Protocol):
     """What clicks need to know about living cards (kept by the outbox)."""
 
-    def card_status(self, channel_id: str, ts: str) -> str | None: ...
+    def card_status(self, channel_id: str, ts: str) -> CardStatus | None: ...
 
     def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
 
 
 class ClickOutcome(StrEnum):
-    """How a click ended when no callback outcome (:class:`Outcome`) or claim status applies."""
+    """How a click ended: what :meth:`ClickService.handle` returns, and the outcome of its audit record and of
+    the ``chatops_clicks_total`` metric (the audit record's ``detail`` says why)."""
 
-    TAMPERED = "tampered"  # the button value was not sealed by this deployment
-    NOT_ALLOWED = "not_allowed"  # the clicker is not on BOT_ALLOWED_RESPONDERS
-    RESOLVED = "resolved"  # the alert was already resolved
-    ERROR = "error"  # a step failed unexpectedly (audited with this outcome)
+    DONE = "done"  # Cloudforet confirmed the callback
+    EXPIRED = "expired"  # Cloudforet says the callback link expired
+    FAILED = "failed"  # the callback did not go through
+    # Nothing was called: a button not sealed by this deployment, a clicker not on BOT_ALLOWED_RESPONDERS, a
+    # callback address that may not be called, or an alert already resolved.
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"  # someone else already did this, or is doing it
+    ERROR = "error"  # a step failed unexpectedly
+
+
+# What a click's callback came to, as the click's outcome.
+_CALLBACK_OUTCOMES: dict[Outcome, ClickOutcome] = {
+    Outcome.DONE: ClickOutcome.DONE,
+    Outcome.EXPIRED: ClickOutcome.EXPIRED,
+    Outcome.FAILED: ClickOutcome.FAILED,
+    Outcome.REFUSED: ClickOutcome.REFUSED,
+}
 
 
 class Step(StrEnum):
@@ -126,9 +140,6 @@ class Step(StrEnum):
     CLAIM = "claiming the action in the plugin's store"
     CALLBACK = "calling Cloudforet"
     REPORT = "reporting the outcome"  # after the callback: it happened, whatever fails next
-
-
-ClickEnd = Outcome | ClaimStatus | ClickOutcome
 
 
 @dataclass
@@ -148,22 +159,25 @@ def _where(exc: BaseException) -> str:
 
 
 class ClickService:
+    """Carries out clicks on callback buttons. Where callbacks may go is the callback client's to say (it holds
+    BOT_CALLBACK_ALLOWED_HOSTS); ``allowed_hosts`` is ignored, and is accepted only until its callers stop passing
+    it."""
+
     def __init__(self, *, store: Store, callbacks: CallbackClient, keys: ButtonKeys, responders: ResponderPolicy,
-                 allowed_hosts: list[str] | None, claim_timeout: float, cards: CardBook | None = None) -> None:
+                 claim_timeout: float, cards: CardBook | None = None, allowed_hosts: list[str] | None = None) -> None:
         self._cards = cards
         self._store = store
         self._callbacks = callbacks
         self._keys = keys
         self._responders = responders
-        self._allowed_hosts = allowed_hosts
         self._claim_timeout = claim_timeout
 
-    def _audit(self, click: Click, target: str, outcome: str, detail: str = "") -> None:
-        metrics.inc("chatops_clicks_total", outcome=outcome)
+    def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
+        metrics.inc("chatops_clicks_total", outcome=outcome.value)
         try:
             self._store.add_audit(AuditRecord(at=time.time(), actor=click.user_id, action=click.label or
                                               click.action_id, channel=click.channel_id,
-                                              message_ts=click.message_ts, target=target, outcome=outcome,
+                                              message_ts=click.message_ts, target=target, outcome=outcome.value,
                                               detail=detail))
         except Exception as exc:  # the audit must not break the click, but must not vanish either
             logger.error("could not write the audit record for a click (%s): %s", outcome, type(exc).__name__)
@@ -189,7 +203,7 @@ class ClickService:
             return
         await _safely(respond.replace(payload))
 
-    async def handle(self, click: Click, respond: Responder) -> ClickEnd:
+    async def handle(self, click: Click, respond: Responder) -> ClickOutcome:
         """Carry out a click. Never raises: whatever step fails, the click is audited, the card is left usable
         and the clicker is told."""
         progress = _Progress()
@@ -206,7 +220,7 @@ class ClickService:
             self._finish(progress.claimed_key, done=False)  # so the next click tries again
         if progress.card_changed:
             await self._show(respond, click, CardState())
-        self._audit(click, progress.target, ClickOutcome.ERROR.value, f"{progress.step} failed ({name})")
+        self._audit(click, progress.target, ClickOutcome.ERROR, f"{progress.step} failed ({name})")
         advice = ADVICE[Outcome.FAILED]
         label = click.label or "The button"
         if progress.step is Step.CALLBACK:
@@ -219,37 +233,39 @@ class ClickService:
         await _safely(respond.tell(text))
         return ClickOutcome.ERROR
 
-    async def _handle(self, click: Click, respond: Responder, progress: _Progress) -> ClickEnd:
+    async def _handle(self, click: Click, respond: Responder, progress: _Progress) -> ClickOutcome:
         try:
             url = str(unseal(click.value, self._keys.opening_keys).get("u", ""))
         except SealError:
-            self._audit(click, "unknown", "refused", "button value not sealed by this deployment")
+            self._audit(click, "unknown", ClickOutcome.REFUSED, "button value not sealed by this deployment")
             await _safely(respond.tell(":no_entry: This button was not issued by this plugin (or was altered), so "
                                        "nothing was done. Open the alert in Cloudforet instead."))
-            return ClickOutcome.TAMPERED
+            return ClickOutcome.REFUSED
         target = progress.target = alert_id_from_url(url) or "callback"
 
         progress.step = Step.CHECK_RESPONDER
         refusal = await self._responders.refusal(click.user_id, click.channel_id)
         if refusal is not None:
-            self._audit(click, target, "refused", "clicker not in BOT_ALLOWED_RESPONDERS")
+            self._audit(click, target, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
             await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
-            return ClickOutcome.NOT_ALLOWED
+            return ClickOutcome.REFUSED
 
         progress.step = Step.CHECK_TARGET
         try:
-            check_url(url, self._allowed_hosts)
+            checked = self._callbacks.check(url)
         except CallbackRefused as exc:
-            self._audit(click, target, "refused", str(exc))
+            self._audit(click, target, ClickOutcome.REFUSED, str(exc))
             await _safely(respond.tell(f":no_entry: Nothing was done: {exc}. {ADVICE[Outcome.REFUSED]}"))
-            return Outcome.REFUSED
+            return ClickOutcome.REFUSED
 
         progress.step = Step.CHECK_CARD
-        if self._cards is not None and self._cards.card_status(click.channel_id, click.message_ts) == "resolved":
-            self._audit(click, target, "refused", "alert already resolved")
+        # == (not is): the card book may give the status as a CardStatus or as its string value.
+        if (self._cards is not None
+                and self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED):
+            self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
             await _safely(respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to "
                                        "Cloudforet."))
-            return ClickOutcome.RESOLVED
+            return ClickOutcome.REFUSED
 
         progress.step = Step.CLAIM
         key = action_key(url)
@@ -258,9 +274,9 @@ class ClickService:
             when = slack_date(datetime.fromtimestamp(claim.at, UTC))
             text = (f"<@{claim.actor}> already did this at {when}." if claim.status is ClaimStatus.DONE
                     else f"<@{claim.actor}> is already doing this (since {when}).")
-            self._audit(click, target, "duplicate", claim.status.value)
+            self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
             await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
-            return claim.status
+            return ClickOutcome.DUPLICATE
         progress.claimed_key = key
 
         label = click.label or "the button"
@@ -268,7 +284,7 @@ class ClickService:
         await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id,
                                                    action_label=label))
         progress.step = Step.CALLBACK
-        result: CallbackResult = await self._callbacks.call(url, f"{click.user_name} (Slack {click.user_id})")
+        result: CallbackResult = await self._callbacks.call(checked, f"{click.user_name} (Slack {click.user_id})")
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.inc("chatops_callback_seconds_total", result.elapsed)
@@ -293,8 +309,9 @@ class ClickService:
             await self._show(respond, click, CardState())
             await _safely(respond.tell(f":warning: *{label}* did not go through: {result.detail}. "
                                        f"{ADVICE.get(result.outcome, '')}"))
-        self._audit(click, target, result.outcome.value, detail)
-        return result.outcome
+        outcome = _CALLBACK_OUTCOMES[result.outcome]
+        self._audit(click, target, outcome, detail)
+        return outcome
 
 
 async def _safely(call: Any) -> None:

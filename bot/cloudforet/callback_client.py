@@ -7,7 +7,10 @@ failed. Cloudforet 1.x answers 2xx JSON, or (its REST handler) a 307 to the cons
 
 Callback hosts can be restricted to an allow-list; link-local and cloud-metadata addresses are always refused,
 for literal IPs and for every address a host name resolves to (checked inside the resolver, so a DNS answer
-cannot change between the check and the connection).
+cannot change between the check and the connection). The client holds the allow-list: ``check`` is the one check
+of a callback URL, and ``call`` takes only a URL that passed it (a ``CallbackUrl``).
+
+The client's connection pool is opened by its constructor, which runs on the event loop, and closed by ``close``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import socket
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NewType
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from bot import __version__
-from bot.core.text import echo, split_url
+from bot.core.text import echo, web_url_parts
 
 FORBIDDEN_NETWORKS = (
     ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local, incl. 169.254.169.254 cloud metadata
@@ -53,6 +57,10 @@ class CallbackResult:
 
 class CallbackRefused(Exception):
     """The callback URL points somewhere it must not."""
+
+
+# A callback URL that passed ``check_url`` with the client's allow-list (made by ``CallbackClient.check``).
+CallbackUrl = NewType("CallbackUrl", str)
 
 
 def forbidden_address(address: str) -> bool:
@@ -98,8 +106,8 @@ class GuardedResolver(AbstractResolver):
 
 def check_url(url: str, allowed_hosts: list[str] | None) -> None:
     """Raise ``CallbackRefused`` unless ``url`` may be called."""
-    parts = split_url(url)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = web_url_parts(url)
+    if parts is None or not parts.hostname:
         raise CallbackRefused("the callback is not a web address")
     if forbidden_address(parts.hostname):
         raise CallbackRefused("the callback points at a link-local or metadata address")
@@ -120,28 +128,29 @@ def read_outcome(status: int, location: str) -> CallbackResult:
 
 
 class CallbackClient:
+    """Calls callback URLs over one connection pool. Construct it on the event loop; ``close`` it when done."""
+
     def __init__(self, *, allowed_hosts: list[str] | None, timeout: float) -> None:
         self._allowed_hosts = allowed_hosts
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=MAX_CONNECTIONS),
+            headers={"User-Agent": f"slack-chatops/{__version__}"},
+        )
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=MAX_CONNECTIONS),
-                headers={"User-Agent": f"slack-chatops/{__version__}"},
-            )
-        return self._session
+    def check(self, url: str) -> CallbackUrl:
+        """``url`` as a URL ``call`` may call; raises ``CallbackRefused`` when it may not be called."""
+        check_url(url, self._allowed_hosts)
+        return CallbackUrl(url)
 
-    async def call(self, url: str, responder: str) -> CallbackResult:
+    async def call(self, url: CallbackUrl, responder: str) -> CallbackResult:
+        """POST to a checked callback URL (see ``check``) and read what Cloudforet answers; never raises."""
         started = time.perf_counter()
+        if self._session.closed:
+            return CallbackResult(Outcome.FAILED, "could not reach Cloudforet (the plugin is stopping)")
         try:
-            check_url(url, self._allowed_hosts)
-        except CallbackRefused as exc:
-            return CallbackResult(Outcome.REFUSED, str(exc))
-        try:
-            async with self._http().post(url, json={"responder": responder}, allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=self._timeout)) as answer:
+            async with self._session.post(url, json={"responder": responder}, allow_redirects=False,
+                                          timeout=aiohttp.ClientTimeout(total=self._timeout)) as answer:
                 await answer.read()
                 result = read_outcome(answer.status, answer.headers.get("Location", ""))
         except TimeoutError:
@@ -154,6 +163,5 @@ class CallbackClient:
         return CallbackResult(result.outcome, result.detail, result.status, time.perf_counter() - started)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the connection pool; a later ``call`` fails (as FAILED) without calling anything."""
+        await self._session.close()

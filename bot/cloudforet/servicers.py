@@ -35,7 +35,10 @@ from bot.redact import redact
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-_NOTIFICATION_TYPE = notification_pb2.PluginDispatchRequest.NotificationType
+# The notification type's name by its number on the wire; a number this code does not know has no name here, and
+# ``parse_dispatch`` takes it for NONE.
+_NOTIFICATION_TYPE_NAMES: dict[int, str] = {
+    number: name for name, number in notification_pb2.PluginDispatchRequest.NotificationType.items()}
 # Error details travel in the grpc-message header, percent-encoded: up to 3 bytes on the wire per UTF-8 byte.
 # gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
 # keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
@@ -130,8 +133,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
                 channel_data=struct_to_dict(request.channel_data),
                 secret_data=struct_to_dict(request.secret_data),
                 message=struct_to_dict(request.message),
-                notification_type=_NOTIFICATION_TYPE.Name(request.notification_type)
-                if request.notification_type in _NOTIFICATION_TYPE.values() else "NOTIFICATION_TYPE_NONE",
+                notification_type=_NOTIFICATION_TYPE_NAMES.get(request.notification_type, ""),
             )
             # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
             digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()

@@ -10,19 +10,15 @@ from typing import Any
 
 from bot.core.cards import (
     ACTIONS_BLOCK_ID,
-    CALLBACK_ACTION_PREFIX,
     STATUS_BLOCK_ID,
     STATUS_COLORS,
     CardState,
     CardStatus,
+    is_callback_button,
     status_block,
 )
 
 _ATTACHMENT_KEYS = ("color", "blocks", "fallback")
-
-
-def _is_callback_button(element: dict[str, Any]) -> bool:
-    return str(element.get("action_id", "")).startswith(CALLBACK_ACTION_PREFIX)
 
 
 def _apply_to_blocks(blocks: list[dict[str, Any]], state: CardState, keep_callbacks: bool) -> list[dict[str, Any]]:
@@ -31,7 +27,7 @@ def _apply_to_blocks(blocks: list[dict[str, Any]], state: CardState, keep_callba
         if block.get("block_id") == STATUS_BLOCK_ID:
             continue
         if block.get("type") == "actions" and not keep_callbacks:
-            elements = [e for e in block.get("elements", []) if not _is_callback_button(e)]
+            elements = [e for e in block.get("elements", []) if not is_callback_button(e)]
             if not elements:
                 continue
             block = {**block, "elements": elements}
@@ -61,10 +57,3 @@ def apply_state(message: dict[str, Any], state: CardState) -> dict[str, Any]:
         top_blocks = _apply_to_blocks(top_blocks, state, keep_callbacks)
     return {"text": message.get("text") or "", "blocks": top_blocks, "attachments": attachments}
 
-
-def has_callback_buttons(message: dict[str, Any]) -> bool:
-    blocks = list(message.get("blocks") or [])
-    for attachment in message.get("attachments") or []:
-        if isinstance(attachment, dict):
-            blocks += attachment.get("blocks") or []
-    return any(_is_callback_button(e) for b in blocks if b.get("type") == "actions" for e in b.get("elements", []))

@@ -102,10 +102,6 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
 
 
-def _is_web_url(url: str, limit: int) -> bool:
-    return len(url) <= limit and is_web_url(url)
-
-
 def description_of(message: Message) -> str:
     """The body text: ``description``, else ``short_description``, else ``contents`` (HTML made plain)."""
     if message.description.strip():
@@ -214,7 +210,7 @@ def _buttons(
     elements: list[dict[str, Any]] = []
     link = message.link.strip()
     if link:
-        if _is_web_url(link, limits.MAX_BUTTON_URL):
+        if is_web_url(link, max_length=limits.MAX_BUTTON_URL):
             elements.append({"type": "button", "action_id": LINK_ACTION_ID, "text": _plain(LINK_BUTTON_TEXT),
                              "url": link})
         else:
@@ -240,7 +236,37 @@ def _buttons(
     return elements
 
 
+@dataclass(frozen=True)
+class _Room:
+    """What the fixed blocks (header, image, context, status, actions) leave for the fields and the description:
+    blocks, and characters of text (less ``_RESERVED_TEXT``)."""
+
+    blocks: int
+    text: int
+
+
+def _header(title: str, style: TypeStyle, notes: list[str]) -> dict[str, Any]:
+    """The header block: the type's emoji and the title."""
+    text, cut = truncate(f"{style.emoji} {title}", limits.MAX_HEADER_TEXT)
+    if cut:
+        notes.append("the title")
+    return {"type": "header", "text": _plain(text)}
+
+
+def _image(message: Message, title: str, notes: list[str]) -> dict[str, Any] | None:
+    """The image block, when the message has an image URL Slack accepts."""
+    image_url = message.image_url.strip()
+    if not image_url:
+        return None
+    if not is_web_url(image_url, max_length=limits.MAX_IMAGE_URL):
+        notes.append("the image (not a web address Slack accepts)")
+        return None
+    alt, _ = truncate(title, limits.MAX_ALT_TEXT)
+    return {"type": "image", "image_url": image_url, "alt_text": alt}
+
+
 def _context_line(message: Message, notification_type: NotificationType, style: TypeStyle) -> dict[str, Any]:
+    """The context block: occurred at, domain and type."""
     parts: list[str] = []
     if message.occurred_at is not None:
         parts.append(f":clock3: {slack_date(message.occurred_at)}")
@@ -255,6 +281,45 @@ def _context_line(message: Message, notification_type: NotificationType, style: 
     return {"type": "context", "elements": [_mrkdwn(" · ".join(parts))]}
 
 
+def _actions(message: Message, callback_values: Sequence[str | None], state: CardState,
+             notes: list[str]) -> dict[str, Any] | None:
+    """The actions block: the link button and, while the card is open, the callback buttons."""
+    buttons = _buttons(message, callback_values, state, notes)
+    return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
+
+
+def _fields(tags: Sequence[Tag], room: _Room, description: str, notes: list[str]) -> tuple[list[dict[str, Any]], int]:
+    """The tags as field sections, in the room left after keeping a block for the description and one for the
+    note, and some text for the description. Returns the blocks and their characters of text."""
+    blocks = room.blocks - (1 if description else 0) - 1
+    text = room.text - min(len(description), _MIN_DESCRIPTION)
+    sections, shown, cut, used = _tag_sections(tags, blocks, text)
+    if shown < len(tags):
+        notes.append(f"{len(tags) - shown} of {len(tags)} tags")
+    if cut:
+        notes.append(f"{cut} tag value(s)")
+    return sections, used
+
+
+def _description(description: str, room: int, notes: list[str]) -> dict[str, Any] | None:
+    """The description section, in ``room`` characters (at least one, an ellipsis, when nothing is left)."""
+    if not description:
+        return None
+    text, cut = truncate(description, min(limits.MAX_SECTION_TEXT, max(room, 1)))
+    if cut:
+        notes.append(f"the description ({len(description):,} characters, {len(text) - 1:,} shown)")
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _truncation_note(notes: list[str]) -> dict[str, Any] | None:
+    """The note saying what was cut to fit, when anything was."""
+    if not notes:
+        return None
+    note, _ = truncate(":scissors: Shortened to fit Slack: " + "; ".join(notes) + ". Open it in Cloudforet "
+                       "for everything.", limits.MAX_SECTION_TEXT)
+    return {"type": "context", "block_id": NOTE_BLOCK_ID, "elements": [_mrkdwn(note)]}
+
+
 def render_card(
     message: Message,
     notification_type: NotificationType,
@@ -266,71 +331,36 @@ def render_card(
 
     ``callback_values`` holds, per entry of ``message.callbacks``, the opaque (sealed) button value, or None
     when that callback cannot be offered.
+
+    The blocks of known size come first (header, image, context, status, actions); the fields (tags) and the
+    description share the room they leave; last, the note on what was cut. Each step adds what it had to cut to
+    ``notes``, in the order the steps run.
     """
     state = state or CardState()
     style = STYLES[notification_type]
     notes: list[str] = []
     title = " ".join(message.title.split()) or "Notification"
 
-    header_text, cut = truncate(f"{style.emoji} {title}", limits.MAX_HEADER_TEXT)
-    if cut:
-        notes.append("the title")
-    header = {"type": "header", "text": _plain(header_text)}
-
-    image: dict[str, Any] | None = None
-    image_url = message.image_url.strip()
-    if image_url:
-        if _is_web_url(image_url, limits.MAX_IMAGE_URL):
-            alt, _ = truncate(title, limits.MAX_ALT_TEXT)
-            image = {"type": "image", "image_url": image_url, "alt_text": alt}
-        else:
-            notes.append("the image (not a web address Slack accepts)")
-
+    header = _header(title, style, notes)
+    image = _image(message, title, notes)
     context = _context_line(message, notification_type, style)
     status = status_block(state)
-    buttons = _buttons(message, callback_values, state, notes)
-    actions = {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
-
+    actions = _actions(message, callback_values, state, notes)
     fixed = [b for b in (header, image, context, status, actions) if b is not None]
-    fixed_text = text_length(fixed) + _RESERVED_TEXT
+    room = _Room(blocks=limits.MAX_BLOCKS - len(fixed),
+                 text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT)
+
     description = escape_mrkdwn(description_of(message).strip())
-    desc_reserve = min(len(description), _MIN_DESCRIPTION)
+    fields, fields_text = _fields(message.tags, room, description, notes)
+    description_block = _description(description, room.text - fields_text, notes)
+    note = _truncation_note(notes)  # last: every step before has added what it cut
+    body = [b for b in (description_block, image, *fields, context, status, actions, note) if b is not None]
 
-    # Blocks left for tags: the limit less the fixed blocks, the description and the note.
-    tag_block_room = limits.MAX_BLOCKS - len(fixed) - (1 if description else 0) - 1
-    tag_text_room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - desc_reserve
-    tag_blocks, shown, tags_cut, tag_text = _tag_sections(message.tags, tag_block_room, tag_text_room)
-    if shown < len(message.tags):
-        notes.append(f"{len(message.tags) - shown} of {len(message.tags)} tags")
-    if tags_cut:
-        notes.append(f"{tags_cut} tag value(s)")
-
-    body: list[dict[str, Any]] = []
-    if description:
-        room = limits.TOTAL_BLOCK_TEXT_BUDGET - fixed_text - tag_text
-        text, cut = truncate(description, min(limits.MAX_SECTION_TEXT, max(room, 1)))
-        if cut:
-            notes.append(f"the description ({len(description):,} characters, {len(text) - 1:,} shown)")
-        body.append({"type": "section", "text": _mrkdwn(text)})
-    if image is not None:
-        body.append(image)
-    body.extend(tag_blocks)
-    body.append(context)
-    if status is not None:
-        body.append(status)
-    if actions is not None:
-        body.append(actions)
-    if notes:
-        note, _ = truncate(":scissors: Shortened to fit Slack: " + "; ".join(notes) + ". Open it in Cloudforet "
-                           "for everything.", limits.MAX_SECTION_TEXT)
-        body.append({"type": "context", "block_id": NOTE_BLOCK_ID, "elements": [_mrkdwn(note)]})
-
-    color = STATUS_COLORS.get(state.status, style.color)
     fallback = _fallback_text(title, description, style)
     return Card(
         text=fallback,
         blocks=[header],
-        attachments=[{"color": color, "blocks": body, "fallback": fallback}],
+        attachments=[{"color": STATUS_COLORS.get(state.status, style.color), "blocks": body, "fallback": fallback}],
         truncated=notes,
     )
 
@@ -341,6 +371,11 @@ def _fallback_text(title: str, description: str, style: TypeStyle) -> str:
     if description:
         text += f"\n{description}"
     return truncate(text, min(limits.MAX_TOP_LEVEL_TEXT, 1000))[0]
+
+
+def is_callback_button(element: dict[str, Any]) -> bool:
+    """Whether a Block Kit element is one of the card's callback buttons (by its action id)."""
+    return str(element.get("action_id", "")).startswith(CALLBACK_ACTION_PREFIX)
 
 
 def iter_buttons(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:

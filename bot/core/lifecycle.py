@@ -71,7 +71,10 @@ def alert_key(message: Message) -> str | None:
     return keys[0] if keys else None
 
 
-def phase_of(message: Message, notification_type: NotificationType) -> AlertPhase:
+def phase_of(message: Message, notification_type: NotificationType | None = None) -> AlertPhase:
+    """Where the alert a message is about stands, from its title (``[Alerting]``, ``[Resolved]``) and its ``State``
+    tag. ``notification_type`` is ignored (it says nothing about the phase); it is accepted only until its last
+    caller stops passing it."""
     title = message.title.strip().lower()
     state = next((t.value.strip().upper() for t in message.tags if t.key.strip().lower() == "state"), "")
     if title.startswith("[resolved]") or state == "RESOLVED":

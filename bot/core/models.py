@@ -39,6 +39,16 @@ class NotificationType(StrEnum):
     SUCCESS = "SUCCESS"
     WARNING = "WARNING"
 
+    @classmethod
+    def parse(cls, name: object) -> NotificationType:
+        """The type named ``name``; NONE for anything else (a type Cloudforet added later, a missing value)."""
+        if isinstance(name, str):
+            try:
+                return cls(name)
+            except ValueError:
+                pass
+        return cls.NONE
+
 
 Text = Annotated[str, BeforeValidator(as_text)]
 

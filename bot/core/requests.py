@@ -65,10 +65,7 @@ def parse_dispatch(
 ) -> DispatchRequest:
     """A whole dispatch request; raises ``BotError`` (INVALID_*) when it cannot be delivered."""
     channel = parse_channel(channel_data, secret_data)
-    try:
-        kind = NotificationType(notification_type)
-    except ValueError:
-        kind = NotificationType.NONE
+    kind = NotificationType.parse(notification_type)
     try:
         parsed = Message.from_struct(message)
     except ValidationError as exc:  # defensive: the message model coerces every JSON value

@@ -50,12 +50,20 @@ def split_url(url: str) -> SplitResult | None:
     return parts
 
 
-def is_web_url(url: str) -> bool:
-    """Whether ``url`` is an http(s) address with a host, no white space, and parts that can be read."""
+def web_url_parts(url: str, *, max_length: int | None = None) -> SplitResult | None:
+    """``url`` split into its parts when it is a web address: http(s), a host, no white space, parts that can be
+    read, and at most ``max_length`` characters when given; None otherwise. The one check of a web address."""
+    if max_length is not None and len(url) > max_length:
+        return None
     if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
-        return False
+        return None
     parts = split_url(url)
-    return parts is not None and bool(parts.hostname)
+    return parts if parts is not None and parts.hostname else None
+
+
+def is_web_url(url: str, *, max_length: int | None = None) -> bool:
+    """Whether ``url`` is a web address (see ``web_url_parts``)."""
+    return web_url_parts(url, max_length=max_length) is not None
 
 
 def as_text(value: object) -> str:

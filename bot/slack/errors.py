@@ -26,6 +26,12 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 # move on, short enough that a storm resumes quickly.
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
 
+# Slack's two ways of saying "too many calls": ``ratelimited`` with HTTP 429 (any method, with a Retry-After:
+# https://api.slack.com/apis/rate-limits), and ``rate_limited`` with HTTP 200 ("Application has posted too many
+# messages", an error chat.postMessage documents: https://api.slack.com/methods/chat.postMessage#errors).
+RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
+_RATE_LIMITED_HINT = "Slack kept rate-limiting posts to {channel}; try again later"
+
 _AUTH = {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "no_permission",
          "not_allowed_token_type", "ekm_access_denied"}
 _HINTS: dict[str, tuple[ErrorCode, str]] = {
@@ -38,8 +44,6 @@ _HINTS: dict[str, tuple[ErrorCode, str]] = {
                     "channel {channel} is archived; unarchive it or point the Cloudforet channel elsewhere"),
     "missing_scope": (ErrorCode.SLACK_MISSING_SCOPE,
                       "the Slack app lacks a scope it needs (chat:write); add it and reinstall the app"),
-    "ratelimited": (ErrorCode.SLACK_RATE_LIMITED, "Slack kept rate-limiting posts to {channel}; try again later"),
-    "rate_limited": (ErrorCode.SLACK_RATE_LIMITED, "Slack kept rate-limiting posts to {channel}; try again later"),
     "message_not_found": (ErrorCode.SLACK_MESSAGE_NOT_FOUND, "the card is gone from {channel} (deleted in Slack)"),
     "invalid_blocks": (ErrorCode.SLACK_REJECTED, "Slack rejected the card layout (invalid_blocks)"),
     "msg_blocks_too_long": (ErrorCode.SLACK_REJECTED, "Slack rejected the card as too long (msg_blocks_too_long)"),
@@ -101,9 +105,9 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
     channel = echo(redact(channel))
     if isinstance(exc, SlackCallError):
         status, error = exc.status, echo(redact(exc.error))
-        if status == 429 or error in ("ratelimited", "rate_limited"):
-            code, text = _HINTS["ratelimited"]
-            return BotError(code, text.format(channel=channel), retryable=True, retry_after=exc.retry_after)
+        if status == 429 or error in RATE_LIMIT_ERRORS:
+            return BotError(ErrorCode.SLACK_RATE_LIMITED, _RATE_LIMITED_HINT.format(channel=channel), retryable=True,
+                            retry_after=exc.retry_after)
         if status == 0:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack: {error}", retryable=True)
         if status >= 500:

@@ -6,6 +6,8 @@ Retries use slack_sdk's ``AsyncRetryHandler`` interface: its connection-error ha
 HTTP 5xx or an unreadable answer, and for HTTP 429 (slack_sdk's reads ``Retry-After`` with ``int()`` and raises
 on ``1.5``; ours reads it with ``parse_retry_after``). A handler that raises anyway ends the retries, never the
 call. Every failure leaves as a coded ``BotError`` naming no token and no URL.
+
+The sender's connection pool is opened by its constructor, which runs on the event loop, and closed by ``close``.
 """
 
 from __future__ import annotations
@@ -104,26 +106,25 @@ def default_retry_handlers(max_retries: int = 2, *, interval: RetryIntervalCalcu
 
 
 class SlackSender:
-    """Calls Slack Web API methods with a bot token; keeps one warm connection pool for all tokens."""
+    """Calls Slack Web API methods with a bot token; keeps one warm connection pool for all tokens.
+
+    Construct it on the event loop; ``close`` it when done.
+    """
 
     def __init__(self, base_url: str, *, retry_handlers: list[AsyncRetryHandler] | None = None) -> None:
         self._base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._retry_handlers = retry_handlers if retry_handlers is not None else default_retry_handlers()
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._session
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
+            headers={"User-Agent": USER_AGENT},
+        )
 
     async def call(self, token: str, method: str, body: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
         """POST one Web API method (JSON body, or form fields for read methods); return Slack's answer.
 
-        Raises ``SlackCallError`` when Slack says no or cannot be reached after the retries.
+        Raises ``SlackCallError`` when Slack says no or cannot be reached after the retries, or the sender is
+        closed.
         """
         url = self._base_url + method
         headers = {"Authorization": f"Bearer {token}"}
@@ -139,8 +140,10 @@ class SlackSender:
             state.next_attempt_requested = False
             response: HttpResponse | None = None
             error: Exception | None = None
+            if self._session.closed:  # closed before this attempt (the process is stopping)
+                raise SlackCallError(method, 0, "connection failed (the sender is closed)")
             try:
-                async with self._http().post(url, data=data, headers=headers) as answer:
+                async with self._session.post(url, data=data, headers=headers) as answer:
                     status = answer.status
                     try:
                         payload = await answer.json(content_type=None)
@@ -212,6 +215,5 @@ class SlackSender:
         return {str(u) for u in answer.get("users") or []}
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the connection pool; a later call fails (as Slack not reached) without calling anything."""
+        await self._session.close()
