@@ -9,7 +9,7 @@ import pytest
 
 from tests.cloudforet.client_venv import CloudforetClient
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.support import BackgroundLoop, Stack, live_stack, populate
 
 

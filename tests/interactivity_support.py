@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.samples import APP_TOKEN, alerting_message
 from tests.support import CHANNEL_ID, Stack, live_stack
 

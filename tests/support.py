@@ -22,7 +22,7 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
 from bot.cloudforet.servicers import dict_to_struct
 from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.samples import APP_TOKEN, TOKEN
 
 T = TypeVar("T")

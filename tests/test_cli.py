@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fakes.slack_api import validate_blocks
+from tests.fakes.slack import validate_blocks
 from tests.process import ROOT
 from tests.samples import CALLBACK_URL, alerting_message
 

@@ -22,7 +22,7 @@ from bot.core.cards import CardState, CardStatus, is_callback_button, iter_butto
 from bot.core.models import Message, NotificationType
 from bot.store import AuditRecord, ClaimStatus, SqliteStore
 from bot.store.sqlite import SCHEMA_VERSION
-from tests.fakes.slack_api import validate_blocks
+from tests.fakes.slack import validate_blocks
 from tests.samples import CALLBACK_URL, LINK, alerting_message
 
 V2 = "https://cf.example.test/monitoring/v1/domain/domain-1/alert/alert-123/key456/ACKNOWLEDGED"

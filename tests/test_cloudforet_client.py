@@ -15,7 +15,7 @@ import pytest
 
 from tests.cloudforet.client_venv import CloudforetClient
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
-from tests.fakes.slack_api import FakeSlack, validate_blocks
+from tests.fakes.slack import FakeSlack, validate_blocks
 from tests.interactivity_support import SIGNING_SECRET, wait_for
 from tests.process import ServerProcess, server_process
 from tests.samples import CALLBACK_URL, TOKEN, alerting_message, resolved_message

@@ -1,4 +1,5 @@
-"""Tests for the fake Slack's interactivity: signed clicks, block_actions payloads, response_url, Socket Mode."""
+"""Tests for the fake Slack's interactivity (tests/fakes/slack/interactivity.py): signed clicks, block_actions
+payloads, response_url. Socket Mode is tested in tests/test_fake_socket_mode.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,11 @@ from urllib.parse import parse_qs
 import aiohttp
 import pytest
 from aiohttp import web
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.socket_mode.aiohttp import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes.slack_api import ButtonNotFound, FakeSlack
-from tests.fakes.slack_interactivity import slack_signature
+from tests.fakes.slack import ButtonNotFound, FakeSlack, slack_signature
 
 TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-A0APP-1-secret"
@@ -222,7 +218,9 @@ async def test_payload_for_button_in_attachment(fake: FakeSlack, client: AsyncWe
     assert fake.block_actions_payload(ALERTS, ts, "resolve")["actions"][0]["block_id"] == action["block_id"]
     assert payload["response_url"].startswith(f"{fake.url}/actions/")
     # The recorded message itself is untouched.
-    assert "block_id" not in fake.find(ALERTS, ts).attachments[0]["blocks"][1]  # type: ignore[union-attr]
+    recorded = fake.find(ALERTS, ts)
+    assert recorded is not None and recorded.attachments is not None
+    assert "block_id" not in recorded.attachments[0]["blocks"][1]
 
 
 async def test_payload_for_top_level_button_and_value_override(fake: FakeSlack, client: AsyncWebClient) -> None:
@@ -254,7 +252,9 @@ async def test_payload_follows_chat_update_and_refuses_what_cannot_be_clicked(
         fake.block_actions_payload(ALERTS, ts, "ack")
     with pytest.raises(LookupError):
         fake.block_actions_payload(ALERTS, "1.000001", "ack")
-    await client.chat_delete(channel=ALERTS, ts=ts)
+    card = fake.find(ALERTS, ts)
+    assert card is not None
+    card.deleted = True  # someone deleted it in Slack
     with pytest.raises(LookupError):
         fake.block_actions_payload(ALERTS, ts, "ack")
 
@@ -323,18 +323,31 @@ async def test_response_url_ephemeral(fake: FakeSlack, client: AsyncWebClient, r
     assert msg is not None and msg.updates == [] and msg.attachments == CARD_ATTACHMENTS
 
 
-async def test_response_url_delete_and_in_channel(fake: FakeSlack, client: AsyncWebClient) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"delete_original": True},
+        {"delete_original": "true", "text": "x"},
+        {"response_type": "in_channel", "text": "posted for everyone"},
+    ],
+)
+async def test_response_url_refuses_what_the_fake_does_not_model(
+    fake: FakeSlack, client: AsyncWebClient, body: dict[str, Any]
+) -> None:
+    """The bot never deletes the card or posts in channel through response_url: the fake refuses rather than
+    playing it wrong, and nothing changes."""
     ts = await _post_card(client)
     url = fake.block_actions_payload(ALERTS, ts, "ack")["response_url"]
-    hook = AsyncWebhookClient(url)
-    assert (await hook.send(text="posted for everyone", response_type="in_channel")).status_code == 200
-    assert [m.text for m in fake.messages[ALERTS]] == ["CPU high on web-1", "posted for everyone"]
-    assert (await hook.send(delete_original=True)).status_code == 200
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+        assert resp.status == 400
+        assert await resp.json() == {"ok": False, "error": "fake_does_not_model"}
     msg = fake.find(ALERTS, ts)
-    assert msg is not None and msg.deleted
-    again = await hook.send(replace_original=True, text="too late")
-    assert again.status_code == 404
-    assert json.loads(again.body)["error"] == "message_not_found"
+    assert msg is not None and not msg.deleted and msg.updates == []
+    assert [m.ts for m in fake.messages[ALERTS]] == [ts]
+    assert fake.ephemerals == []
+    # A refusal uses none of the response_url's five uses.
+    for i in range(5):
+        assert (await AsyncWebhookClient(url).send(replace_original=True, text=f"update {i}")).status_code == 200
 
 
 async def test_response_url_five_uses(fake: FakeSlack, client: AsyncWebClient) -> None:
@@ -361,7 +374,7 @@ async def test_response_url_expiry(fake: FakeSlack, client: AsyncWebClient) -> N
     resp = await AsyncWebhookClient(expired_by_hand).send(text="x")
     assert (resp.status_code, json.loads(resp.body)["error"]) == (404, "expired_url")
 
-    fake.response_url_ttl = 0.05
+    fake.interactivity.response_url_ttl = 0.05
     aged = fake.block_actions_payload(ALERTS, ts, "ack")["response_url"]
     await asyncio.sleep(0.1)
     resp = await AsyncWebhookClient(aged).send(text="x")
@@ -378,117 +391,6 @@ async def test_response_url_rejects_non_json(fake: FakeSlack, client: AsyncWebCl
     async with aiohttp.ClientSession() as session, session.post(url, data="text=hi") as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "invalid_payload"
-
-
-# -- Socket Mode -----------------------------------------------------------------------------------
-
-
-async def test_apps_connections_open_token_types(fake: FakeSlack) -> None:
-    web_client = AsyncWebClient(base_url=fake.base_url, retry_handlers=[])
-    resp = await web_client.apps_connections_open(app_token=APP_TOKEN)
-    assert resp["url"].startswith(f"ws://127.0.0.1:{fake.port}/link/?ticket=")
-    for token, error in ((TOKEN, "not_allowed_token_type"), ("xapp-unknown", "invalid_auth")):
-        with pytest.raises(SlackApiError) as info:
-            await web_client.apps_connections_open(app_token=token)
-        assert info.value.response["error"] == error
-    # An app token cannot call Web API methods.
-    with pytest.raises(SlackApiError) as info:
-        await AsyncWebClient(token=APP_TOKEN, base_url=fake.base_url).chat_postMessage(channel=ALERTS, text="x")
-    assert info.value.response["error"] == "not_allowed_token_type"
-
-
-async def _ws_url(fake: FakeSlack) -> str:
-    resp = await AsyncWebClient(base_url=fake.base_url).apps_connections_open(app_token=APP_TOKEN)
-    return str(resp["url"])
-
-
-async def test_raw_websocket_hello_ack_ping_and_clean_stop(fake: FakeSlack) -> None:
-    url = await _ws_url(fake)
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, autoping=False) as ws:
-            hello = await ws.receive_json(timeout=2)
-            assert hello["type"] == "hello"
-            assert hello["num_connections"] == 1
-            assert hello["connection_info"] == {"app_id": "A0APP"}
-            assert "debug_info" in hello
-            await fake.wait_for_socket(timeout=1)
-            assert fake.socket_connections == 1
-
-            await ws.ping(b"are-you-there")
-            pong = await ws.receive(timeout=2)
-            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"are-you-there")
-
-            sending = asyncio.ensure_future(fake.send_interactive({"type": "block_actions"}))
-            envelope = await ws.receive_json(timeout=2)
-            assert envelope["type"] == "interactive"
-            assert envelope["accepts_response_payload"] is True
-            assert envelope["payload"] == {"type": "block_actions"}
-            assert (envelope["retry_attempt"], envelope["retry_reason"]) == (0, "")
-            await asyncio.sleep(0.05)
-            await ws.send_json({"envelope_id": envelope["envelope_id"]})
-            elapsed = await sending
-            assert 0.05 <= elapsed < 1.0
-            assert fake.socket_acks == [{"envelope_id": envelope["envelope_id"]}]
-
-            await fake.socket_disconnect()
-            assert (await ws.receive_json(timeout=2))["type"] == "disconnect"
-
-            started = time.monotonic()
-            await fake.stop()
-            assert time.monotonic() - started < 1.0
-            closing = await ws.receive(timeout=2)
-            assert closing.type == aiohttp.WSMsgType.CLOSE
-            assert closing.data == aiohttp.WSCloseCode.GOING_AWAY
-    assert fake.socket_connections == 0
-
-
-async def test_unacked_envelope_times_out(fake: FakeSlack) -> None:
-    url = await _ws_url(fake)
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive_json(timeout=2)
-        with pytest.raises(TimeoutError):
-            await fake.send_interactive({"type": "block_actions"}, timeout=0.2)
-        late = (await ws.receive_json(timeout=2))["envelope_id"]
-        await ws.send_json({"envelope_id": late})
-        await asyncio.sleep(0.05)
-        assert fake.socket_acks == [{"envelope_id": late}]  # a late ack is still recorded
-
-
-async def test_socket_mode_refusals(fake: FakeSlack) -> None:
-    with pytest.raises(TimeoutError):
-        await fake.wait_for_socket(timeout=0.05)
-    with pytest.raises(RuntimeError):
-        await fake.send_interactive({"type": "block_actions"})
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await session.ws_connect(f"ws://127.0.0.1:{fake.port}/link/?ticket=made-up")
-        assert info.value.status == 401
-
-
-async def test_real_socket_mode_client_connects_and_acks(fake: FakeSlack, client: AsyncWebClient) -> None:
-    ts = await _post_card(client)
-    payload = fake.block_actions_payload(ALERTS, ts, "ack")
-    received: list[SocketModeRequest] = []
-
-    async def listener(sm_client: Any, request: SocketModeRequest) -> None:
-        received.append(request)
-        await sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
-
-    sm = SocketModeClient(app_token=APP_TOKEN, web_client=AsyncWebClient(base_url=fake.base_url))
-    sm.socket_mode_request_listeners.append(listener)
-    try:
-        await sm.connect()
-        await fake.wait_for_socket(timeout=5)
-        elapsed = await fake.send_interactive(payload)
-    finally:
-        await sm.close()
-    assert elapsed < 3.0
-    (request,) = received
-    assert request.type == "interactive"
-    assert request.payload == payload
-    assert fake.socket_acks[-1]["envelope_id"] == fake.socket_envelopes[-1]["envelope_id"] == request.envelope_id
-    opened = [c for c in fake.calls if c.method == "apps.connections.open"]
-    assert opened and opened[0].token == APP_TOKEN and opened[0].response["ok"] is True
 
 
 async def test_response_url_replacement_is_the_whole_message(fake: FakeSlack, client: AsyncWebClient) -> None:

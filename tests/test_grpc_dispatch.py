@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from bot.cloudforet._proto.spaceone.api.notification.plugin import protocol_pb2
 from bot.cloudforet.servicers import dict_to_struct
-from tests.fakes.slack_api import FakeSlack, validate_blocks
+from tests.fakes.slack import FakeSlack, validate_blocks
 from tests.interactivity_support import wait_for
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
 from tests.support import CHANNEL_ID, Stack, dispatch_request, live_stack

@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 
 from bot.core.cards import CALLBACK_ACTION_PREFIX
-from tests.fakes.slack_api import _ok
-from tests.fakes.slack_interactivity import form_body, slack_signature
+from tests.fakes.slack import form_body, slack_signature
+from tests.fakes.slack.web_api import ok as _ok
 from tests.interactivity_support import SIGNING_SECRET, ClickStack, click_stack, wait_for
 
 FORM = "application/x-www-form-urlencoded"

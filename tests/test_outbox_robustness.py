@@ -18,7 +18,7 @@ import pytest
 
 from bot.core.sealed import fingerprint
 from bot.store.sqlite import DB_FILE
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import wait_for
 from tests.process import ROOT, free_port, server_process
 from tests.samples import ACCESS_KEY, ALERT_ID, CALLBACK_URL, TOKEN, alert_tags, alerting_message

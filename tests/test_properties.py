@@ -20,7 +20,7 @@ from bot.core.cards import render_card, text_length
 from bot.core.lifecycle import alert_key
 from bot.core.models import Message, NotificationType
 from bot.core.sealed import fingerprint
-from tests.fakes.slack_api import validate_blocks
+from tests.fakes.slack import validate_blocks
 from tests.samples import TOKEN
 from tests.support import CHANNEL_ID, Stack, live_stack
 

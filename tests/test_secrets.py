@@ -15,7 +15,7 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     protocol_pb2_grpc,
 )
 from bot.cloudforet.servicers import dict_to_struct
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.process import server_process
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
 

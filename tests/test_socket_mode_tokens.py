@@ -22,7 +22,7 @@ from bot.button_keys import ButtonKeys
 from bot.core.sealed import seal
 from bot.slack.socket_mode import MAX_APP_TOKENS, SocketModeConnections, TokenState
 from bot.store import SqliteStore
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import APP_TOKEN, SIGNING_SECRET, click_stack, wait_for
 from tests.process import free_port, server_process
 from tests.samples import TOKEN

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import wait_for
 from tests.process import server_process
 from tests.samples import TOKEN

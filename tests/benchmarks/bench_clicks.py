@@ -17,7 +17,7 @@ import grpc
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
 from tests.benchmarks.bench_dispatch import percentile
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import SIGNING_SECRET, wait_for
 from tests.process import server_process
 from tests.samples import alerting_message
