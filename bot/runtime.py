@@ -70,7 +70,6 @@ class Runtime:
         self.clicks = ClickService(
             store=self.store, callbacks=self.callbacks, keys=self.keys, cards=self.cards,
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
-            allowed_hosts=settings.callback_allowed_hosts,
             claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)

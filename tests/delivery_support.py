@@ -19,7 +19,7 @@ from bot.delivery.repeats import RepeatFilter
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import SlackSender
 from bot.store import SqliteStore
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.samples import TOKEN
 from tests.support import populate
 

@@ -18,7 +18,7 @@ from bot.core.lifecycle import (
     next_transition,
     phase_of,
 )
-from bot.core.models import Message, NotificationType
+from bot.core.models import Message
 from bot.delivery.pacer import SAFETY, Pacer
 from tests.samples import alerting_message, resolved_message
 
@@ -53,13 +53,6 @@ def test_phases() -> None:
         is AlertPhase.RESOLVED
     assigned = Message.from_struct({"title": "[Assigned to me] x"})
     assert phase_of(assigned) is AlertPhase.OTHER
-
-
-def test_the_phase_does_not_depend_on_the_notification_type() -> None:
-    """The type was an unused argument; callers that still pass it get the same answer."""
-    for message in (alerting_message(), resolved_message(), {"title": "[Assigned to me] x"}):
-        parsed = Message.from_struct(message)
-        assert {phase_of(parsed, kind) for kind in NotificationType} == {phase_of(parsed)}
 
 
 def test_transitions() -> None:

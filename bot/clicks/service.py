@@ -160,11 +160,10 @@ def _where(exc: BaseException) -> str:
 
 class ClickService:
     """Carries out clicks on callback buttons. Where callbacks may go is the callback client's to say (it holds
-    BOT_CALLBACK_ALLOWED_HOSTS); ``allowed_hosts`` is ignored, and is accepted only until its callers stop passing
-    it."""
+    BOT_CALLBACK_ALLOWED_HOSTS)."""
 
     def __init__(self, *, store: Store, callbacks: CallbackClient, keys: ButtonKeys, responders: ResponderPolicy,
-                 claim_timeout: float, cards: CardBook | None = None, allowed_hosts: list[str] | None = None) -> None:
+                 claim_timeout: float, cards: CardBook | None = None) -> None:
         self._cards = cards
         self._store = store
         self._callbacks = callbacks
@@ -288,9 +287,12 @@ class ClickService:
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.inc("chatops_callback_seconds_total", result.elapsed)
-        detail = result.detail
+        outcome = _CALLBACK_OUTCOMES[result.outcome]
         if result.outcome is Outcome.DONE:
             recorded = self._finish(key, done=True)
+            # audited before the card changes: whoever sees the new card finds the record
+            self._audit(click, target, outcome, result.detail if recorded else
+                        f"{result.detail}; the plugin's store could not record it")
             acted_at = datetime.now(UTC)
             await self._show(respond, click, CardState(status=CardStatus.ACKNOWLEDGED, actor=click.user_id,
                                                        acted_at=acted_at, action_label=done_label(url, label)))
@@ -301,16 +303,14 @@ class ClickService:
                 except Exception as exc:
                     logger.error("could not record the acknowledgement on the card: %s", type(exc).__name__)
             if not recorded:
-                detail += "; the plugin's store could not record it"
                 await _safely(respond.tell(f":warning: *{label}* went through, but the plugin could not record "
                                            "it (its store failed), so another click may call Cloudforet again."))
         else:
             self._finish(key, done=False)
+            self._audit(click, target, outcome, result.detail)
             await self._show(respond, click, CardState())
             await _safely(respond.tell(f":warning: *{label}* did not go through: {result.detail}. "
                                        f"{ADVICE.get(result.outcome, '')}"))
-        outcome = _CALLBACK_OUTCOMES[result.outcome]
-        self._audit(click, target, outcome, detail)
         return outcome
 
 

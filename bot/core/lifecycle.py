@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from bot.core.alerts import alert_id_from_url
 from bot.core.cards import CardState, CardStatus, slack_date
-from bot.core.models import Message, NotificationType
+from bot.core.models import Message
 from bot.core.text import escape_mrkdwn, truncate
 
 
@@ -71,10 +71,9 @@ def alert_key(message: Message) -> str | None:
     return keys[0] if keys else None
 
 
-def phase_of(message: Message, notification_type: NotificationType | None = None) -> AlertPhase:
+def phase_of(message: Message) -> AlertPhase:
     """Where the alert a message is about stands, from its title (``[Alerting]``, ``[Resolved]``) and its ``State``
-    tag. ``notification_type`` is ignored (it says nothing about the phase); it is accepted only until its last
-    caller stops passing it."""
+    tag (the notification type says nothing about it)."""
     title = message.title.strip().lower()
     state = next((t.value.strip().upper() for t in message.tags if t.key.strip().lower() == "state"), "")
     if title.startswith("[resolved]") or state == "RESOLVED":

@@ -137,7 +137,7 @@ class CardKeeper:
             await courier.finish()
             return
         message, kind = parsed or (Message.from_struct(item.body["message"]),
-                                   NotificationType(item.body["notification_type"]))
+                                   NotificationType.parse(item.body["notification_type"]))
         await self._show(item, token, item.body["target"], message, kind, courier)
 
     async def _show(self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType,
@@ -146,7 +146,7 @@ class CardKeeper:
         keys = alert_keys(message)
         bot = fingerprint(token)
         record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
-        transition = next_transition(state_of(record) if record else None, phase_of(message, kind), message,
+        transition = next_transition(state_of(record) if record else None, phase_of(message), message,
                                      datetime.now(UTC))
         if record is None or transition.action is CardAction.POST:
             card = build_card(message, kind, self._keys, transition.state)
