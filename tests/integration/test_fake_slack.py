@@ -25,7 +25,7 @@ OTHER_BOT_TOKEN = "xoxb-other-bot"
 PUBLIC_WRITER_TOKEN = "xoxb-public-writer"
 INACTIVE_TOKEN = "xoxb-inactive"
 ALERTS = "C0ALERTS"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _section(text: str) -> dict[str, Any]:

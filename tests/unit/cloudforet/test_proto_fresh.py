@@ -8,7 +8,7 @@ from google.protobuf import descriptor_pb2
 
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_generated_code_is_fresh() -> None:

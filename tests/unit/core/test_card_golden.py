@@ -18,7 +18,7 @@ from bot.core.cards import CardState, CardStatus, render_card
 from bot.core.models import Message, NotificationType
 from tests.samples import LINK, alerting_message, resolved_message
 
-GOLDEN = Path(__file__).parent / "data" / "rendered_cards.json"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "rendered_cards.json"
 AT = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 LATER = datetime(2024, 1, 2, 4, 0, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A copy of Slack's manifest schema (MIT, licence beside it), so the suite runs on a bare clone.
-SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
+SCHEMA_PATH = ROOT / "tests" / "data" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
 MANIFESTS = sorted((ROOT / "manifests").glob("slack-app-*.yaml"))
 
 

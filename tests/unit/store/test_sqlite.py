@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.cards import CardStatus
-from bot.store import AuditRecord, CardRecord, DataDirInUse, ItemKind, SqliteStore, StoreError
+from bot.store import AuditRecord, CardRecord, ClaimStatus, DataDirInUse, ItemKind, SqliteStore, StoreError
 from bot.store import sqlite as sqlite_store
 from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
 from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
@@ -164,3 +164,43 @@ def test_a_vanished_database_is_noticed_and_started_afresh(store: SqliteStore) -
     assert not store.vanished() and store.schema_version == SCHEMA_VERSION
     assert store.outbox_counts() == {}
     assert store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) > 0
+
+
+def test_store_claims_are_exclusive_until_released_or_stale(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    assert store.claim_action("k", "U1", now=100, stale_after=40).status is ClaimStatus.CLAIMED
+    second = store.claim_action("k", "U2", now=101, stale_after=40)
+    assert (second.status, second.actor) == (ClaimStatus.IN_PROGRESS, "U1")
+    store.finish_action("k", done=False, now=102)
+    assert store.claim_action("k", "U2", now=103, stale_after=40).status is ClaimStatus.CLAIMED
+    assert store.claim_action("k", "U3", now=200, stale_after=40).status is ClaimStatus.CLAIMED  # U2's went stale
+    store.finish_action("k", done=True, now=201)
+    done = store.claim_action("k", "U4", now=300, stale_after=40)
+    assert (done.status, done.actor, done.at) == (ClaimStatus.DONE, "U3", 201)
+
+
+def test_store_is_created_versioned_and_survives_reopening(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    assert store.schema_version == SCHEMA_VERSION
+    store.add_audit(AuditRecord(at=1, actor="U1", action="Ack", channel="C1", message_ts="1.0", target="alert-1",
+                                outcome="done"))
+    assert store.remember_app_token("id-1", "sealed-1", now=1)
+    assert not store.remember_app_token("id-1", "sealed-again", now=2)
+    store.close()
+    reopened = SqliteStore(tmp_path)
+    assert reopened.audit()[0].target == "alert-1" and reopened.app_tokens() == ["sealed-1"]
+    journal = sqlite3.connect(reopened.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+    assert oct(reopened.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    SqliteStore(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "slack-chatops.sqlite3")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        SqliteStore(tmp_path)
+
+
