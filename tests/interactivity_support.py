@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack import FakeSlack
@@ -17,9 +17,11 @@ from tests.support import CHANNEL_ID, Stack, live_stack
 __all__ = ["APP_TOKEN", "SIGNING_SECRET", "ClickStack", "click_stack", "wait_for"]
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+def wait_for(predicate: Callable[[], T], timeout: float = 10, what: str = "condition") -> T:
+    """``predicate``'s first truthy value, polled until ``timeout``; AssertionError naming ``what`` after that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -65,11 +65,24 @@ def dispatch_request(message: dict[str, Any], *, channel_data: dict[str, Any] | 
     return notification_pb2.PluginDispatchRequest(
         options=dict_to_struct({}),
         message=dict_to_struct(message),
-        notification_type=notification_pb2.PluginDispatchRequest.NotificationType.Value(notification_type),
+        notification_type=notification_type,  # by name: protobuf refuses a name it does not know
         secret_data=dict_to_struct(secret_data or {}),
         channel_data=dict_to_struct(channel_data if channel_data is not None else
                                     {"token": TOKEN, "channel": "#alerts"}),
     )
+
+
+def notification_type_number(number: int) -> notification_pb2.PluginDispatchRequest.NotificationType:
+    """Any int32 as a notification type: proto3 enums are open, so a number the plugin does not know travels as
+    is, but protoc's ``.pyi`` types the field with the known values only."""
+    return cast(notification_pb2.PluginDispatchRequest.NotificationType, number)
+
+
+def details_of(error: grpc.RpcError) -> str:
+    """A gRPC error's details (grpc types them as optional; every error this plugin answers has some)."""
+    details = error.details()
+    assert details is not None, f"{error.code()} came without details"
+    return details
 
 
 class Stack:

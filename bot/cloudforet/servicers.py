@@ -34,7 +34,8 @@ from bot.dispatch import DispatchService
 from bot.redact import redact
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+RequestT = TypeVar("RequestT", bound=Message)
+ResponseT = TypeVar("ResponseT", bound=Message)
 # The notification type's name by its number on the wire; a number this code does not know has no name here, and
 # ``parse_dispatch`` takes it for NONE.
 _NOTIFICATION_TYPE_NAMES: dict[int, str] = {
@@ -80,7 +81,8 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-async def _answer(context: grpc.aio.ServicerContext, method: str, call: Callable[[], Awaitable[T]]) -> T:
+async def _answer(context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str,
+                  call: Callable[[], Awaitable[ResponseT]]) -> ResponseT:
     """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference."""
     started = time.perf_counter()
     try:
@@ -104,11 +106,15 @@ class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
         self._service = service
         self._metadata = dict_to_struct(plugin_metadata())
 
-    async def init(self, request: protocol_pb2.InitRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def init(self, request: protocol_pb2.InitRequest,
+                   context: grpc.aio.ServicerContext[protocol_pb2.InitRequest, protocol_pb2.PluginInfo],
+                   ) -> protocol_pb2.PluginInfo:
         # Called before every dispatch: instant and offline.
         return protocol_pb2.PluginInfo(metadata=self._metadata)
 
-    async def verify(self, request: protocol_pb2.PluginVerifyRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def verify(self, request: protocol_pb2.PluginVerifyRequest,
+                     context: grpc.aio.ServicerContext[protocol_pb2.PluginVerifyRequest, empty_pb2.Empty],
+                     ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
             secret = struct_to_dict(request.secret_data)
             options = struct_to_dict(request.options)
@@ -127,7 +133,8 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
         self._service = service
 
     async def dispatch(self, request: notification_pb2.PluginDispatchRequest,
-                       context: grpc.aio.ServicerContext) -> Any:
+                       context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
+                       ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
             parsed = parse_dispatch(
                 channel_data=struct_to_dict(request.channel_data),
@@ -149,11 +156,10 @@ class Undecodable:
 
 
 UNDECODABLE = Undecodable()
-M = TypeVar("M", bound=Message)
 
 
-def _lenient(message_type: type[M]) -> Callable[[bytes], M | Undecodable]:
-    def parse(data: bytes) -> M | Undecodable:
+def _lenient(message_type: type[RequestT]) -> Callable[[bytes], RequestT | Undecodable]:
+    def parse(data: bytes) -> RequestT | Undecodable:
         try:
             return message_type.FromString(data)
         except DecodeError:
@@ -161,9 +167,12 @@ def _lenient(message_type: type[M]) -> Callable[[bytes], M | Undecodable]:
     return parse
 
 
-def _refusing_undecodable(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-                          ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+def _refusing_undecodable(
+    handler: Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]],
+) -> Callable[[RequestT | Undecodable, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]]:
+    # The context's request type only matters to streaming calls (read()); these calls are unary.
+    async def handle(request: RequestT | Undecodable,
+                     context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
         if isinstance(request, Undecodable):
             logger.warning("refused a request that could not be parsed")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -173,24 +182,30 @@ def _refusing_undecodable(handler: Callable[[Any, grpc.aio.ServicerContext], Awa
     return handle
 
 
+def _unary_handler(
+    handler: Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]],
+    request_type: type[RequestT],
+    response_type: type[ResponseT],
+) -> grpc.RpcMethodHandler[RequestT | Undecodable, ResponseT]:
+    """A unary method's handler as the generated ``add_*_to_server`` make it, but parsing leniently."""
+    return grpc.unary_unary_rpc_method_handler(_refusing_undecodable(handler),
+                                               request_deserializer=_lenient(request_type),
+                                               response_serializer=response_type.SerializeToString)
+
+
 def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> None:
     """Register ``Protocol`` and ``Notification`` as the generated ``add_*_to_server`` do, parsing leniently."""
     protocol, notification = ProtocolServicer(service), NotificationServicer(service)
-    services: dict[str, dict[str, tuple[Any, type[Message], type[Message]]]] = {
+    # Handlers by method name, by full service name (grpc's own signatures take RpcMethodHandler[Any, Any]).
+    services: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {
         protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
-            "init": (protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
-            "verify": (protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
+            "init": _unary_handler(protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
+            "verify": _unary_handler(protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
         },
         notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
-            "dispatch": (notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
+            "dispatch": _unary_handler(notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
         },
     }
-    for name, methods in services.items():
-        handlers = {
-            method: grpc.unary_unary_rpc_method_handler(_refusing_undecodable(handler),
-                                                        request_deserializer=_lenient(request_type),
-                                                        response_serializer=response_type.SerializeToString)
-            for method, (handler, request_type, response_type) in methods.items()
-        }
+    for name, handlers in services.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
         server.add_registered_method_handlers(name, handlers)

@@ -141,6 +141,7 @@ class Message(BaseModel):
         occurred = raw.get("occurred_at")
         # Coerced by hand (hot path): every field gets its declared type, so no validation pass is needed.
         return cls.model_construct(
+            None,  # _fields_set, pydantic's default: explicit, so a type checker cannot match ``**known`` to it
             **known,
             occurred_at_raw=as_text(occurred),
             occurred_at=parse_timestamp(occurred),

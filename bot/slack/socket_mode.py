@@ -35,6 +35,7 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -280,7 +281,7 @@ class SocketModeConnections:
             self._release(conn)
 
     def _delay(self, conn: _Connection) -> float:
-        ceiling = min(self._backoff_max, self._backoff_first * 2 ** min(conn.failures - 1, 30))
+        ceiling = min(self._backoff_max, self._backoff_first * 2.0 ** min(conn.failures - 1, 30))
         delay = max(ceiling * random.uniform(0.5, 1.0), conn.retry_after)
         conn.retry_after = 0.0
         return delay
@@ -345,7 +346,7 @@ class SocketModeConnections:
         try:
             # slack_sdk's connect() retries a failed handshake with the same URL forever; the timeout ends that.
             async with asyncio.timeout(self._connect_timeout):
-                await conn.client.connect()
+                await conn.client.connect()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
         except TimeoutError:
             self._failed(conn, "the WebSocket did not open")
             return False
@@ -366,7 +367,7 @@ class SocketModeConnections:
             if conn.refresh or not await conn.client.is_connected():
                 return
 
-    async def _handle(self, client: SocketModeClient, request: SocketModeRequest) -> None:
+    async def _handle(self, client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
         await dispatch_socket_mode(self._bolt, client, request)
 
     async def _refuse(self, conn: _Connection, reason: str) -> None:
@@ -390,6 +391,6 @@ class SocketModeConnections:
         client, conn.client = conn.client, None
         if client is not None:
             try:
-                await client.close()
+                await client.close()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
             except Exception as exc:
                 logger.warning("closing a Socket Mode connection failed: %s", type(exc).__name__)

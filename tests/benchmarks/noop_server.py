@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
 
-from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
 
 
 class NoopNotification(notification_pb2_grpc.NotificationServicer):
-    async def dispatch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def dispatch(self, request: notification_pb2.PluginDispatchRequest,
+                       context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
+                       ) -> empty_pb2.Empty:
         return empty_pb2.Empty()
 
 

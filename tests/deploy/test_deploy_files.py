@@ -191,7 +191,9 @@ def test_runtime_installs_the_wheel_into_a_venv(runtime: list[Instruction]) -> N
     assert any(re.search(r"-m venv\b", run) for run in runs), "a venv in the runtime stage"
     install = [run for run in runs if re.search(r"\bpip\b.*\binstall\b", run)]
     assert install and any("slack_chatops-" in run and ".whl" in run and "--no-index" in run for run in install)
-    venv = next(re.search(r"-m venv\s+(?:--\S+\s+)*(\S+)", run).group(1) for run in runs if "-m venv" in run)
+    venvs = [found.group(1) for run in runs if (found := re.search(r"-m venv\s+(?:--\S+\s+)*(\S+)", run))]
+    assert venvs, "the venv's path in the runtime stage"
+    venv = venvs[0]
     assert _env(runtime)["PATH"].startswith(f"{venv}/bin:"), "the venv's bin first on PATH"
 
 

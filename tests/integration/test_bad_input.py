@@ -20,7 +20,7 @@ from bot.core.requests import parse_channel
 from bot.core.text import MAX_ECHOED_CHARS, echo, is_web_url, split_url
 from bot.slack.card_builder import build_card, callback_values
 from tests.samples import APP_TOKEN, CALLBACK_URL, LINK, TOKEN
-from tests.support import Stack
+from tests.support import Stack, details_of
 
 BROKEN_URLS = ["http://[oops", "https://[::1/x", "http://host:99999/x", "http://host:port/x", "http://＃x/"]
 
@@ -152,7 +152,7 @@ def test_a_ten_thousand_character_channel_id_is_a_short_coded_error(stack: Stack
         stack.dispatch({"title": "t"}, channel_data={"token": TOKEN, "channel": "#alerts",
                                                      "channel_id": "C" + "A" * 9_999})
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith("ERROR_INVALID_CHANNEL_DATA") and len(caught.value.details()) < 300
+    assert details_of(caught.value).startswith("ERROR_INVALID_CHANNEL_DATA") and len(details_of(caught.value)) < 300
 
 
 def test_an_unknown_long_channel_name_is_quoted_briefly(stack: Stack) -> None:
@@ -160,7 +160,7 @@ def test_an_unknown_long_channel_name_is_quoted_briefly(stack: Stack) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stack.dispatch({"title": "t"}, channel_data={"token": TOKEN, "channel": name})
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
-    details = caught.value.details()
+    details = details_of(caught.value)
     assert details.startswith("ERROR_SLACK_CHANNEL_NOT_FOUND") and "ü" * 40 in details and name not in details
 
 
@@ -168,7 +168,7 @@ def test_a_token_with_a_trailing_newline_is_invalid_argument_not_internal(stack:
     with pytest.raises(grpc.RpcError) as caught:
         stack.dispatch({"title": "t"}, channel_data={"token": TOKEN + "\n", "channel": "#alerts"})
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith("ERROR_INVALID_CHANNEL_DATA: channel_data.token")
+    assert details_of(caught.value).startswith("ERROR_INVALID_CHANNEL_DATA: channel_data.token")
 
 
 @pytest.mark.parametrize("key", ["link", "callbacks"])

@@ -63,10 +63,11 @@ def test_alerting_then_resolved(cloudforet_client: CloudforetClient, server: Ser
         ":red_circle: [Alerting] Notification of access to the SpaceONE")
     assert "Acknowledge Alerts" in json.dumps(first.params["attachments"])
     assert CALLBACK_URL not in json.dumps(first.params["attachments"])
+    assert card.blocks and card.attachments
     assert card.blocks[0]["text"]["text"].startswith(":white_check_mark: [Resolved]")
     assert card.attachments[0]["color"] == "#2EB67D"
     assert "Acknowledge Alerts" not in json.dumps(card.attachments)
-    assert [r.text.split(" at ")[0] for r in card.replies] == [":white_check_mark: Resolved"]
+    assert [str(r.text).split(" at ")[0] for r in card.replies] == [":white_check_mark: Resolved"]
 
 
 def test_forty_tags_and_a_long_description(cloudforet_client: CloudforetClient, server: ServerProcess,

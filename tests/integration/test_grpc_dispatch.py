@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from bot.cloudforet.servicers import dict_to_struct
 from tests.fakes.slack import FakeSlack, validate_blocks
 from tests.interactivity_support import wait_for
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
-from tests.support import CHANNEL_ID, Stack, dispatch_request, live_stack
+from tests.support import CHANNEL_ID, Stack, details_of, dispatch_request, live_stack, notification_type_number
 
 
 def test_init_returns_the_channel_schema_without_calling_slack(stack: Stack) -> None:
@@ -76,13 +77,13 @@ def test_dispatch_by_channel_id_and_token_from_secret_data(stack: Stack) -> None
 
 def test_a_notification_type_number_this_plugin_does_not_know_is_none(stack: Stack) -> None:
     request = dispatch_request({"title": "hello"})
-    request.notification_type = 9  # a type Cloudforet might add later
+    request.notification_type = notification_type_number(9)  # a type Cloudforet might add later
     stack.notification.dispatch(request, timeout=30)
     [message] = stack.posted()
     assert message.attachments[0]["color"] == "#9E9E9E" and message.blocks[0]["text"]["text"] == ":white_circle: hello"
 
 
-def _error(stack: Stack, message: dict, **kwargs: object) -> grpc.RpcError:
+def _error(stack: Stack, message: dict[str, Any], **kwargs: Any) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as caught:
         stack.dispatch(message, **kwargs)
     return caught.value
@@ -97,23 +98,25 @@ def _error(stack: Stack, message: dict, **kwargs: object) -> grpc.RpcError:
     ({"token": TOKEN, "channel": "secret-ops"}, grpc.StatusCode.FAILED_PRECONDITION, "/invite @"),
     ({"token": TOKEN, "channel": "old-alerts"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_ARCHIVED"),
 ])
-def test_errors_are_typed_and_coded(stack: Stack, channel_data: dict, status: grpc.StatusCode, details: str) -> None:
+def test_errors_are_typed_and_coded(stack: Stack, channel_data: dict[str, Any], status: grpc.StatusCode,
+                                    details: str) -> None:
     error = _error(stack, alerting_message(), channel_data=channel_data)
     assert error.code() == status
-    assert details in error.details()
-    assert error.details().startswith("ERROR_")
-    assert TOKEN not in error.details() and CALLBACK_URL not in error.details()
+    answered = details_of(error)
+    assert details in answered
+    assert answered.startswith("ERROR_")
+    assert TOKEN not in answered and CALLBACK_URL not in answered
     assert stack.posted() == []
     if status is not grpc.StatusCode.INVALID_ARGUMENT:  # it reached delivery: recorded with its reason
         [(_, _, reason)] = stack.runtime.store.failed_items()
-        assert reason == error.details()
+        assert reason == answered
 
 
 def test_not_in_channel_hint(stack: Stack) -> None:
     stack.slack.add_channel("quiet", "C0QUIET001", bot_member=False)
     error = _error(stack, {"title": "x"}, channel_data={"token": TOKEN, "channel": "quiet"})
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert error.details().startswith("ERROR_SLACK_NOT_IN_CHANNEL") and "/invite @" in error.details()
+    assert details_of(error).startswith("ERROR_SLACK_NOT_IN_CHANNEL") and "/invite @" in details_of(error)
 
 
 def test_slack_outage_is_queued_and_delivered_after(tmp_path: Path) -> None:
@@ -173,7 +176,7 @@ def test_verify_calls_auth_test(stack: Stack) -> None:
         stack.protocol.verify(protocol_pb2.PluginVerifyRequest(
             secret_data=dict_to_struct({"token": "xoxb-revoked-9"})), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert caught.value.details().startswith("ERROR_SLACK_AUTH")
+    assert details_of(caught.value).startswith("ERROR_SLACK_AUTH")
     with pytest.raises(grpc.RpcError) as caught:
         stack.protocol.verify(protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": "nope"})),
                               timeout=5)

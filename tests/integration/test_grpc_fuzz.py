@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 from bot.cloudforet.servicers import MAX_DETAILS_BYTES
 from tests.samples import APP_TOKEN, CALLBACK_URL, LINK, TOKEN
-from tests.support import CHANNEL_ID, Stack, live_stack
+from tests.support import CHANNEL_ID, Stack, details_of, live_stack, notification_type_number
 
 HUGE = 10_000
 odd_strings = (
@@ -115,7 +115,7 @@ def assert_coded(call: Any) -> None:
 @given(channel=channel_data, secret=structs | channel_data, msg=message, options=structs, kind=notification_types)
 def test_any_dispatch_is_ok_or_a_coded_error(fuzz_stack: Stack, channel: dict[str, Any], secret: dict[str, Any],
                                              msg: dict[str, Any], options: dict[str, Any], kind: int) -> None:
-    request = notification_pb2.PluginDispatchRequest(notification_type=kind)
+    request = notification_pb2.PluginDispatchRequest(notification_type=notification_type_number(kind))
     # Built in place (not copied): a copy would parse, and protobuf refuses to parse past its depth limit.
     request.channel_data.update(channel)
     request.secret_data.update(secret)
@@ -146,4 +146,4 @@ def test_a_request_nested_past_protobufs_limit_is_invalid_argument(fuzz_stack: S
     with pytest.raises(grpc.RpcError) as caught:
         fuzz_stack.notification.dispatch(request, timeout=10)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith("ERROR_INVALID_MESSAGE: the request could not be read")
+    assert details_of(caught.value).startswith("ERROR_INVALID_MESSAGE: the request could not be read")

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,9 +122,8 @@ def test_twenty_concurrent_clicks_make_one_callback(any_transport: ClickStack) -
     wait_for(lambda: "Acknowledged" in any_transport.card_text(ts), what="acknowledged card")
     time.sleep(0.3)
     assert len(any_transport.cloudforet.requests) == 1
-    told = wait_for(lambda: len(any_transport.slack.ephemerals) >= 19 and any_transport.slack.ephemerals,
-                    what="19 ephemerals")
-    assert all("already" in str(e.get("text")) for e in told)
+    wait_for(lambda: len(any_transport.slack.ephemerals) >= 19, what="19 ephemerals")
+    assert all("already" in str(e.get("text")) for e in any_transport.slack.ephemerals)
     # a late click after success changes nothing either
     any_transport.click(late)
     wait_for(lambda: any_transport.ephemerals_for("ULATE"), what="late ephemeral")
@@ -135,8 +135,10 @@ def test_twenty_concurrent_clicks_make_one_callback(any_transport: ClickStack) -
 def test_bad_signatures_get_401_and_no_callback(clicks: ClickStack, variant: str) -> None:
     ts, _ = clicks.post_alert()
     payload = clicks.payload(ts)
-    kwargs = {"forged": {"signature": "v0=" + "0" * 64}, "stale": {"timestamp": int(time.time()) - 600},
-              "unsigned": {"omit_headers": True}, "wrong-secret": {}}[variant]
+    variants: dict[str, dict[str, Any]] = {
+        "forged": {"signature": "v0=" + "0" * 64}, "stale": {"timestamp": int(time.time()) - 600},
+        "unsigned": {"omit_headers": True}, "wrong-secret": {}}
+    kwargs = variants[variant]
     if variant == "wrong-secret":
         result = clicks.stack.loop.run(clicks.slack.click(clicks.events_url, "not-the-secret", payload))
     else:
@@ -170,9 +172,9 @@ def test_tampered_button_value_calls_nothing(any_transport: ClickStack) -> None:
     value = any_transport.payload(ts)["actions"][0]["value"]
     for forged in (value[:-4] + "AAAA", url, "v1.deadbeef.AAAA"):
         any_transport.click(any_transport.payload(ts, value_override=forged))
-    texts = wait_for(lambda: len(any_transport.ephemerals_for()) == 3 and any_transport.ephemerals_for(),
-                     what="refusals")
-    assert all("not issued by this plugin" in t for t in texts)
+    wait_for(lambda: len(any_transport.ephemerals_for()) == 3, what="refusals")
+    texts = any_transport.ephemerals_for()
+    assert len(texts) == 3 and all("not issued by this plugin" in t for t in texts)
     assert any_transport.cloudforet.requests == []
     assert [a.outcome for a in any_transport.stack.runtime.store.audit()] == ["refused"] * 3
 

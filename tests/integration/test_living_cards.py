@@ -12,7 +12,6 @@ import pytest
 from bot.core.sealed import fingerprint
 from tests.interactivity_support import ClickStack, click_stack, wait_for
 from tests.samples import TOKEN, alerting_message, resolved_message
-from tests.support import CHANNEL_ID
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ def test_a_late_click_never_reopens_a_resolved_card(cards: ClickStack) -> None:
 def test_a_deleted_card_is_posted_again(cards: ClickStack) -> None:
     cards.stack.dispatch(alerting_message())
     [card] = cards.stack.posted()
-    cards.slack.find(CHANNEL_ID, card.ts).deleted = True
+    cards.card(card.ts).deleted = True
     cards.stack.dispatch(alerting_message())
     wait_for(lambda: len(cards.stack.posted()) == 2, what="a new card")
     new = cards.stack.posted()[1]

@@ -152,6 +152,13 @@ def _public_detail_link(alert_id: str = ALERT_ID) -> str:
     return f"https://console.example.test/alert-public-detail?alert_url={webhook}"
 
 
+def _color(stack: Stack, ts: str) -> object:
+    """The colour of the card posted at ``ts`` in the alerts channel."""
+    card = stack.slack.find(CHANNEL_ID, ts)
+    assert card is not None and card.attachments, ts
+    return card.attachments[0]["color"]
+
+
 @pytest.mark.parametrize("resolved_names", ["link with the id in its query", "alert number only"])
 def test_resolved_updates_the_card_whatever_names_the_alert(tmp_path: Path, resolved_names: str) -> None:
     with live_stack(tmp_path) as stack:
@@ -163,8 +170,7 @@ def test_resolved_updates_the_card_whatever_names_the_alert(tmp_path: Path, reso
             resolved["domain_name"] = "another-domain-name"  # so the Alert Number cannot be what matched
         stack.dispatch(resolved, notification_type="SUCCESS")
         [card] = stack.posted()  # one card, updated in place
-        wait_for(lambda: stack.slack.find(CHANNEL_ID, card.ts).attachments[0]["color"] == "#2EB67D",
-                 what="the card turned green")
+        wait_for(lambda: _color(stack, card.ts) == "#2EB67D", what="the card turned green")
 
 
 def test_the_same_alert_from_two_workspaces_makes_two_cards(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from bot.core.models import Message, NotificationType
 from bot.core.sealed import fingerprint
 from tests.fakes.slack import validate_blocks
 from tests.samples import TOKEN
-from tests.support import CHANNEL_ID, Stack, live_stack
+from tests.support import CHANNEL_ID, Stack, details_of, live_stack
 
 # Struct values: null, bool, number (always a double on the wire), string, list, nested struct.
 scalars = st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300)
@@ -102,5 +102,5 @@ def test_any_channel_data_is_delivered_or_a_coded_client_error(shared_stack: Sta
     except grpc.RpcError as error:
         assert error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                                 grpc.StatusCode.UNAUTHENTICATED), error.details()
-        assert error.details().startswith("ERROR_")
-        assert TOKEN not in error.details()
+        assert details_of(error).startswith("ERROR_")
+        assert TOKEN not in details_of(error)

@@ -18,6 +18,7 @@ from bot.cloudforet.servicers import dict_to_struct
 from tests.fakes.slack import FakeSlack
 from tests.process import server_process
 from tests.samples import ACCESS_KEY, CALLBACK_URL, LINK, TOKEN, alerting_message
+from tests.support import details_of
 
 
 def _request(channel: str, token: str = TOKEN) -> notification_pb2.PluginDispatchRequest:
@@ -40,11 +41,11 @@ def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack) -> N
             for request in (_request("#missing"), _request("#alerts", bad_token), _request("#old-alerts")):
                 with pytest.raises(grpc.RpcError) as caught:
                     notification.dispatch(request, timeout=20)
-                errors.append(caught.value.details())
+                errors.append(details_of(caught.value))
             with pytest.raises(grpc.RpcError) as caught:
                 protocol.verify(protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": bad_token})),
                                 timeout=20)
-            errors.append(caught.value.details())
+            errors.append(details_of(caught.value))
     log = server.log()
     assert "Notification.dispatch failed: ERROR_SLACK_CHANNEL_NOT_FOUND" in log  # the log does say what failed
     assert len(fake_slack.messages["C0ALERTS01"]) == 1

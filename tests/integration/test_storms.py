@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,10 +25,10 @@ from tests.support import BackgroundLoop, dispatch_request, live_stack, populate
 
 pytestmark = pytest.mark.storm
 RATE = 20
-PACED = {"post_rate": RATE, "post_burst": 3, "dispatch_wait": 2}
+PACED: dict[str, Any] = {"post_rate": RATE, "post_burst": 3, "dispatch_wait": 2}  # Settings fields
 
 
-def alert(number: int, channel: str = "#alerts") -> dict:
+def alert(number: int, channel: str = "#alerts") -> dict[str, Any]:
     return {"message": {"title": f"[Alerting] storm alert {number:04d}", "description": "disk full",
                         "link": f"https://console.example.test/alert-manager/alert/alert-{number:04d}",
                         "tags": [{"key": "Alert Number", "value": f"#{number}", "options": {"short": True}}]},
@@ -35,7 +36,11 @@ def alert(number: int, channel: str = "#alerts") -> dict:
 
 
 def titles(slack: FakeSlack, channel_id: str) -> list[str]:
-    return [m.blocks[0]["text"]["text"].split("storm alert ")[1] for m in slack.messages.get(channel_id, [])]
+    found: list[str] = []
+    for message in slack.messages.get(channel_id, []):
+        assert message.blocks, message
+        found.append(message.blocks[0]["text"]["text"].split("storm alert ")[1])
+    return found
 
 
 def test_storm_to_one_channel(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.cloudforet.callback_client import (
@@ -19,11 +21,11 @@ from tests.samples import alerting_message
 V2 = "https://cf.example.test/monitoring/v1/domain/domain-1/alert/alert-123/key456/ACKNOWLEDGED"
 
 
-def has_callback_buttons(payload: dict) -> bool:
+def has_callback_buttons(payload: dict[str, Any]) -> bool:
     return any(is_callback_button(button) for button in iter_buttons(payload))
 
 
-def _card() -> dict:
+def _card() -> dict[str, Any]:
     card = render_card(Message.from_struct(alerting_message()), NotificationType.ERROR, callback_values=["sealed"])
     return card.payload()
 

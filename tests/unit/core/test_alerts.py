@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.core.alerts import action_key, alert_id_from_url, callback_state, done_label
 from bot.core.cards import is_callback_button, iter_buttons, render_card
 from bot.core.models import Message, NotificationType
@@ -10,11 +12,11 @@ from tests.samples import CALLBACK_URL, LINK, alerting_message
 V2 = "https://cf.example.test/monitoring/v1/domain/domain-1/alert/alert-123/key456/ACKNOWLEDGED"
 
 
-def has_callback_buttons(payload: dict) -> bool:
+def has_callback_buttons(payload: dict[str, Any]) -> bool:
     return any(is_callback_button(button) for button in iter_buttons(payload))
 
 
-def _card() -> dict:
+def _card() -> dict[str, Any]:
     card = render_card(Message.from_struct(alerting_message()), NotificationType.ERROR, callback_values=["sealed"])
     return card.payload()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, is_callback_button, iter_buttons, render_card
@@ -13,11 +14,11 @@ from tests.samples import alerting_message
 V2 = "https://cf.example.test/monitoring/v1/domain/domain-1/alert/alert-123/key456/ACKNOWLEDGED"
 
 
-def has_callback_buttons(payload: dict) -> bool:
+def has_callback_buttons(payload: dict[str, Any]) -> bool:
     return any(is_callback_button(button) for button in iter_buttons(payload))
 
 
-def _card() -> dict:
+def _card() -> dict[str, Any]:
     card = render_card(Message.from_struct(alerting_message()), NotificationType.ERROR, callback_values=["sealed"])
     return card.payload()
 

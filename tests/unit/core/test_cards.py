@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,9 @@ from bot.core.models import Message, NotificationType
 from tests.samples import CALLBACK_URL, LINK, alerting_message
 
 
-def body(card_payload: dict) -> list[dict]:
-    return card_payload["attachments"][0]["blocks"]
+def body(card_payload: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = card_payload["attachments"][0]["blocks"]
+    return blocks
 
 
 def test_alert_card_layout() -> None:

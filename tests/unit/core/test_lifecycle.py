@@ -60,7 +60,8 @@ def test_transitions() -> None:
     first = next_transition(None, AlertPhase.ALERTING, alerting, NOW)
     assert first.action is CardAction.POST and first.state == CardState()
     again = next_transition(first.state, AlertPhase.ALERTING, alerting, NOW)
-    assert again.action is CardAction.UPDATE and again.state.notified == 2 and "notified 2×" in again.thread_line
+    assert again.action is CardAction.UPDATE and again.state.notified == 2
+    assert again.thread_line is not None and "notified 2×" in again.thread_line
     acked = CardState(status=CardStatus.ACKNOWLEDGED, actor="U1", acted_at=NOW, notified=2)
     done = next_transition(acked, AlertPhase.RESOLVED, resolved, NOW)
     assert done.action is CardAction.UPDATE and done.state.status is CardStatus.RESOLVED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_channel_data_with_token_fallback_to_secret_data() -> None:
     ({"token": TOKEN, "channel": "#a", "channel_id": "nope"}, "channel_data.channel_id must be a channel ID"),
     ({"token": 12.0, "channel": "#a"}, "channel_data.token must be a string"),
 ])
-def test_bad_channel_data_is_a_clear_error_without_the_secret(channel_data: dict, expected: str) -> None:
+def test_bad_channel_data_is_a_clear_error_without_the_secret(channel_data: dict[str, Any], expected: str) -> None:
     with pytest.raises(BotError) as caught:
         parse_channel(channel_data)
     assert caught.value.code is ErrorCode.INVALID_CHANNEL_DATA
