@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
-_counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+# Totals by metric name and sorted labels; floats, as some count seconds.
+_counters: defaultdict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
 _HELP = {
     "chatops_dispatch_total": "Notification.dispatch calls by outcome",
     "chatops_clicks_total": "Button clicks handled, by outcome",
@@ -13,7 +14,7 @@ _HELP = {
 
 
 def inc(name: str, amount: float = 1, **labels: str) -> None:
-    _counters[(name, tuple(sorted(labels.items())))] += amount  # type: ignore[assignment]
+    _counters[(name, tuple(sorted(labels.items())))] += amount
 
 
 def render() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -27,8 +28,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def _post(http: aiohttp.ClientSession, url: str, **kwargs: object) -> tuple[int, str, str]:
-    async with http.post(url, allow_redirects=False, **kwargs) as resp:  # type: ignore[arg-type]
+async def _post(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, str, str]:
+    async with http.post(url, allow_redirects=False, **kwargs) as resp:
         return resp.status, resp.headers.get("Location", ""), await resp.text()
 
 

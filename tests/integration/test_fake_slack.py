@@ -105,7 +105,7 @@ async def test_unknown_method(fake: FakeSlack, client: AsyncWebClient, method: s
 def test_settings_fakeslack_does_not_have_are_refused() -> None:
     """A misspelt or removed setting fails loudly instead of being ignored."""
     with pytest.raises(AttributeError):
-        FakeSlack().response_url_ttl = 1.0  # type: ignore[attr-defined]
+        FakeSlack().response_url_ttl = 1.0  # type: ignore[attr-defined]  # the point: a setting it does not have
 
 
 # -- authentication --------------------------------------------------------------------------------

@@ -149,11 +149,11 @@ async def test_real_socket_mode_client_connects_and_acks(fake: FakeSlack, client
     sm = SocketModeClient(app_token=APP_TOKEN, web_client=AsyncWebClient(base_url=fake.base_url))
     sm.socket_mode_request_listeners.append(listener)
     try:
-        await sm.connect()  # type: ignore[no-untyped-call]
+        await sm.connect()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
         await fake.wait_for_socket(timeout=5)
         elapsed = await fake.send_interactive(payload)
     finally:
-        await sm.close()  # type: ignore[no-untyped-call]
+        await sm.close()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
     assert elapsed < 3.0
     (request,) = received
     assert request.type == "interactive"
