@@ -39,8 +39,12 @@ class ButtonKeys:
             except FileExistsError:
                 secret = path.read_text().strip()
             except OSError as exc:
-                logger.warning("cannot keep a button key in %s (%s); buttons sealed now will not open after a "
-                               "restart: set BOT_BUTTON_KEY", self._data_dir, type(exc).__name__)
+                logger.warning(
+                    "cannot keep a button key in %s (%s); buttons sealed now will not open after a "
+                    "restart: set BOT_BUTTON_KEY",
+                    self._data_dir,
+                    type(exc).__name__,
+                )
                 secret = secrets.token_hex(32)
             self._local = SealKey.derive(secret)
         return self._local

@@ -40,14 +40,25 @@ class DispatchOutcome(StrEnum):
 def dispatch_digest(request: DispatchRequest) -> str:
     """Identifies a dispatch by everything that makes it what it is (channel, token, message, type)."""
     token = request.channel.token.get_secret_value()
-    canonical = json.dumps([request.channel.target, token, request.notification_type.value, request.raw_message],
-                           sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        [request.channel.target, token, request.notification_type.value, request.raw_message],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class DispatchService:
-    def __init__(self, outbox: Outbox, verifier: SlackSender, *, wait: float, repeat_window: float,
-                 on_app_token: AppTokenHook | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        verifier: SlackSender,
+        *,
+        wait: float,
+        repeat_window: float,
+        on_app_token: AppTokenHook | None = None,
+    ) -> None:
         self._outbox = outbox
         self._verifier = verifier
         self._wait = wait
@@ -61,8 +72,7 @@ class DispatchService:
         """
         if request.channel.app_token is not None and self._on_app_token is not None:
             await self._on_app_token(request.channel.app_token.get_secret_value())
-        submission = self._outbox.submit(request, digest=digest or dispatch_digest(request),
-                                         window=self._repeat_window)
+        submission = self._outbox.submit(request, digest=digest or dispatch_digest(request), window=self._repeat_window)
         if submission is None:
             metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.REPEAT.value)
             logger.info("ignored a repeat of a dispatch accepted within the last %g s", self._repeat_window)
@@ -88,5 +98,6 @@ class DispatchService:
             async with asyncio.timeout(VERIFY_TIMEOUT_SECONDS):
                 return await self._verifier.auth_test(token)
         except TimeoutError:
-            raise BotError(ErrorCode.TIMEOUT,
-                           f"Slack did not answer auth.test within {VERIFY_TIMEOUT_SECONDS} s") from None
+            raise BotError(
+                ErrorCode.TIMEOUT, f"Slack did not answer auth.test within {VERIFY_TIMEOUT_SECONDS} s"
+            ) from None

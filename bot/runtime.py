@@ -38,14 +38,19 @@ PRUNE_SECONDS = 600.0
 # callback's own timeout (BOT_CALLBACK_TIMEOUT) plus this, which covers the card redraw through the click's
 # response_url made before the callback (slack_sdk's webhook client gives that up after 30 s).
 CLAIM_MARGIN_SECONDS = 30.0
-OPEN_CALLBACKS_WARNING = ("BOT_CALLBACK_ALLOWED_HOSTS is unset: a click on a button makes the plugin call the "
-                          "callback URL that came with the notification, on any host except link-local and "
-                          "cloud-metadata addresses; set it to the host names of Cloudforet's webhook")
+OPEN_CALLBACKS_WARNING = (
+    "BOT_CALLBACK_ALLOWED_HOSTS is unset: a click on a button makes the plugin call the "
+    "callback URL that came with the notification, on any host except link-local and "
+    "cloud-metadata addresses; set it to the host names of Cloudforet's webhook"
+)
 
 
 def button_keys(settings: Settings) -> ButtonKeys:
-    configured = [s.get_secret_value() for s in (settings.button_key, settings.signing_secret, settings.app_token)
-                  if s is not None]
+    configured = [
+        s.get_secret_value()
+        for s in (settings.button_key, settings.signing_secret, settings.app_token)
+        if s is not None
+    ]
     return ButtonKeys(configured, settings.data_dir)
 
 
@@ -60,22 +65,39 @@ class Runtime:
         self.keys = button_keys(settings)
         self.tokens = TokenVault(self.keys)
         self.cards = CardKeeper(self.store, self.keys, self.tokens)
-        self.outbox = Outbox(self.store, self.delivery_sender, self.cards, self.tokens, repeats=RepeatFilter(),
-                             post_rate=settings.post_rate, post_burst=settings.post_burst,
-                             update_rate=settings.update_rate, update_burst=settings.update_burst)
-        self.service = DispatchService(self.outbox, self.sender, wait=settings.dispatch_wait,
-                                       repeat_window=settings.repeat_window, on_app_token=self._app_token_seen)
-        self.callbacks = CallbackClient(allowed_hosts=settings.callback_allowed_hosts,
-                                        timeout=settings.callback_timeout)
+        self.outbox = Outbox(
+            self.store,
+            self.delivery_sender,
+            self.cards,
+            self.tokens,
+            repeats=RepeatFilter(),
+            post_rate=settings.post_rate,
+            post_burst=settings.post_burst,
+            update_rate=settings.update_rate,
+            update_burst=settings.update_burst,
+        )
+        self.service = DispatchService(
+            self.outbox,
+            self.sender,
+            wait=settings.dispatch_wait,
+            repeat_window=settings.repeat_window,
+            on_app_token=self._app_token_seen,
+        )
+        self.callbacks = CallbackClient(
+            allowed_hosts=settings.callback_allowed_hosts, timeout=settings.callback_timeout
+        )
         self.clicks = ClickService(
-            store=self.store, callbacks=self.callbacks, keys=self.keys, cards=self.cards,
+            store=self.store,
+            callbacks=self.callbacks,
+            keys=self.keys,
+            cards=self.cards,
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
             claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
-        self.socket_mode = SocketModeConnections(self.bolt, settings.slack_api_url,
-                                                 on_accepted=self._app_token_accepted,
-                                                 on_refused=self._app_token_refused)
+        self.socket_mode = SocketModeConnections(
+            self.bolt, settings.slack_api_url, on_accepted=self._app_token_accepted, on_refused=self._app_token_refused
+        )
         self._open_callbacks_warned = False
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port = 0
@@ -124,8 +146,11 @@ class Runtime:
             except SealError:
                 unreadable += 1
         if unreadable:
-            logger.warning("%d remembered app-level token(s) cannot be opened with the current keys; paste them "
-                           "into their channels again", unreadable)
+            logger.warning(
+                "%d remembered app-level token(s) cannot be opened with the current keys; paste them "
+                "into their channels again",
+                unreadable,
+            )
         return tokens
 
     def ready(self) -> bool:
@@ -136,8 +161,10 @@ class Runtime:
         queued in memory (alert cards, failed items and the audit trail it held are gone, and said so)."""
         if not self.store.vanished():
             return
-        logger.error("the store's database file was deleted while the plugin was running: starting a new one; "
-                     "alert cards, failed items and audit records it held are lost")
+        logger.error(
+            "the store's database file was deleted while the plugin was running: starting a new one; "
+            "alert cards, failed items and audit records it held are lost"
+        )
         self.store.reopen()
         rewritten = self.outbox.rewrite_queued()
         logger.error("wrote %d queued notification(s) back to the new store", rewritten)
@@ -164,14 +191,19 @@ class Runtime:
         logger.info("gRPC plugin server listening on %s:%d", self.settings.grpc_host, self.grpc_port)
 
         secret = self.settings.signing_secret.get_secret_value() if self.settings.signing_secret else None
-        self.http_runner = web.AppRunner(build_http_app(self.bolt, secret, self.ready), access_log=None,
-                                         handle_signals=False)
+        self.http_runner = web.AppRunner(
+            build_http_app(self.bolt, secret, self.ready), access_log=None, handle_signals=False
+        )
         await self.http_runner.setup()
         site = web.TCPSite(self.http_runner, self.settings.http_host, self.settings.http_port)
         await site.start()
         self.http_port = int(self.http_runner.addresses[0][1])
-        logger.info("HTTP listening on %s:%d (Slack interactivity %s)", self.settings.http_host, self.http_port,
-                    "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET")
+        logger.info(
+            "HTTP listening on %s:%d (Slack interactivity %s)",
+            self.settings.http_host,
+            self.http_port,
+            "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET",
+        )
 
         remembered = self._remembered_app_tokens()
         if secret or self.settings.app_token is not None or remembered:
@@ -206,6 +238,9 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logger.info("shutting down: finishing in-flight requests and draining the outbox (up to %d s + %g s)",
-                SHUTDOWN_GRACE_SECONDS, settings.drain_seconds)
+    logger.info(
+        "shutting down: finishing in-flight requests and draining the outbox (up to %d s + %g s)",
+        SHUTDOWN_GRACE_SECONDS,
+        settings.drain_seconds,
+    )
     await runtime.stop()

@@ -37,10 +37,15 @@ class Parts:
     outbox: Outbox
 
 
-def request(message: dict[str, Any], *, channel: str = "#alerts", token: str = TOKEN,
-            notification_type: str = "ERROR") -> DispatchRequest:
-    return parse_dispatch(channel_data={"token": token, "channel": channel}, secret_data={}, message=message,
-                          notification_type=notification_type)
+def request(
+    message: dict[str, Any], *, channel: str = "#alerts", token: str = TOKEN, notification_type: str = "ERROR"
+) -> DispatchRequest:
+    return parse_dispatch(
+        channel_data={"token": token, "channel": channel},
+        secret_data={},
+        message=message,
+        notification_type=notification_type,
+    )
 
 
 async def eventually(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:  # noqa: ASYNC109

@@ -54,17 +54,24 @@ class ServerProcess:
 def server_process(data_dir: Path, slack_api_url: str, **env: str) -> Iterator[ServerProcess]:
     grpc_port, http_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "SLACK_"))}
-    environment.update({
-        "BOT_GRPC_PORT": str(grpc_port), "BOT_GRPC_HOST": "127.0.0.1",
-        "BOT_HTTP_PORT": str(http_port), "BOT_HTTP_HOST": "127.0.0.1",
-        "BOT_SLACK_API_URL": slack_api_url, "BOT_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT),
-    })
+    environment.update(
+        {
+            "BOT_GRPC_PORT": str(grpc_port),
+            "BOT_GRPC_HOST": "127.0.0.1",
+            "BOT_HTTP_PORT": str(http_port),
+            "BOT_HTTP_HOST": "127.0.0.1",
+            "BOT_SLACK_API_URL": slack_api_url,
+            "BOT_DATA_DIR": str(data_dir),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     environment.update(env)
     log_path = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=environment,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
     server = ServerProcess(process, grpc_port, http_port, log_path)
     try:
         wait_for_port(grpc_port, process=process)

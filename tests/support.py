@@ -58,17 +58,22 @@ def populate(slack: FakeSlack) -> None:
         slack.add_channel(f"team-{i}", f"C0TEAM{i:04d}")
 
 
-def dispatch_request(message: dict[str, Any], *, channel_data: dict[str, Any] | None = None,
-                     secret_data: dict[str, Any] | None = None,
-                     notification_type: str = "ERROR") -> notification_pb2.PluginDispatchRequest:
+def dispatch_request(
+    message: dict[str, Any],
+    *,
+    channel_data: dict[str, Any] | None = None,
+    secret_data: dict[str, Any] | None = None,
+    notification_type: str = "ERROR",
+) -> notification_pb2.PluginDispatchRequest:
     """A dispatch request as Cloudforet sends it (to ``#alerts`` with the test token unless told otherwise)."""
     return notification_pb2.PluginDispatchRequest(
         options=dict_to_struct({}),
         message=dict_to_struct(message),
         notification_type=notification_type,  # by name: protobuf refuses a name it does not know
         secret_data=dict_to_struct(secret_data or {}),
-        channel_data=dict_to_struct(channel_data if channel_data is not None else
-                                    {"token": TOKEN, "channel": "#alerts"}),
+        channel_data=dict_to_struct(
+            channel_data if channel_data is not None else {"token": TOKEN, "channel": "#alerts"}
+        ),
     )
 
 
@@ -117,9 +122,18 @@ def live_stack(data_dir: Path, fake: FakeSlack | None = None, **settings: Any) -
     slack = fake or FakeSlack()
     populate(slack)
     loop.run(slack.start())
-    values: dict[str, Any] = {"grpc_port": 0, "grpc_host": "127.0.0.1", "http_port": 0, "http_host": "127.0.0.1",
-                              "slack_api_url": slack.base_url, "data_dir": data_dir, "post_rate": 0, "update_rate": 0,
-                              "dispatch_wait": 5, "drain_seconds": 2}
+    values: dict[str, Any] = {
+        "grpc_port": 0,
+        "grpc_host": "127.0.0.1",
+        "http_port": 0,
+        "http_host": "127.0.0.1",
+        "slack_api_url": slack.base_url,
+        "data_dir": data_dir,
+        "post_rate": 0,
+        "update_rate": 0,
+        "dispatch_wait": 5,
+        "drain_seconds": 2,
+    }
     values.update(settings)
     runtime = loop.run(_built(Settings(**values)))  # on the loop, as ``serve`` builds it: its HTTP clients need one
     loop.run(runtime.start())

@@ -32,8 +32,10 @@ class ResponderPolicy:
             elif user_id in members:
                 return None
         if unknown:
-            return ("you are not on the list of people who may act on these alerts from Slack, and the user groups "
-                    "on it could not be checked just now (the bot needs usergroups:read)")
+            return (
+                "you are not on the list of people who may act on these alerts from Slack, and the user groups "
+                "on it could not be checked just now (the bot needs usergroups:read)"
+            )
         return "you are not on the list of people who may act on these alerts from Slack"
 
     async def _members(self, group: str, channel_id: str) -> set[str] | None:

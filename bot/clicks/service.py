@@ -38,11 +38,10 @@ from bot.store import AuditRecord, ClaimStatus, Store
 logger = logging.getLogger(__name__)
 
 ADVICE = {
-    Outcome.EXPIRED: "Cloudforet's callback links last 1 hour: open the alert in Cloudforet and acknowledge it "
-                     "there.",
+    Outcome.EXPIRED: "Cloudforet's callback links last 1 hour: open the alert in Cloudforet and acknowledge it there.",
     Outcome.FAILED: "Try again in a moment; if it keeps failing, open the alert in Cloudforet.",
     Outcome.REFUSED: "This plugin is not allowed to call that address; ask the operator to check "
-                     "BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet.",
+    "BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet.",
 }
 
 
@@ -162,8 +161,16 @@ class ClickService:
     """Carries out clicks on callback buttons. Where callbacks may go is the callback client's to say (it holds
     BOT_CALLBACK_ALLOWED_HOSTS)."""
 
-    def __init__(self, *, store: Store, callbacks: CallbackClient, keys: ButtonKeys, responders: ResponderPolicy,
-                 claim_timeout: float, cards: CardBook | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        callbacks: CallbackClient,
+        keys: ButtonKeys,
+        responders: ResponderPolicy,
+        claim_timeout: float,
+        cards: CardBook | None = None,
+    ) -> None:
         self._cards = cards
         self._store = store
         self._callbacks = callbacks
@@ -174,10 +181,18 @@ class ClickService:
     def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
         metrics.inc("chatops_clicks_total", outcome=outcome.value)
         try:
-            self._store.add_audit(AuditRecord(at=time.time(), actor=click.user_id, action=click.label or
-                                              click.action_id, channel=click.channel_id,
-                                              message_ts=click.message_ts, target=target, outcome=outcome.value,
-                                              detail=detail))
+            self._store.add_audit(
+                AuditRecord(
+                    at=time.time(),
+                    actor=click.user_id,
+                    action=click.label or click.action_id,
+                    channel=click.channel_id,
+                    message_ts=click.message_ts,
+                    target=target,
+                    outcome=outcome.value,
+                    detail=detail,
+                )
+            )
         except Exception as exc:  # the audit must not break the click, but must not vanish either
             logger.error("could not write the audit record for a click (%s): %s", outcome, type(exc).__name__)
         logger.info("click by %s on %s in %s: %s %s", click.user_id, target, click.channel_id, outcome, detail)
@@ -187,8 +202,9 @@ class ClickService:
         try:
             self._store.finish_action(key, done=done, now=time.time())
         except Exception as exc:
-            logger.error("could not record the end of a clicked action in the store: %s at %s",
-                         type(exc).__name__, _where(exc))
+            logger.error(
+                "could not record the end of a clicked action in the store: %s at %s", type(exc).__name__, _where(exc)
+            )
             return False
         return True
 
@@ -211,8 +227,7 @@ class ClickService:
         except Exception as exc:
             return await self._failed(click, respond, progress, exc)
 
-    async def _failed(self, click: Click, respond: Responder, progress: _Progress,
-                      exc: Exception) -> ClickOutcome:
+    async def _failed(self, click: Click, respond: Responder, progress: _Progress, exc: Exception) -> ClickOutcome:
         name = type(exc).__name__
         logger.error("a click failed while %s: %s at %s", progress.step, name, _where(exc))
         if progress.claimed_key is not None:
@@ -225,8 +240,10 @@ class ClickService:
         if progress.step is Step.CALLBACK:
             text = f":warning: *{label}* did not go through: something went wrong while {progress.step}. {advice}"
         elif progress.step is Step.REPORT:
-            text = (f":warning: *{label}* was sent to Cloudforet, but something went wrong while {progress.step}; "
-                    "check the alert in Cloudforet.")
+            text = (
+                f":warning: *{label}* was sent to Cloudforet, but something went wrong while {progress.step}; "
+                "check the alert in Cloudforet."
+            )
         else:
             text = f":warning: Nothing was done: something went wrong while {progress.step}. {advice}"
         await _safely(respond.tell(text))
@@ -237,8 +254,12 @@ class ClickService:
             url = str(unseal(click.value, self._keys.opening_keys).get("u", ""))
         except SealError:
             self._audit(click, "unknown", ClickOutcome.REFUSED, "button value not sealed by this deployment")
-            await _safely(respond.tell(":no_entry: This button was not issued by this plugin (or was altered), so "
-                                       "nothing was done. Open the alert in Cloudforet instead."))
+            await _safely(
+                respond.tell(
+                    ":no_entry: This button was not issued by this plugin (or was altered), so "
+                    "nothing was done. Open the alert in Cloudforet instead."
+                )
+            )
             return ClickOutcome.REFUSED
         target = progress.target = alert_id_from_url(url) or "callback"
 
@@ -259,11 +280,14 @@ class ClickService:
 
         progress.step = Step.CHECK_CARD
         # == (not is): the card book may give the status as a CardStatus or as its string value.
-        if (self._cards is not None
-                and self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED):
+        if (
+            self._cards is not None
+            and self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED
+        ):
             self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
-            await _safely(respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to "
-                                       "Cloudforet."))
+            await _safely(
+                respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to Cloudforet.")
+            )
             return ClickOutcome.REFUSED
 
         progress.step = Step.CLAIM
@@ -271,8 +295,11 @@ class ClickService:
         claim = self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
         if claim.status is not ClaimStatus.CLAIMED:
             when = slack_date(datetime.fromtimestamp(claim.at, UTC))
-            text = (f"<@{claim.actor}> already did this at {when}." if claim.status is ClaimStatus.DONE
-                    else f"<@{claim.actor}> is already doing this (since {when}).")
+            text = (
+                f"<@{claim.actor}> already did this at {when}."
+                if claim.status is ClaimStatus.DONE
+                else f"<@{claim.actor}> is already doing this (since {when})."
+            )
             self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
             await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
             return ClickOutcome.DUPLICATE
@@ -280,8 +307,7 @@ class ClickService:
 
         label = click.label or "the button"
         progress.card_changed = True
-        await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id,
-                                                   action_label=label))
+        await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id, action_label=label))
         progress.step = Step.CALLBACK
         result: CallbackResult = await self._callbacks.call(checked, f"{click.user_name} (Slack {click.user_id})")
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
@@ -291,26 +317,46 @@ class ClickService:
         if result.outcome is Outcome.DONE:
             recorded = self._finish(key, done=True)
             # audited before the card changes: whoever sees the new card finds the record
-            self._audit(click, target, outcome, result.detail if recorded else
-                        f"{result.detail}; the plugin's store could not record it")
+            self._audit(
+                click,
+                target,
+                outcome,
+                result.detail if recorded else f"{result.detail}; the plugin's store could not record it",
+            )
             acted_at = datetime.now(UTC)
-            await self._show(respond, click, CardState(status=CardStatus.ACKNOWLEDGED, actor=click.user_id,
-                                                       acted_at=acted_at, action_label=done_label(url, label)))
+            await self._show(
+                respond,
+                click,
+                CardState(
+                    status=CardStatus.ACKNOWLEDGED,
+                    actor=click.user_id,
+                    acted_at=acted_at,
+                    action_label=done_label(url, label),
+                ),
+            )
             if self._cards is not None:
                 try:
-                    self._cards.record_ack(click.channel_id, click.message_ts, actor=click.user_id,
-                                           actor_name=click.user_name, at=acted_at)
+                    self._cards.record_ack(
+                        click.channel_id, click.message_ts, actor=click.user_id, actor_name=click.user_name, at=acted_at
+                    )
                 except Exception as exc:
                     logger.error("could not record the acknowledgement on the card: %s", type(exc).__name__)
             if not recorded:
-                await _safely(respond.tell(f":warning: *{label}* went through, but the plugin could not record "
-                                           "it (its store failed), so another click may call Cloudforet again."))
+                await _safely(
+                    respond.tell(
+                        f":warning: *{label}* went through, but the plugin could not record "
+                        "it (its store failed), so another click may call Cloudforet again."
+                    )
+                )
         else:
             self._finish(key, done=False)
             self._audit(click, target, outcome, result.detail)
             await self._show(respond, click, CardState())
-            await _safely(respond.tell(f":warning: *{label}* did not go through: {result.detail}. "
-                                       f"{ADVICE.get(result.outcome, '')}"))
+            await _safely(
+                respond.tell(
+                    f":warning: *{label}* did not go through: {result.detail}. {ADVICE.get(result.outcome, '')}"
+                )
+            )
         return outcome
 
 

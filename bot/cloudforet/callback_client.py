@@ -93,8 +93,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = [r for r in await self._inner.resolve(host, port, family) if not forbidden_address(r["host"])]
         if not results:
             raise OSError(f"{host} resolves only to forbidden (link-local or metadata) addresses")
@@ -149,8 +150,12 @@ class CallbackClient:
         if self._session.closed:
             return CallbackResult(Outcome.FAILED, "could not reach Cloudforet (the plugin is stopping)")
         try:
-            async with self._session.post(url, json={"responder": responder}, allow_redirects=False,
-                                          timeout=aiohttp.ClientTimeout(total=self._timeout)) as answer:
+            async with self._session.post(
+                url,
+                json={"responder": responder},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as answer:
                 await answer.read()
                 result = read_outcome(answer.status, answer.headers.get("Location", ""))
         except TimeoutError:

@@ -38,7 +38,7 @@ CHANNEL_SCHEMA: dict[str, Any] = {
             "type": "string",
             "title": "App-Level Token for buttons (optional)",
             "description": "xapp-… token with connections:write (Basic Information page); switches on the "
-                           "interactive buttons over Socket Mode, with no public URL needed",
+            "interactive buttons over Socket Mode, with no public URL needed",
             "pattern": APP_TOKEN_PATTERN,
         },
     },

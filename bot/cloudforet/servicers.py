@@ -39,7 +39,8 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 # The notification type's name by its number on the wire; a number this code does not know has no name here, and
 # ``parse_dispatch`` takes it for NONE.
 _NOTIFICATION_TYPE_NAMES: dict[int, str] = {
-    number: name for name, number in notification_pb2.PluginDispatchRequest.NotificationType.items()}
+    number: name for name, number in notification_pb2.PluginDispatchRequest.NotificationType.items()
+}
 # Error details travel in the grpc-message header, percent-encoded: up to 3 bytes on the wire per UTF-8 byte.
 # gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
 # keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
@@ -81,8 +82,9 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-async def _answer(context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str,
-                  call: Callable[[], Awaitable[ResponseT]]) -> ResponseT:
+async def _answer(
+    context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str, call: Callable[[], Awaitable[ResponseT]]
+) -> ResponseT:
     """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference."""
     started = time.perf_counter()
     try:
@@ -96,8 +98,10 @@ async def _answer(context: grpc.aio.ServicerContext[RequestT, ResponseT], method
             raise
         reference = uuid.uuid4().hex[:12]
         logger.error("%s failed unexpectedly (ref %s): %s", method, reference, type(exc).__name__, exc_info=exc)
-        await context.abort(grpc.StatusCode.INTERNAL,
-                            f"{ErrorCode.INTERNAL.value}: unexpected failure (ref {reference}); see the plugin log")
+        await context.abort(
+            grpc.StatusCode.INTERNAL,
+            f"{ErrorCode.INTERNAL.value}: unexpected failure (ref {reference}); see the plugin log",
+        )
     raise AssertionError("unreachable")  # context.abort always raises
 
 
@@ -106,15 +110,19 @@ class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
         self._service = service
         self._metadata = dict_to_struct(plugin_metadata())
 
-    async def init(self, request: protocol_pb2.InitRequest,
-                   context: grpc.aio.ServicerContext[protocol_pb2.InitRequest, protocol_pb2.PluginInfo],
-                   ) -> protocol_pb2.PluginInfo:
+    async def init(
+        self,
+        request: protocol_pb2.InitRequest,
+        context: grpc.aio.ServicerContext[protocol_pb2.InitRequest, protocol_pb2.PluginInfo],
+    ) -> protocol_pb2.PluginInfo:
         # Called before every dispatch: instant and offline.
         return protocol_pb2.PluginInfo(metadata=self._metadata)
 
-    async def verify(self, request: protocol_pb2.PluginVerifyRequest,
-                     context: grpc.aio.ServicerContext[protocol_pb2.PluginVerifyRequest, empty_pb2.Empty],
-                     ) -> empty_pb2.Empty:
+    async def verify(
+        self,
+        request: protocol_pb2.PluginVerifyRequest,
+        context: grpc.aio.ServicerContext[protocol_pb2.PluginVerifyRequest, empty_pb2.Empty],
+    ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
             secret = struct_to_dict(request.secret_data)
             options = struct_to_dict(request.options)
@@ -132,9 +140,11 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
     def __init__(self, service: DispatchService) -> None:
         self._service = service
 
-    async def dispatch(self, request: notification_pb2.PluginDispatchRequest,
-                       context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
-                       ) -> empty_pb2.Empty:
+    async def dispatch(
+        self,
+        request: notification_pb2.PluginDispatchRequest,
+        context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
+    ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
             parsed = parse_dispatch(
                 channel_data=struct_to_dict(request.channel_data),
@@ -164,6 +174,7 @@ def _lenient(message_type: type[RequestT]) -> Callable[[bytes], RequestT | Undec
             return message_type.FromString(data)
         except DecodeError:
             return UNDECODABLE
+
     return parse
 
 
@@ -171,14 +182,18 @@ def _refusing_undecodable(
     handler: Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]],
 ) -> Callable[[RequestT | Undecodable, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]]:
     # The context's request type only matters to streaming calls (read()); these calls are unary.
-    async def handle(request: RequestT | Undecodable,
-                     context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
+    async def handle(
+        request: RequestT | Undecodable, context: grpc.aio.ServicerContext[RequestT, ResponseT]
+    ) -> ResponseT:
         if isinstance(request, Undecodable):
             logger.warning("refused a request that could not be parsed")
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"{ErrorCode.INVALID_MESSAGE.value}: the request could not be read; it is nested too "
-                                "deeply (protobuf reads about 32 levels of objects or lists) or is not well formed")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{ErrorCode.INVALID_MESSAGE.value}: the request could not be read; it is nested too "
+                "deeply (protobuf reads about 32 levels of objects or lists) or is not well formed",
+            )
         return await handler(request, context)
+
     return handle
 
 
@@ -188,9 +203,11 @@ def _unary_handler(
     response_type: type[ResponseT],
 ) -> grpc.RpcMethodHandler[RequestT | Undecodable, ResponseT]:
     """A unary method's handler as the generated ``add_*_to_server`` make it, but parsing leniently."""
-    return grpc.unary_unary_rpc_method_handler(_refusing_undecodable(handler),
-                                               request_deserializer=_lenient(request_type),
-                                               response_serializer=response_type.SerializeToString)
+    return grpc.unary_unary_rpc_method_handler(
+        _refusing_undecodable(handler),
+        request_deserializer=_lenient(request_type),
+        response_serializer=response_type.SerializeToString,
+    )
 
 
 def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> None:

@@ -35,8 +35,10 @@ def _apply_to_blocks(blocks: list[dict[str, Any]], state: CardState, keep_callba
     status = status_block(state)
     if status is not None:
         # the status line goes just above the buttons (or last when there are none)
-        index = next((i for i, b in enumerate(result) if b.get("type") == "actions"
-                      or b.get("block_id") == ACTIONS_BLOCK_ID), len(result))
+        index = next(
+            (i for i, b in enumerate(result) if b.get("type") == "actions" or b.get("block_id") == ACTIONS_BLOCK_ID),
+            len(result),
+        )
         result.insert(index, status)
     return result
 
@@ -46,7 +48,8 @@ def apply_state(message: dict[str, Any], state: CardState) -> dict[str, Any]:
     keep_callbacks = state.status is CardStatus.OPEN
     attachments = [
         {k: a[k] for k in _ATTACHMENT_KEYS if k in a}
-        for a in copy.deepcopy(message.get("attachments") or []) if isinstance(a, dict)
+        for a in copy.deepcopy(message.get("attachments") or [])
+        if isinstance(a, dict)
     ]
     top_blocks = copy.deepcopy(message.get("blocks") or [])
     if attachments and isinstance(attachments[0].get("blocks"), list):
@@ -56,4 +59,3 @@ def apply_state(message: dict[str, Any], state: CardState) -> dict[str, Any]:
     else:
         top_blocks = _apply_to_blocks(top_blocks, state, keep_callbacks)
     return {"text": message.get("text") or "", "blocks": top_blocks, "attachments": attachments}
-

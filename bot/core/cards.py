@@ -127,8 +127,11 @@ def text_length(value: Any) -> int:
                 text = item.get("text")
                 total += len(text) if type(text) is str else 0
                 continue
-            pending.extend(child for key, child in item.items()
-                           if key != "confirm" and (type(child) is dict or type(child) is list))
+            pending.extend(
+                child
+                for key, child in item.items()
+                if key != "confirm" and (type(child) is dict or type(child) is list)
+            )
     return total
 
 
@@ -139,8 +142,7 @@ def _tag_text(tag: Tag, limit: int) -> tuple[str, bool]:
     return truncate(text, limit)
 
 
-def _tag_sections(tags: Sequence[Tag], max_blocks: int,
-                  max_text: int) -> tuple[list[dict[str, Any]], int, int, int]:
+def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[list[dict[str, Any]], int, int, int]:
     """Tags in order: runs of short tags as two-column fields, others full width.
 
     Returns the blocks, how many tags they hold, how many tag texts were cut, and their characters of text.
@@ -211,8 +213,9 @@ def _buttons(
     link = message.link.strip()
     if link:
         if is_web_url(link, max_length=limits.MAX_BUTTON_URL):
-            elements.append({"type": "button", "action_id": LINK_ACTION_ID, "text": _plain(LINK_BUTTON_TEXT),
-                             "url": link})
+            elements.append(
+                {"type": "button", "action_id": LINK_ACTION_ID, "text": _plain(LINK_BUTTON_TEXT), "url": link}
+            )
         else:
             notes.append("the link is not a web address Slack accepts")
     if state.status in (CardStatus.ACKNOWLEDGED, CardStatus.RESOLVED, CardStatus.PENDING):
@@ -226,8 +229,12 @@ def _buttons(
             skipped += 1
             continue
         label, _ = truncate(callback.label.strip() or "Run callback", limits.MAX_BUTTON_TEXT)
-        button = {"type": "button", "action_id": f"{CALLBACK_ACTION_PREFIX}{index}", "text": _plain(label),
-                  "value": value}
+        button = {
+            "type": "button",
+            "action_id": f"{CALLBACK_ACTION_PREFIX}{index}",
+            "text": _plain(label),
+            "value": value,
+        }
         if index == 0:
             button["style"] = "primary"
         elements.append(button)
@@ -281,8 +288,9 @@ def _context_line(message: Message, notification_type: NotificationType, style: 
     return {"type": "context", "elements": [_mrkdwn(" · ".join(parts))]}
 
 
-def _actions(message: Message, callback_values: Sequence[str | None], state: CardState,
-             notes: list[str]) -> dict[str, Any] | None:
+def _actions(
+    message: Message, callback_values: Sequence[str | None], state: CardState, notes: list[str]
+) -> dict[str, Any] | None:
     """The actions block: the link button and, while the card is open, the callback buttons."""
     buttons = _buttons(message, callback_values, state, notes)
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
@@ -315,8 +323,10 @@ def _truncation_note(notes: list[str]) -> dict[str, Any] | None:
     """The note saying what was cut to fit, when anything was."""
     if not notes:
         return None
-    note, _ = truncate(":scissors: Shortened to fit Slack: " + "; ".join(notes) + ". Open it in Cloudforet "
-                       "for everything.", limits.MAX_SECTION_TEXT)
+    note, _ = truncate(
+        ":scissors: Shortened to fit Slack: " + "; ".join(notes) + ". Open it in Cloudforet for everything.",
+        limits.MAX_SECTION_TEXT,
+    )
     return {"type": "context", "block_id": NOTE_BLOCK_ID, "elements": [_mrkdwn(note)]}
 
 
@@ -347,8 +357,9 @@ def render_card(
     status = status_block(state)
     actions = _actions(message, callback_values, state, notes)
     fixed = [b for b in (header, image, context, status, actions) if b is not None]
-    room = _Room(blocks=limits.MAX_BLOCKS - len(fixed),
-                 text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT)
+    room = _Room(
+        blocks=limits.MAX_BLOCKS - len(fixed), text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT
+    )
 
     description = escape_mrkdwn(description_of(message).strip())
     fields, fields_text = _fields(message.tags, room, description, notes)

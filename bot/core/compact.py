@@ -34,18 +34,35 @@ def compact_message(message: Message) -> tuple[dict[str, Any], bool]:
     if message.occurred_at_raw:
         kept["occurred_at"] = message.occurred_at_raw
     cut = any(len(kept[key]) > MAX_KEPT_BODY_TEXT for key in _BODY_KEYS if key in kept) or any(
-        len(value) > MAX_KEPT_SHORT_TEXT for key, value in kept.items() if key not in _BODY_KEYS)
+        len(value) > MAX_KEPT_SHORT_TEXT for key, value in kept.items() if key not in _BODY_KEYS
+    )
     if cut:
-        kept = {key: value[: MAX_KEPT_BODY_TEXT if key in _BODY_KEYS else MAX_KEPT_SHORT_TEXT]
-                for key, value in kept.items()}
+        kept = {
+            key: value[: MAX_KEPT_BODY_TEXT if key in _BODY_KEYS else MAX_KEPT_SHORT_TEXT]
+            for key, value in kept.items()
+        }
     if message.tags:
-        cut = cut or len(message.tags) > MAX_KEPT_TAGS or any(
-            len(tag.key) > MAX_KEPT_SHORT_TEXT or len(tag.value) > MAX_KEPT_SHORT_TEXT for tag in message.tags)
-        kept["tags"] = [{"key": tag.key[:MAX_KEPT_SHORT_TEXT], "value": tag.value[:MAX_KEPT_SHORT_TEXT],
-                         "options": {"short": tag.short}} for tag in message.tags[:MAX_KEPT_TAGS]]
+        cut = (
+            cut
+            or len(message.tags) > MAX_KEPT_TAGS
+            or any(len(tag.key) > MAX_KEPT_SHORT_TEXT or len(tag.value) > MAX_KEPT_SHORT_TEXT for tag in message.tags)
+        )
+        kept["tags"] = [
+            {
+                "key": tag.key[:MAX_KEPT_SHORT_TEXT],
+                "value": tag.value[:MAX_KEPT_SHORT_TEXT],
+                "options": {"short": tag.short},
+            }
+            for tag in message.tags[:MAX_KEPT_TAGS]
+        ]
     if message.callbacks:
-        cut = cut or len(message.callbacks) > MAX_KEPT_CALLBACKS or any(
-            len(c.label) > MAX_KEPT_SHORT_TEXT or len(c.url) > MAX_KEPT_SHORT_TEXT for c in message.callbacks)
-        kept["callbacks"] = [{"label": c.label[:MAX_KEPT_SHORT_TEXT], "url": c.url[:MAX_KEPT_SHORT_TEXT]}
-                             for c in message.callbacks[:MAX_KEPT_CALLBACKS]]
+        cut = (
+            cut
+            or len(message.callbacks) > MAX_KEPT_CALLBACKS
+            or any(len(c.label) > MAX_KEPT_SHORT_TEXT or len(c.url) > MAX_KEPT_SHORT_TEXT for c in message.callbacks)
+        )
+        kept["callbacks"] = [
+            {"label": c.label[:MAX_KEPT_SHORT_TEXT], "url": c.url[:MAX_KEPT_SHORT_TEXT]}
+            for c in message.callbacks[:MAX_KEPT_CALLBACKS]
+        ]
     return kept, cut

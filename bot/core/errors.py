@@ -32,8 +32,9 @@ class ErrorCode(StrEnum):
 class BotError(Exception):
     """An error with a code and a message that is safe to show (no secrets)."""
 
-    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message

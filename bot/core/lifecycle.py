@@ -87,19 +87,24 @@ def next_transition(current: CardState | None, phase: AlertPhase, message: Messa
     """What a new notification about an alert does to its card (``current`` None: no card yet)."""
     if current is None:
         if phase is AlertPhase.RESOLVED:
-            return Transition(CardAction.POST, CardState(status=CardStatus.RESOLVED,
-                                                         resolved_at=message.occurred_at or now))
+            return Transition(
+                CardAction.POST, CardState(status=CardStatus.RESOLVED, resolved_at=message.occurred_at or now)
+            )
         return Transition(CardAction.POST, CardState())
     if current.status is CardStatus.RESOLVED:
         return Transition(CardAction.IGNORE, current)
     if phase is AlertPhase.RESOLVED:
         resolved_at = message.occurred_at or now
-        return Transition(CardAction.UPDATE, replace(current, status=CardStatus.RESOLVED, resolved_at=resolved_at),
-                          f":white_check_mark: Resolved at {slack_date(resolved_at)}")
+        return Transition(
+            CardAction.UPDATE,
+            replace(current, status=CardStatus.RESOLVED, resolved_at=resolved_at),
+            f":white_check_mark: Resolved at {slack_date(resolved_at)}",
+        )
     if phase is AlertPhase.ALERTING:
         notified = current.notified + 1
-        return Transition(CardAction.UPDATE, replace(current, notified=notified),
-                          f":rotating_light: Escalated: notified {notified}×")
+        return Transition(
+            CardAction.UPDATE, replace(current, notified=notified), f":rotating_light: Escalated: notified {notified}×"
+        )
     title = truncate(escape_mrkdwn(" ".join(message.title.split())) or "Updated", 200)[0]
     return Transition(CardAction.UPDATE, current, f":information_source: {title}")
 

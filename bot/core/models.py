@@ -86,8 +86,11 @@ class Callback(BaseModel):
         if not isinstance(raw, dict):
             return cls.model_construct(label="", url=as_text(raw), options={})
         options = raw.get("options")
-        return cls.model_construct(label=as_text(raw.get("label")), url=as_text(raw.get("url")),
-                                   options=options if isinstance(options, dict) else {})
+        return cls.model_construct(
+            label=as_text(raw.get("label")),
+            url=as_text(raw.get("url")),
+            options=options if isinstance(options, dict) else {},
+        )
 
 
 def _list_of(raw: object) -> list[object]:
@@ -136,8 +139,19 @@ class Message(BaseModel):
     @classmethod
     def from_struct(cls, raw: dict[str, Any]) -> Message:
         """Build from a Struct as a dict; never raises for any JSON-like value."""
-        known = {k: as_text(raw.get(k)) for k in ("title", "description", "short_description", "contents",
-                                                  "content_type", "link", "image_url", "domain_name")}
+        known = {
+            k: as_text(raw.get(k))
+            for k in (
+                "title",
+                "description",
+                "short_description",
+                "contents",
+                "content_type",
+                "link",
+                "image_url",
+                "domain_name",
+            )
+        }
         occurred = raw.get("occurred_at")
         # Coerced by hand (hot path): every field gets its declared type, so no validation pass is needed.
         return cls.model_construct(

@@ -57,8 +57,16 @@ class Courier(Protocol):
 class NoteQueue(Protocol):
     """Where the keeper's own items (thread lines) wait for their turn in their lane."""
 
-    def add(self, kind: ItemKind, target: str, body: dict[str, Any], token: str, sealed_token: str, *,
-            alongside: StoreWrite | None = None) -> None:
+    def add(
+        self,
+        kind: ItemKind,
+        target: str,
+        body: dict[str, Any],
+        token: str,
+        sealed_token: str,
+        *,
+        alongside: StoreWrite | None = None,
+    ) -> None:
         """Write an item to the store (with ``alongside``, in one transaction) and queue it for delivery."""
         ...
 
@@ -77,16 +85,28 @@ def _timestamp(value: float | None) -> datetime | None:
 
 def state_of(record: CardRecord) -> CardState:
     """What the card of ``record`` shows beyond its message."""
-    return CardState(status=record.status, actor=record.actor, acted_at=_timestamp(record.acted_at),
-                     action_label="Acknowledged" if record.actor else None, notified=record.notified,
-                     resolved_at=_timestamp(record.resolved_at))
+    return CardState(
+        status=record.status,
+        actor=record.actor,
+        acted_at=_timestamp(record.acted_at),
+        action_label="Acknowledged" if record.actor else None,
+        notified=record.notified,
+        resolved_at=_timestamp(record.resolved_at),
+    )
 
 
 def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_token: str) -> CardRecord:
-    return CardRecord(bot=bot, channel_id=posted.channel_id, ts=posted.ts, target=target, status=state.status,
-                      notified=state.notified, token=sealed_token,
-                      resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
-                      updated_at=time.time())
+    return CardRecord(
+        bot=bot,
+        channel_id=posted.channel_id,
+        ts=posted.ts,
+        target=target,
+        status=state.status,
+        notified=state.notified,
+        token=sealed_token,
+        resolved_at=state.resolved_at.timestamp() if state.resolved_at else None,
+        updated_at=time.time(),
+    )
 
 
 class CardKeeper:
@@ -121,10 +141,15 @@ class CardKeeper:
             return
         if self._notes is None:
             raise RuntimeError("the card keeper has no outbox to queue thread lines in")
-        body = {"target": record.target, "channel_id": record.channel_id, "ts": record.ts,
-                "text": acknowledged_line(actor_name, at)}
-        self._notes.add(ItemKind.NOTE, record.target, body, token, record.token,
-                        alongside=lambda: self._store.save_card(record))
+        body = {
+            "target": record.target,
+            "channel_id": record.channel_id,
+            "ts": record.ts,
+            "text": acknowledged_line(actor_name, at),
+        }
+        self._notes.add(
+            ItemKind.NOTE, record.target, body, token, record.token, alongside=lambda: self._store.save_card(record)
+        )
 
     # -- delivering ----------------------------------------------------------------------------------------------
 
@@ -136,18 +161,22 @@ class CardKeeper:
             await self._thread_line(courier, body["channel_id"], body["ts"], body["text"])
             await courier.finish()
             return
-        message, kind = parsed or (Message.from_struct(item.body["message"]),
-                                   NotificationType.parse(item.body["notification_type"]))
+        message, kind = parsed or (
+            Message.from_struct(item.body["message"]),
+            NotificationType.parse(item.body["notification_type"]),
+        )
         await self._show(item, token, item.body["target"], message, kind, courier)
 
-    async def _show(self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType,
-                    courier: Courier) -> None:
+    async def _show(
+        self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType, courier: Courier
+    ) -> None:
         """Post the alert's card, or update the one it has; record where the alert stands."""
         keys = alert_keys(message)
         bot = fingerprint(token)
         record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
-        transition = next_transition(state_of(record) if record else None, phase_of(message), message,
-                                     datetime.now(UTC))
+        transition = next_transition(
+            state_of(record) if record else None, phase_of(message), message, datetime.now(UTC)
+        )
         if record is None or transition.action is CardAction.POST:
             card = build_card(message, kind, self._keys, transition.state)
             if card.truncated:

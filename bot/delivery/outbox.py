@@ -133,9 +133,20 @@ class _LaneCourier:
 
 
 class Outbox:
-    def __init__(self, store: Store, sender: SlackSender, cards: CardKeeper, tokens: TokenVault, *,
-                 repeats: RepeatFilter | None = None, post_rate: float, post_burst: int, update_rate: float,
-                 update_burst: int, lane_idle_seconds: float = LANE_IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sender: SlackSender,
+        cards: CardKeeper,
+        tokens: TokenVault,
+        *,
+        repeats: RepeatFilter | None = None,
+        post_rate: float,
+        post_burst: int,
+        update_rate: float,
+        update_burst: int,
+        lane_idle_seconds: float = LANE_IDLE_SECONDS,
+    ) -> None:
         self._store = store
         self._sender = sender
         self._cards = cards
@@ -182,8 +193,16 @@ class Outbox:
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
 
-    def add(self, kind: ItemKind, target: str, body: dict[str, Any], token: str, sealed_token: str, *,
-            alongside: StoreWrite | None = None) -> None:
+    def add(
+        self,
+        kind: ItemKind,
+        target: str,
+        body: dict[str, Any],
+        token: str,
+        sealed_token: str,
+        *,
+        alongside: StoreWrite | None = None,
+    ) -> None:
         """Write an item made by the plugin itself (a thread line) to the store, with ``alongside`` in the same
         transaction, and queue it for delivery; nobody waits for it. Raises ``StoreError`` (nothing written)."""
         lane, now = lane_key(token, target), time.time()
@@ -194,8 +213,9 @@ class Outbox:
         self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
     def _write(self, item: OutboxItem) -> None:
-        item.id = self._store.enqueue(lane=item.lane, kind=item.kind, body=item.body, token=item.token,
-                                      now=item.created_at)
+        item.id = self._store.enqueue(
+            lane=item.lane, kind=item.kind, body=item.body, token=item.token, now=item.created_at
+        )
 
     async def persist(self, job: Job) -> None:
         """Write a queued job to the store (before its dispatch is answered), unless it is already delivered.
@@ -211,8 +231,11 @@ class Outbox:
             except StoreError as exc:
                 if time.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
-                    raise BotError(ErrorCode.STORE_UNAVAILABLE, "the plugin's store cannot be written just now, so "
-                                   "the notification could not be queued safely; it is still being tried") from None
+                    raise BotError(
+                        ErrorCode.STORE_UNAVAILABLE,
+                        "the plugin's store cannot be written just now, so "
+                        "the notification could not be queued safely; it is still being tried",
+                    ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
                 continue
@@ -225,8 +248,12 @@ class Outbox:
             try:
                 token = self._tokens.open(item.token)
             except SealError:
-                self._store.failed(item.id, error="the bot token cannot be opened with the current keys "
-                                   "(BOT_BUTTON_KEY or the signing secret changed)", now=time.time())
+                self._store.failed(
+                    item.id,
+                    error="the bot token cannot be opened with the current keys "
+                    "(BOT_BUTTON_KEY or the signing secret changed)",
+                    now=time.time(),
+                )
                 continue
             self._push(Job(item, token, str(item.body.get("target", ""))))
             resumed += 1
@@ -257,8 +284,9 @@ class Outbox:
                 self._update_pacers.popitem(last=False)
         return pacer
 
-    async def _post(self, lane: Lane, token: str, channel: str, payload: dict[str, Any],
-                    thread_ts: str | None = None) -> Posted:
+    async def _post(
+        self, lane: Lane, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
+    ) -> Posted:
         posted = await _paced(lane.pacer, lambda: self._sender.post(token, channel, payload, thread_ts=thread_ts))
         self._tokens.posted_in(posted.channel_id, token)
         return posted
@@ -396,5 +424,6 @@ class Outbox:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                logger.warning("stopped with %d notification(s) still in the outbox; they go out on next start",
-                               self.backlog())
+                logger.warning(
+                    "stopped with %d notification(s) still in the outbox; they go out on next start", self.backlog()
+                )

@@ -56,8 +56,18 @@ class MalformedInteraction(ValueError):
 
 
 def _kind(value: Any) -> str:
-    return "null" if value is None else {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-                                         int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return (
+        "null"
+        if value is None
+        else {
+            dict: "an object",
+            list: "a list",
+            str: "a string",
+            bool: "a boolean",
+            int: "a number",
+            float: "a number",
+        }.get(type(value), type(value).__name__)
+    )
 
 
 def _optional_object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
@@ -74,21 +84,30 @@ def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = False,
-            max_length: int = MAX_ID_LENGTH) -> str | None:
+def _string(
+    parent: dict[str, Any], key: str, where: str, *, required: bool = False, max_length: int = MAX_ID_LENGTH
+) -> str | None:
     value = parent.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value):
-        raise MalformedInteraction(f"{where}{key} is {_kind(value)}, not a non-empty string" if required
-                                   else f"{where}{key} is {_kind(value)}, not a string")
+        raise MalformedInteraction(
+            f"{where}{key} is {_kind(value)}, not a non-empty string"
+            if required
+            else f"{where}{key} is {_kind(value)}, not a string"
+        )
     if len(value) > max_length:
         raise MalformedInteraction(f"{where}{key} is longer than {max_length} characters")
     return value
 
 
-def _strings(source: dict[str, Any], where: str, required: tuple[str, ...], optional: tuple[str, ...],
-             max_length: int = MAX_ID_LENGTH) -> dict[str, Any]:
+def _strings(
+    source: dict[str, Any],
+    where: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    max_length: int = MAX_ID_LENGTH,
+) -> dict[str, Any]:
     """The named string fields of ``source`` (checked), and nothing else."""
     result: dict[str, Any] = {}
     for key in required:
@@ -120,7 +139,8 @@ def _blocks(value: Any, where: str) -> list[dict[str, Any]]:
     for i, block in enumerate(value):
         elements = block.get("elements")
         if block.get("type") == "actions" and not (
-                isinstance(elements, list) and all(isinstance(e, dict) for e in elements)):
+            isinstance(elements, list) and all(isinstance(e, dict) for e in elements)
+        ):
             raise MalformedInteraction(f"{where}[{i}].elements is not a list of objects")
     return value
 
@@ -234,8 +254,9 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
         return
     response = await app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=payload))
     if response.status != 200:  # Bolt would leave it unacknowledged, and Slack would deliver it again
-        logger.warning("the Bolt app answered an interaction over Socket Mode with HTTP %d; acknowledged it",
-                       response.status)
+        logger.warning(
+            "the Bolt app answered an interaction over Socket Mode with HTTP %d; acknowledged it", response.status
+        )
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
         return
     await send_async_response(client, req, response, started)

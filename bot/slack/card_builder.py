@@ -23,6 +23,7 @@ def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
     return values
 
 
-def build_card(message: Message, notification_type: NotificationType, keys: ButtonKeys,
-               state: CardState | None = None) -> Card:
+def build_card(
+    message: Message, notification_type: NotificationType, keys: ButtonKeys, state: CardState | None = None
+) -> Card:
     return render_card(message, notification_type, callback_values=callback_values(message, keys), state=state)

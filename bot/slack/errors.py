@@ -32,18 +32,34 @@ DEFAULT_RETRY_AFTER_SECONDS = 30.0
 RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 _RATE_LIMITED_HINT = "Slack kept rate-limiting posts to {channel}; try again later"
 
-_AUTH = {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "no_permission",
-         "not_allowed_token_type", "ekm_access_denied"}
+_AUTH = {
+    "not_authed",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "not_allowed_token_type",
+    "ekm_access_denied",
+}
 _HINTS: dict[str, tuple[ErrorCode, str]] = {
-    "channel_not_found": (ErrorCode.SLACK_CHANNEL_NOT_FOUND,
-                          "Slack has no channel {channel} that this bot can see; check the channel name or ID, "
-                          "and for a private channel invite the bot with /invite @<bot name>"),
-    "not_in_channel": (ErrorCode.SLACK_NOT_IN_CHANNEL,
-                       "the bot is not a member of {channel}; invite it with /invite @<bot name> in that channel"),
-    "is_archived": (ErrorCode.SLACK_CHANNEL_ARCHIVED,
-                    "channel {channel} is archived; unarchive it or point the Cloudforet channel elsewhere"),
-    "missing_scope": (ErrorCode.SLACK_MISSING_SCOPE,
-                      "the Slack app lacks a scope it needs (chat:write); add it and reinstall the app"),
+    "channel_not_found": (
+        ErrorCode.SLACK_CHANNEL_NOT_FOUND,
+        "Slack has no channel {channel} that this bot can see; check the channel name or ID, "
+        "and for a private channel invite the bot with /invite @<bot name>",
+    ),
+    "not_in_channel": (
+        ErrorCode.SLACK_NOT_IN_CHANNEL,
+        "the bot is not a member of {channel}; invite it with /invite @<bot name> in that channel",
+    ),
+    "is_archived": (
+        ErrorCode.SLACK_CHANNEL_ARCHIVED,
+        "channel {channel} is archived; unarchive it or point the Cloudforet channel elsewhere",
+    ),
+    "missing_scope": (
+        ErrorCode.SLACK_MISSING_SCOPE,
+        "the Slack app lacks a scope it needs (chat:write); add it and reinstall the app",
+    ),
     "message_not_found": (ErrorCode.SLACK_MESSAGE_NOT_FOUND, "the card is gone from {channel} (deleted in Slack)"),
     "invalid_blocks": (ErrorCode.SLACK_REJECTED, "Slack rejected the card layout (invalid_blocks)"),
     "msg_blocks_too_long": (ErrorCode.SLACK_REJECTED, "Slack rejected the card as too long (msg_blocks_too_long)"),
@@ -106,18 +122,27 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
     if isinstance(exc, SlackCallError):
         status, error = exc.status, echo(redact(exc.error))
         if status == 429 or error in RATE_LIMIT_ERRORS:
-            return BotError(ErrorCode.SLACK_RATE_LIMITED, _RATE_LIMITED_HINT.format(channel=channel), retryable=True,
-                            retry_after=exc.retry_after)
+            return BotError(
+                ErrorCode.SLACK_RATE_LIMITED,
+                _RATE_LIMITED_HINT.format(channel=channel),
+                retryable=True,
+                retry_after=exc.retry_after,
+            )
         if status == 0:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"could not reach Slack: {error}", retryable=True)
         if status >= 500:
             return BotError(ErrorCode.SLACK_UNAVAILABLE, f"Slack answered HTTP {status}", retryable=True)
         if status == 200 and not error:
-            return BotError(ErrorCode.SLACK_UNAVAILABLE, "Slack's answer could not be read (HTTP 200 without a "
-                                                         "JSON body; is a proxy in between?)", retryable=True)
+            return BotError(
+                ErrorCode.SLACK_UNAVAILABLE,
+                "Slack's answer could not be read (HTTP 200 without a JSON body; is a proxy in between?)",
+                retryable=True,
+            )
         if error in _AUTH:
-            return BotError(ErrorCode.SLACK_AUTH, f"Slack refused the bot token ({error}); check the token in the "
-                                                  "Cloudforet channel")
+            return BotError(
+                ErrorCode.SLACK_AUTH,
+                f"Slack refused the bot token ({error}); check the token in the Cloudforet channel",
+            )
         if error in _HINTS:
             code, text = _HINTS[error]
             return BotError(code, text.format(channel=channel))

@@ -57,8 +57,10 @@ class QuietParseErrors(logging.Filter):
         if isinstance(exc, web.RequestPayloadError):  # a body aiohttp could not decode, met again when draining it
             exc = exc.__cause__
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
-            record.msg, record.args = "refused an HTTP request that could not be parsed: %s (HTTP %d)", (
-                type(exc).__name__, exc.code)
+            record.msg, record.args = (
+                "refused an HTTP request that could not be parsed: %s (HTTP %d)",
+                (type(exc).__name__, exc.code),
+            )
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info = record.exc_text = None
         return True
@@ -110,8 +112,12 @@ def read_body(raw: bytes, content_type: str) -> dict[str, Any] | web.Response:
     if content_type == JSON:
         payload = _json(body, "the body")
         challenge = payload.get("challenge") if isinstance(payload, dict) else None
-        if (isinstance(payload, dict) and payload.get("type") == "url_verification" and isinstance(challenge, str)
-                and len(challenge) <= MAX_CHALLENGE_LENGTH):
+        if (
+            isinstance(payload, dict)
+            and payload.get("type") == "url_verification"
+            and isinstance(challenge, str)
+            and len(challenge) <= MAX_CHALLENGE_LENGTH
+        ):
             return web.json_response({"challenge": challenge})
         raise MalformedRequest("a JSON body that is not a url_verification: this app handles only interactivity")
     raise MalformedRequest(f"the content type is not {FORM}")
@@ -125,8 +131,7 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
 
     async def slack_events(request: web.Request) -> web.Response:
         if secret is None or bolt is None:
-            return web.json_response({"error": "interactivity over HTTP is off: set SLACK_SIGNING_SECRET"},
-                                     status=401)
+            return web.json_response({"error": "interactivity over HTTP is off: set SLACK_SIGNING_SECRET"}, status=401)
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.json_response({"error": "request too large"}, status=413)
         try:
@@ -145,8 +150,9 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         if not signature_valid(secret, raw, timestamp, signature, time.time()):
-            logger.warning("refused a request to /slack/events: missing, invalid or stale signature (from %s)",
-                           request.remote)
+            logger.warning(
+                "refused a request to /slack/events: missing, invalid or stale signature (from %s)", request.remote
+            )
             metrics.inc("chatops_http_refused_total", reason="signature")
             return web.json_response({"error": "invalid signature"}, status=401)
         try:

@@ -47,11 +47,25 @@ logger = logging.getLogger(__name__)
 # WebSockets, tasks and apps.connections.open calls that app tokens brought by dispatches can cause.
 MAX_APP_TOKENS = 20
 # Slack's errors for a token it will never accept (apps.connections.open's documented auth and token errors).
-REFUSED_FOR_GOOD = frozenset({
-    "invalid_auth", "not_authed", "not_allowed_token_type", "account_inactive", "token_revoked", "token_expired",
-    "no_permission", "missing_scope", "access_denied", "ekm_access_denied", "team_access_not_granted",
-    "enterprise_is_restricted", "org_login_required", "two_factor_setup_required", "is_bot",
-})
+REFUSED_FOR_GOOD = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "not_allowed_token_type",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "access_denied",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "enterprise_is_restricted",
+        "org_login_required",
+        "two_factor_setup_required",
+        "is_bot",
+    }
+)
 # Back-off after a transient failure: 1 s, 2 s, 4 s … up to 5 min, each wait jittered to 50–100 % so tokens do not
 # retry in step. apps.connections.open is Tier 1 (about one call a minute sustained); at the cap an outage costs
 # about 12 calls an hour per token.
@@ -147,11 +161,22 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
 
 
 class SocketModeConnections:
-    def __init__(self, bolt: AsyncApp, slack_api_url: str, *, on_accepted: TokenHook, on_refused: TokenHook,
-                 max_tokens: int = MAX_APP_TOKENS, backoff_first: float = BACKOFF_FIRST_SECONDS,
-                 backoff_max: float = BACKOFF_MAX_SECONDS, stable_after: float = STABLE_CONNECTION_SECONDS,
-                 refused_for: float = REFUSED_MEMORY_SECONDS, ping_interval: float = PING_INTERVAL_SECONDS,
-                 open_timeout: float = OPEN_TIMEOUT_SECONDS, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        slack_api_url: str,
+        *,
+        on_accepted: TokenHook,
+        on_refused: TokenHook,
+        max_tokens: int = MAX_APP_TOKENS,
+        backoff_first: float = BACKOFF_FIRST_SECONDS,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
+        stable_after: float = STABLE_CONNECTION_SECONDS,
+        refused_for: float = REFUSED_MEMORY_SECONDS,
+        ping_interval: float = PING_INTERVAL_SECONDS,
+        open_timeout: float = OPEN_TIMEOUT_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    ) -> None:
         self._bolt = bolt
         self._on_accepted = on_accepted
         self._on_refused = on_refused
@@ -164,8 +189,12 @@ class SocketModeConnections:
         self._open_timeout = open_timeout
         self._connect_timeout = connect_timeout
         # No retry handlers: each apps.connections.open call is one paced attempt.
-        self._web = AsyncWebClient(base_url=slack_api_url, timeout=math.ceil(open_timeout), retry_handlers=[],
-                                   logger=logging.getLogger("bot.socket_mode.web"))
+        self._web = AsyncWebClient(
+            base_url=slack_api_url,
+            timeout=math.ceil(open_timeout),
+            retry_handlers=[],
+            logger=logging.getLogger("bot.socket_mode.web"),
+        )
         self._held: dict[str, _Connection] = {}  # by token id: checking, connected or retrying (counts to the cap)
         self._waiting: dict[str, str] = {}  # token id -> remembered token waiting for a free place, oldest first
         self._refused: dict[str, float] = {}  # token id -> monotonic time until which it is not tried again
@@ -235,8 +264,11 @@ class SocketModeConnections:
     def _warn_full(self) -> None:
         if not self._full_warned:
             self._full_warned = True
-            logger.warning("Socket Mode is connected with at most %d app-level tokens; another one is not used for "
-                           "now (remembered ones wait for a free place)", self._max_tokens)
+            logger.warning(
+                "Socket Mode is connected with at most %d app-level tokens; another one is not used for "
+                "now (remembered ones wait for a free place)",
+                self._max_tokens,
+            )
 
     def _is_refused(self, token_id: str) -> bool:
         until = self._refused.get(token_id)
@@ -271,8 +303,11 @@ class SocketModeConnections:
                 up_since = time.monotonic()
                 await self._until_lost(conn)
                 conn.failures = 0 if time.monotonic() - up_since >= self._stable_after else conn.failures + 1
-                logger.info("Socket Mode connection (app token %s…) %s; reconnecting", conn.name,
-                            "refreshed by Slack" if conn.refresh else "lost")
+                logger.info(
+                    "Socket Mode connection (app token %s…) %s; reconnecting",
+                    conn.name,
+                    "refreshed by Slack" if conn.refresh else "lost",
+                )
         except _Refused as refused:
             await self._refuse(conn, refused.reason)
         except Exception as exc:  # a bug: end this token's connection, never the process
@@ -317,11 +352,16 @@ class SocketModeConnections:
     def _failed(self, conn: _Connection, reason: str) -> None:
         conn.failures += 1
         if conn.failures == 1:
-            logger.warning("Socket Mode with app token %s… failed (%s); retrying with back-off (at most every %g s)",
-                           conn.name, reason, self._backoff_max)
+            logger.warning(
+                "Socket Mode with app token %s… failed (%s); retrying with back-off (at most every %g s)",
+                conn.name,
+                reason,
+                self._backoff_max,
+            )
         else:
-            logger.debug("Socket Mode with app token %s… failed again (%s, %d in a row)", conn.name, reason,
-                         conn.failures)
+            logger.debug(
+                "Socket Mode with app token %s… failed again (%s, %d in a row)", conn.name, reason, conn.failures
+            )
 
     def _accept(self, conn: _Connection) -> None:
         conn.accepted = True
@@ -336,9 +376,13 @@ class SocketModeConnections:
     async def _connect(self, conn: _Connection, url: str) -> bool:
         conn.state = TokenState.CONNECTING
         if conn.client is None:
-            conn.client = _Client(conn.token, wake=lambda refresh: self._wake(conn, refresh),
-                                  logger=logging.getLogger("bot.socket_mode.client"), web_client=self._web,
-                                  ping_interval=self._ping_interval)
+            conn.client = _Client(
+                conn.token,
+                wake=lambda refresh: self._wake(conn, refresh),
+                logger=logging.getLogger("bot.socket_mode.client"),
+                web_client=self._web,
+                ping_interval=self._ping_interval,
+            )
             conn.client.socket_mode_request_listeners.append(self._handle)
         conn.refresh = False
         conn.wake.clear()
@@ -374,8 +418,11 @@ class SocketModeConnections:
         conn.state = TokenState.REFUSED
         await self._close_client(conn)
         if conn.pinned:  # keeps its place; nothing to forget
-            logger.warning("Slack refused SLACK_APP_TOKEN for good (%s): no Socket Mode with it; set a valid app-level "
-                           "token (xapp-…, scope connections:write) and restart", reason)
+            logger.warning(
+                "Slack refused SLACK_APP_TOKEN for good (%s): no Socket Mode with it; set a valid app-level "
+                "token (xapp-…, scope connections:write) and restart",
+                reason,
+            )
             return
         self._remember_refused(conn.token_id)
         self._release(conn)
@@ -383,8 +430,12 @@ class SocketModeConnections:
             self._on_refused(conn.token)
         except Exception as exc:
             logger.error("could not forget app-level token %s…: %s", conn.name, type(exc).__name__)
-        logger.warning("Slack refused app-level token %s… for good (%s): it is not used or kept, and not tried again "
-                       "for %g min", conn.name, reason, self._refused_for / 60)
+        logger.warning(
+            "Slack refused app-level token %s… for good (%s): it is not used or kept, and not tried again for %g min",
+            conn.name,
+            reason,
+            self._refused_for / 60,
+        )
 
     @staticmethod
     async def _close_client(conn: _Connection) -> None:

@@ -66,19 +66,35 @@ def retry_after(response: HttpResponse) -> float:
 class RateLimitRetryHandler(AsyncRetryHandler):
     """Retries an HTTP 429 after its ``Retry-After`` when that is short; never raises for any header value."""
 
-    def __init__(self, max_retry_count: int = 1, *, max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
-                 jitter: float = RETRY_AFTER_JITTER_SECONDS) -> None:
+    def __init__(
+        self,
+        max_retry_count: int = 1,
+        *,
+        max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
+        jitter: float = RETRY_AFTER_JITTER_SECONDS,
+    ) -> None:
         super().__init__(max_retry_count)
         self.max_wait = max_wait
         self.jitter = jitter
 
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
-                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return response is not None and response.status_code == 429 and retry_after(response) <= self.max_wait
 
-    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
-                                             response: HttpResponse | None = None,
-                                             error: Exception | None = None) -> None:
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
         state.next_attempt_requested = True
         wait = retry_after(response) if response is not None else 0.0
         await asyncio.sleep(wait + random.random() * self.jitter)
@@ -88,15 +104,24 @@ class RateLimitRetryHandler(AsyncRetryHandler):
 class TransientErrorRetryHandler(AsyncRetryHandler):
     """Retries HTTP 500/502/503/504, and an HTTP 200 whose body is not Slack's JSON (a proxy in between)."""
 
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
-                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
-        return response is not None and (response.status_code in TRANSIENT_HTTP_STATUSES
-                                         or response.status_code == 200)
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and (response.status_code in TRANSIENT_HTTP_STATUSES or response.status_code == 200)
 
 
-def default_retry_handlers(max_retries: int = 2, *, interval: RetryIntervalCalculator = default_interval_calculator,
-                           max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
-                           jitter: float = RETRY_AFTER_JITTER_SECONDS) -> list[AsyncRetryHandler]:
+def default_retry_handlers(
+    max_retries: int = 2,
+    *,
+    interval: RetryIntervalCalculator = default_interval_calculator,
+    max_wait: float = MAX_INLINE_RETRY_AFTER_SECONDS,
+    jitter: float = RETRY_AFTER_JITTER_SECONDS,
+) -> list[AsyncRetryHandler]:
     """Connection errors, transient answers and short rate limits, each retried up to ``max_retries`` times."""
     return [
         AsyncConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
@@ -154,8 +179,11 @@ class SlackSender:
                             return payload
                         raise SlackCallError(method, 200, str(payload.get("error") or "unknown_error"))
                     # Anything else: an error status, or HTTP 200 without Slack's JSON (empty, HTML, `{}`).
-                    response = HttpResponse(status_code=status, headers=dict(answer.headers),
-                                            body=payload if isinstance(payload, dict) else None)
+                    response = HttpResponse(
+                        status_code=status,
+                        headers=dict(answer.headers),
+                        body=payload if isinstance(payload, dict) else None,
+                    )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = exc
             if await self._retry(state, retry_request, response, error):
@@ -165,22 +193,29 @@ class SlackSender:
             assert response is not None
             body = response.body or {}
             slack_error = "" if response.status_code == 200 else str(body.get("error") or "")
-            raise SlackCallError(method, response.status_code, slack_error,
-                                 retry_after(response) if response.status_code == 429 else None)
+            raise SlackCallError(
+                method,
+                response.status_code,
+                slack_error,
+                retry_after(response) if response.status_code == 429 else None,
+            )
 
-    async def _retry(self, state: RetryState, request: HttpRequest, response: HttpResponse | None,
-                     error: Exception | None) -> bool:
+    async def _retry(
+        self, state: RetryState, request: HttpRequest, response: HttpResponse | None, error: Exception | None
+    ) -> bool:
         """Whether a handler took the failure and waited for another attempt. A handler that raises (slack_sdk's
         own rate-limit handler does on ``Retry-After: 1.5``) ends the retries instead of escaping."""
         for handler in self._retry_handlers:
             try:
                 if await handler.can_retry_async(state=state, request=request, response=response, error=error):
-                    await handler.prepare_for_next_attempt_async(state=state, request=request, response=response,
-                                                                 error=error)
+                    await handler.prepare_for_next_attempt_async(
+                        state=state, request=request, response=response, error=error
+                    )
                     return state.next_attempt_requested
             except Exception as exc:
-                logger.warning("Slack retry handler %s failed (%s); not retrying", type(handler).__name__,
-                               type(exc).__name__)
+                logger.warning(
+                    "Slack retry handler %s failed (%s); not retrying", type(handler).__name__, type(exc).__name__
+                )
                 state.next_attempt_requested = False
                 return False
         return False

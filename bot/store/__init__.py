@@ -14,5 +14,16 @@ from bot.store.base import (
 from bot.store.lock import DataDirInUse
 from bot.store.sqlite import SqliteStore
 
-__all__ = ["AuditRecord", "CardRecord", "Claim", "ClaimStatus", "DataDirInUse", "ItemKind", "ItemState", "OutboxItem",
-           "SqliteStore", "Store", "StoreError"]
+__all__ = [
+    "AuditRecord",
+    "CardRecord",
+    "Claim",
+    "ClaimStatus",
+    "DataDirInUse",
+    "ItemKind",
+    "ItemState",
+    "OutboxItem",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+]

@@ -45,8 +45,9 @@ class DataDirLock:
                         "or share state through BOT_STORE_URL"
                     ) from None
                 if not announced:
-                    logger.warning("waiting up to %g s for the plugin with pid %s to release %s", wait, holder,
-                                   self.path.parent)
+                    logger.warning(
+                        "waiting up to %g s for the plugin with pid %s to release %s", wait, holder, self.path.parent
+                    )
                     announced = True
                 time.sleep(POLL_SECONDS)
                 continue

@@ -100,7 +100,7 @@ def _v1(db: sqlite3.Connection) -> None:
             token TEXT NOT NULL,
             added_at REAL NOT NULL
         );
-        """
+        """,
     )
 
 
@@ -269,16 +269,19 @@ class SqliteStore:
     @_translated
     def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
         with self.transaction():
-            row = self._db.execute("SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?",
-                                   (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?", (key,)
+            ).fetchone()
             if row is not None:
                 holder, claimed_at, done_at = row
                 if done_at is not None:
                     return Claim(ClaimStatus.DONE, holder, done_at)
                 if claimed_at > now - stale_after:
                     return Claim(ClaimStatus.IN_PROGRESS, holder, claimed_at)
-            self._db.execute("INSERT OR REPLACE INTO action_claims (key, actor, claimed_at, done_at) "
-                             "VALUES (?, ?, ?, NULL)", (key, actor, now))
+            self._db.execute(
+                "INSERT OR REPLACE INTO action_claims (key, actor, claimed_at, done_at) VALUES (?, ?, ?, NULL)",
+                (key, actor, now),
+            )
             return Claim(ClaimStatus.CLAIMED, actor, now)
 
     @_translated
@@ -293,20 +296,33 @@ class SqliteStore:
         self._db.execute(
             "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.at, record.actor, record.action, record.channel, record.message_ts, record.target,
-             record.outcome, record.detail),
+            (
+                record.at,
+                record.actor,
+                record.action,
+                record.channel,
+                record.message_ts,
+                record.target,
+                record.outcome,
+                record.detail,
+            ),
         )
 
     @_translated
     def audit(self, limit: int = 100) -> list[AuditRecord]:
-        rows = self._db.execute("SELECT at, actor, action, channel, message_ts, target, outcome, detail "
-                                "FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._db.execute(
+            "SELECT at, actor, action, channel, message_ts, target, outcome, detail "
+            "FROM audit ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
         return [AuditRecord(*row) for row in rows]
 
     @_translated
     def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
-        cursor = self._db.execute("INSERT OR IGNORE INTO app_tokens (token_id, token, added_at) VALUES (?, ?, ?)",
-                                  (token_id, sealed_token, now))
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO app_tokens (token_id, token, added_at) VALUES (?, ?, ?)",
+            (token_id, sealed_token, now),
+        )
         return cursor.rowcount == 1
 
     @_translated
@@ -339,16 +355,22 @@ class SqliteStore:
 
     @_translated
     def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
-        cursor = self._db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
-                                  (lane, kind.value, json.dumps(body, separators=(",", ":")), token, now))
+        cursor = self._db.execute(
+            "INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
+            (lane, kind.value, json.dumps(body, separators=(",", ":")), token, now),
+        )
         return int(cursor.lastrowid or 0)
 
     @_translated
     def pending(self) -> list[OutboxItem]:
-        rows = self._db.execute("SELECT id, lane, kind, body, token, created_at, attempts FROM outbox "
-                                "WHERE state = ? ORDER BY id", (ItemState.PENDING.value,)).fetchall()
-        return [OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts)
-                for item_id, lane, kind, body, token, created_at, attempts in rows]
+        rows = self._db.execute(
+            "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ? ORDER BY id",
+            (ItemState.PENDING.value,),
+        ).fetchall()
+        return [
+            OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts)
+            for item_id, lane, kind, body, token, created_at, attempts in rows
+        ]
 
     @_translated
     def record_attempt(self, item_id: int) -> None:
@@ -360,8 +382,10 @@ class SqliteStore:
 
     @_translated
     def failed(self, item_id: int, *, error: str, now: float) -> None:
-        self._db.execute("UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-                         (ItemState.FAILED.value, error, now, item_id))
+        self._db.execute(
+            "UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+            (ItemState.FAILED.value, error, now, item_id),
+        )
 
     @_translated
     def outbox_counts(self) -> dict[str, int]:
@@ -369,11 +393,15 @@ class SqliteStore:
 
     @_translated
     def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
-        return self._db.execute("SELECT id, lane, error FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
-                                (ItemState.FAILED.value, limit)).fetchall()
+        return self._db.execute(
+            "SELECT id, lane, error FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
+            (ItemState.FAILED.value, limit),
+        ).fetchall()
 
-    _CARD_COLUMNS = ("c.bot, c.channel_id, c.ts, c.target, c.status, c.notified, c.token, c.actor, c.actor_name, "
-                     "c.acted_at, c.resolved_at, c.updated_at, c.id")
+    _CARD_COLUMNS = (
+        "c.bot, c.channel_id, c.ts, c.target, c.status, c.notified, c.token, c.actor, c.actor_name, "
+        "c.acted_at, c.resolved_at, c.updated_at, c.id"
+    )
 
     @staticmethod
     def _card(row: tuple[Any, ...] | None) -> CardRecord | None:
@@ -385,8 +413,10 @@ class SqliteStore:
     def _channel_id(self, bot: str, target: str) -> str | None:
         if _CHANNEL_ID.fullmatch(target):
             return target
-        row = self._db.execute("SELECT channel_id FROM channel_names WHERE bot IN (?, ?) AND name = ? "
-                               "ORDER BY bot DESC LIMIT 1", (bot, LEGACY_BOT, target)).fetchone()
+        row = self._db.execute(
+            "SELECT channel_id FROM channel_names WHERE bot IN (?, ?) AND name = ? ORDER BY bot DESC LIMIT 1",
+            (bot, LEGACY_BOT, target),
+        ).fetchone()
         return str(row[0]) if row else None
 
     @_translated
@@ -405,61 +435,104 @@ class SqliteStore:
                 continue
             if position == 0:  # the strongest name matched: nothing can contradict it
                 return card
-            known = [k for (k,) in self._db.execute("SELECT alert_key FROM alert_card_keys WHERE card_id = ?",
-                                                    (card.id,))]
+            known = [
+                k for (k,) in self._db.execute("SELECT alert_key FROM alert_card_keys WHERE card_id = ?", (card.id,))
+            ]
             if same_alert(keys, known):
                 return card
         return None
 
     @_translated
     def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
-        return self._card(self._db.execute(f"SELECT {self._CARD_COLUMNS} FROM alert_cards c WHERE c.channel_id = ? "
-                                           "AND c.ts = ?", (channel_id, ts)).fetchone())
+        return self._card(
+            self._db.execute(
+                f"SELECT {self._CARD_COLUMNS} FROM alert_cards c WHERE c.channel_id = ? AND c.ts = ?", (channel_id, ts)
+            ).fetchone()
+        )
 
     @_translated
     def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
-        values = (record.bot, record.channel_id, record.ts, record.target, record.status.value, record.notified,
-                  record.token, record.actor, record.actor_name, record.acted_at, record.resolved_at,
-                  record.updated_at)
+        values = (
+            record.bot,
+            record.channel_id,
+            record.ts,
+            record.target,
+            record.status.value,
+            record.notified,
+            record.token,
+            record.actor,
+            record.actor_name,
+            record.acted_at,
+            record.resolved_at,
+            record.updated_at,
+        )
         with self.transaction():
             if record.id:
-                self._db.execute("UPDATE alert_cards SET bot = ?, channel_id = ?, ts = ?, target = ?, status = ?, "
-                                 "notified = ?, token = ?, actor = ?, actor_name = ?, acted_at = ?, resolved_at = ?, "
-                                 "updated_at = ? WHERE id = ?", (*values, record.id))
+                self._db.execute(
+                    "UPDATE alert_cards SET bot = ?, channel_id = ?, ts = ?, target = ?, status = ?, "
+                    "notified = ?, token = ?, actor = ?, actor_name = ?, acted_at = ?, resolved_at = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (*values, record.id),
+                )
             else:
                 cursor = self._db.execute(
                     "INSERT INTO alert_cards (bot, channel_id, ts, target, status, notified, token, actor, "
                     "actor_name, acted_at, resolved_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values)
+                    values,
+                )
                 record.id = int(cursor.lastrowid or 0)
-            self._db.executemany("INSERT OR REPLACE INTO alert_card_keys (bot, channel_id, alert_key, card_id) "
-                                 "VALUES (?, ?, ?, ?)",
-                                 [(record.bot, record.channel_id, key, record.id) for key in keys])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO alert_card_keys (bot, channel_id, alert_key, card_id) VALUES (?, ?, ?, ?)",
+                [(record.bot, record.channel_id, key, record.id) for key in keys],
+            )
             if keys and record.target != record.channel_id:
-                self._db.execute("INSERT OR REPLACE INTO channel_names (bot, name, channel_id) VALUES (?, ?, ?)",
-                                 (record.bot, record.target, record.channel_id))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO channel_names (bot, name, channel_id) VALUES (?, ?, ?)",
+                    (record.bot, record.target, record.channel_id),
+                )
 
     @_translated
     def prune(self, now: float) -> int:
         removed = 0
         with self.transaction():
             for statement, params in (
-                ("DELETE FROM outbox WHERE state = ? AND finished_at < ?",
-                 (ItemState.FAILED.value, now - FAILED_ITEM_RETENTION_SECONDS)),
-                ("DELETE FROM outbox WHERE state = ? AND id < (SELECT id FROM outbox WHERE state = ? "
-                 "ORDER BY id DESC LIMIT 1 OFFSET ?)", (ItemState.FAILED.value, ItemState.FAILED.value,
-                                                         MAX_FAILED_ITEMS - 1)),
+                (
+                    "DELETE FROM outbox WHERE state = ? AND finished_at < ?",
+                    (ItemState.FAILED.value, now - FAILED_ITEM_RETENTION_SECONDS),
+                ),
+                (
+                    "DELETE FROM outbox WHERE state = ? AND id < (SELECT id FROM outbox WHERE state = ? "
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (ItemState.FAILED.value, ItemState.FAILED.value, MAX_FAILED_ITEMS - 1),
+                ),
                 ("DELETE FROM action_claims WHERE claimed_at < ?", (now - CLAIM_RETENTION_SECONDS,)),
                 ("DELETE FROM audit WHERE at < ?", (now - AUDIT_RETENTION_SECONDS,)),
-                ("DELETE FROM audit WHERE id < (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                 (MAX_AUDIT_RECORDS - 1,)),
-                ("DELETE FROM alert_card_keys WHERE card_id IN (SELECT id FROM alert_cards WHERE updated_at < ? OR "
-                 "(status = ? AND updated_at < ?))",
-                 (now - OPEN_CARD_RETENTION_SECONDS, CardStatus.RESOLVED.value, now - RESOLVED_CARD_RETENTION_SECONDS)),
-                ("DELETE FROM alert_cards WHERE updated_at < ? OR (status = ? AND updated_at < ?)",
-                 (now - OPEN_CARD_RETENTION_SECONDS, CardStatus.RESOLVED.value, now - RESOLVED_CARD_RETENTION_SECONDS)),
-                ("DELETE FROM channel_names WHERE NOT EXISTS (SELECT 1 FROM alert_cards c WHERE "
-                 "c.channel_id = channel_names.channel_id)", ()),
+                (
+                    "DELETE FROM audit WHERE id < (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (MAX_AUDIT_RECORDS - 1,),
+                ),
+                (
+                    "DELETE FROM alert_card_keys WHERE card_id IN (SELECT id FROM alert_cards WHERE updated_at < ? OR "
+                    "(status = ? AND updated_at < ?))",
+                    (
+                        now - OPEN_CARD_RETENTION_SECONDS,
+                        CardStatus.RESOLVED.value,
+                        now - RESOLVED_CARD_RETENTION_SECONDS,
+                    ),
+                ),
+                (
+                    "DELETE FROM alert_cards WHERE updated_at < ? OR (status = ? AND updated_at < ?)",
+                    (
+                        now - OPEN_CARD_RETENTION_SECONDS,
+                        CardStatus.RESOLVED.value,
+                        now - RESOLVED_CARD_RETENTION_SECONDS,
+                    ),
+                ),
+                (
+                    "DELETE FROM channel_names WHERE NOT EXISTS (SELECT 1 FROM alert_cards c WHERE "
+                    "c.channel_id = channel_names.channel_id)",
+                    (),
+                ),
             ):
                 removed += self._db.execute(statement, params).rowcount
         return removed

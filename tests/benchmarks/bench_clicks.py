@@ -33,23 +33,31 @@ def run(clicks: int = 100) -> dict[str, float]:
     loop.run(slack.start())
     loop.run(cloudforet.start())
     try:
-        with tempfile.TemporaryDirectory() as tmp, server_process(
-                Path(tmp), slack.base_url, SLACK_SIGNING_SECRET=SIGNING_SECRET) as server:
-            figures = _measure(loop, slack, cloudforet, server.endpoint,
-                               f"http://127.0.0.1:{server.http_port}/slack/events", clicks)
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            server_process(Path(tmp), slack.base_url, SLACK_SIGNING_SECRET=SIGNING_SECRET) as server,
+        ):
+            figures = _measure(
+                loop, slack, cloudforet, server.endpoint, f"http://127.0.0.1:{server.http_port}/slack/events", clicks
+            )
     finally:
         loop.run(cloudforet.stop())
         loop.run(slack.stop())
         loop.close()
-    print(f"click-to-ack latency ({clicks} clicks, callbacks take {CALLBACK_SECONDS:g} s): "
-          f"p50 {figures['ack_p50_ms']:.1f} ms, p99 {figures['ack_p99_ms']:.1f} ms   (target p99 < 50 ms)")
-    print(f"click-to-card-updated overhead beyond the callback: p50 {figures['update_p50_ms']:.1f} ms, "
-          f"p99 {figures['update_p99_ms']:.1f} ms   (target p50 < 20 ms)")
+    print(
+        f"click-to-ack latency ({clicks} clicks, callbacks take {CALLBACK_SECONDS:g} s): "
+        f"p50 {figures['ack_p50_ms']:.1f} ms, p99 {figures['ack_p99_ms']:.1f} ms   (target p99 < 50 ms)"
+    )
+    print(
+        f"click-to-card-updated overhead beyond the callback: p50 {figures['update_p50_ms']:.1f} ms, "
+        f"p99 {figures['update_p99_ms']:.1f} ms   (target p50 < 20 ms)"
+    )
     return figures
 
 
-def _measure(loop: BackgroundLoop, slack: FakeSlack, cloudforet: FakeCloudforet, endpoint: str, events_url: str,
-             clicks: int) -> dict[str, float]:
+def _measure(
+    loop: BackgroundLoop, slack: FakeSlack, cloudforet: FakeCloudforet, endpoint: str, events_url: str, clicks: int
+) -> dict[str, float]:
     with grpc.insecure_channel(endpoint) as channel:
         stub = notification_pb2_grpc.NotificationStub(channel)
         cards: list[tuple[str, str]] = []
@@ -78,8 +86,12 @@ def _measure(loop: BackgroundLoop, slack: FakeSlack, cloudforet: FakeCloudforet,
     wait_for(all_done, timeout=60, what="all cards acknowledged")
     overheads = [(finals[rid] - started[rid] - CALLBACK_SECONDS) * 1000 for rid in started]
     assert len(cloudforet.requests) == clicks
-    return {"ack_p50_ms": statistics.median(acks), "ack_p99_ms": percentile(acks, 0.99),
-            "update_p50_ms": statistics.median(overheads), "update_p99_ms": percentile(overheads, 0.99)}
+    return {
+        "ack_p50_ms": statistics.median(acks),
+        "ack_p99_ms": percentile(acks, 0.99),
+        "update_p50_ms": statistics.median(overheads),
+        "update_p99_ms": percentile(overheads, 0.99),
+    }
 
 
 if __name__ == "__main__":

@@ -35,10 +35,13 @@ def _request(channel_id: str, number: int) -> notification_pb2.PluginDispatchReq
     message = alerting_message(
         title=f"[Alerting] benchmark alert {number}",
         callback_url=f"https://cf.example.test/monitoring/v1/domain/d-1/alert/{alert}/key{number}/ACKNOWLEDGED",
-        link=f"https://console.example.test/alert-manager/alert/{alert}")
+        link=f"https://console.example.test/alert-manager/alert/{alert}",
+    )
     return notification_pb2.PluginDispatchRequest(
-        message=dict_to_struct(message), notification_type=notification_pb2.PluginDispatchRequest.ERROR,
-        channel_data=dict_to_struct({"token": TOKEN, "channel": channel_id}), secret_data=dict_to_struct({}),
+        message=dict_to_struct(message),
+        notification_type=notification_pb2.PluginDispatchRequest.ERROR,
+        channel_data=dict_to_struct({"token": TOKEN, "channel": channel_id}),
+        secret_data=dict_to_struct({}),
     )
 
 
@@ -81,8 +84,12 @@ async def measure(endpoint: str, sequential: int, concurrent: int, workers: int)
 
 def floor(sequential: int, concurrent: int, workers: int) -> dict[str, float]:
     """The same measurement against a gRPC server that does nothing: what this machine allows at best."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.noop_server"], cwd=ROOT,
-                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.noop_server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         port = process.stdout.readline().decode().split()[1]
@@ -101,14 +108,23 @@ def real_client(count: int = 500) -> dict[str, float]:
     """Cloudforet's own client, ``init`` then ``dispatch`` per notification, sequentially."""
     from tests.cloudforet.client_venv import CloudforetClient
 
-    with tempfile.TemporaryDirectory() as tmp, fake_slack_process() as slack_url, \
-            server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="0") as server, CloudforetClient() as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_slack_process() as slack_url,
+        server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="0") as server,
+        CloudforetClient() as client,
+    ):
         endpoint = f"grpc://{server.endpoint}"
 
         def notify(number: int) -> float:
             request = _request(CHANNELS[number % len(CHANNELS)], number)
-            params = {"options": {}, "message": struct_to_dict(request.message), "notification_type": "ERROR",
-                      "secret_data": {}, "channel_data": struct_to_dict(request.channel_data)}
+            params = {
+                "options": {},
+                "message": struct_to_dict(request.message),
+                "notification_type": "ERROR",
+                "secret_data": {},
+                "channel_data": struct_to_dict(request.channel_data),
+            }
             started = time.perf_counter()
             assert client.call(endpoint, "Protocol.init", {"options": {}})["ok"]
             answer = client.call(endpoint, "Notification.dispatch", params)
@@ -120,24 +136,31 @@ def real_client(count: int = 500) -> dict[str, float]:
         cpu = _cpu_seconds(server.process.pid)
         latencies = [notify(i) for i in range(count)]
         cpu = _cpu_seconds(server.process.pid) - cpu
-    return {"p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99),
-            "cpu_ms": cpu * 1000 / count}
+    return {"p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99), "cpu_ms": cpu * 1000 / count}
 
 
 def run(sequential: int = 2000, concurrent: int = 10000, workers: int = 64) -> dict[str, float]:
     base = floor(sequential, concurrent, workers)
-    print(f"floor (a gRPC server that does nothing, same client): p50 {base['p50_ms']:.2f} ms, "
-          f"{base['throughput']:.0f} calls/s")
+    print(
+        f"floor (a gRPC server that does nothing, same client): p50 {base['p50_ms']:.2f} ms, "
+        f"{base['throughput']:.0f} calls/s"
+    )
     # Slack answering instantly with no rate limit: the plugin's own pacing is switched off to match.
     with tempfile.TemporaryDirectory() as tmp, stack_processes(Path(tmp), BOT_SLACK_POST_RATE="0") as (endpoint, _):
         figures = asyncio.run(measure(endpoint, sequential, concurrent, workers))
-    print(f"dispatch latency at concurrency 1 ({sequential} calls): p50 {figures['p50_ms']:.2f} ms, "
-          f"p99 {figures['p99_ms']:.2f} ms   (target p50 <= 1.5 ms)")
-    print(f"dispatch throughput at concurrency {workers}, {len(CHANNELS)} channels ({concurrent} calls): "
-          f"{figures['throughput']:.0f} dispatches/s   (target >= 1,000/s)")
+    print(
+        f"dispatch latency at concurrency 1 ({sequential} calls): p50 {figures['p50_ms']:.2f} ms, "
+        f"p99 {figures['p99_ms']:.2f} ms   (target p50 <= 1.5 ms)"
+    )
+    print(
+        f"dispatch throughput at concurrency {workers}, {len(CHANNELS)} channels ({concurrent} calls): "
+        f"{figures['throughput']:.0f} dispatches/s   (target >= 1,000/s)"
+    )
     real = real_client()
-    print(f"Cloudforet's real client, init + dispatch per notification: p50 {real['p50_ms']:.2f} ms, "
-          f"p99 {real['p99_ms']:.2f} ms; server CPU {real['cpu_ms']:.2f} ms per notification")
+    print(
+        f"Cloudforet's real client, init + dispatch per notification: p50 {real['p50_ms']:.2f} ms, "
+        f"p99 {real['p99_ms']:.2f} ms; server CPU {real['cpu_ms']:.2f} ms per notification"
+    )
     return figures
 
 

@@ -35,7 +35,9 @@ def _request(channel: str, title: str, description: str = "") -> notification_pb
     return notification_pb2.PluginDispatchRequest(
         message=dict_to_struct({"title": title, "description": description}),
         notification_type=notification_pb2.PluginDispatchRequest.ERROR,
-        channel_data=dict_to_struct({"token": TOKEN, "channel": channel}), secret_data=dict_to_struct({}))
+        channel_data=dict_to_struct({"token": TOKEN, "channel": channel}),
+        secret_data=dict_to_struct({}),
+    )
 
 
 async def _send(endpoint: str, requests: list[notification_pb2.PluginDispatchRequest], workers: int) -> int:
@@ -59,8 +61,11 @@ async def _send(endpoint: str, requests: list[notification_pb2.PluginDispatchReq
 
 def run(unknown_channels: int = 10_000, huge: int = 200) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp, fake_slack_process() as slack_url, \
-            server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="5", BOT_DISPATCH_WAIT="1") as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_slack_process() as slack_url,
+        server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="5", BOT_DISPATCH_WAIT="1") as server,
+    ):
         pid = server.process.pid
         asyncio.run(_send(server.endpoint, [_request(CHANNELS[i % 100], f"warm {i}") for i in range(200)], 16))
         figures["baseline_mb"] = rss_mb(pid)
@@ -87,9 +92,11 @@ def run(unknown_channels: int = 10_000, huge: int = 200) -> dict[str, float]:
         figures["peak_huge_mb"] = peak
         time.sleep(LANE_IDLE_SECONDS + 5)
         figures["after_idle_mb"] = rss_mb(pid)
-    print(f"server memory: baseline {figures['baseline_mb']:.0f} MB; after {unknown_channels:,} dispatches to "
-          f"unknown channels ({refused:,} refused) {figures['after_unknown_mb']:.0f} MB; peak with {huge} × 3.5 MB "
-          f"messages queued {figures['peak_huge_mb']:.0f} MB; after idling {figures['after_idle_mb']:.0f} MB")
+    print(
+        f"server memory: baseline {figures['baseline_mb']:.0f} MB; after {unknown_channels:,} dispatches to "
+        f"unknown channels ({refused:,} refused) {figures['after_unknown_mb']:.0f} MB; peak with {huge} × 3.5 MB "
+        f"messages queued {figures['peak_huge_mb']:.0f} MB; after idling {figures['after_idle_mb']:.0f} MB"
+    )
     return figures
 
 

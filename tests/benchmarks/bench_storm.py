@@ -48,27 +48,41 @@ def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
                 def send(number: int) -> None:
                     nonlocal slowest
                     begun = time.monotonic()
-                    message = {"title": f"[Alerting] storm {number}", "description": "x" * 200,
-                               "link": f"https://console.example.test/alert-manager/alert/alert-{number}"}
-                    stub.dispatch(dispatch_request(message, channel_data={"token": TOKEN, "channel": "alerts"}),
-                                  timeout=60)
+                    message = {
+                        "title": f"[Alerting] storm {number}",
+                        "description": "x" * 200,
+                        "link": f"https://console.example.test/alert-manager/alert/alert-{number}",
+                    }
+                    stub.dispatch(
+                        dispatch_request(message, channel_data={"token": TOKEN, "channel": "alerts"}), timeout=60
+                    )
                     slowest = max(slowest, time.monotonic() - begun)
 
                 with ThreadPoolExecutor(16) as pool:
                     list(pool.map(send, range(alerts)))
-                wait_for(lambda: len(slack.messages[CHANNEL_ID]) == alerts, timeout=alerts / rate * 2 + 60,
-                         what="every alert delivered")
+                wait_for(
+                    lambda: len(slack.messages[CHANNEL_ID]) == alerts,
+                    timeout=alerts / rate * 2 + 60,
+                    what="every alert delivered",
+                )
                 elapsed = time.monotonic() - started
             memory = peak_memory_mb(server.process.pid)
     finally:
         loop.run(slack.stop())
         loop.close()
     best = (alerts - BURST) / rate
-    figures = {"seconds": elapsed, "ratio": elapsed / best, "rate_limited": slack.rate_limited,
-               "peak_mb": memory, "slowest_dispatch_s": slowest}
-    print(f"storm: {alerts} alerts to one channel at {rate:g}/s: {elapsed:.1f} s, {figures['ratio']:.3f}x the best "
-          f"the limit allows ({best:.1f} s; target <= 1.15); 429s from Slack: {slack.rate_limited}; "
-          f"slowest dispatch {slowest:.2f} s; server peak memory {memory:.0f} MB (target < 150 MB)")
+    figures = {
+        "seconds": elapsed,
+        "ratio": elapsed / best,
+        "rate_limited": slack.rate_limited,
+        "peak_mb": memory,
+        "slowest_dispatch_s": slowest,
+    }
+    print(
+        f"storm: {alerts} alerts to one channel at {rate:g}/s: {elapsed:.1f} s, {figures['ratio']:.3f}x the best "
+        f"the limit allows ({best:.1f} s; target <= 1.15); 429s from Slack: {slack.rate_limited}; "
+        f"slowest dispatch {slowest:.2f} s; server peak memory {memory:.0f} MB (target < 150 MB)"
+    )
     return figures
 
 

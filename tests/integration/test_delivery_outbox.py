@@ -29,8 +29,9 @@ def test_a_lane_is_labelled_by_its_channel_never_by_its_token() -> None:
     assert lane.key == f"{fingerprint(TOKEN)}:alerts" and TOKEN not in lane.key
 
 
-async def test_a_repeat_is_dropped_until_its_delivery_failed_for_good(tmp_path: Path,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_repeat_is_dropped_until_its_delivery_failed_for_good(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with delivery_parts(tmp_path) as parts:
         to_nowhere = request({"title": "x"}, channel="#no-such-channel")
         first = parts.outbox.submit(to_nowhere, digest="d1", window=WINDOW)
@@ -59,14 +60,14 @@ async def test_stored_items_are_resumed_and_unopenable_ones_fail_with_a_reason(t
         body, _ = dispatch_body(request({"title": "left over from the last run"}))
         lane = lane_key(TOKEN, "alerts")
         parts.store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=parts.tokens.seal(TOKEN), now=1)
-        parts.store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token="v1.gone.sealed-by-old-keys",
-                            now=2)
+        parts.store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token="v1.gone.sealed-by-old-keys", now=2)
         not_a_token = seal({"u": "https://hook.example.test/x"}, parts.keys.sealing_key)  # ours, but a button's
         parts.store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=not_a_token, now=3)
         assert [item.kind for item in parts.store.pending()] == [ItemKind.DISPATCH] * 3
         await parts.outbox.start()
         assert [reason for _, _, reason in parts.store.failed_items()] == [
-            "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"] * 2
+            "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
+        ] * 2
         await parts.outbox.drain(10)
         [posted] = parts.slack.messages[CHANNEL_ID]
         assert (posted.text or "").endswith("left over from the last run")

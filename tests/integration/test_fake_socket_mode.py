@@ -189,4 +189,3 @@ async def test_socket_url_base_moves_the_websocket_elsewhere(fake: FakeSlack) ->
     assert (await _ws_url(fake)).startswith("ws://127.0.0.1:9/link/?ticket=")
     fake.socket_url_base = None
     assert (await _ws_url(fake)).startswith(f"ws://127.0.0.1:{fake.port}/link/?ticket=")
-

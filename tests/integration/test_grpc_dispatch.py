@@ -35,15 +35,21 @@ def test_init_returns_the_channel_schema_without_calling_slack(stack: Stack) -> 
 
 def test_reflection_lists_and_describes_the_plugin_services(stack: Stack) -> None:
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)
-    requests = [reflection_pb2.ServerReflectionRequest(list_services=""),
-                reflection_pb2.ServerReflectionRequest(
-                    file_containing_symbol="spaceone.api.notification.plugin.Notification")]
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="spaceone.api.notification.plugin.Notification"),
+    ]
     answers = list(stub.ServerReflectionInfo(iter(requests), timeout=5))
     names = {s.name for s in answers[0].list_services_response.service}
-    assert {"spaceone.api.notification.plugin.Protocol", "spaceone.api.notification.plugin.Notification",
-            "grpc.health.v1.Health"} <= names
-    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
-             for raw in answers[1].file_descriptor_response.file_descriptor_proto]
+    assert {
+        "spaceone.api.notification.plugin.Protocol",
+        "spaceone.api.notification.plugin.Notification",
+        "grpc.health.v1.Health",
+    } <= names
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in answers[1].file_descriptor_response.file_descriptor_proto
+    ]
     assert "spaceone/api/notification/plugin/notification.proto" in {f.name for f in files}
 
 
@@ -69,8 +75,12 @@ def test_dispatch_posts_a_card_slack_accepts(stack: Stack) -> None:
 
 
 def test_dispatch_by_channel_id_and_token_from_secret_data(stack: Stack) -> None:
-    stack.dispatch({"title": "hello"}, channel_data={"channel": "whatever", "channel_id": CHANNEL_ID},
-                   secret_data={"token": TOKEN}, notification_type="INFO")
+    stack.dispatch(
+        {"title": "hello"},
+        channel_data={"channel": "whatever", "channel_id": CHANNEL_ID},
+        secret_data={"token": TOKEN},
+        notification_type="INFO",
+    )
     [message] = stack.posted()
     assert message.attachments[0]["color"] == "#1D9BD1"
 
@@ -89,17 +99,25 @@ def _error(stack: Stack, message: dict[str, Any], **kwargs: Any) -> grpc.RpcErro
     return caught.value
 
 
-@pytest.mark.parametrize(("channel_data", "status", "details"), [
-    ({}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.token is required"),
-    ({"token": TOKEN}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.channel is"),
-    ({"token": "xoxb-unknown-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "ERROR_SLACK_AUTH:"),
-    ({"token": "xoxb-inactive-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "account_inactive"),
-    ({"token": TOKEN, "channel": "#nope"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_NOT_FOUND:"),
-    ({"token": TOKEN, "channel": "secret-ops"}, grpc.StatusCode.FAILED_PRECONDITION, "/invite @"),
-    ({"token": TOKEN, "channel": "old-alerts"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_ARCHIVED"),
-])
-def test_errors_are_typed_and_coded(stack: Stack, channel_data: dict[str, Any], status: grpc.StatusCode,
-                                    details: str) -> None:
+@pytest.mark.parametrize(
+    ("channel_data", "status", "details"),
+    [
+        ({}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.token is required"),
+        ({"token": TOKEN}, grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_CHANNEL_DATA: channel_data.channel is"),
+        ({"token": "xoxb-unknown-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "ERROR_SLACK_AUTH:"),
+        ({"token": "xoxb-inactive-1", "channel": "alerts"}, grpc.StatusCode.UNAUTHENTICATED, "account_inactive"),
+        ({"token": TOKEN, "channel": "#nope"}, grpc.StatusCode.FAILED_PRECONDITION, "ERROR_SLACK_CHANNEL_NOT_FOUND:"),
+        ({"token": TOKEN, "channel": "secret-ops"}, grpc.StatusCode.FAILED_PRECONDITION, "/invite @"),
+        (
+            {"token": TOKEN, "channel": "old-alerts"},
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ERROR_SLACK_CHANNEL_ARCHIVED",
+        ),
+    ],
+)
+def test_errors_are_typed_and_coded(
+    stack: Stack, channel_data: dict[str, Any], status: grpc.StatusCode, details: str
+) -> None:
     error = _error(stack, alerting_message(), channel_data=channel_data)
     assert error.code() == status
     answered = details_of(error)
@@ -169,17 +187,21 @@ def test_a_failed_dispatch_can_be_sent_again_once_fixed(stack: Stack) -> None:
 
 
 def test_verify_calls_auth_test(stack: Stack) -> None:
-    stack.protocol.verify(protocol_pb2.PluginVerifyRequest(options=dict_to_struct({}),
-                                                           secret_data=dict_to_struct({"token": TOKEN})), timeout=5)
+    stack.protocol.verify(
+        protocol_pb2.PluginVerifyRequest(options=dict_to_struct({}), secret_data=dict_to_struct({"token": TOKEN})),
+        timeout=5,
+    )
     assert [c.method for c in stack.slack.calls] == ["auth.test"]
     with pytest.raises(grpc.RpcError) as caught:
-        stack.protocol.verify(protocol_pb2.PluginVerifyRequest(
-            secret_data=dict_to_struct({"token": "xoxb-revoked-9"})), timeout=5)
+        stack.protocol.verify(
+            protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": "xoxb-revoked-9"})), timeout=5
+        )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert details_of(caught.value).startswith("ERROR_SLACK_AUTH")
     with pytest.raises(grpc.RpcError) as caught:
-        stack.protocol.verify(protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": "nope"})),
-                              timeout=5)
+        stack.protocol.verify(
+            protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": "nope"})), timeout=5
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 

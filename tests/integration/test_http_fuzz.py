@@ -32,26 +32,51 @@ from tests.interactivity_support import SIGNING_SECRET, ClickStack, click_stack,
 FORM = "application/x-www-form-urlencoded"
 CALLBACK_BUTTON = re.compile(rf"{CALLBACK_ACTION_PREFIX}\d+")  # what the Bolt app routes to the click service
 CLIENT_TIMEOUT = 2.0  # seconds: every answer must come well within this (Slack itself waits 3 s)
-FUZZ = settings(max_examples=100, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 # JSON values of any shape, small enough to keep each example quick.
-json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40))
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5)
-                           | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=30)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=30,
+)
 # What header values can hold on the wire: anything but line breaks, NUL and lone surrogates; sometimes huge.
 header_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60)
-header_values = (header_text | st.sampled_from(["", "0", "v0=", "v0=" + "0" * 64, "9" * 5000, "١٧٠٠٠٠٠٠٠٠"])
-                 | st.integers(min_value=0, max_value=10**30).map(str)
-                 | st.builds(lambda c, n: c * n, st.sampled_from(["9", "é", "a", "€"]), st.integers(1, 9000)))
-content_types = st.sampled_from([FORM, "application/json", "text/plain", "multipart/form-data; boundary=x",
-                                 "application/x-www-form-urlencoded; charset=latin-1", ""]) | header_text
+header_values = (
+    header_text
+    | st.sampled_from(["", "0", "v0=", "v0=" + "0" * 64, "9" * 5000, "١٧٠٠٠٠٠٠٠٠"])
+    | st.integers(min_value=0, max_value=10**30).map(str)
+    | st.builds(lambda c, n: c * n, st.sampled_from(["9", "é", "a", "€"]), st.integers(1, 9000))
+)
+content_types = (
+    st.sampled_from(
+        [
+            FORM,
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=latin-1",
+            "",
+        ]
+    )
+    | header_text
+)
 
 # Optional extra headers that change how aiohttp reads the body.
-encodings = st.dictionaries(st.sampled_from(["Content-Encoding", "Transfer-Encoding", "Content-Language"]),
-                            st.sampled_from(["gzip", "deflate", "br", "identity", "chunked"]) | header_text,
-                            max_size=2)
+encodings = st.dictionaries(
+    st.sampled_from(["Content-Encoding", "Transfer-Encoding", "Content-Language"]),
+    st.sampled_from(["gzip", "deflate", "br", "identity", "chunked"]) | header_text,
+    max_size=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +93,10 @@ def _sign(body: bytes) -> dict[str, str]:
 
 def _send(clicks: ClickStack, body: bytes, headers: dict[str, str]) -> int:
     async def post() -> int:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)) as session, \
-                session.post(clicks.events_url, data=body, headers=headers) as answer:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)) as session,
+            session.post(clicks.events_url, data=body, headers=headers) as answer,
+        ):
             await answer.read()
             return answer.status
 
@@ -85,8 +112,7 @@ def _in_the_fakes(record: logging.LogRecord) -> bool:
 
 def _crashes(records: list[logging.LogRecord]) -> list[str]:
     """Stack traces and aiohttp's "Error handling request" (what a 500 leaves behind), and every ERROR."""
-    return [r.getMessage() for r in records if not _in_the_fakes(r)
-            and (r.exc_info or r.levelno >= logging.ERROR)]
+    return [r.getMessage() for r in records if not _in_the_fakes(r) and (r.exc_info or r.levelno >= logging.ERROR)]
 
 
 def _accepted(payload: Any) -> bool:
@@ -98,24 +124,43 @@ def _accepted(payload: Any) -> bool:
 
 
 @FUZZ
-@given(body=st.binary(max_size=3000), content_type=content_types, timestamp=header_values, signature=header_values,
-       extra=encodings)
-def test_unsigned_or_badly_signed_requests_get_4xx(clicks: ClickStack, caplog: pytest.LogCaptureFixture, body: bytes,
-                                                   content_type: str, timestamp: str, signature: str,
-                                                   extra: dict[str, str]) -> None:
+@given(
+    body=st.binary(max_size=3000),
+    content_type=content_types,
+    timestamp=header_values,
+    signature=header_values,
+    extra=encodings,
+)
+def test_unsigned_or_badly_signed_requests_get_4xx(
+    clicks: ClickStack,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+    timestamp: str,
+    signature: str,
+    extra: dict[str, str],
+) -> None:
     seen = len(caplog.records)
-    status = _send(clicks, body, {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-                                  "X-Slack-Signature": signature, **extra})
+    status = _send(
+        clicks,
+        body,
+        {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature, **extra},
+    )
     assert 400 <= status < 500  # 401 mostly; 400 from aiohttp itself for headers over its 8 KB limit
     assert _crashes(caplog.records[seen:]) == []
 
 
 @FUZZ
-@given(body=st.binary(max_size=3000) | json_values.map(lambda v: json.dumps(v).encode())
-       | json_values.map(lambda v: urlencode({"payload": json.dumps(v)}).encode()),
-       content_type=content_types, extra=encodings)
-def test_signed_random_bodies_get_4xx(clicks: ClickStack, caplog: pytest.LogCaptureFixture, body: bytes,
-                                      content_type: str, extra: dict[str, str]) -> None:
+@given(
+    body=st.binary(max_size=3000)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | json_values.map(lambda v: urlencode({"payload": json.dumps(v)}).encode()),
+    content_type=content_types,
+    extra=encodings,
+)
+def test_signed_random_bodies_get_4xx(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str, extra: dict[str, str]
+) -> None:
     seen = len(caplog.records)
     status = _send(clicks, body, {"Content-Type": content_type, **_sign(body), **extra})
     assert 400 <= status < 500
@@ -124,8 +169,9 @@ def test_signed_random_bodies_get_4xx(clicks: ClickStack, caplog: pytest.LogCapt
 
 @FUZZ
 @given(payload=json_values)
-def test_signed_random_json_in_the_payload_field_gets_400(clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                                          payload: Any) -> None:
+def test_signed_random_json_in_the_payload_field_gets_400(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, payload: Any
+) -> None:
     seen = len(caplog.records)
     body = urlencode({"payload": json.dumps(payload)}).encode()
     assert _send(clicks, body, {"Content-Type": FORM, **_sign(body)}) == 400
@@ -173,9 +219,9 @@ def _clicks_a_callback_button(payload: dict[str, Any]) -> bool:
 
 @FUZZ
 @given(data=st.data(), replacement=json_values, delete=st.booleans())
-def test_signed_clicks_with_one_field_changed_get_200_or_4xx(clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                                             data: st.DataObject, replacement: Any,
-                                                             delete: bool) -> None:
+def test_signed_clicks_with_one_field_changed_get_200_or_4xx(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, data: st.DataObject, replacement: Any, delete: bool
+) -> None:
     payload = _changed_click(clicks, data, replacement, delete)
     audited, seen = _audits(clicks), len(caplog.records)
     body = urlencode({"payload": json.dumps(payload)}).encode()
@@ -206,8 +252,9 @@ def socket_clicks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickSta
 
 @settings(FUZZ, max_examples=50)
 @given(payload=json_values)
-def test_socket_mode_acknowledges_any_payload(socket_clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                              payload: Any) -> None:
+def test_socket_mode_acknowledges_any_payload(
+    socket_clicks: ClickStack, caplog: pytest.LogCaptureFixture, payload: Any
+) -> None:
     seen = len(caplog.records)
     envelope_payload = payload if isinstance(payload, dict) else {"type": "block_actions", "actions": payload}
     # acknowledged within the timeout (else TimeoutError), so Slack would not deliver it again
@@ -217,10 +264,9 @@ def test_socket_mode_acknowledges_any_payload(socket_clicks: ClickStack, caplog:
 
 @settings(FUZZ, max_examples=50)
 @given(data=st.data(), replacement=json_values, delete=st.booleans())
-def test_socket_mode_clicks_with_one_field_changed_are_acknowledged(socket_clicks: ClickStack,
-                                                                    caplog: pytest.LogCaptureFixture,
-                                                                    data: st.DataObject, replacement: Any,
-                                                                    delete: bool) -> None:
+def test_socket_mode_clicks_with_one_field_changed_are_acknowledged(
+    socket_clicks: ClickStack, caplog: pytest.LogCaptureFixture, data: st.DataObject, replacement: Any, delete: bool
+) -> None:
     payload = _changed_click(socket_clicks, data, replacement, delete)
     audited, seen = _audits(socket_clicks), len(caplog.records)
     socket_clicks.stack.loop.run(socket_clicks.slack.send_interactive(payload, timeout=CLIENT_TIMEOUT))

@@ -70,27 +70,36 @@ def _no_crash_logged(records: list[logging.LogRecord]) -> None:
 def _callback_buttons(stack: ClickStack, ts: str) -> list[str]:
     message = stack.card(ts)
     blocks = message.attachments[0]["blocks"] if message.attachments else message.blocks
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-            if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)]
+    return [
+        e["action_id"]
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)
+    ]
 
 
 # -- item 1: unverifiable headers -> 401 ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("header", "value"), [
-    ("X-Slack-Request-Timestamp", "not-a-number"),
-    ("X-Slack-Request-Timestamp", "9" * 5000),  # more digits than int() converts
-    ("X-Slack-Request-Timestamp", "1" + "0" * 4000),  # converts, but a huge number
-    ("X-Slack-Request-Timestamp", "١٧٠٠٠٠٠٠٠٠"),  # Arabic-Indic digits: int() takes them, Slack never sends them
-    ("X-Slack-Request-Timestamp", "-1"),
-    ("X-Slack-Request-Timestamp", " 1700000000 "),
-    ("X-Slack-Signature", "v0=é" + "0" * 63),  # non-ASCII: hmac.compare_digest raises TypeError on it
-    ("X-Slack-Signature", "v0=" + "ü" * 64),
-    ("X-Slack-Signature", "v0=" + "0" * 5000),
-    ("X-Slack-Signature", ""),
-])
-def test_unverifiable_signature_headers_get_401(clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                               header: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Slack-Request-Timestamp", "not-a-number"),
+        ("X-Slack-Request-Timestamp", "9" * 5000),  # more digits than int() converts
+        ("X-Slack-Request-Timestamp", "1" + "0" * 4000),  # converts, but a huge number
+        ("X-Slack-Request-Timestamp", "١٧٠٠٠٠٠٠٠٠"),  # Arabic-Indic digits: int() takes them, Slack never sends them
+        ("X-Slack-Request-Timestamp", "-1"),
+        ("X-Slack-Request-Timestamp", " 1700000000 "),
+        ("X-Slack-Signature", "v0=é" + "0" * 63),  # non-ASCII: hmac.compare_digest raises TypeError on it
+        ("X-Slack-Signature", "v0=" + "ü" * 64),
+        ("X-Slack-Signature", "v0=" + "0" * 5000),
+        ("X-Slack-Signature", ""),
+    ],
+)
+def test_unverifiable_signature_headers_get_401(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, header: str, value: str
+) -> None:
     ts, _ = clicks.post_alert()
     body = form_body(clicks.payload(ts)).encode()
     headers = {**_signed_headers(body), header: value}
@@ -108,9 +117,11 @@ def test_header_bytes_that_are_not_utf8_get_401(clicks: ClickStack, caplog: pyte
 
     async def raw() -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = (f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-                f"X-Slack-Request-Timestamp: {signed['X-Slack-Request-Timestamp']}\r\n").encode()
+        head = (
+            f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+            f"X-Slack-Request-Timestamp: {signed['X-Slack-Request-Timestamp']}\r\n"
+        ).encode()
         writer.write(head + b"X-Slack-Signature: v0=\xff\xfe" + b"0" * 62 + b"\r\n\r\n" + body)
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 5)
@@ -123,8 +134,10 @@ def test_header_bytes_that_are_not_utf8_get_401(clicks: ClickStack, caplog: pyte
 
 
 # A request announcing 100 bytes of body and sending 8.
-SHORT_BODY = (f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\nContent-Length: 100\r\n"
-              "Connection: close\r\n\r\npayload=").encode()
+SHORT_BODY = (
+    f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\nContent-Length: 100\r\n"
+    "Connection: close\r\n\r\npayload="
+).encode()
 
 
 async def _raw_request(port: int, data: bytes, *, half_close: bool = False) -> bytes:
@@ -140,8 +153,9 @@ async def _raw_request(port: int, data: bytes, *, half_close: bool = False) -> b
         writer.close()
 
 
-def test_a_header_over_aiohttps_limit_is_400_without_a_stack_trace(clicks: ClickStack,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_header_over_aiohttps_limit_is_400_without_a_stack_trace(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture
+) -> None:
     body = form_body({"type": "block_actions"}).encode()
     headers = {**_signed_headers(body), "X-Slack-Signature": "v0=" + MARKER * 1000}
     status, _ = clicks.stack.loop.run(_post(clicks.events_url, body, headers))
@@ -151,8 +165,9 @@ def test_a_header_over_aiohttps_limit_is_400_without_a_stack_trace(clicks: Click
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-def test_a_body_not_in_its_content_encoding_is_400(clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                                   encoding: str) -> None:
+def test_a_body_not_in_its_content_encoding_is_400(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, encoding: str
+) -> None:
     body = b"payload=not-compressed-at-all"
     headers = {**_signed_raw(body), "Content-Encoding": encoding}
     status, _ = clicks.stack.loop.run(_post(clicks.events_url, body, headers))
@@ -162,8 +177,7 @@ def test_a_body_not_in_its_content_encoding_is_400(clicks: ClickStack, caplog: p
 
 
 def test_a_client_leaving_mid_body_leaves_no_stack_trace(clicks: ClickStack, caplog: pytest.LogCaptureFixture) -> None:
-    answer = clicks.stack.loop.run(_raw_request(clicks.stack.runtime.http_port, SHORT_BODY,
-                                                half_close=True))
+    answer = clicks.stack.loop.run(_raw_request(clicks.stack.runtime.http_port, SHORT_BODY, half_close=True))
     assert not answer.startswith(b"HTTP/1.1 5")
     time.sleep(0.1)
     _no_crash_logged(caplog.records)
@@ -192,6 +206,7 @@ def _nested(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[last] = value
+
     return change
 
 
@@ -227,8 +242,9 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
 
 
 @pytest.mark.parametrize("change", list(MALFORMED))
-def test_signed_payloads_shaped_unlike_slack_get_400_at_once(clicks: ClickStack, caplog: pytest.LogCaptureFixture,
-                                                              change: str) -> None:
+def test_signed_payloads_shaped_unlike_slack_get_400_at_once(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture, change: str
+) -> None:
     caplog.set_level(logging.INFO)
     ts, _ = clicks.post_alert()
     payload = clicks.payload(ts)
@@ -243,9 +259,21 @@ def test_signed_payloads_shaped_unlike_slack_get_400_at_once(clicks: ClickStack,
     assert MARKER not in caplog.text
 
 
-@pytest.mark.parametrize("name", ["not utf-8", "deeply nested", "payload twice", "payload is a list",
-                                  "payload is a number", "command with bad authorizations", "json list",
-                                  "json with bad enterprise", "text/plain", "empty"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "not utf-8",
+        "deeply nested",
+        "payload twice",
+        "payload is a list",
+        "payload is a number",
+        "command with bad authorizations",
+        "json list",
+        "json with bad enterprise",
+        "text/plain",
+        "empty",
+    ],
+)
 def test_signed_junk_bodies_get_400(clicks: ClickStack, caplog: pytest.LogCaptureFixture, name: str) -> None:
     ts, _ = clicks.post_alert()
     good = json.dumps(clicks.payload(ts))
@@ -257,8 +285,10 @@ def test_signed_junk_bodies_get_400(clicks: ClickStack, caplog: pytest.LogCaptur
         "payload is a number": (urlencode({"payload": "1e999"}).encode(), FORM),
         "command with bad authorizations": (b"command=%2Fack&authorizations=abc&user_id=U1", FORM),
         "json list": (b"[1, 2]", "application/json"),
-        "json with bad enterprise": (json.dumps({"type": "event_callback", "enterprise": 5}).encode(),
-                                     "application/json"),
+        "json with bad enterprise": (
+            json.dumps({"type": "event_callback", "enterprise": 5}).encode(),
+            "application/json",
+        ),
         "text/plain": (form_body(clicks.payload(ts)).encode(), "text/plain"),
         "empty": (b"", FORM),
     }[name]
@@ -283,16 +313,19 @@ def test_url_verification_is_answered(clicks: ClickStack) -> None:
     body = json.dumps({"type": "url_verification", "token": "t", "challenge": "abc123"}).encode()
 
     async def post() -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as session, session.post(
-                clicks.events_url, data=body, headers=_signed_raw(body, "application/json")) as answer:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(clicks.events_url, data=body, headers=_signed_raw(body, "application/json")) as answer,
+        ):
             return answer.status, await answer.json()
 
     assert clicks.stack.loop.run(post()) == (200, {"challenge": "abc123"})
 
 
 @pytest.mark.parametrize("transport", ["http", "socket"])
-def test_a_button_this_plugin_does_not_know_is_acknowledged_quietly(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                                    transport: str) -> None:
+def test_a_button_this_plugin_does_not_know_is_acknowledged_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
     caplog.set_level(logging.INFO)
     with click_stack(tmp_path, transport=transport) as clicks:
         ts, _ = clicks.post_alert()
@@ -309,13 +342,20 @@ def test_a_button_this_plugin_does_not_know_is_acknowledged_quietly(tmp_path: Pa
 # -- item 1: Socket Mode delivers the same payloads into the same Bolt app -------------------------------------
 
 
-def test_socket_mode_drops_malformed_payloads_without_logging_them(tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_socket_mode_drops_malformed_payloads_without_logging_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     with click_stack(tmp_path, transport="socket") as clicks:
         ts, _ = clicks.post_alert()
-        for change in ("enterprise is a number", "user is a string", "actions is [1]", "authorizations is a string",
-                       "message blocks hold a string", "action text is a string"):
+        for change in (
+            "enterprise is a number",
+            "user is a string",
+            "actions is [1]",
+            "authorizations is a string",
+            "message blocks hold a string",
+            "action text is a string",
+        ):
             payload = clicks.payload(ts)
             MALFORMED[change](payload)
             payload["team"] = {"id": "T0001", "domain": MARKER} if change != "enterprise is a number" else None
@@ -342,8 +382,9 @@ def _assert_clicker_told(clicks: ClickStack, *words: str) -> str:
 
 
 @pytest.mark.parametrize("transport", ["http", "socket"])
-def test_an_odd_usergroup_answer_still_answers_the_click(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                         transport: str) -> None:
+def test_an_odd_usergroup_answer_still_answers_the_click(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
     with click_stack(tmp_path, transport=transport, allowed_responders=["S0ONCALL"]) as clicks:
         # Slack's usergroups.users.list answering ok with a number where the member list belongs
         clicks.slack._handlers["usergroups.users.list"] = lambda info, params: _ok({"users": 7})
@@ -366,10 +407,13 @@ def _store_trigger(clicks: ClickStack, sql: str) -> None:
     db.close()
 
 
-def test_a_store_failure_when_claiming_still_answers_the_click(clicks: ClickStack,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
-    _store_trigger(clicks, "CREATE TRIGGER fail_claims BEFORE INSERT ON action_claims "
-                           "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+def test_a_store_failure_when_claiming_still_answers_the_click(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    _store_trigger(
+        clicks,
+        "CREATE TRIGGER fail_claims BEFORE INSERT ON action_claims BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    )
     ts, _ = clicks.post_alert()
     result = clicks.click(clicks.payload(ts))
     assert result.status == 200 and result.elapsed < QUICK
@@ -385,10 +429,13 @@ def test_a_store_failure_when_claiming_still_answers_the_click(clicks: ClickStac
     wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
 
 
-def test_a_store_failure_after_the_callback_keeps_the_acknowledged_card(clicks: ClickStack,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
-    _store_trigger(clicks, "CREATE TRIGGER fail_finish BEFORE UPDATE ON action_claims "
-                           "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+def test_a_store_failure_after_the_callback_keeps_the_acknowledged_card(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    _store_trigger(
+        clicks,
+        "CREATE TRIGGER fail_finish BEFORE UPDATE ON action_claims BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    )
     ts, _ = clicks.post_alert()
     assert clicks.click(clicks.payload(ts)).status == 200
     wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
@@ -398,8 +445,9 @@ def test_a_store_failure_after_the_callback_keeps_the_acknowledged_card(clicks: 
     _no_crash_logged(caplog.records)
 
 
-def test_a_callback_host_that_cannot_be_encoded_restores_the_button(clicks: ClickStack,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_callback_host_that_cannot_be_encoded_restores_the_button(
+    clicks: ClickStack, caplog: pytest.LogCaptureFixture
+) -> None:
     # a 300-character host label: it passes the click's address checks, then the callback client finds that it
     # cannot encode it (aiohttp's IDNA encoding would raise) and refuses it
     url = f"http://{'a' * 300}.example.test/monitoring/v1/alert/alert-7/key/ACKNOWLEDGED"

@@ -34,8 +34,13 @@ def any_transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cl
 def _callback_buttons(stack: ClickStack, ts: str) -> list[str]:
     message = stack.card(ts)
     blocks = message.attachments[0]["blocks"] if message.attachments else message.blocks
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-            if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)]
+    return [
+        e["action_id"]
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith(CALLBACK_ACTION_PREFIX)
+    ]
 
 
 def test_click_acknowledges_calls_back_and_updates_the_card(any_transport: ClickStack) -> None:
@@ -85,10 +90,13 @@ def test_expired_link_keeps_the_button_and_tells_the_clicker(any_transport: Clic
     wait_for(lambda: len(any_transport.cloudforet.requests) == 2, what="second callback")
 
 
-@pytest.mark.parametrize(("setup", "expected"), [
-    ("fail", "HTTP 500"),
-    ("slow", "did not answer within 2 s"),
-])
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("fail", "HTTP 500"),
+        ("slow", "did not answer within 2 s"),
+    ],
+)
 def test_failing_callbacks_are_reported(clicks: ClickStack, setup: str, expected: str) -> None:
     ts, url = clicks.post_alert()
     if setup == "fail":
@@ -136,8 +144,11 @@ def test_bad_signatures_get_401_and_no_callback(clicks: ClickStack, variant: str
     ts, _ = clicks.post_alert()
     payload = clicks.payload(ts)
     variants: dict[str, dict[str, Any]] = {
-        "forged": {"signature": "v0=" + "0" * 64}, "stale": {"timestamp": int(time.time()) - 600},
-        "unsigned": {"omit_headers": True}, "wrong-secret": {}}
+        "forged": {"signature": "v0=" + "0" * 64},
+        "stale": {"timestamp": int(time.time()) - 600},
+        "unsigned": {"omit_headers": True},
+        "wrong-secret": {},
+    }
     kwargs = variants[variant]
     if variant == "wrong-secret":
         result = clicks.stack.loop.run(clicks.slack.click(clicks.events_url, "not-the-secret", payload))
@@ -156,11 +167,19 @@ def test_signed_but_malformed_requests_get_400(clicks: ClickStack) -> None:
 
     async def post(body: str) -> int:
         stamp = str(int(time.time()))
-        signature = "v0=" + hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(),
-                                     hashlib.sha256).hexdigest()
-        async with aiohttp.ClientSession() as session, session.post(clicks.events_url, data=body, headers={
-            "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
-            "Content-Type": "application/x-www-form-urlencoded"}) as answer:
+        signature = "v0=" + hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                clicks.events_url,
+                data=body,
+                headers={
+                    "X-Slack-Request-Timestamp": stamp,
+                    "X-Slack-Signature": signature,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            ) as answer,
+        ):
             return answer.status
 
     assert clicks.stack.loop.run(post("payload=%7Bnot-json")) == 400
@@ -234,8 +253,9 @@ def test_without_a_signing_secret_http_clicks_are_refused(tmp_path: Path) -> Non
 
 def test_app_token_from_the_channel_switches_buttons_on_and_is_remembered(tmp_path: Path) -> None:
     with click_stack(tmp_path, signing_secret=None) as clicks:
-        clicks.stack.dispatch({"title": "hello"}, channel_data={"token": TOKEN, "channel": "alerts",
-                                                                "app_token": APP_TOKEN})
+        clicks.stack.dispatch(
+            {"title": "hello"}, channel_data={"token": TOKEN, "channel": "alerts", "app_token": APP_TOKEN}
+        )
         clicks.stack.loop.run(clicks.slack.wait_for_socket())
         [stored] = clicks.stack.runtime.store.app_tokens()
         assert APP_TOKEN not in stored  # kept sealed at rest

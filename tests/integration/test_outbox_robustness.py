@@ -80,8 +80,10 @@ def test_idle_lanes_are_reaped(tmp_path: Path) -> None:
         stack.runtime.outbox._lane_idle_seconds = 0.2
         for i in range(30):  # each to an unknown channel: refused for good
             with pytest.raises(grpc.RpcError):
-                stack.dispatch({"title": f"to nowhere {i}", "description": "x" * 100_000},
-                               channel_data={"token": TOKEN, "channel": f"no-such-{i}"})
+                stack.dispatch(
+                    {"title": f"to nowhere {i}", "description": "x" * 100_000},
+                    channel_data={"token": TOKEN, "channel": f"no-such-{i}"},
+                )
         stack.dispatch({"title": "fine"})
         assert stack.loop.run(_lane_count(stack)) > 0
         wait_for(lambda: stack.loop.run(_lane_count(stack)) == 0, what="idle lanes reaped")
@@ -135,11 +137,20 @@ async def _check_store(stack: Stack) -> None:
 
 def test_a_second_plugin_on_the_same_data_directory_refuses_to_start(tmp_path: Path, fake_slack: FakeSlack) -> None:
     with server_process(tmp_path, fake_slack.base_url) as first:
-        env = {"BOT_GRPC_PORT": str(free_port()), "BOT_HTTP_PORT": str(free_port()), "BOT_GRPC_HOST": "127.0.0.1",
-               "BOT_HTTP_HOST": "127.0.0.1", "BOT_DATA_DIR": str(tmp_path), "BOT_SLACK_API_URL": fake_slack.base_url,
-               "BOT_LOCK_WAIT": "0.5", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-        second = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True,
-                                text=True, timeout=30)
+        env = {
+            "BOT_GRPC_PORT": str(free_port()),
+            "BOT_HTTP_PORT": str(free_port()),
+            "BOT_GRPC_HOST": "127.0.0.1",
+            "BOT_HTTP_HOST": "127.0.0.1",
+            "BOT_DATA_DIR": str(tmp_path),
+            "BOT_SLACK_API_URL": fake_slack.base_url,
+            "BOT_LOCK_WAIT": "0.5",
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+        }
+        second = subprocess.run(
+            [sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+        )
         assert second.returncode == 2
         lines = second.stderr.strip().splitlines()
         assert len(lines) <= 2 and "BOT_DATA_DIR" in lines[-1] and "Traceback" not in second.stderr
@@ -163,8 +174,11 @@ def _color(stack: Stack, ts: str) -> object:
 def test_resolved_updates_the_card_whatever_names_the_alert(tmp_path: Path, resolved_names: str) -> None:
     with live_stack(tmp_path) as stack:
         stack.dispatch(alerting_message(callback_url=CALLBACK_URL, link=_public_detail_link()))
-        resolved: dict[str, Any] = {"title": "[Resolved] Notification of access to the SpaceONE",
-                                    "tags": alert_tags(state="RESOLVED"), "domain_name": "acme"}
+        resolved: dict[str, Any] = {
+            "title": "[Resolved] Notification of access to the SpaceONE",
+            "tags": alert_tags(state="RESOLVED"),
+            "domain_name": "acme",
+        }
         if resolved_names.startswith("link"):
             resolved["link"] = _public_detail_link()
             resolved["domain_name"] = "another-domain-name"  # so the Alert Number cannot be what matched

@@ -26,28 +26,52 @@ from tests.support import CHANNEL_ID, Stack, details_of, live_stack
 
 # Struct values: null, bool, number (always a double on the wire), string, list, nested struct.
 scalars = st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300)
-struct_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6) |
-                             st.dictionaries(st.text(max_size=12), inner, max_size=6), max_leaves=25)
-KNOWN_KEYS = ["title", "description", "short_description", "contents", "content_type", "link", "image_url",
-              "occurred_at", "domain_name", "tags", "callbacks"]
-tag = st.fixed_dictionaries({"key": struct_values, "value": struct_values},
-                            optional={"options": st.fixed_dictionaries({}, optional={"short": struct_values})})
-callback = st.fixed_dictionaries({"label": struct_values, "url": st.sampled_from(
-    ["https://cb.example.test/a/b/ACKNOWLEDGED", "http://x", "not a url", ""]) | st.text(max_size=50)})
+struct_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=25,
+)
+KNOWN_KEYS = [
+    "title",
+    "description",
+    "short_description",
+    "contents",
+    "content_type",
+    "link",
+    "image_url",
+    "occurred_at",
+    "domain_name",
+    "tags",
+    "callbacks",
+]
+tag = st.fixed_dictionaries(
+    {"key": struct_values, "value": struct_values},
+    optional={"options": st.fixed_dictionaries({}, optional={"short": struct_values})},
+)
+callback = st.fixed_dictionaries(
+    {
+        "label": struct_values,
+        "url": st.sampled_from(["https://cb.example.test/a/b/ACKNOWLEDGED", "http://x", "not a url", ""])
+        | st.text(max_size=50),
+    }
+)
 long_text = st.text(min_size=0, max_size=20_000) | st.text(alphabet="<>&*_~`", max_size=5_000)
-messages = st.fixed_dictionaries({}, optional={
-    "title": struct_values | long_text,
-    "description": struct_values | long_text,
-    "short_description": struct_values,
-    "contents": struct_values | long_text,
-    "content_type": st.sampled_from(["HTML", "MARKDOWN", "TEXT"]) | struct_values,
-    "link": st.sampled_from(["https://console.example.test/alert/a-1", "javascript:x"]) | struct_values,
-    "image_url": st.sampled_from(["https://img.example.test/x.png"]) | struct_values,
-    "occurred_at": st.sampled_from(["2022-06-27T09:22:57.967Z", "bad"]) | struct_values,
-    "domain_name": struct_values,
-    "tags": st.lists(tag, max_size=60) | struct_values,
-    "callbacks": st.lists(callback, max_size=30) | struct_values,
-}) | st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.text(max_size=10), struct_values, max_size=8)
+messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "title": struct_values | long_text,
+        "description": struct_values | long_text,
+        "short_description": struct_values,
+        "contents": struct_values | long_text,
+        "content_type": st.sampled_from(["HTML", "MARKDOWN", "TEXT"]) | struct_values,
+        "link": st.sampled_from(["https://console.example.test/alert/a-1", "javascript:x"]) | struct_values,
+        "image_url": st.sampled_from(["https://img.example.test/x.png"]) | struct_values,
+        "occurred_at": st.sampled_from(["2022-06-27T09:22:57.967Z", "bad"]) | struct_values,
+        "domain_name": struct_values,
+        "tags": st.lists(tag, max_size=60) | struct_values,
+        "callbacks": st.lists(callback, max_size=30) | struct_values,
+    },
+) | st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.text(max_size=10), struct_values, max_size=8)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,8 +94,11 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _accepted_writes(stack: Stack) -> int:
-    return sum(1 for c in stack.slack.calls if c.method in ("chat.postMessage", "chat.update") and c.status == 200
-               and c.response.get("ok"))
+    return sum(
+        1
+        for c in stack.slack.calls
+        if c.method in ("chat.postMessage", "chat.update") and c.status == 200 and c.response.get("ok")
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -88,19 +115,31 @@ def test_dispatch_of_any_message_posts_an_accepted_card(shared_stack: Stack, mes
     assert shared_stack.slack.errors() == []
 
 
-channel_values = st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=90) | st.sampled_from(
-    [TOKEN, "#alerts", "alerts", CHANNEL_ID, "xoxb-", "C0", "#", "xapp-1-2"])
+channel_values = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=90)
+    | st.sampled_from([TOKEN, "#alerts", "alerts", CHANNEL_ID, "xoxb-", "C0", "#", "xapp-1-2"])
+)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(channel_data=st.dictionaries(st.sampled_from(["token", "channel", "channel_id", "app_token", "x"]),
-                                    channel_values, max_size=5))
-def test_any_channel_data_is_delivered_or_a_coded_client_error(shared_stack: Stack,
-                                                                channel_data: dict[str, Any]) -> None:
+@given(
+    channel_data=st.dictionaries(
+        st.sampled_from(["token", "channel", "channel_id", "app_token", "x"]), channel_values, max_size=5
+    )
+)
+def test_any_channel_data_is_delivered_or_a_coded_client_error(
+    shared_stack: Stack, channel_data: dict[str, Any]
+) -> None:
     try:
         shared_stack.dispatch({"title": "t"}, channel_data=channel_data)
     except grpc.RpcError as error:
-        assert error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                                grpc.StatusCode.UNAUTHENTICATED), error.details()
+        assert error.code() in (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.UNAUTHENTICATED,
+        ), error.details()
         assert details_of(error).startswith("ERROR_")
         assert TOKEN not in details_of(error)

@@ -43,8 +43,9 @@ def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack) -> N
                     notification.dispatch(request, timeout=20)
                 errors.append(details_of(caught.value))
             with pytest.raises(grpc.RpcError) as caught:
-                protocol.verify(protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": bad_token})),
-                                timeout=20)
+                protocol.verify(
+                    protocol_pb2.PluginVerifyRequest(secret_data=dict_to_struct({"token": bad_token})), timeout=20
+                )
             errors.append(details_of(caught.value))
     log = server.log()
     assert "Notification.dispatch failed: ERROR_SLACK_CHANNEL_NOT_FOUND" in log  # the log does say what failed
@@ -53,6 +54,8 @@ def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack) -> N
     for secret in (TOKEN, bad_token, CALLBACK_URL, LINK, ACCESS_KEY, "REVOKEDtoken", "SECRETbottoken"):
         assert secret not in everything
     # and nothing channel members can read carries the callback URL or its access key
-    posted = json.dumps([m.blocks for m in fake_slack.messages["C0ALERTS01"]] +
-                        [m.attachments for m in fake_slack.messages["C0ALERTS01"]])
+    posted = json.dumps(
+        [m.blocks for m in fake_slack.messages["C0ALERTS01"]]
+        + [m.attachments for m in fake_slack.messages["C0ALERTS01"]]
+    )
     assert CALLBACK_URL not in posted

@@ -102,8 +102,9 @@ class ScriptedSlack:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
             return web.Response()  # never reaches the client
-        return web.Response(status=step.status, body=step.body, headers={"Content-Type": step.content_type,
-                                                                          **step.headers})
+        return web.Response(
+            status=step.status, body=step.body, headers={"Content-Type": step.content_type, **step.headers}
+        )
 
     async def start(self) -> None:
         app = web.Application()
@@ -156,6 +157,7 @@ async def failure(call: Any) -> BotError:
 
 # -- the loop ----------------------------------------------------------------------------------------------------
 
+
 async def test_ok_is_one_attempt_with_the_token_as_bearer(slack: ScriptedSlack, sender: SlackSender) -> None:
     posted = await sender.post(TOKEN, "C0ALERTS01", {"text": "hi"})
     assert (posted.channel_id, posted.ts) == ("C0ALERTS01", "1700000000.000100")
@@ -170,10 +172,14 @@ async def test_slack_error_is_permanent_and_not_retried(slack: ScriptedSlack, se
     assert error.code is ErrorCode.SLACK_CHANNEL_NOT_FOUND and not error.retryable and "#nowhere" in error.message
 
 
-@pytest.mark.parametrize("answer", [empty(), html(), Step(body=b"{}"), Step(body=b"[1, 2]"), Step(body=b"\xff\xfe")],
-                         ids=["empty", "html", "empty-object", "list", "not-utf8"])
-async def test_http_200_without_slacks_json_is_transient_and_retried(slack: ScriptedSlack, sender: SlackSender,
-                                                                     answer: Step) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [empty(), html(), Step(body=b"{}"), Step(body=b"[1, 2]"), Step(body=b"\xff\xfe")],
+    ids=["empty", "html", "empty-object", "list", "not-utf8"],
+)
+async def test_http_200_without_slacks_json_is_transient_and_retried(
+    slack: ScriptedSlack, sender: SlackSender, answer: Step
+) -> None:
     slack.play(answer)
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 3  # the first try and two retries
@@ -181,9 +187,9 @@ async def test_http_200_without_slacks_json_is_transient_and_retried(slack: Scri
 
 
 @pytest.mark.parametrize("answer", [empty(), html()], ids=["empty", "html"])
-async def test_http_200_without_slacks_json_is_transient_for_the_outbox(slack: ScriptedSlack,
-                                                                        bare_sender: SlackSender,
-                                                                        answer: Step) -> None:
+async def test_http_200_without_slacks_json_is_transient_for_the_outbox(
+    slack: ScriptedSlack, bare_sender: SlackSender, answer: Step
+) -> None:
     """The regression: an accepted notification was failed for good (lost) on a proxy's empty 200."""
     slack.play(answer)
     error = await failure(bare_sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
@@ -198,8 +204,7 @@ async def test_an_unreadable_answer_then_ok_succeeds(slack: ScriptedSlack, sende
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_server_errors_are_retried_then_transient(slack: ScriptedSlack, sender: SlackSender,
-                                                        status: int) -> None:
+async def test_server_errors_are_retried_then_transient(slack: ScriptedSlack, sender: SlackSender, status: int) -> None:
     slack.play(html(status))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 3
@@ -219,8 +224,9 @@ async def test_a_proxy_404_is_permanent(slack: ScriptedSlack, sender: SlackSende
 
 
 @pytest.mark.parametrize("drop", list(Drop))
-async def test_dropped_connections_are_retried_then_transient(slack: ScriptedSlack, sender: SlackSender,
-                                                              drop: Drop) -> None:
+async def test_dropped_connections_are_retried_then_transient(
+    slack: ScriptedSlack, sender: SlackSender, drop: Drop
+) -> None:
     slack.play(Step(drop=drop))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 3
@@ -248,6 +254,7 @@ async def test_nothing_listening_is_transient() -> None:
 
 # -- rate limits -------------------------------------------------------------------------------------------------
 
+
 class HttpDate(str):
     """An HTTP date ``offset`` seconds from when the test runs (not from when the suite was collected)."""
 
@@ -269,13 +276,18 @@ def header_value(header: str | None) -> str | None:
     return header
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("0", 0.0),
-    ("0.05", 0.05),
-    (http_date(-60), 0.0),  # a date in the past: go now
-], ids=["zero", "fraction", "past-date"])
-async def test_a_short_retry_after_is_waited_out_and_retried(slack: ScriptedSlack, sender: SlackSender,
-                                                             header: str, expected: float) -> None:
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("0", 0.0),
+        ("0.05", 0.05),
+        (http_date(-60), 0.0),  # a date in the past: go now
+    ],
+    ids=["zero", "fraction", "past-date"],
+)
+async def test_a_short_retry_after_is_waited_out_and_retried(
+    slack: ScriptedSlack, sender: SlackSender, header: str, expected: float
+) -> None:
     slack.play(rate_limited(header_value(header)))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 3
@@ -289,20 +301,25 @@ async def test_a_short_rate_limit_then_ok_succeeds(slack: ScriptedSlack, sender:
     assert slack.attempts == 2
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("1.5", 1.5),
-    ("30", 30.0),
-    (http_date(120), 120.0),
-    ("1000000000", MAX_RETRY_AFTER_SECONDS),
-    ("inf", MAX_RETRY_AFTER_SECONDS),
-    ("1e400", MAX_RETRY_AFTER_SECONDS),
-    ("abc", DEFAULT_RETRY_AFTER_SECONDS),
-    ("nan", DEFAULT_RETRY_AFTER_SECONDS),
-    ("", DEFAULT_RETRY_AFTER_SECONDS),
-    (None, DEFAULT_RETRY_AFTER_SECONDS),
-], ids=["fraction", "seconds", "date", "huge", "inf", "overflow", "junk", "nan", "blank", "missing"])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("1.5", 1.5),
+        ("30", 30.0),
+        (http_date(120), 120.0),
+        ("1000000000", MAX_RETRY_AFTER_SECONDS),
+        ("inf", MAX_RETRY_AFTER_SECONDS),
+        ("1e400", MAX_RETRY_AFTER_SECONDS),
+        ("abc", DEFAULT_RETRY_AFTER_SECONDS),
+        ("nan", DEFAULT_RETRY_AFTER_SECONDS),
+        ("", DEFAULT_RETRY_AFTER_SECONDS),
+        (None, DEFAULT_RETRY_AFTER_SECONDS),
+    ],
+    ids=["fraction", "seconds", "date", "huge", "inf", "overflow", "junk", "nan", "blank", "missing"],
+)
 async def test_a_long_or_odd_retry_after_is_reported_bounded_for_the_caller(
-        slack: ScriptedSlack, sender: SlackSender, header: str | None, expected: float) -> None:
+    slack: ScriptedSlack, sender: SlackSender, header: str | None, expected: float
+) -> None:
     slack.play(rate_limited(header_value(header)))
     error = await failure(sender.post(TOKEN, "C0ALERTS01", {"text": "hi"}))
     assert slack.attempts == 1  # longer than the call may wait: the caller (the outbox) pauses the lane
@@ -311,8 +328,9 @@ async def test_a_long_or_odd_retry_after_is_reported_bounded_for_the_caller(
 
 
 @pytest.mark.parametrize(("header", "attempts"), [("1.5", 2), ("abc", 1), ("1000000000", 1)])
-async def test_the_default_sender_never_raises_or_hangs_on_odd_retry_after(slack: ScriptedSlack, header: str,
-                                                                           attempts: int) -> None:
+async def test_the_default_sender_never_raises_or_hangs_on_odd_retry_after(
+    slack: ScriptedSlack, header: str, attempts: int
+) -> None:
     """The regression: slack_sdk's handler ran ``int()`` on the header (ValueError on ``1.5``: verify answered
     INTERNAL) and slept for a billion seconds on ``1000000000``."""
     slack.play(rate_limited(header), ok())
@@ -356,13 +374,23 @@ async def test_slack_sdks_own_rate_limit_handler_cannot_break_the_call(slack: Sc
 
 # -- Retry-After and pauses, directly ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("12", 12.0), (" 2.5 ", 2.5), ("-4", 0.0), ("0", 0.0),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-    ("9" * 5000, MAX_RETRY_AFTER_SECONDS), ("Infinity", MAX_RETRY_AFTER_SECONDS),
-    ("NaN", DEFAULT_RETRY_AFTER_SECONDS), ("Mon, 99 Foo 2015", DEFAULT_RETRY_AFTER_SECONDS),
-    ("\x00", DEFAULT_RETRY_AFTER_SECONDS), (None, DEFAULT_RETRY_AFTER_SECONDS),
-])
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12", 12.0),
+        (" 2.5 ", 2.5),
+        ("-4", 0.0),
+        ("0", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("9" * 5000, MAX_RETRY_AFTER_SECONDS),
+        ("Infinity", MAX_RETRY_AFTER_SECONDS),
+        ("NaN", DEFAULT_RETRY_AFTER_SECONDS),
+        ("Mon, 99 Foo 2015", DEFAULT_RETRY_AFTER_SECONDS),
+        ("\x00", DEFAULT_RETRY_AFTER_SECONDS),
+        (None, DEFAULT_RETRY_AFTER_SECONDS),
+    ],
+)
 def test_parse_retry_after(value: str | None, expected: float) -> None:
     assert parse_retry_after(value) == pytest.approx(expected)
 
@@ -421,11 +449,15 @@ async def test_a_closed_sender_fails_as_unreachable_without_calling_slack(slack:
 
 # -- what errors quote ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [
-    lambda: SlackCallError("chat.postMessage", 200, "channel_not_found"),
-    lambda: SlackCallError("chat.postMessage", 429, "ratelimited", 1.0),
-    lambda: SlackCallError("chat.postMessage", 200, "x" * 10_000),
-])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SlackCallError("chat.postMessage", 200, "channel_not_found"),
+        lambda: SlackCallError("chat.postMessage", 429, "ratelimited", 1.0),
+        lambda: SlackCallError("chat.postMessage", 200, "x" * 10_000),
+    ],
+)
 def test_translate_quotes_a_bounded_channel_and_error(make: Callable[[], SlackCallError]) -> None:
     error = translate(make(), channel="C" + "A" * 10_000)
     assert len(error.details) < 400

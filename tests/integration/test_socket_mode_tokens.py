@@ -68,8 +68,9 @@ class _Seen:
 
 
 def _connections(slack: FakeSlack, seen: _Seen, **kwargs: Any) -> SocketModeConnections:
-    return SocketModeConnections(_bolt(), slack.base_url, on_accepted=seen.accepted.append,
-                                 on_refused=seen.refused.append, **kwargs)
+    return SocketModeConnections(
+        _bolt(), slack.base_url, on_accepted=seen.accepted.append, on_refused=seen.refused.append, **kwargs
+    )
 
 
 # -- through the whole plugin -------------------------------------------------------------------------------------
@@ -110,8 +111,9 @@ def test_an_accepted_app_token_is_stored_survives_a_restart_and_its_clicks_work(
         assert len(restarted.stack.runtime.store.app_tokens()) == 1
 
 
-def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(tmp_path: Path,
-                                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     slack = FakeSlack()
     tokens = [f"xapp-1-A0MANY-{i}-valid" for i in range(MAX_APP_TOKENS + 3)]
@@ -140,15 +142,18 @@ def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(tmp_pat
 
 
 def test_a_connected_token_that_slack_later_revokes_is_closed_and_forgotten(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     other = "xapp-1-A0OTHER-1-valid"
     slack = FakeSlack()
     slack.add_app_token(other)
     with live_stack(tmp_path, slack) as stack:
         _dispatch_with(stack, other)
-        wait_for(lambda: slack.socket_connections_for(other) == 1 and stack.runtime.store.app_tokens(),
-                 what="connected and remembered")
+        wait_for(
+            lambda: slack.socket_connections_for(other) == 1 and stack.runtime.store.app_tokens(),
+            what="connected and remembered",
+        )
         stack.loop.run(slack.revoke_app_token(other))
         wait_for(lambda: stack.runtime.store.app_tokens() == [], what="the token forgotten")
         assert _opens(slack, other) == 2  # the first check, and one try after the connection closed
@@ -161,15 +166,17 @@ def test_a_connected_token_that_slack_later_revokes_is_closed_and_forgotten(
     assert other not in caplog.text
 
 
-def test_a_restart_with_50_junk_tokens_in_the_store_asks_slack_once_for_each(tmp_path: Path,
-                                                                            fake_slack: FakeSlack) -> None:
+def test_a_restart_with_50_junk_tokens_in_the_store_asks_slack_once_for_each(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     data_dir = tmp_path / "data"
     keys = ButtonKeys([], data_dir)  # the random key kept in the data dir, as the server will find it
     store = SqliteStore(data_dir)
     junk = [f"xapp-1-A0JUNK-{i}-notatoken" for i in range(50)]
     for token in junk:  # as an older version kept them: every app token any dispatch carried
-        store.remember_app_token(hashlib.sha256(token.encode()).hexdigest(), seal({"t": token}, keys.sealing_key),
-                                 now=time.time())
+        store.remember_app_token(
+            hashlib.sha256(token.encode()).hexdigest(), seal({"t": token}, keys.sealing_key), now=time.time()
+        )
     store.close()
     with server_process(data_dir, fake_slack.base_url) as server:
         wait_for(lambda: _opens(fake_slack) >= len(junk), timeout=15, what="the checks")
@@ -188,14 +195,18 @@ def test_a_restart_with_50_junk_tokens_in_the_store_asks_slack_once_for_each(tmp
     assert log.count("BOT_CALLBACK_ALLOWED_HOSTS is unset") == 1  # remembered tokens: clicks were possible
 
 
-@pytest.mark.parametrize(("settings", "warned"), [
-    ({"signing_secret": SIGNING_SECRET}, True),
-    ({"app_token": APP_TOKEN}, True),
-    ({"signing_secret": SIGNING_SECRET, "callback_allowed_hosts": ["cloudforet.example.test"]}, False),
-    ({}, False),
-])
-def test_start_warns_when_clicks_can_call_any_host(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                   settings: dict[str, Any], warned: bool) -> None:
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ({"signing_secret": SIGNING_SECRET}, True),
+        ({"app_token": APP_TOKEN}, True),
+        ({"signing_secret": SIGNING_SECRET, "callback_allowed_hosts": ["cloudforet.example.test"]}, False),
+        ({}, False),
+    ],
+)
+def test_start_warns_when_clicks_can_call_any_host(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, settings: dict[str, Any], warned: bool
+) -> None:
     caplog.set_level(logging.INFO)
     with live_stack(tmp_path, **settings):
         pass
@@ -205,7 +216,8 @@ def test_start_warns_when_clicks_can_call_any_host(tmp_path: Path, caplog: pytes
 
 
 def test_the_warning_comes_once_a_channel_app_token_makes_clicks_possible(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     with live_stack(tmp_path) as stack:
         assert _warnings(caplog, "BOT_CALLBACK_ALLOWED_HOSTS is unset") == []
@@ -325,8 +337,9 @@ async def test_a_websocket_that_will_not_open_is_retried_with_back_off_and_fresh
         slack.add_app_token(APP_TOKEN)
         slack.socket_url_base = f"ws://127.0.0.1:{free_port()}"  # the API answers, the WebSocket is blocked
         seen = _Seen()
-        connections = _connections(slack, seen, backoff_first=0.2, backoff_max=0.4, ping_interval=0.5,
-                                   connect_timeout=0.3)
+        connections = _connections(
+            slack, seen, backoff_first=0.2, backoff_max=0.4, ping_interval=0.5, connect_timeout=0.3
+        )
         try:
             connections.ensure(APP_TOKEN)
             await asyncio.sleep(1.5)

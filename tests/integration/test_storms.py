@@ -29,10 +29,15 @@ PACED: dict[str, Any] = {"post_rate": RATE, "post_burst": 3, "dispatch_wait": 2}
 
 
 def alert(number: int, channel: str = "#alerts") -> dict[str, Any]:
-    return {"message": {"title": f"[Alerting] storm alert {number:04d}", "description": "disk full",
-                        "link": f"https://console.example.test/alert-manager/alert/alert-{number:04d}",
-                        "tags": [{"key": "Alert Number", "value": f"#{number}", "options": {"short": True}}]},
-            "channel_data": {"token": TOKEN, "channel": channel}}
+    return {
+        "message": {
+            "title": f"[Alerting] storm alert {number:04d}",
+            "description": "disk full",
+            "link": f"https://console.example.test/alert-manager/alert/alert-{number:04d}",
+            "tags": [{"key": "Alert Number", "value": f"#{number}", "options": {"short": True}}],
+        },
+        "channel_data": {"token": TOKEN, "channel": channel},
+    }
 
 
 def titles(slack: FakeSlack, channel_id: str) -> list[str]:
@@ -62,6 +67,7 @@ def test_storm_to_one_channel(tmp_path: Path) -> None:
 def test_storm_over_thirty_channels(tmp_path: Path) -> None:
     fake = FakeSlack(post_rate_per_channel=RATE, post_burst=3)
     with live_stack(tmp_path, fake, **PACED) as stack:
+
         def send(number: int) -> float:
             started = time.monotonic()
             stack.dispatch(**alert(number, f"team-{number % 30}"))
@@ -127,8 +133,11 @@ def test_sigkill_mid_storm_loses_nothing(tmp_path: Path, paced_slack: FakeSlack)
                 list(sending)
     assert 40 <= delivered_before < len(accepted) + 16  # the kill really came mid-storm
     with server_process(tmp_path, paced_slack.base_url, **SERVER_ENV):
-        wait_for(lambda: {f"{n:04d}" for n in accepted} <= set(titles(paced_slack, "C0ALERTS01")), timeout=60,
-                 what="every accepted alert")
+        wait_for(
+            lambda: {f"{n:04d}" for n in accepted} <= set(titles(paced_slack, "C0ALERTS01")),
+            timeout=60,
+            what="every accepted alert",
+        )
         time.sleep(0.5)
     delivered = titles(paced_slack, "C0ALERTS01")
     assert {f"{n:04d}" for n in accepted} <= set(delivered)  # zero accepted alerts missing

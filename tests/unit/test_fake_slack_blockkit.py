@@ -68,15 +68,27 @@ LIMIT_CASES: dict[str, tuple[Blocks, str, Blocks]] = {
     "buttons_26": (_buttons(26), "/blocks/0/elements", _buttons(25)),
     "blocks_51": (_many(51), "/blocks", _many(50)),
     "section_3001": ([_section("s" * 3001)], "/blocks/0/text/text", [_section("s" * 3000)]),
-    "button_text_76": ([_actions(_button("a", "b" * 76))], "/blocks/0/elements/0/text/text",
-                       [_actions(_button("a", "b" * 75))]),
+    "button_text_76": (
+        [_actions(_button("a", "b" * 76))],
+        "/blocks/0/elements/0/text/text",
+        [_actions(_button("a", "b" * 75))],
+    ),
     "block_id_256": ([_context("b" * 256)], "/blocks/0/block_id", [_context("b" * 255)]),
-    "context_11": ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}], "/blocks/0/elements",
-                   [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 10}]),
-    "button_value_2001": ([_actions({**_button("a"), "value": "v" * 2001})], "/blocks/0/elements/0/value",
-                          [_actions({**_button("a"), "value": "v" * 2000})]),
-    "image_url_3001": ([{"type": "image", "image_url": "h" * 3001, "alt_text": "a"}], "/blocks/0/image_url",
-                       [{"type": "image", "image_url": "h" * 3000, "alt_text": "a"}]),
+    "context_11": (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
+        "/blocks/0/elements",
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 10}],
+    ),
+    "button_value_2001": (
+        [_actions({**_button("a"), "value": "v" * 2001})],
+        "/blocks/0/elements/0/value",
+        [_actions({**_button("a"), "value": "v" * 2000})],
+    ),
+    "image_url_3001": (
+        [{"type": "image", "image_url": "h" * 3001, "alt_text": "a"}],
+        "/blocks/0/image_url",
+        [{"type": "image", "image_url": "h" * 3000, "alt_text": "a"}],
+    ),
 }
 
 
@@ -110,16 +122,24 @@ def test_aggregate_text_cap_is_msg_blocks_too_long() -> None:
 
 MALFORMED_CASES: dict[str, tuple[Blocks, str]] = {
     "duplicate_action_id": ([_actions(_button("ack"), _button("ack"))], "/blocks/0/elements/1/action_id"),
-    "duplicate_action_id_across_blocks": ([_actions(_button("ack")), _actions(_button("ack"))],
-                                          "/blocks/1/elements/0/action_id"),
+    "duplicate_action_id_across_blocks": (
+        [_actions(_button("ack")), _actions(_button("ack"))],
+        "/blocks/1/elements/0/action_id",
+    ),
     "duplicate_block_id": ([_context("x"), _context("x")], "/blocks/1/block_id"),
     "mrkdwn_header": ([{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}], "/blocks/0/text/type"),
-    "mrkdwn_button": ([_actions({"type": "button", "text": {"type": "mrkdwn", "text": "b"}})],
-                      "/blocks/0/elements/0/text/type"),
-    "emoji_on_mrkdwn": ([{"type": "section", "text": {"type": "mrkdwn", "text": "x", "emoji": True}}],
-                        "/blocks/0/text"),
-    "emoji_not_boolean": ([{"type": "header", "text": {"type": "plain_text", "text": "h", "emoji": "yes"}}],
-                          "/blocks/0/text/emoji"),
+    "mrkdwn_button": (
+        [_actions({"type": "button", "text": {"type": "mrkdwn", "text": "b"}})],
+        "/blocks/0/elements/0/text/type",
+    ),
+    "emoji_on_mrkdwn": (
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "x", "emoji": True}}],
+        "/blocks/0/text",
+    ),
+    "emoji_not_boolean": (
+        [{"type": "header", "text": {"type": "plain_text", "text": "h", "emoji": "yes"}}],
+        "/blocks/0/text/emoji",
+    ),
     "empty_text": ([_section("")], "/blocks/0/text/text"),
     "text_not_string": ([{"type": "section", "text": {"type": "mrkdwn", "text": 7}}], "/blocks/0/text/text"),
     "header_without_text": ([{"type": "header"}], "/blocks/0"),
@@ -139,8 +159,10 @@ MALFORMED_CASES: dict[str, tuple[Blocks, str]] = {
     "empty_actions": ([{"type": "actions", "elements": []}], "/blocks/0/elements"),
     "actions_without_elements": ([{"type": "actions"}], "/blocks/0"),
     "button_in_context": ([{"type": "context", "elements": [_button("a")]}], "/blocks/0/elements/0/type"),
-    "field_2001": ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
-                   "/blocks/0/fields/0/text"),
+    "field_2001": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+        "/blocks/0/fields/0/text",
+    ),
 }
 
 
@@ -159,12 +181,25 @@ NOT_MODELLED: dict[str, tuple[Blocks, str]] = {
     "section_accessory": ([{**_section("x"), "accessory": _button("a")}], "/blocks/0"),
     "button_confirm": ([_actions({**_button("a"), "confirm": {}})], "/blocks/0/elements/0"),
     "select_menu": ([_actions({"type": "static_select", "action_id": "s"})], "/blocks/0/elements/0/type"),
-    "image_in_context": ([{"type": "context", "elements": [{"type": "image", "image_url": "https://x/i.png",
-                                                            "alt_text": "i"}]}], "/blocks/0/elements/0/type"),
-    "image_title": ([{"type": "image", "image_url": "https://x/i.png", "alt_text": "i",
-                      "title": {"type": "plain_text", "text": "t"}}], "/blocks/0"),
-    "mrkdwn_verbatim": ([{"type": "section", "text": {"type": "mrkdwn", "text": "x", "verbatim": True}}],
-                        "/blocks/0/text"),
+    "image_in_context": (
+        [{"type": "context", "elements": [{"type": "image", "image_url": "https://x/i.png", "alt_text": "i"}]}],
+        "/blocks/0/elements/0/type",
+    ),
+    "image_title": (
+        [
+            {
+                "type": "image",
+                "image_url": "https://x/i.png",
+                "alt_text": "i",
+                "title": {"type": "plain_text", "text": "t"},
+            }
+        ],
+        "/blocks/0",
+    ),
+    "mrkdwn_verbatim": (
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "x", "verbatim": True}}],
+        "/blocks/0/text",
+    ),
 }
 
 

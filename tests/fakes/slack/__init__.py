@@ -19,5 +19,13 @@ from tests.fakes.slack.interactivity import ButtonNotFound, ClickResult, form_bo
 from tests.fakes.slack.state import Message
 from tests.fakes.slack.web_api import Call
 
-__all__ = ["ButtonNotFound", "Call", "ClickResult", "FakeSlack", "Message", "form_body", "slack_signature",
-           "validate_blocks"]
+__all__ = [
+    "ButtonNotFound",
+    "Call",
+    "ClickResult",
+    "FakeSlack",
+    "Message",
+    "form_body",
+    "slack_signature",
+    "validate_blocks",
+]

@@ -31,8 +31,20 @@ class FakeSlack:
 
     # A test setting an attribute FakeSlack does not have (a misspelt or removed setting) fails loudly.
     __slots__ = (
-        "_runner", "block_actions_payload", "click", "expire_response_url", "host", "interactivity", "outage", "port",
-        "revoke_app_token", "socket_connections_for", "socket_disconnect", "socket_mode", "state", "wait_for_socket",
+        "_runner",
+        "block_actions_payload",
+        "click",
+        "expire_response_url",
+        "host",
+        "interactivity",
+        "outage",
+        "port",
+        "revoke_app_token",
+        "socket_connections_for",
+        "socket_disconnect",
+        "socket_mode",
+        "state",
+        "wait_for_socket",
         "web_api",
     )
 

@@ -314,8 +314,8 @@ class Interactivity:
         if not omit_headers:
             ts = int(time.time()) if timestamp is None else timestamp
             headers["X-Slack-Request-Timestamp"] = str(ts)
-            headers["X-Slack-Signature"] = signature if signature is not None else slack_signature(
-                signing_secret, ts, body
+            headers["X-Slack-Signature"] = (
+                signature if signature is not None else slack_signature(signing_secret, ts, body)
             )
         client_timeout = aiohttp.ClientTimeout(total=timeout)
         async with aiohttp.ClientSession(timeout=client_timeout) as session:

@@ -38,10 +38,17 @@ def test_callback_outcomes() -> None:
     assert read_outcome(500, "").outcome is Outcome.FAILED
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://[fe80::1]/x",
-    "http://[::ffff:169.254.169.254]/", "ftp://cf.example.test/x", "not a url",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/x",
+        "http://[::ffff:169.254.169.254]/",
+        "ftp://cf.example.test/x",
+        "not a url",
+    ],
+)
 def test_forbidden_callback_targets(url: str) -> None:
     with pytest.raises(CallbackRefused):
         check_url(url, None)

@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_generated_code_is_fresh() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--check"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "proto" / "generate.py"), "--check"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -38,7 +39,17 @@ def test_wire_contract_matches_cloudforet() -> None:
     assert dispatch.output_type.full_name == "google.protobuf.Empty"
     request = notification_pb2.PluginDispatchRequest.DESCRIPTOR
     assert [(f.name, f.number) for f in request.fields] == [
-        ("options", 1), ("message", 2), ("notification_type", 3), ("secret_data", 4), ("channel_data", 5)]
+        ("options", 1),
+        ("message", 2),
+        ("notification_type", 3),
+        ("secret_data", 4),
+        ("channel_data", 5),
+    ]
     enum = request.enum_types_by_name["NotificationType"]
     assert [(v.name, v.number) for v in enum.values] == [
-        ("NOTIFICATION_TYPE_NONE", 0), ("INFO", 1), ("ERROR", 2), ("SUCCESS", 3), ("WARNING", 4)]
+        ("NOTIFICATION_TYPE_NONE", 0),
+        ("INFO", 1),
+        ("ERROR", 2),
+        ("SUCCESS", 3),
+        ("WARNING", 4),
+    ]

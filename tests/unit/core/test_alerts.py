@@ -32,5 +32,3 @@ def test_alert_ids_from_callback_urls_and_links() -> None:
     assert action_key("https://x.test/a").startswith("url:")
     assert done_label(V2, "Acknowledge Alerts") == "Acknowledged"
     assert done_label("https://x.test/hook", "Restart pod") == "Restart pod"
-
-

@@ -29,8 +29,9 @@ def test_pending_and_acknowledged_cards_drop_the_callback_button_and_stay_valid(
     assert not has_callback_buttons(pending) and has_callback_buttons(original)
     assert "<@U1> clicked *Acknowledge*" in str(pending)
     at = datetime(2025, 1, 1, tzinfo=UTC)
-    done = apply_state(original, CardState(status=CardStatus.ACKNOWLEDGED, actor="U1", acted_at=at,
-                                           action_label="Acknowledged"))
+    done = apply_state(
+        original, CardState(status=CardStatus.ACKNOWLEDGED, actor="U1", acted_at=at, action_label="Acknowledged")
+    )
     assert [b["action_id"] for b in iter_buttons(done)] == ["open_link"]
     assert done["attachments"][0]["color"] != original["attachments"][0]["color"]
     assert f"*Acknowledged* by <@U1> at <!date^{int(at.timestamp())}" in str(done)
@@ -38,5 +39,3 @@ def test_pending_and_acknowledged_cards_drop_the_callback_button_and_stay_valid(
         assert validate_blocks(payload["blocks"], payload["attachments"])[0] == []
     restored = apply_state(pending, CardState())
     assert "clicked" not in str(restored)
-
-

@@ -32,23 +32,40 @@ def test_alert_card_layout() -> None:
     message = Message.from_struct(alerting_message())
     card = render_card(message, NotificationType.ERROR, callback_values=["sealed-value"])
     payload = card.payload()
-    assert payload["blocks"][0] == {"type": "header", "text": {
-        "type": "plain_text", "text": ":red_circle: [Alerting] Notification of access to the SpaceONE", "emoji": True}}
+    assert payload["blocks"][0] == {
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": ":red_circle: [Alerting] Notification of access to the SpaceONE",
+            "emoji": True,
+        },
+    }
     assert payload["attachments"][0]["color"] == STYLES[NotificationType.ERROR].color
     blocks = body(payload)
     assert blocks[0]["text"]["text"] == "SSH Access to spaceone-api from admin"
     # four short tags become one two-column fields section, in order; long tags are full-width sections
     assert [f["text"] for f in blocks[1]["fields"]] == [
-        "*Alert Number*\n#108664", "*State*\nTRIGGERED", "*Urgency*\nHIGH", "*Triggered by*\nkubectl-webhook"]
+        "*Alert Number*\n#108664",
+        "*State*\nTRIGGERED",
+        "*Urgency*\nHIGH",
+        "*Triggered by*\nkubectl-webhook",
+    ]
     assert [b["text"]["text"] for b in blocks[2:6]] == [
-        "*Project*\nSpaceONE &gt; Project1", "*Resource*\nspaceone-api", "*Assigned to*\nadmin",
-        "*Account*\n123456789012"]
+        "*Project*\nSpaceONE &gt; Project1",
+        "*Resource*\nspaceone-api",
+        "*Assigned to*\nadmin",
+        "*Account*\n123456789012",
+    ]
     context = blocks[6]["elements"][0]["text"]
     assert "<!date^1656321777^{date_short_pretty} at {time}|2022-06-27 09:22 UTC>" in context
     assert "acme" in context
     buttons = list(iter_buttons(payload))
-    assert buttons[0] == {"type": "button", "action_id": LINK_ACTION_ID,
-                          "text": {"type": "plain_text", "text": "Open in Cloudforet", "emoji": True}, "url": LINK}
+    assert buttons[0] == {
+        "type": "button",
+        "action_id": LINK_ACTION_ID,
+        "text": {"type": "plain_text", "text": "Open in Cloudforet", "emoji": True},
+        "url": LINK,
+    }
     assert buttons[1]["action_id"] == f"{CALLBACK_ACTION_PREFIX}0"
     assert buttons[1]["text"]["text"] == "Acknowledge Alerts"
     assert buttons[1]["value"] == "sealed-value"
@@ -66,12 +83,20 @@ def test_each_type_has_its_colour_and_emoji(kind: NotificationType) -> None:
 
 
 def test_mrkdwn_is_escaped_everywhere() -> None:
-    message = Message.from_struct({"title": "<!channel> & co", "description": "a <@U123> & <!here> b",
-                                   "tags": [{"key": "<k>", "value": "<!everyone>"}], "domain_name": "<d>"})
+    message = Message.from_struct(
+        {
+            "title": "<!channel> & co",
+            "description": "a <@U123> & <!here> b",
+            "tags": [{"key": "<k>", "value": "<!everyone>"}],
+            "domain_name": "<d>",
+        }
+    )
     payload = render_card(message, NotificationType.INFO).payload()
     mrkdwn_texts = [t for t in _texts(body(payload))]
-    assert all("<!channel>" not in t and "<!here>" not in t and "<@U123>" not in t and "<!everyone>" not in t
-               for t in mrkdwn_texts)
+    assert all(
+        "<!channel>" not in t and "<!here>" not in t and "<@U123>" not in t and "<!everyone>" not in t
+        for t in mrkdwn_texts
+    )
     assert body(payload)[0]["text"]["text"] == "a &lt;@U123&gt; &amp; &lt;!here&gt; b"
     assert "<!channel>" not in payload["text"]
 
@@ -92,26 +117,31 @@ def _texts(value: object) -> list[str]:
 def test_description_falls_back_to_short_description_then_html_contents() -> None:
     card = render_card(Message.from_struct({"short_description": "short"}), NotificationType.INFO)
     assert body(card.payload())[0]["text"]["text"] == "short"
-    card = render_card(Message.from_struct({"contents": "<p>Hello</p><p>World &amp; all</p>", "content_type": "HTML"}),
-                       NotificationType.INFO)
+    card = render_card(
+        Message.from_struct({"contents": "<p>Hello</p><p>World &amp; all</p>", "content_type": "HTML"}),
+        NotificationType.INFO,
+    )
     assert body(card.payload())[0]["text"]["text"] == "Hello\nWorld &amp; all"
 
 
 def test_image_url_becomes_an_image_block() -> None:
-    card = render_card(Message.from_struct({"title": "t", "image_url": "https://img.example.test/a.png"}),
-                       NotificationType.INFO)
+    card = render_card(
+        Message.from_struct({"title": "t", "image_url": "https://img.example.test/a.png"}), NotificationType.INFO
+    )
     images = [b for b in body(card.payload()) if b["type"] == "image"]
     assert images == [{"type": "image", "image_url": "https://img.example.test/a.png", "alt_text": "t"}]
 
 
 def test_huge_content_is_truncated_visibly_within_every_limit() -> None:
-    message = Message.from_struct({
-        "title": "T" * 500,
-        "description": "d" * 10_000,
-        "tags": [{"key": f"key {i}", "value": "v" * 2500, "options": {"short": i % 2 == 0}} for i in range(80)],
-        "callbacks": [{"label": "L" * 100, "url": f"https://cb.example.test/{i}"} for i in range(40)],
-        "link": "https://console.example.test/x",
-    })
+    message = Message.from_struct(
+        {
+            "title": "T" * 500,
+            "description": "d" * 10_000,
+            "tags": [{"key": f"key {i}", "value": "v" * 2500, "options": {"short": i % 2 == 0}} for i in range(80)],
+            "callbacks": [{"label": "L" * 100, "url": f"https://cb.example.test/{i}"} for i in range(40)],
+            "link": "https://console.example.test/x",
+        }
+    )
     card = render_card(message, NotificationType.WARNING, callback_values=[f"v{i}" for i in range(40)])
     payload = card.payload()
     blocks = payload["blocks"] + body(payload)
@@ -146,15 +176,17 @@ def test_tags_keep_their_order_across_short_and_long() -> None:
     card = render_card(Message.from_struct({"tags": tags}), NotificationType.INFO)
     seen: list[str] = []
     for block in body(card.payload()):
-        for text in [f["text"] for f in block.get("fields", [])] + ([block["text"]["text"]] if "text" in block and
-                                                                     block["type"] == "section" else []):
+        for text in [f["text"] for f in block.get("fields", [])] + (
+            [block["text"]["text"]] if "text" in block and block["type"] == "section" else []
+        ):
             seen.append(text.split("\n")[0])
     assert seen == ["*k0*", "*k1*", "*k2*", "*k3*", "*k4*"]
 
 
 def test_invalid_link_and_callback_are_left_out_with_a_note() -> None:
-    message = Message.from_struct({"title": "t", "link": "javascript:alert(1)",
-                                   "callbacks": [{"label": "Ack", "url": "ftp://x"}]})
+    message = Message.from_struct(
+        {"title": "t", "link": "javascript:alert(1)", "callbacks": [{"label": "Ack", "url": "ftp://x"}]}
+    )
     card = render_card(message, NotificationType.ERROR, callback_values=[None])
     assert list(iter_buttons(card.payload())) == []
     assert any("link" in n for n in card.truncated) and any("button" in n for n in card.truncated)

@@ -22,8 +22,6 @@ from tests.samples import alerting_message, resolved_message
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 
-
-
 def test_alert_key_from_callback_link_or_alert_number() -> None:
     assert alert_key(Message.from_struct(alerting_message())) == "alert:alert-x1v2c3v456"
     assert alert_key(Message.from_struct(resolved_message())) == "alert:alert-x1v2c3v456"  # via the link
@@ -34,11 +32,17 @@ def test_alert_key_from_callback_link_or_alert_number() -> None:
 
 def test_every_name_of_an_alert_is_found() -> None:
     webhook = "https://hook.example.test/monitoring/v1/domain/domain-1/alert/alert-q1/accesskey"
-    for link in (f"https://console.example.test/alert-public-detail?alert_url={webhook}",
-                 f"https://console.example.test/alert-public-detail?monitoring_url={quote(webhook, safe='')}",
-                 "https://console.example.test/alert-manager/alert/alert-q1"):
-        message = {"title": "[Resolved] x", "link": link, "domain_name": "acme",
-                   "tags": [{"key": "Alert Number", "value": "#7"}]}
+    for link in (
+        f"https://console.example.test/alert-public-detail?alert_url={webhook}",
+        f"https://console.example.test/alert-public-detail?monitoring_url={quote(webhook, safe='')}",
+        "https://console.example.test/alert-manager/alert/alert-q1",
+    ):
+        message = {
+            "title": "[Resolved] x",
+            "link": link,
+            "domain_name": "acme",
+            "tags": [{"key": "Alert Number", "value": "#7"}],
+        }
         assert alert_keys(Message.from_struct(message)) == ["alert:alert-q1", "number:acme:#7"]
     broken = {"title": "x", "link": "http://[oops", "callbacks": [{"url": "http://[x"}]}
     assert alert_keys(Message.from_struct(broken)) == []
@@ -48,8 +52,10 @@ def test_every_name_of_an_alert_is_found() -> None:
 def test_phases() -> None:
     assert phase_of(Message.from_struct(alerting_message())) is AlertPhase.ALERTING
     assert phase_of(Message.from_struct(resolved_message())) is AlertPhase.RESOLVED
-    assert phase_of(Message.from_struct({"title": "x", "tags": [{"key": "State", "value": "resolved"}]})) \
+    assert (
+        phase_of(Message.from_struct({"title": "x", "tags": [{"key": "State", "value": "resolved"}]}))
         is AlertPhase.RESOLVED
+    )
     assigned = Message.from_struct({"title": "[Assigned to me] x"})
     assert phase_of(assigned) is AlertPhase.OTHER
 
@@ -75,5 +81,3 @@ def test_transitions() -> None:
 def test_acknowledged_line_never_mentions() -> None:
     line = acknowledged_line("<@U123> <!channel>", NOW)
     assert "<@" not in line and "<!channel>" not in line and "Acknowledged by" in line
-
-

@@ -14,11 +14,25 @@ from tests.samples import TOKEN
 
 
 def test_struct_numbers_and_odd_values_become_text() -> None:
-    message = Message.from_struct({"title": 42.0, "description": 1.5, "tags": [
-        {"key": "count", "value": 3.0}, {"key": "flag", "value": True}, "loose", {"key": "obj", "value": {"a": 1}}]})
+    message = Message.from_struct(
+        {
+            "title": 42.0,
+            "description": 1.5,
+            "tags": [
+                {"key": "count", "value": 3.0},
+                {"key": "flag", "value": True},
+                "loose",
+                {"key": "obj", "value": {"a": 1}},
+            ],
+        }
+    )
     assert message.title == "42" and message.description == "1.5"
     assert [(t.key, t.value) for t in message.tags] == [
-        ("count", "3"), ("flag", "true"), ("", "loose"), ("obj", '{"a":1}')]
+        ("count", "3"),
+        ("flag", "true"),
+        ("", "loose"),
+        ("obj", '{"a":1}'),
+    ]
 
 
 def test_missing_and_extra_keys_are_fine() -> None:
@@ -30,12 +44,18 @@ def test_tags_given_as_mapping() -> None:
     assert [(t.key, t.value) for t in Message.from_struct({"tags": {"a": "1"}}).tags] == [("a", "1")]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2022-06-27T09:22:57.967Z", datetime(2022, 6, 27, 9, 22, 57, 967000, tzinfo=UTC)),
-    ("2022-06-27T18:22:57+09:00", datetime(2022, 6, 27, 9, 22, 57, tzinfo=UTC)),
-    (1656321777.0, datetime(2022, 6, 27, 9, 22, 57, tzinfo=UTC)),
-    ("not a date", None), (None, None), (True, None), (1e30, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2022-06-27T09:22:57.967Z", datetime(2022, 6, 27, 9, 22, 57, 967000, tzinfo=UTC)),
+        ("2022-06-27T18:22:57+09:00", datetime(2022, 6, 27, 9, 22, 57, tzinfo=UTC)),
+        (1656321777.0, datetime(2022, 6, 27, 9, 22, 57, tzinfo=UTC)),
+        ("not a date", None),
+        (None, None),
+        (True, None),
+        (1e30, None),
+    ],
+)
 def test_parse_timestamp(raw: object, expected: datetime | None) -> None:
     assert parse_timestamp(raw) == expected
 
@@ -49,14 +69,17 @@ def test_channel_data_with_token_fallback_to_secret_data() -> None:
     assert parse_channel({}, {"token": TOKEN, "channel": "ops"}).target == "ops"
 
 
-@pytest.mark.parametrize(("channel_data", "expected"), [
-    ({}, "channel_data.token is required"),
-    ({"token": TOKEN}, "channel_data.channel is required"),
-    ({"token": "not-a-token", "channel": "#a"}, "channel_data.token must be a Slack bot token"),
-    ({"token": TOKEN, "channel": "has space"}, "channel_data.channel must be a channel name"),
-    ({"token": TOKEN, "channel": "#a", "channel_id": "nope"}, "channel_data.channel_id must be a channel ID"),
-    ({"token": 12.0, "channel": "#a"}, "channel_data.token must be a string"),
-])
+@pytest.mark.parametrize(
+    ("channel_data", "expected"),
+    [
+        ({}, "channel_data.token is required"),
+        ({"token": TOKEN}, "channel_data.channel is required"),
+        ({"token": "not-a-token", "channel": "#a"}, "channel_data.token must be a Slack bot token"),
+        ({"token": TOKEN, "channel": "has space"}, "channel_data.channel must be a channel name"),
+        ({"token": TOKEN, "channel": "#a", "channel_id": "nope"}, "channel_data.channel_id must be a channel ID"),
+        ({"token": 12.0, "channel": "#a"}, "channel_data.token must be a string"),
+    ],
+)
 def test_bad_channel_data_is_a_clear_error_without_the_secret(channel_data: dict[str, Any], expected: str) -> None:
     with pytest.raises(BotError) as caught:
         parse_channel(channel_data)
@@ -65,17 +88,26 @@ def test_bad_channel_data_is_a_clear_error_without_the_secret(channel_data: dict
     assert "not-a-token" not in caught.value.details and TOKEN not in caught.value.details
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("ERROR", NotificationType.ERROR), ("INFO", NotificationType.INFO),
-    ("NOTIFICATION_TYPE_NONE", NotificationType.NONE),
-    ("BOGUS", NotificationType.NONE), ("error", NotificationType.NONE), ("", NotificationType.NONE),
-    (None, NotificationType.NONE), (2, NotificationType.NONE), (["ERROR"], NotificationType.NONE),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ERROR", NotificationType.ERROR),
+        ("INFO", NotificationType.INFO),
+        ("NOTIFICATION_TYPE_NONE", NotificationType.NONE),
+        ("BOGUS", NotificationType.NONE),
+        ("error", NotificationType.NONE),
+        ("", NotificationType.NONE),
+        (None, NotificationType.NONE),
+        (2, NotificationType.NONE),
+        (["ERROR"], NotificationType.NONE),
+    ],
+)
 def test_a_notification_type_is_read_in_one_place(name: object, expected: NotificationType) -> None:
     assert NotificationType.parse(name) is expected
 
 
 def test_unknown_notification_type_is_none() -> None:
-    request = parse_dispatch(channel_data={"token": TOKEN, "channel": "a"}, secret_data={}, message={},
-                             notification_type="BOGUS")
+    request = parse_dispatch(
+        channel_data={"token": TOKEN, "channel": "a"}, secret_data={}, message={}, notification_type="BOGUS"
+    )
     assert request.notification_type is NotificationType.NONE

@@ -8,23 +8,26 @@ from bot.core.errors import BotError, ErrorCode
 from bot.slack.errors import SlackCallError, translate
 
 
-@pytest.mark.parametrize(("status", "error", "code", "retryable"), [
-    (200, "invalid_auth", ErrorCode.SLACK_AUTH, False),
-    (200, "token_revoked", ErrorCode.SLACK_AUTH, False),
-    (200, "channel_not_found", ErrorCode.SLACK_CHANNEL_NOT_FOUND, False),
-    (200, "not_in_channel", ErrorCode.SLACK_NOT_IN_CHANNEL, False),
-    (200, "is_archived", ErrorCode.SLACK_CHANNEL_ARCHIVED, False),
-    (200, "missing_scope", ErrorCode.SLACK_MISSING_SCOPE, False),
-    (200, "message_not_found", ErrorCode.SLACK_MESSAGE_NOT_FOUND, False),
-    (200, "invalid_blocks", ErrorCode.SLACK_REJECTED, False),
-    (200, "msg_blocks_too_long", ErrorCode.SLACK_REJECTED, False),
-    (200, "rate_limited", ErrorCode.SLACK_RATE_LIMITED, True),
-    (429, "ratelimited", ErrorCode.SLACK_RATE_LIMITED, True),
-    (200, "internal_error", ErrorCode.SLACK_UNAVAILABLE, True),
-    (503, "", ErrorCode.SLACK_UNAVAILABLE, True),
-    (0, "connection failed (ClientConnectorError)", ErrorCode.SLACK_UNAVAILABLE, True),
-    (200, "something_new", ErrorCode.SLACK_API, False),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "code", "retryable"),
+    [
+        (200, "invalid_auth", ErrorCode.SLACK_AUTH, False),
+        (200, "token_revoked", ErrorCode.SLACK_AUTH, False),
+        (200, "channel_not_found", ErrorCode.SLACK_CHANNEL_NOT_FOUND, False),
+        (200, "not_in_channel", ErrorCode.SLACK_NOT_IN_CHANNEL, False),
+        (200, "is_archived", ErrorCode.SLACK_CHANNEL_ARCHIVED, False),
+        (200, "missing_scope", ErrorCode.SLACK_MISSING_SCOPE, False),
+        (200, "message_not_found", ErrorCode.SLACK_MESSAGE_NOT_FOUND, False),
+        (200, "invalid_blocks", ErrorCode.SLACK_REJECTED, False),
+        (200, "msg_blocks_too_long", ErrorCode.SLACK_REJECTED, False),
+        (200, "rate_limited", ErrorCode.SLACK_RATE_LIMITED, True),
+        (429, "ratelimited", ErrorCode.SLACK_RATE_LIMITED, True),
+        (200, "internal_error", ErrorCode.SLACK_UNAVAILABLE, True),
+        (503, "", ErrorCode.SLACK_UNAVAILABLE, True),
+        (0, "connection failed (ClientConnectorError)", ErrorCode.SLACK_UNAVAILABLE, True),
+        (200, "something_new", ErrorCode.SLACK_API, False),
+    ],
+)
 def test_each_slack_answer_has_its_code(status: int, error: str, code: ErrorCode, retryable: bool) -> None:
     translated = translate(SlackCallError("chat.postMessage", status, error), channel="#alerts")
     assert (translated.code, translated.retryable) == (code, retryable)

@@ -24,18 +24,33 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened.close()
 
 
-def _card(bot: str = "bot-a", channel_id: str = "C0ALERTS01", ts: str = "1.0", target: str = "alerts",
-          status: CardStatus = CardStatus.OPEN) -> CardRecord:
-    return CardRecord(bot=bot, channel_id=channel_id, ts=ts, target=target, status=status, notified=1,
-                      token="sealed", updated_at=time.time())
+def _card(
+    bot: str = "bot-a",
+    channel_id: str = "C0ALERTS01",
+    ts: str = "1.0",
+    target: str = "alerts",
+    status: CardStatus = CardStatus.OPEN,
+) -> CardRecord:
+    return CardRecord(
+        bot=bot,
+        channel_id=channel_id,
+        ts=ts,
+        target=target,
+        status=status,
+        notified=1,
+        token="sealed",
+        updated_at=time.time(),
+    )
 
 
 def test_migrates_v1_to_current_keeping_data(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
     MIGRATIONS[0](db)
     db.execute("PRAGMA user_version=1")
-    db.execute("INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
-               "VALUES (1, 'U1', 'Ack', 'C1', '1.0', 'alert-1', 'done')")
+    db.execute(
+        "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
+        "VALUES (1, 'U1', 'Ack', 'C1', '1.0', 'alert-1', 'done')"
+    )
     db.close()
     store = SqliteStore(tmp_path, lock_wait=0)
     assert store.schema_version == SCHEMA_VERSION == 3
@@ -50,16 +65,22 @@ def test_v2_cards_and_queued_items_survive_the_v3_migration(tmp_path: Path) -> N
     for migration in MIGRATIONS[:2]:
         migration(db)
     db.execute("PRAGMA user_version=2")
-    db.execute("INSERT INTO cards (target, alert_key, channel_id, ts, status, notified, token, updated_at) "
-               "VALUES ('alerts', 'alert:alert-1', 'C0ALERTS01', '111.1', 'acknowledged', 2, 'sealed', 1)")
-    db.execute("INSERT INTO outbox (lane, kind, body, token, created_at, state) VALUES ('l', 'dispatch', '{}', 't', 1, "
-               "'done')")
+    db.execute(
+        "INSERT INTO cards (target, alert_key, channel_id, ts, status, notified, token, updated_at) "
+        "VALUES ('alerts', 'alert:alert-1', 'C0ALERTS01', '111.1', 'acknowledged', 2, 'sealed', 1)"
+    )
+    db.execute(
+        "INSERT INTO outbox (lane, kind, body, token, created_at, state) VALUES ('l', 'dispatch', '{}', 't', 1, 'done')"
+    )
     db.execute("INSERT INTO outbox (lane, kind, body, token, created_at) VALUES ('l', 'dispatch', '{}', 't', 2)")
     db.close()
     store = SqliteStore(tmp_path, lock_wait=0)
     legacy = store.find_card("any-bot", "alerts", ["alert:alert-1"])  # a card from before v3 is still found
-    assert legacy is not None and (legacy.channel_id, legacy.ts, legacy.status) == ("C0ALERTS01", "111.1",
-                                                                                    "acknowledged")
+    assert legacy is not None and (legacy.channel_id, legacy.ts, legacy.status) == (
+        "C0ALERTS01",
+        "111.1",
+        "acknowledged",
+    )
     assert store.card_by_message("C0ALERTS01", "111.1") is not None
     assert store.outbox_counts() == {"pending": 1}  # delivered rows are gone, queued ones kept
     store.close()
@@ -119,8 +140,9 @@ def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: pytest.M
     store.save_card(recent, ["alert:kept"])
     monkeypatch.setattr(sqlite_store, "MAX_AUDIT_RECORDS", 3)
     for i in range(5):
-        store.add_audit(AuditRecord(at=now, actor="U1", action="Ack", channel="C1", message_ts=str(i),
-                                    target="a", outcome="done"))
+        store.add_audit(
+            AuditRecord(at=now, actor="U1", action="Ack", channel="C1", message_ts=str(i), target="a", outcome="done")
+        )
     assert store.prune(now) >= 5
     assert store.outbox_counts() == {}
     assert store.find_card("bot-a", "alerts", ["alert:gone"]) is None
@@ -182,8 +204,9 @@ def test_store_claims_are_exclusive_until_released_or_stale(tmp_path: Path) -> N
 def test_store_is_created_versioned_and_survives_reopening(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path)
     assert store.schema_version == SCHEMA_VERSION
-    store.add_audit(AuditRecord(at=1, actor="U1", action="Ack", channel="C1", message_ts="1.0", target="alert-1",
-                                outcome="done"))
+    store.add_audit(
+        AuditRecord(at=1, actor="U1", action="Ack", channel="C1", message_ts="1.0", target="alert-1", outcome="done")
+    )
     assert store.remember_app_token("id-1", "sealed-1", now=1)
     assert not store.remember_app_token("id-1", "sealed-again", now=2)
     store.close()
@@ -202,5 +225,3 @@ def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteStore(tmp_path)
-
-
