@@ -72,7 +72,9 @@ class DispatchService:
         """
         if request.channel.app_token is not None and self._on_app_token is not None:
             await self._on_app_token(request.channel.app_token.get_secret_value())
-        submission = self._outbox.submit(request, digest=digest or dispatch_digest(request), window=self._repeat_window)
+        submission = await self._outbox.submit(
+            request, digest=digest or dispatch_digest(request), window=self._repeat_window
+        )
         if submission is None:
             metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.REPEAT.value)
             logger.info("ignored a repeat of a dispatch accepted within the last %g s", self._repeat_window)

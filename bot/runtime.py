@@ -19,7 +19,6 @@ from bot.core.errors import BotError
 from bot.core.sealed import SealError
 from bot.delivery.cards import CardKeeper
 from bot.delivery.outbox import Outbox
-from bot.delivery.repeats import RepeatFilter
 from bot.delivery.tokens import TokenVault
 from bot.dispatch import DispatchService
 from bot.settings import Settings
@@ -70,7 +69,6 @@ class Runtime:
             self.delivery_sender,
             self.cards,
             self.tokens,
-            repeats=RepeatFilter(),
             post_rate=settings.post_rate,
             post_burst=settings.post_burst,
             update_rate=settings.update_rate,
@@ -124,12 +122,12 @@ class Runtime:
         except Exception as exc:
             logger.error("could not start Socket Mode for an app-level token: %s", type(exc).__name__)
 
-    def _app_token_accepted(self, app_token: str) -> None:
-        self.store.remember_app_token(app_token_id(app_token), self.tokens.seal(app_token), now=time.time())
+    async def _app_token_accepted(self, app_token: str) -> None:
+        await self.store.remember_app_token(app_token_id(app_token), self.tokens.seal(app_token), now=time.time())
         self._warn_open_callbacks()
 
-    def _app_token_refused(self, app_token: str) -> None:
-        self.store.forget_app_token(app_token_id(app_token))
+    async def _app_token_refused(self, app_token: str) -> None:
+        await self.store.forget_app_token(app_token_id(app_token))
 
     def _warn_open_callbacks(self) -> None:
         """Once, when clicks are possible and nothing limits where their callbacks may go."""
@@ -137,10 +135,10 @@ class Runtime:
             self._open_callbacks_warned = True
             logger.warning(OPEN_CALLBACKS_WARNING)
 
-    def _remembered_app_tokens(self) -> list[str]:
+    async def _remembered_app_tokens(self) -> list[str]:
         tokens: list[str] = []
         unreadable = 0
-        for sealed in self.store.app_tokens():
+        for sealed in await self.store.app_tokens():
             try:
                 tokens.append(self.tokens.open(sealed))
             except SealError:
@@ -156,17 +154,17 @@ class Runtime:
     def ready(self) -> bool:
         return self.grpc_server is not None
 
-    def check_store(self) -> None:
+    async def check_store(self) -> None:
         """Notice a database file deleted under the running process: start a new one and write back what is still
         queued in memory (alert cards, failed items and the audit trail it held are gone, and said so)."""
-        if not self.store.vanished():
+        if not await self.store.vanished():
             return
         logger.error(
             "the store's database file was deleted while the plugin was running: starting a new one; "
             "alert cards, failed items and audit records it held are lost"
         )
-        self.store.reopen()
-        rewritten = self.outbox.rewrite_queued()
+        await self.store.reopen()
+        rewritten = await self.outbox.rewrite_queued()
         logger.error("wrote %d queued notification(s) back to the new store", rewritten)
 
     async def _housekeeping(self) -> None:
@@ -174,10 +172,10 @@ class Runtime:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
-                self.check_store()
+                await self.check_store()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_SECONDS
-                    removed = self.store.prune(time.time())
+                    removed = await self.store.prune(time.time())
                     if removed:
                         logger.info("pruned %d store record(s) past their retention", removed)
             except Exception as exc:  # retried at the next round; never ends the task
@@ -205,7 +203,7 @@ class Runtime:
             "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET",
         )
 
-        remembered = self._remembered_app_tokens()
+        remembered = await self._remembered_app_tokens()
         if secret or self.settings.app_token is not None or remembered:
             self._warn_open_callbacks()
         if self.settings.app_token is not None:
@@ -226,7 +224,7 @@ class Runtime:
         await self.callbacks.close()
         await self.sender.close()
         await self.delivery_sender.close()
-        self.store.close()
+        await self.store.close()
 
 
 async def serve(settings: Settings) -> None:

@@ -4,7 +4,8 @@ the fake Slack on loopback from the test's own event loop (no gRPC, no HTTP serv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,6 @@ from bot.core.models import DispatchRequest
 from bot.core.requests import parse_dispatch
 from bot.delivery.cards import CardKeeper
 from bot.delivery.outbox import Outbox
-from bot.delivery.repeats import RepeatFilter
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import SlackSender
 from bot.store import SqliteStore
@@ -32,7 +32,6 @@ class Parts:
     store: SqliteStore
     keys: ButtonKeys
     tokens: TokenVault
-    repeats: RepeatFilter
     cards: CardKeeper
     outbox: Outbox
 
@@ -48,11 +47,17 @@ def request(
     )
 
 
-async def eventually(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:  # noqa: ASYNC109
-    """Wait until ``condition`` holds (the fake Slack and the store have no event to wait on), up to ``timeout``."""
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 10) -> None:  # noqa: ASYNC109
+    """Wait until ``condition`` holds (the fake Slack and the store have no event to wait on), up to ``timeout``;
+    the condition may be a coroutine (a store query)."""
+
+    async def holds() -> bool:
+        value = condition()
+        return await value if inspect.isawaitable(value) else value
+
     try:
         async with asyncio.timeout(timeout):
-            while not condition():  # noqa: ASYNC110 - polling state that has no event
+            while not await holds():  # noqa: ASYNC110 - polling state that has no event
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
@@ -68,15 +73,14 @@ async def delivery_parts(data_dir: Path, *, secret: str = SECRET, **outbox_optio
     store = SqliteStore(data_dir, lock_wait=0)
     keys = ButtonKeys([secret], data_dir)
     tokens = TokenVault(keys)
-    repeats = RepeatFilter()
     cards = CardKeeper(store, keys, tokens)
     options: dict[str, Any] = {"post_rate": 0, "post_burst": 1, "update_rate": 0, "update_burst": 1}
     options.update(outbox_options)
-    outbox = Outbox(store, sender, cards, tokens, repeats=repeats, **options)
+    outbox = Outbox(store, sender, cards, tokens, **options)
     try:
-        yield Parts(slack, store, keys, tokens, repeats, cards, outbox)
+        yield Parts(slack, store, keys, tokens, cards, outbox)
     finally:
         await outbox.drain(0)
         await sender.close()
-        store.close()
+        await store.close()
         await slack.stop()

@@ -101,9 +101,9 @@ class Responder(Protocol):
 class CardBook(Protocol):
     """What clicks need to know about living cards (kept by the outbox)."""
 
-    def card_status(self, channel_id: str, ts: str) -> CardStatus | None: ...
+    async def card_status(self, channel_id: str, ts: str) -> CardStatus | None: ...
 
-    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
+    async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
 
 
 class ClickOutcome(StrEnum):
@@ -178,10 +178,10 @@ class ClickService:
         self._responders = responders
         self._claim_timeout = claim_timeout
 
-    def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
+    async def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
         metrics.inc("chatops_clicks_total", outcome=outcome.value)
         try:
-            self._store.add_audit(
+            await self._store.add_audit(
                 AuditRecord(
                     at=time.time(),
                     actor=click.user_id,
@@ -197,10 +197,10 @@ class ClickService:
             logger.error("could not write the audit record for a click (%s): %s", outcome, type(exc).__name__)
         logger.info("click by %s on %s in %s: %s %s", click.user_id, target, click.channel_id, outcome, detail)
 
-    def _finish(self, key: str, *, done: bool) -> bool:
+    async def _finish(self, key: str, *, done: bool) -> bool:
         """Mark the claimed action done (or release it); False when the store failed (logged)."""
         try:
-            self._store.finish_action(key, done=done, now=time.time())
+            await self._store.finish_action(key, done=done, now=time.time())
         except Exception as exc:
             logger.error(
                 "could not record the end of a clicked action in the store: %s at %s", type(exc).__name__, _where(exc)
@@ -231,10 +231,10 @@ class ClickService:
         name = type(exc).__name__
         logger.error("a click failed while %s: %s at %s", progress.step, name, _where(exc))
         if progress.claimed_key is not None:
-            self._finish(progress.claimed_key, done=False)  # so the next click tries again
+            await self._finish(progress.claimed_key, done=False)  # so the next click tries again
         if progress.card_changed:
             await self._show(respond, click, CardState())
-        self._audit(click, progress.target, ClickOutcome.ERROR, f"{progress.step} failed ({name})")
+        await self._audit(click, progress.target, ClickOutcome.ERROR, f"{progress.step} failed ({name})")
         advice = ADVICE[Outcome.FAILED]
         label = click.label or "The button"
         if progress.step is Step.CALLBACK:
@@ -253,7 +253,7 @@ class ClickService:
         try:
             url = str(unseal(click.value, self._keys.opening_keys).get("u", ""))
         except SealError:
-            self._audit(click, "unknown", ClickOutcome.REFUSED, "button value not sealed by this deployment")
+            await self._audit(click, "unknown", ClickOutcome.REFUSED, "button value not sealed by this deployment")
             await _safely(
                 respond.tell(
                     ":no_entry: This button was not issued by this plugin (or was altered), so "
@@ -266,7 +266,7 @@ class ClickService:
         progress.step = Step.CHECK_RESPONDER
         refusal = await self._responders.refusal(click.user_id, click.channel_id)
         if refusal is not None:
-            self._audit(click, target, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
+            await self._audit(click, target, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
             await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
             return ClickOutcome.REFUSED
 
@@ -274,7 +274,7 @@ class ClickService:
         try:
             checked = self._callbacks.check(url)
         except CallbackRefused as exc:
-            self._audit(click, target, ClickOutcome.REFUSED, str(exc))
+            await self._audit(click, target, ClickOutcome.REFUSED, str(exc))
             await _safely(respond.tell(f":no_entry: Nothing was done: {exc}. {ADVICE[Outcome.REFUSED]}"))
             return ClickOutcome.REFUSED
 
@@ -282,9 +282,9 @@ class ClickService:
         # == (not is): the card book may give the status as a CardStatus or as its string value.
         if (
             self._cards is not None
-            and self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED
+            and await self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED
         ):
-            self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
+            await self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
             await _safely(
                 respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to Cloudforet.")
             )
@@ -292,7 +292,7 @@ class ClickService:
 
         progress.step = Step.CLAIM
         key = action_key(url)
-        claim = self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
+        claim = await self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
         if claim.status is not ClaimStatus.CLAIMED:
             when = slack_date(datetime.fromtimestamp(claim.at, UTC))
             text = (
@@ -300,7 +300,7 @@ class ClickService:
                 if claim.status is ClaimStatus.DONE
                 else f"<@{claim.actor}> is already doing this (since {when})."
             )
-            self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
+            await self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
             await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
             return ClickOutcome.DUPLICATE
         progress.claimed_key = key
@@ -315,9 +315,9 @@ class ClickService:
         metrics.inc("chatops_callback_seconds_total", result.elapsed)
         outcome = _CALLBACK_OUTCOMES[result.outcome]
         if result.outcome is Outcome.DONE:
-            recorded = self._finish(key, done=True)
+            recorded = await self._finish(key, done=True)
             # audited before the card changes: whoever sees the new card finds the record
-            self._audit(
+            await self._audit(
                 click,
                 target,
                 outcome,
@@ -336,7 +336,7 @@ class ClickService:
             )
             if self._cards is not None:
                 try:
-                    self._cards.record_ack(
+                    await self._cards.record_ack(
                         click.channel_id, click.message_ts, actor=click.user_id, actor_name=click.user_name, at=acted_at
                     )
                 except Exception as exc:
@@ -349,8 +349,8 @@ class ClickService:
                     )
                 )
         else:
-            self._finish(key, done=False)
-            self._audit(click, target, outcome, result.detail)
+            await self._finish(key, done=False)
+            await self._audit(click, target, outcome, result.detail)
             await self._show(respond, click, CardState())
             await _safely(
                 respond.tell(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # A dispatch's message and type, parsed (kept beside a fresh item so it is not parsed again from the store's copy).
 Parsed = tuple[Message, NotificationType]
-StoreWrite = Callable[[], None]
+StoreWrite = Callable[[], Awaitable[None]]
 
 
 class Courier(Protocol):
@@ -57,7 +57,7 @@ class Courier(Protocol):
 class NoteQueue(Protocol):
     """Where the keeper's own items (thread lines) wait for their turn in their lane."""
 
-    def add(
+    async def add(
         self,
         kind: ItemKind,
         target: str,
@@ -122,14 +122,14 @@ class CardKeeper:
 
     # -- the click service's CardBook ----------------------------------------------------------------------------
 
-    def card_status(self, channel_id: str, ts: str) -> CardStatus | None:
+    async def card_status(self, channel_id: str, ts: str) -> CardStatus | None:
         """Where the alert of the card at ``channel_id``/``ts`` stands; None for a message that is no alert card."""
-        record = self._store.card_by_message(channel_id, ts)
+        record = await self._store.card_by_message(channel_id, ts)
         return record.status if record else None
 
-    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+    async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
         """A click acknowledged the alert behind this card: remember it, and add a line to the card's thread."""
-        record = self._store.card_by_message(channel_id, ts)
+        record = await self._store.card_by_message(channel_id, ts)
         if record is None or record.status is CardStatus.RESOLVED:
             return
         record.status, record.actor, record.actor_name = CardStatus.ACKNOWLEDGED, actor, actor_name
@@ -137,7 +137,7 @@ class CardKeeper:
         try:
             token = self._tokens.open(record.token)
         except SealError:  # the keys changed since the card was posted: no thread line, but the card knows
-            self._store.save_card(record)
+            await self._store.save_card(record)
             return
         if self._notes is None:
             raise RuntimeError("the card keeper has no outbox to queue thread lines in")
@@ -147,7 +147,7 @@ class CardKeeper:
             "ts": record.ts,
             "text": acknowledged_line(actor_name, at),
         }
-        self._notes.add(
+        await self._notes.add(
             ItemKind.NOTE, record.target, body, token, record.token, alongside=lambda: self._store.save_card(record)
         )
 
@@ -173,7 +173,7 @@ class CardKeeper:
         """Post the alert's card, or update the one it has; record where the alert stands."""
         keys = alert_keys(message)
         bot = fingerprint(token)
-        record = self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
+        record = await self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
         transition = next_transition(
             state_of(record) if record else None, phase_of(message), message, datetime.now(UTC)
         )

@@ -31,7 +31,6 @@ from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
 from bot.delivery.pacer import Pacer
-from bot.delivery.repeats import RepeatFilter
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import Posted, SlackSender
 from bot.store import ItemKind, OutboxItem, Store, StoreError
@@ -140,7 +139,6 @@ class Outbox:
         cards: CardKeeper,
         tokens: TokenVault,
         *,
-        repeats: RepeatFilter | None = None,
         post_rate: float,
         post_burst: int,
         update_rate: float,
@@ -151,7 +149,6 @@ class Outbox:
         self._sender = sender
         self._cards = cards
         self._tokens = tokens
-        self._repeats = repeats if repeats is not None else RepeatFilter()
         self._post_rate, self._post_burst = post_rate, post_burst
         self._update_rate, self._update_burst = update_rate, update_burst
         self._lane_idle_seconds = lane_idle_seconds
@@ -177,10 +174,10 @@ class Outbox:
         lane.wake.set()
         return eta
 
-    def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
+    async def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
         """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one seen within
-        ``window`` seconds (a retry from Cloudforet)."""
-        if digest is not None and window > 0 and self._repeats.is_repeat(digest, window):
+        ``window`` seconds (a retry from Cloudforet, which may have reached another replica first)."""
+        if digest is not None and window > 0 and await self._store.seen_recently(digest, window):
             return None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
@@ -193,7 +190,7 @@ class Outbox:
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
 
-    def add(
+    async def add(
         self,
         kind: ItemKind,
         target: str,
@@ -206,14 +203,14 @@ class Outbox:
         """Write an item made by the plugin itself (a thread line) to the store, with ``alongside`` in the same
         transaction, and queue it for delivery; nobody waits for it. Raises ``StoreError`` (nothing written)."""
         lane, now = lane_key(token, target), time.time()
-        with self._store.transaction():
+        async with self._store.transaction():
             if alongside is not None:
-                alongside()
-            item_id = self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
+                await alongside()
+            item_id = await self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
         self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
-    def _write(self, item: OutboxItem) -> None:
-        item.id = self._store.enqueue(
+    async def _write(self, item: OutboxItem) -> None:
+        item.id = await self._store.enqueue(
             lane=item.lane, kind=item.kind, body=item.body, token=item.token, now=item.created_at
         )
 
@@ -227,7 +224,7 @@ class Outbox:
         delay = STORE_RETRY_SECONDS
         while not (job.item.id or job.delivered):
             try:
-                self._write(job.item)
+                await self._write(job.item)
             except StoreError as exc:
                 if time.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
@@ -244,11 +241,11 @@ class Outbox:
     async def start(self) -> None:
         """Pick up everything a previous run accepted but did not deliver."""
         resumed = 0
-        for item in self._store.pending():
+        for item in await self._store.pending():
             try:
                 token = self._tokens.open(item.token)
             except SealError:
-                self._store.failed(
+                await self._store.failed(
                     item.id,
                     error="the bot token cannot be opened with the current keys "
                     "(BOT_BUTTON_KEY or the signing secret changed)",
@@ -260,7 +257,7 @@ class Outbox:
         if resumed:
             logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
 
-    def rewrite_queued(self) -> int:
+    async def rewrite_queued(self) -> int:
         """Write every queued item that was in the store into it again (after its file vanished); return how many.
 
         Items not yet written (their dispatch is still waiting) are written by ``persist`` as usual.
@@ -269,7 +266,7 @@ class Outbox:
         for lane in self._lanes.values():
             for job in lane.jobs:
                 if job.item.id and not job.delivered:
-                    self._write(job.item)
+                    await self._write(job.item)
                     written += 1
         return written
 
@@ -299,29 +296,29 @@ class Outbox:
             await self._settle(lambda: self._done(job))
             return
 
-        def together() -> None:
-            with self._store.transaction():
-                write()
-                self._done(job)
+        async def together() -> None:
+            async with self._store.transaction():
+                await write()
+                await self._done(job)
 
         await self._settle(together)
 
-    async def _settle(self, write: Callable[[], T]) -> T:
+    async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
         again because the store was briefly unavailable."""
         delay = STORE_RETRY_SECONDS
         while True:
             try:
-                return write()
+                return await write()
             except StoreError as exc:
                 logger.warning("the store failed after a Slack call; retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
 
-    def _done(self, job: Job) -> None:
+    async def _done(self, job: Job) -> None:
         job.delivered = True
         if job.item.id:
-            self._store.delivered(job.item.id)
+            await self._store.delivered(job.item.id)
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
@@ -364,7 +361,7 @@ class Outbox:
                     logger.warning("delivery to %s will be retried: %s", lane.label, exc.details)
                     await self._back_off(lane, job)
                 else:
-                    self._count_attempt(job)
+                    await self._count_attempt(job)
                 return
             await self._fail(job, exc)
         except Exception as exc:  # a bug: record it against the item, keep the lane going
@@ -377,14 +374,14 @@ class Outbox:
                 job.future.set_result(None)
         lane.jobs.popleft()
 
-    def _count_attempt(self, job: Job) -> None:
+    async def _count_attempt(self, job: Job) -> None:
         job.item.attempts += 1
         if job.item.id:
             with contextlib.suppress(StoreError):  # only a counter; the retry goes ahead regardless
-                self._store.record_attempt(job.item.id)
+                await self._store.record_attempt(job.item.id)
 
     async def _back_off(self, lane: Lane, job: Job) -> None:
-        self._count_attempt(job)
+        await self._count_attempt(job)
         doublings = min(job.item.attempts - 1, 10)  # bounded: the float stays small whatever the count
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**doublings)
         lane.backoff_until = time.monotonic() + backoff
@@ -394,13 +391,14 @@ class Outbox:
         logger.warning("a notification to %s failed for good: %s", job.target, exc.details)
         metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
         if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
-            self._repeats.forget(job.digest)
+            with contextlib.suppress(StoreError):
+                await self._store.forget_seen(job.digest)
         job.delivered = True  # settled: a dispatch still waiting must not write it down as pending
 
-        def record() -> None:
+        async def record() -> None:
             if not job.item.id:  # recorded with its reason, even when its dispatch never had to wait for it
-                self._write(job.item)
-            self._store.failed(job.item.id, error=exc.details, now=time.time())
+                await self._write(job.item)
+            await self._store.failed(job.item.id, error=exc.details, now=time.time())
 
         await self._settle(record)
         if job.future is not None and not job.future.done():

@@ -26,7 +26,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -86,7 +86,7 @@ PING_INTERVAL_SECONDS = 10.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 
-TokenHook = Callable[[str], None]
+TokenHook = Callable[[str], Awaitable[None]]
 
 
 class TokenState(StrEnum):
@@ -297,7 +297,7 @@ class SocketModeConnections:
                 if url is None:
                     continue
                 if not conn.accepted:
-                    self._accept(conn)
+                    await self._accept(conn)
                 if not await self._connect(conn, url):
                     continue
                 up_since = time.monotonic()
@@ -363,13 +363,13 @@ class SocketModeConnections:
                 "Socket Mode with app token %s… failed again (%s, %d in a row)", conn.name, reason, conn.failures
             )
 
-    def _accept(self, conn: _Connection) -> None:
+    async def _accept(self, conn: _Connection) -> None:
         conn.accepted = True
         if conn.pinned or conn.stored:
             return
         logger.info("Slack accepted app-level token %s…; it is remembered for Socket Mode", conn.name)
         try:
-            self._on_accepted(conn.token)
+            await self._on_accepted(conn.token)
         except Exception as exc:
             logger.error("could not remember app-level token %s…: %s", conn.name, type(exc).__name__)
 
@@ -427,7 +427,7 @@ class SocketModeConnections:
         self._remember_refused(conn.token_id)
         self._release(conn)
         try:
-            self._on_refused(conn.token)
+            await self._on_refused(conn.token)
         except Exception as exc:
             logger.error("could not forget app-level token %s…: %s", conn.name, type(exc).__name__)
         logger.warning(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -109,81 +109,118 @@ class OutboxItem:
 
 
 class Store(Protocol):
-    """Persistence for the plugin. Every method is quick and safe to call from the event loop; every write is
-    durable (committed) when it returns. A method that cannot do its work just now raises ``StoreError``."""
+    """Persistence for the plugin, asynchronous so that a network store (Redis) fits behind it. Every write is durable
+    (committed) when it returns. A method that cannot do its work just now raises ``StoreError``.
 
-    def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
+    ``shared`` says whether other processes use the same store at once (Redis: any number of replicas), in which
+    case lanes are leased so that one process at a time delivers each; the embedded store belongs to one process
+    (its data-directory lock), so every lease is its own.
+    """
+
+    shared: bool
+
+    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
         """Atomically take the right to carry out the action ``key``, unless someone has it or it is done."""
         ...
 
-    def finish_action(self, key: str, *, done: bool, now: float) -> None:
+    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
         """Mark a claimed action done for good, or release it after a failure so it can be tried again."""
         ...
 
-    def add_audit(self, record: AuditRecord) -> None: ...
+    async def add_audit(self, record: AuditRecord) -> None: ...
 
-    def audit(self, limit: int = 100) -> list[AuditRecord]:
+    async def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The newest audit records first."""
         ...
 
-    def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
+    async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         """Keep an app-level token (Socket Mode, sealed) across restarts; True when ``token_id`` is new."""
         ...
 
-    def app_tokens(self) -> list[str]:
+    async def app_tokens(self) -> list[str]:
         """The sealed app-level tokens, oldest first."""
         ...
 
-    def forget_app_token(self, token_id: str) -> bool:
+    async def forget_app_token(self, token_id: str) -> bool:
         """Drop a remembered app-level token (Slack refused it for good); True when it was there."""
         ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes so they land together or not at all."""
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Group writes so they land together or not at all (where the backend can; each call is atomic anyway)."""
         ...
 
-    def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int: ...
-
-    def pending(self) -> list[OutboxItem]:
-        """Undelivered items, oldest first."""
+    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
+        """Keep an item for delivery; ids increase in the order items are accepted."""
         ...
 
-    def record_attempt(self, item_id: int) -> None: ...
+    async def pending(self, lane: str | None = None) -> list[OutboxItem]:
+        """Undelivered items (of one lane, or all), oldest first."""
+        ...
 
-    def delivered(self, item_id: int) -> None:
+    async def pending_lanes(self) -> list[str]:
+        """The lanes that have undelivered items."""
+        ...
+
+    async def record_attempt(self, item_id: int) -> None: ...
+
+    async def delivered(self, item_id: int) -> None:
         """The item reached Slack: forget it."""
         ...
 
-    def failed(self, item_id: int, *, error: str, now: float) -> None:
+    async def failed(self, item_id: int, *, error: str, now: float) -> None:
         """The item failed for good: keep it, with its reason, for the operator (pruned after a while)."""
         ...
 
-    def outbox_counts(self) -> dict[str, int]: ...
+    async def outbox_counts(self) -> dict[str, int]: ...
 
-    def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
+    async def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
         """(id, lane, reason) of items that failed for good, newest first."""
         ...
 
-    def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
         """The card ``bot`` posted in channel ``target`` (name or ID) for the alert named by any of ``keys``."""
         ...
 
-    def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
+    async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
 
-    def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
-        """Create or update the card (by channel and ts); it is found from then on by each of ``keys`` too."""
+    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+        """Create or update the card (assigning ``record.id``); it is found from then on by each of ``keys`` too."""
         ...
 
-    def vanished(self) -> bool:
+    async def seen_recently(self, digest: str, window: float) -> bool:
+        """Record ``digest``; True when it was already recorded within the last ``window`` seconds (a retry)."""
+        ...
+
+    async def forget_seen(self, digest: str) -> None: ...
+
+    async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
+        """The secret kept under ``name``, made once with ``make`` by whichever process asks first."""
+        ...
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Take (or extend) the lease ``name`` for ``owner`` unless someone else holds it."""
+        ...
+
+    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend a lease ``owner`` holds; False when it is no longer theirs (it expired and was taken)."""
+        ...
+
+    async def release_lease(self, name: str, owner: str) -> None: ...
+
+    async def ping(self) -> bool:
+        """Whether the store answers right now (readiness)."""
+        ...
+
+    async def vanished(self) -> bool:
         """Whether what the store held is gone under the running process (an embedded file deleted)."""
         ...
 
-    def reopen(self) -> None:
+    async def reopen(self) -> None:
         """Start afresh after ``vanished``."""
         ...
 
-    def prune(self, now: float) -> int:
-        """Forget what is past its retention (see the constants above); return how many rows went."""
+    async def prune(self, now: float) -> int:
+        """Forget what is past its retention (see the constants above); return how many records went."""
         ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...

@@ -13,8 +13,8 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -38,6 +38,7 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.lock import DataDirLock
+from bot.store.repeats import RepeatFilter
 
 DB_FILE = "slack-chatops.sqlite3"
 # The longest a database locked by another program may hold the event loop; the call then fails (and is retried
@@ -54,13 +55,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _translated(method: Callable[P, R]) -> Callable[P, R]:
+def _translated(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """SQLite's operational failures leave as ``StoreError`` (retryable, no data in the message)."""
 
     @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return method(*args, **kwargs)
+            return await method(*args, **kwargs)
         except sqlite3.Error as exc:
             raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
 
@@ -197,11 +198,18 @@ def _v3(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite3.Connection) -> None:
+    """Secrets made once and kept (the store's side of ``Store.shared_secret``)."""
+    _run(db, "CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SqliteStore:
+    shared = False
+
     def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS, owner: bool = True) -> None:
         """Open (creating) the store in ``data_dir``. The ``owner`` delivers from it and takes the directory's lock;
         operator commands and tests open it beside a running owner with ``owner=False``."""
@@ -209,6 +217,7 @@ class SqliteStore:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._lock = DataDirLock(data_dir)
+        self._seen = RepeatFilter()  # in memory: this process alone serves the data directory
         if owner:
             self._lock.acquire(lock_wait)
         try:
@@ -232,7 +241,7 @@ class SqliteStore:
         self._identity = (stat.st_dev, stat.st_ino)
         return db
 
-    def vanished(self) -> bool:
+    async def vanished(self) -> bool:
         """Whether the database file was deleted or replaced under the running process (what it held is gone)."""
         try:
             stat = os.stat(self.path)
@@ -240,7 +249,7 @@ class SqliteStore:
             return True
         return (stat.st_dev, stat.st_ino) != self._identity
 
-    def reopen(self) -> None:
+    async def reopen(self) -> None:
         """Start a fresh database file after ``vanished``; the caller writes back what it still holds in memory."""
         self._db.close()
         if self._lock.held:
@@ -267,8 +276,8 @@ class SqliteStore:
                 raise
 
     @_translated
-    def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        with self.transaction():
+    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
+        async with self.transaction():
             row = self._db.execute(
                 "SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?", (key,)
             ).fetchone()
@@ -285,14 +294,14 @@ class SqliteStore:
             return Claim(ClaimStatus.CLAIMED, actor, now)
 
     @_translated
-    def finish_action(self, key: str, *, done: bool, now: float) -> None:
+    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
         if done:
             self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (now, key))
         else:
             self._db.execute("DELETE FROM action_claims WHERE key = ? AND done_at IS NULL", (key,))
 
     @_translated
-    def add_audit(self, record: AuditRecord) -> None:
+    async def add_audit(self, record: AuditRecord) -> None:
         self._db.execute(
             "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -309,7 +318,7 @@ class SqliteStore:
         )
 
     @_translated
-    def audit(self, limit: int = 100) -> list[AuditRecord]:
+    async def audit(self, limit: int = 100) -> list[AuditRecord]:
         rows = self._db.execute(
             "SELECT at, actor, action, channel, message_ts, target, outcome, detail "
             "FROM audit ORDER BY id DESC LIMIT ?",
@@ -318,7 +327,7 @@ class SqliteStore:
         return [AuditRecord(*row) for row in rows]
 
     @_translated
-    def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
+    async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO app_tokens (token_id, token, added_at) VALUES (?, ?, ?)",
             (token_id, sealed_token, now),
@@ -326,14 +335,17 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     @_translated
-    def app_tokens(self) -> list[str]:
+    async def app_tokens(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT token FROM app_tokens ORDER BY added_at")]
 
-    def forget_app_token(self, token_id: str) -> bool:
+    @_translated
+    async def forget_app_token(self, token_id: str) -> bool:
         return self._db.execute("DELETE FROM app_tokens WHERE token_id = ?", (token_id,)).rowcount == 1
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        # Every method here runs to completion without suspending, so no other task's statements can land inside
+        # a transaction that spans several calls.
         if self._db.in_transaction:  # nested: the outer transaction decides
             yield
             return
@@ -354,7 +366,7 @@ class SqliteStore:
             raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
 
     @_translated
-    def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
+    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
         cursor = self._db.execute(
             "INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
             (lane, kind.value, json.dumps(body, separators=(",", ":")), token, now),
@@ -362,37 +374,38 @@ class SqliteStore:
         return int(cursor.lastrowid or 0)
 
     @_translated
-    def pending(self) -> list[OutboxItem]:
-        rows = self._db.execute(
-            "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ? ORDER BY id",
-            (ItemState.PENDING.value,),
-        ).fetchall()
+    async def pending(self, lane: str | None = None) -> list[OutboxItem]:
+        query = "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ?"
+        params: tuple[str, ...] = (ItemState.PENDING.value,)
+        if lane is not None:
+            query, params = query + " AND lane = ?", (*params, lane)
+        rows = self._db.execute(query + " ORDER BY id", params).fetchall()
         return [
             OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts)
             for item_id, lane, kind, body, token, created_at, attempts in rows
         ]
 
     @_translated
-    def record_attempt(self, item_id: int) -> None:
+    async def record_attempt(self, item_id: int) -> None:
         self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
 
     @_translated
-    def delivered(self, item_id: int) -> None:
+    async def delivered(self, item_id: int) -> None:
         self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
     @_translated
-    def failed(self, item_id: int, *, error: str, now: float) -> None:
+    async def failed(self, item_id: int, *, error: str, now: float) -> None:
         self._db.execute(
             "UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
             (ItemState.FAILED.value, error, now, item_id),
         )
 
     @_translated
-    def outbox_counts(self) -> dict[str, int]:
+    async def outbox_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
 
     @_translated
-    def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
+    async def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
         return self._db.execute(
             "SELECT id, lane, error FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
             (ItemState.FAILED.value, limit),
@@ -420,7 +433,7 @@ class SqliteStore:
         return str(row[0]) if row else None
 
     @_translated
-    def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
         channel_id = self._channel_id(bot, target) if keys else None
         if channel_id is None:
             return None
@@ -443,7 +456,7 @@ class SqliteStore:
         return None
 
     @_translated
-    def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
+    async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
         return self._card(
             self._db.execute(
                 f"SELECT {self._CARD_COLUMNS} FROM alert_cards c WHERE c.channel_id = ? AND c.ts = ?", (channel_id, ts)
@@ -451,7 +464,7 @@ class SqliteStore:
         )
 
     @_translated
-    def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
         values = (
             record.bot,
             record.channel_id,
@@ -466,7 +479,7 @@ class SqliteStore:
             record.resolved_at,
             record.updated_at,
         )
-        with self.transaction():
+        async with self.transaction():
             if record.id:
                 self._db.execute(
                     "UPDATE alert_cards SET bot = ?, channel_id = ?, ts = ?, target = ?, status = ?, "
@@ -492,9 +505,9 @@ class SqliteStore:
                 )
 
     @_translated
-    def prune(self, now: float) -> int:
+    async def prune(self, now: float) -> int:
         removed = 0
-        with self.transaction():
+        async with self.transaction():
             for statement, params in (
                 (
                     "DELETE FROM outbox WHERE state = ? AND finished_at < ?",
@@ -537,6 +550,37 @@ class SqliteStore:
                 removed += self._db.execute(statement, params).rowcount
         return removed
 
-    def close(self) -> None:
+    @_translated
+    async def pending_lanes(self) -> list[str]:
+        return [
+            row[0]
+            for row in self._db.execute("SELECT DISTINCT lane FROM outbox WHERE state = ?", (ItemState.PENDING.value,))
+        ]
+
+    async def seen_recently(self, digest: str, window: float) -> bool:
+        return self._seen.is_repeat(digest, window)
+
+    async def forget_seen(self, digest: str) -> None:
+        self._seen.forget(digest)
+
+    @_translated
+    async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
+        self._db.execute("INSERT OR IGNORE INTO shared_secrets (name, value) VALUES (?, ?)", (name, make()))
+        return str(self._db.execute("SELECT value FROM shared_secrets WHERE name = ?", (name,)).fetchone()[0])
+
+    # Leases: the data-directory lock already makes this process the only one delivering from this store.
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        return True
+
+    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
+        return True
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
         self._db.close()
         self._lock.release()

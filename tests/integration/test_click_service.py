@@ -47,10 +47,10 @@ class Cards:
     status: CardStatus | str | None = None
     acks: list[str] = field(default_factory=list)
 
-    def card_status(self, channel_id: str, ts: str) -> Any:
+    async def card_status(self, channel_id: str, ts: str) -> Any:
         return self.status
 
-    def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+    async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
         self.acks.append(actor)
 
 
@@ -98,7 +98,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
             yield Parts(store, ButtonKeys([], tmp_path), cloudforet, callbacks)
         finally:
             await callbacks.close()
-            store.close()
+            await store.close()
 
 
 async def test_the_callback_clients_allow_list_is_the_one_checked_before_anything_is_claimed(parts: Parts) -> None:
@@ -116,12 +116,11 @@ async def test_the_callback_clients_allow_list_is_the_one_checked_before_anythin
         "(BOT_CALLBACK_ALLOWED_HOSTS). This plugin is not allowed to call that address; ask the "
         "operator to check BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet."
     ]
-    [audit] = parts.store.audit()
+    [audit] = await parts.store.audit()
     assert (audit.outcome, audit.target) == ("refused", "alert-1")
     assert (
-        parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", now=1, stale_after=30).status
-        is ClaimStatus.CLAIMED
-    )  # nothing was left claimed
+        await parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", now=1, stale_after=30)
+    ).status is ClaimStatus.CLAIMED  # nothing was left claimed
 
 
 async def test_a_done_click_then_a_repeat(parts: Parts) -> None:
@@ -132,7 +131,7 @@ async def test_a_done_click_then_a_repeat(parts: Parts) -> None:
     assert await service.handle(parts.click(url), first) is ClickOutcome.DONE
     assert await service.handle(parts.click(url, user="U0OTHER"), second) is ClickOutcome.DUPLICATE
     assert len(parts.cloudforet.requests) == 1 and cards.acks == ["U0CLICKER"]
-    assert [a.outcome for a in parts.store.audit()] == ["duplicate", "done"]  # newest first
+    assert [a.outcome for a in await parts.store.audit()] == ["duplicate", "done"]  # newest first
     assert "already did this" in second.told[0]
 
 
@@ -145,7 +144,7 @@ async def test_a_click_on_a_resolved_card_is_refused_whatever_type_the_status_ha
     outcome = await parts.service(cards=Cards(status)).handle(parts.click(url), replies)
     assert outcome is ClickOutcome.REFUSED and parts.cloudforet.requests == []
     assert replies.told == [":white_check_mark: This alert is already resolved; nothing was sent to Cloudforet."]
-    assert [(a.outcome, a.detail) for a in parts.store.audit()] == [("refused", "alert already resolved")]
+    assert [(a.outcome, a.detail) for a in await parts.store.audit()] == [("refused", "alert already resolved")]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +168,7 @@ async def test_every_end_of_a_click_is_a_click_outcome_audited_as_before(
     service = parts.service(responders=["U0SOMEONE"] if case == "not allowed" else None)
     ended = await service.handle(click, Replies())
     assert type(ended) is ClickOutcome and ended is outcome
-    assert [a.outcome for a in parts.store.audit()] == [audited]
+    assert [a.outcome for a in await parts.store.audit()] == [audited]
 
 
 async def test_a_closed_callback_client_calls_nothing(parts: Parts) -> None:

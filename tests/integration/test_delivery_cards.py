@@ -23,7 +23,7 @@ AT = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 
 async def _deliver(parts: Parts, message: dict[str, object], notification_type: str = "ERROR") -> None:
-    submission = parts.outbox.submit(request(message, notification_type=notification_type), digest=None, window=0)
+    submission = await parts.outbox.submit(request(message, notification_type=notification_type), digest=None, window=0)
     assert submission is not None
     await asyncio.wait_for(submission.future, 10)
 
@@ -32,12 +32,12 @@ async def test_an_alert_keeps_one_card_whose_status_is_an_enum(tmp_path: Path) -
     async with delivery_parts(tmp_path) as parts:
         await _deliver(parts, alerting_message())
         [card] = parts.slack.messages[CHANNEL_ID]
-        status = parts.cards.card_status(CHANNEL_ID, card.ts)
+        status = await parts.cards.card_status(CHANNEL_ID, card.ts)
         assert status is CardStatus.OPEN
         await _deliver(parts, alerting_message())  # an escalation step updates the same card
         await _deliver(parts, resolved_message(), "SUCCESS")
         assert len(parts.slack.messages[CHANNEL_ID]) == 1 and len(card.updates) == 2
-        assert parts.cards.card_status(CHANNEL_ID, card.ts) is CardStatus.RESOLVED
+        assert await parts.cards.card_status(CHANNEL_ID, card.ts) is CardStatus.RESOLVED
         assert parts.slack.find(CHANNEL_ID, card.ts) is not None and card.replies  # "Escalated", "Resolved" lines
 
 
@@ -45,22 +45,22 @@ async def test_a_message_that_is_no_alert_card_has_no_status(tmp_path: Path) -> 
     async with delivery_parts(tmp_path) as parts:
         await _deliver(parts, {"title": "a plain notification"})  # posted, but no alert to keep a card for
         [message] = parts.slack.messages[CHANNEL_ID]
-        assert parts.cards.card_status(CHANNEL_ID, message.ts) is None
-        assert parts.cards.card_status(CHANNEL_ID, "1.000001") is None
+        assert await parts.cards.card_status(CHANNEL_ID, message.ts) is None
+        assert await parts.cards.card_status(CHANNEL_ID, "1.000001") is None
 
 
 async def test_an_acknowledgement_is_recorded_on_the_card_and_in_its_thread(tmp_path: Path) -> None:
     async with delivery_parts(tmp_path) as parts:
         await _deliver(parts, alerting_message())
         [card] = parts.slack.messages[CHANNEL_ID]
-        parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0CLICKER", actor_name="jane", at=AT)
-        record = parts.store.card_by_message(CHANNEL_ID, card.ts)
+        await parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0CLICKER", actor_name="jane", at=AT)
+        record = await parts.store.card_by_message(CHANNEL_ID, card.ts)
         assert record is not None and record.status is CardStatus.ACKNOWLEDGED and record.actor_name == "jane"
         await eventually(lambda: len(card.replies) == 1, "the acknowledgement's line in the card's thread")
         assert "jane" in (card.replies[0].text or "")
         with sqlite3.connect(parts.store.path) as db:  # stored as the enum's value, as before it was an enum
             assert db.execute("SELECT status FROM alert_cards").fetchall() == [("acknowledged",)]
-        await eventually(lambda: parts.store.outbox_counts() == {}, "the thread line's item forgotten once delivered")
+        await eventually(lambda: _outbox_empty(parts), "the thread line's item forgotten once delivered")
 
 
 async def test_a_resolved_card_takes_no_acknowledgement(tmp_path: Path) -> None:
@@ -69,10 +69,10 @@ async def test_a_resolved_card_takes_no_acknowledgement(tmp_path: Path) -> None:
         await _deliver(parts, resolved_message(), "SUCCESS")
         [card] = parts.slack.messages[CHANNEL_ID]
         replies = len(card.replies)
-        parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0LATE", actor_name="late", at=AT)
-        record = parts.store.card_by_message(CHANNEL_ID, card.ts)
+        await parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0LATE", actor_name="late", at=AT)
+        record = await parts.store.card_by_message(CHANNEL_ID, card.ts)
         assert record is not None and record.status is CardStatus.RESOLVED and record.actor is None
-        assert parts.store.outbox_counts() == {} and len(card.replies) == replies
+        assert await parts.store.outbox_counts() == {} and len(card.replies) == replies
 
 
 async def test_an_acknowledgement_on_a_card_whose_token_no_longer_opens_is_still_recorded(tmp_path: Path) -> None:
@@ -81,18 +81,18 @@ async def test_an_acknowledgement_on_a_card_whose_token_no_longer_opens_is_still
         [card] = parts.slack.messages[CHANNEL_ID]
     # the next run has other keys (BOT_BUTTON_KEY changed): the card's sealed bot token cannot be opened
     async with delivery_parts(tmp_path, secret="a-new-key") as parts:
-        parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0CLICKER", actor_name="jane", at=AT)
-        record = parts.store.card_by_message(CHANNEL_ID, card.ts)
+        await parts.cards.record_ack(CHANNEL_ID, card.ts, actor="U0CLICKER", actor_name="jane", at=AT)
+        record = await parts.store.card_by_message(CHANNEL_ID, card.ts)
         assert record is not None and record.status is CardStatus.ACKNOWLEDGED
-        assert parts.store.outbox_counts() == {}  # no thread line could be sent with that token
+        assert await parts.store.outbox_counts() == {}  # no thread line could be sent with that token
 
 
-def test_a_card_keeper_outside_an_outbox_says_so(tmp_path: Path) -> None:
+async def test_a_card_keeper_outside_an_outbox_says_so(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path, lock_wait=0)
     try:
         keys = ButtonKeys(["k"], tmp_path)
         tokens = TokenVault(keys)
-        store.save_card(
+        await store.save_card(
             CardRecord(
                 bot="b",
                 channel_id=CHANNEL_ID,
@@ -105,6 +105,10 @@ def test_a_card_keeper_outside_an_outbox_says_so(tmp_path: Path) -> None:
             )
         )
         with pytest.raises(RuntimeError, match="no outbox"):
-            CardKeeper(store, keys, tokens).record_ack(CHANNEL_ID, "1.0", actor="U1", actor_name="a", at=AT)
+            await CardKeeper(store, keys, tokens).record_ack(CHANNEL_ID, "1.0", actor="U1", actor_name="a", at=AT)
     finally:
-        store.close()
+        await store.close()
+
+
+async def _outbox_empty(parts: Parts) -> bool:
+    return await parts.store.outbox_counts() == {}

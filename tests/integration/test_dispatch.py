@@ -19,7 +19,7 @@ async def test_a_dispatch_is_posted_then_its_retry_is_a_repeat(tmp_path: Path) -
         service = DispatchService(parts.outbox, SlackSender(parts.slack.base_url), wait=5, repeat_window=60)
         assert await service.dispatch(request(alerting_message())) is DispatchOutcome.POSTED
         assert await service.dispatch(request(alerting_message())) is DispatchOutcome.REPEAT
-        assert len(parts.slack.messages[CHANNEL_ID]) == 1 and parts.store.outbox_counts() == {}
+        assert len(parts.slack.messages[CHANNEL_ID]) == 1 and await parts.store.outbox_counts() == {}
 
 
 async def test_a_dispatch_held_back_by_an_outage_is_queued_durably(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ async def test_a_dispatch_held_back_by_an_outage_is_queued_durably(tmp_path: Pat
         service = DispatchService(parts.outbox, SlackSender(parts.slack.base_url), wait=0.2, repeat_window=0)
         parts.slack.outage(2.0)
         assert await service.dispatch(request({"title": "later"})) is DispatchOutcome.QUEUED
-        assert parts.store.outbox_counts() == {"pending": 1}
+        assert await parts.store.outbox_counts() == {"pending": 1}
 
 
 async def test_a_permanent_error_is_raised_not_answered(tmp_path: Path) -> None:

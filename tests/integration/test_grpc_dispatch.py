@@ -126,7 +126,7 @@ def test_errors_are_typed_and_coded(
     assert TOKEN not in answered and CALLBACK_URL not in answered
     assert stack.posted() == []
     if status is not grpc.StatusCode.INVALID_ARGUMENT:  # it reached delivery: recorded with its reason
-        [(_, _, reason)] = stack.runtime.store.failed_items()
+        [(_, _, reason)] = stack.loop.run(stack.runtime.store.failed_items())
         assert reason == answered
 
 
@@ -143,9 +143,9 @@ def test_slack_outage_is_queued_and_delivered_after(tmp_path: Path) -> None:
         started = time.monotonic()
         stack.dispatch({"title": "during the outage"})  # answered OK once durably queued
         assert time.monotonic() - started < 2 and stack.posted() == []
-        assert stack.runtime.store.outbox_counts() == {"pending": 1}  # written down before the answer
+        assert stack.loop.run(stack.runtime.store.outbox_counts()) == {"pending": 1}  # written down before the answer
         wait_for(lambda: len(stack.posted()) == 1, what="delivery after the outage")
-        wait_for(lambda: stack.runtime.store.outbox_counts() == {}, what="delivered items forgotten")
+        wait_for(lambda: stack.loop.run(stack.runtime.store.outbox_counts()) == {}, what="delivered items forgotten")
         attempts = [c.status for c in stack.slack.calls if c.method == "chat.postMessage"]
         assert attempts[0] == 503 and attempts[-1] == 200
 

@@ -210,7 +210,7 @@ def _changed_click(stack: ClickStack, data: st.DataObject, replacement: Any, del
 
 
 def _audits(stack: ClickStack) -> int:
-    return len(stack.stack.runtime.store.audit(limit=100_000))
+    return len(stack.stack.loop.run(stack.stack.runtime.store.audit(limit=100_000)))
 
 
 def _clicks_a_callback_button(payload: dict[str, Any]) -> bool:

@@ -254,7 +254,7 @@ def test_signed_payloads_shaped_unlike_slack_get_400_at_once(
     assert status == 400 and elapsed < QUICK
     time.sleep(0.1)
     assert clicks.cloudforet.requests == [] and clicks.card(ts).updates == []
-    assert clicks.stack.runtime.store.audit() == []
+    assert clicks.stack.loop.run(clicks.stack.runtime.store.audit()) == []
     _no_crash_logged(caplog.records)
     assert MARKER not in caplog.text
 
@@ -392,7 +392,7 @@ def test_an_odd_usergroup_answer_still_answers_the_click(
         result = clicks.click(clicks.payload(ts))
         assert result.status == 200 and result.elapsed < QUICK
         _assert_clicker_told(clicks, "Nothing was done", "who may act")
-        [audit] = wait_for(clicks.stack.runtime.store.audit, what="audit record")
+        [audit] = wait_for((lambda: clicks.stack.loop.run(clicks.stack.runtime.store.audit())), what="audit record")
         assert (audit.actor, audit.target, audit.outcome) == ("U0CLICKER", "alert-1", "error")
         assert clicks.cloudforet.requests == []
         assert _callback_buttons(clicks, ts) == ["callback_0"]
@@ -418,7 +418,7 @@ def test_a_store_failure_when_claiming_still_answers_the_click(
     result = clicks.click(clicks.payload(ts))
     assert result.status == 200 and result.elapsed < QUICK
     _assert_clicker_told(clicks, "Nothing was done")
-    [audit] = wait_for(clicks.stack.runtime.store.audit, what="audit record")
+    [audit] = wait_for((lambda: clicks.stack.loop.run(clicks.stack.runtime.store.audit())), what="audit record")
     assert audit.outcome == "error" and "StoreError" in audit.detail
     assert clicks.cloudforet.requests == []
     assert _callback_buttons(clicks, ts) == ["callback_0"]
@@ -440,7 +440,7 @@ def test_a_store_failure_after_the_callback_keeps_the_acknowledged_card(
     assert clicks.click(clicks.payload(ts)).status == 200
     wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in clicks.card_text(ts), what="acknowledged card")
     _assert_clicker_told(clicks, "could not record")
-    audit = wait_for(clicks.stack.runtime.store.audit, what="audit record")
+    audit = wait_for((lambda: clicks.stack.loop.run(clicks.stack.runtime.store.audit())), what="audit record")
     assert audit[0].outcome == "done" and len(clicks.cloudforet.requests) == 1
     _no_crash_logged(caplog.records)
 
@@ -456,10 +456,10 @@ def test_a_callback_host_that_cannot_be_encoded_restores_the_button(
     _assert_clicker_told(clicks, "did not go through")
     wait_for(lambda: len(clicks.card(ts).updates) == 2, what="card restored")  # in progress, then restored
     assert _callback_buttons(clicks, ts) == ["callback_0"]
-    [audit] = clicks.stack.runtime.store.audit()
+    [audit] = clicks.stack.loop.run(clicks.stack.runtime.store.audit())
     assert audit.outcome == "refused" and audit.target == "alert-7"
     _no_crash_logged(caplog.records)
     # the claim was released: the next click tries again instead of "someone is already doing this"
     clicks.click(clicks.payload(ts))
-    wait_for(lambda: len(clicks.stack.runtime.store.audit()) == 2, what="second audit record")
-    assert clicks.stack.runtime.store.audit()[0].outcome == "refused"
+    wait_for(lambda: len(clicks.stack.loop.run(clicks.stack.runtime.store.audit())) == 2, what="second audit record")
+    assert clicks.stack.loop.run(clicks.stack.runtime.store.audit())[0].outcome == "refused"

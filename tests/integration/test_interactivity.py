@@ -59,7 +59,7 @@ def test_click_acknowledges_calls_back_and_updates_the_card(any_transport: Click
     assert "<!date^" in any_transport.card_text(ts)
     assert len(card.updates) == 2  # in progress, then done
     assert "clicked *Acknowledge Alerts*" in str(card.updates[0])
-    [audit] = any_transport.stack.runtime.store.audit()
+    [audit] = any_transport.stack.loop.run(any_transport.stack.runtime.store.audit())
     assert (audit.actor, audit.target, audit.outcome, audit.channel) == ("U0CLICKER", "alert-1", "done", CHANNEL_ID)
 
 
@@ -83,7 +83,7 @@ def test_expired_link_keeps_the_button_and_tells_the_clicker(any_transport: Clic
     wait_for(lambda: len(any_transport.card(ts).updates) == 2, what="restored card")
     assert _callback_buttons(any_transport, ts) == ["callback_0"]
     assert "clicked" not in any_transport.card_text(ts)
-    assert any_transport.stack.runtime.store.audit()[0].outcome == "expired"
+    assert any_transport.stack.loop.run(any_transport.stack.runtime.store.audit())[0].outcome == "expired"
     # the failure released the claim: a retry calls again
     any_transport.cloudforet.heal(url)
     any_transport.click(any_transport.payload(ts))
@@ -195,7 +195,9 @@ def test_tampered_button_value_calls_nothing(any_transport: ClickStack) -> None:
     texts = any_transport.ephemerals_for()
     assert len(texts) == 3 and all("not issued by this plugin" in t for t in texts)
     assert any_transport.cloudforet.requests == []
-    assert [a.outcome for a in any_transport.stack.runtime.store.audit()] == ["refused"] * 3
+    assert [a.outcome for a in any_transport.stack.loop.run(any_transport.stack.runtime.store.audit())] == [
+        "refused"
+    ] * 3
 
 
 def test_link_button_is_acknowledged_without_a_callback(clicks: ClickStack) -> None:
@@ -219,7 +221,7 @@ def test_metadata_address_is_always_refused(clicks: ClickStack) -> None:
     clicks.click(clicks.payload(ts))
     [text] = wait_for(clicks.ephemerals_for, what="refusal")
     assert "link-local or metadata" in text
-    assert clicks.stack.runtime.store.audit()[0].outcome == "refused"
+    assert clicks.stack.loop.run(clicks.stack.runtime.store.audit())[0].outcome == "refused"
 
 
 def test_allowed_responders_by_user_group(tmp_path: Path) -> None:
@@ -257,9 +259,9 @@ def test_app_token_from_the_channel_switches_buttons_on_and_is_remembered(tmp_pa
             {"title": "hello"}, channel_data={"token": TOKEN, "channel": "alerts", "app_token": APP_TOKEN}
         )
         clicks.stack.loop.run(clicks.slack.wait_for_socket())
-        [stored] = clicks.stack.runtime.store.app_tokens()
+        [stored] = clicks.stack.loop.run(clicks.stack.runtime.store.app_tokens())
         assert APP_TOKEN not in stored  # kept sealed at rest
-        assert clicks.stack.runtime._remembered_app_tokens() == [APP_TOKEN]
+        assert clicks.stack.loop.run(clicks.stack.runtime._remembered_app_tokens()) == [APP_TOKEN]
     with click_stack(tmp_path, signing_secret=None) as restarted:  # same data dir, no dispatch yet
         assert restarted.stack.runtime.socket_mode.has(APP_TOKEN)
         restarted.stack.loop.run(restarted.slack.wait_for_socket())

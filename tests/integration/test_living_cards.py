@@ -54,7 +54,9 @@ def test_alert_lifecycle_is_one_card(cards: ClickStack) -> None:
     assert [line.split(":")[1] for line in lines] == ["rotating_light", "eyes", "rotating_light", "white_check_mark"]
     assert "Acknowledged by alice" in lines[1]
     assert all("<@" not in line for line in lines)  # thread lines never @-mention
-    record = cards.stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", ["alert:alert-x1v2c3v456"])
+    record = cards.stack.loop.run(
+        cards.stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", ["alert:alert-x1v2c3v456"])
+    )
     assert record is not None and record.status == "resolved" and record.actor == "U0CLICKER"
     assert len(cards.cloudforet.requests) == 1
     assert "open_link" in json.dumps(final.attachments)  # the link button stays
@@ -81,7 +83,9 @@ def test_a_deleted_card_is_posted_again(cards: ClickStack) -> None:
     wait_for(lambda: len(cards.stack.posted()) == 2, what="a new card")
     new = cards.stack.posted()[1]
     assert "notified 2×" in str(new.attachments)
-    record = cards.stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", ["alert:alert-x1v2c3v456"])
+    record = cards.stack.loop.run(
+        cards.stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", ["alert:alert-x1v2c3v456"])
+    )
     assert record is not None and record.ts == new.ts
 
 

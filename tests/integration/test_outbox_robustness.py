@@ -36,7 +36,7 @@ def test_a_store_failure_in_a_lane_does_not_silence_the_channel(tmp_path: Path) 
     with live_stack(tmp_path, dispatch_wait=0.2) as stack:
         stack.slack.outage(1.0)
         stack.dispatch({"title": "first"})  # answered once written down: the outage holds it back
-        assert stack.runtime.store.outbox_counts() == {"pending": 1}
+        assert stack.loop.run(stack.runtime.store.outbox_counts()) == {"pending": 1}
         other = sqlite3.connect(stack.runtime.store.path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
         wait_for(lambda: len(stack.posted()) == 1, what="the queued card posted after the outage")
@@ -46,7 +46,7 @@ def test_a_store_failure_in_a_lane_does_not_silence_the_channel(tmp_path: Path) 
         stack.dispatch({"title": "second"})
         wait_for(lambda: len(stack.posted()) == 2, what="the next card to the same channel")
         assert [m.text for m in stack.posted()].count(stack.posted()[0].text) == 1  # the first was not re-posted
-        wait_for(lambda: stack.runtime.store.outbox_counts() == {}, what="the outbox emptied")
+        wait_for(lambda: stack.loop.run(stack.runtime.store.outbox_counts()) == {}, what="the outbox emptied")
 
 
 def test_a_locked_database_neither_stalls_the_plugin_nor_loses_the_notification(tmp_path: Path) -> None:
@@ -121,18 +121,14 @@ def test_a_database_deleted_while_running_loses_nothing_queued(tmp_path: Path) -
         stack.slack.outage(1.5)
         for i in range(3):
             stack.dispatch({"title": f"queued {i}"})
-        assert stack.runtime.store.outbox_counts() == {"pending": 3}
+        assert stack.loop.run(stack.runtime.store.outbox_counts()) == {"pending": 3}
         for path in tmp_path.glob(DB_FILE + "*"):
             path.unlink()
-        stack.loop.run(_check_store(stack))
-        assert stack.runtime.store.outbox_counts() == {"pending": 3}  # written back to a fresh file
+        stack.loop.run(stack.runtime.check_store())
+        assert stack.loop.run(stack.runtime.store.outbox_counts()) == {"pending": 3}  # written back to a fresh file
         wait_for(lambda: len(stack.posted()) == 3, what="all three delivered")
-        wait_for(lambda: stack.runtime.store.outbox_counts() == {}, what="and forgotten")
+        wait_for(lambda: stack.loop.run(stack.runtime.store.outbox_counts()) == {}, what="and forgotten")
         assert [m.text for m in stack.posted()] == sorted(m.text for m in stack.posted())  # in order
-
-
-async def _check_store(stack: Stack) -> None:
-    stack.runtime.check_store()
 
 
 def test_a_second_plugin_on_the_same_data_directory_refuses_to_start(tmp_path: Path, fake_slack: FakeSlack) -> None:
@@ -198,5 +194,5 @@ def test_the_same_alert_from_two_workspaces_makes_two_cards(tmp_path: Path) -> N
         assert len(stack.posted(CHANNEL_ID)) == 1 and len(stack.posted("C0OTHER001")) == 1
         assert stack.slack.errors() == []
         for token, channel_id in ((TOKEN, CHANNEL_ID), (other_token, "C0OTHER001")):
-            card = stack.runtime.store.find_card(fingerprint(token), "alerts", [f"alert:{ALERT_ID}"])
+            card = stack.loop.run(stack.runtime.store.find_card(fingerprint(token), "alerts", [f"alert:{ALERT_ID}"]))
             assert card is not None and card.channel_id == channel_id

@@ -105,7 +105,11 @@ def _accepted_writes(stack: Stack) -> int:
 @given(message=messages)
 def test_dispatch_of_any_message_posts_an_accepted_card(shared_stack: Stack, message: dict[str, Any]) -> None:
     key = alert_key(Message.from_struct(message))
-    record = shared_stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", [key]) if key else None
+    record = (
+        shared_stack.loop.run(shared_stack.runtime.store.find_card(fingerprint(TOKEN), "alerts", [key]))
+        if key
+        else None
+    )
     before = _accepted_writes(shared_stack)
     shared_stack.dispatch(message)  # raises (fails the test) on any error
     if record is not None and record.status == "resolved":

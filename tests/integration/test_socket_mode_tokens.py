@@ -66,11 +66,15 @@ class _Seen:
         self.accepted: list[str] = []
         self.refused: list[str] = []
 
+    async def accept(self, token: str) -> None:
+        self.accepted.append(token)
+
+    async def refuse(self, token: str) -> None:
+        self.refused.append(token)
+
 
 def _connections(slack: FakeSlack, seen: _Seen, **kwargs: Any) -> SocketModeConnections:
-    return SocketModeConnections(
-        _bolt(), slack.base_url, on_accepted=seen.accepted.append, on_refused=seen.refused.append, **kwargs
-    )
+    return SocketModeConnections(_bolt(), slack.base_url, on_accepted=seen.accept, on_refused=seen.refuse, **kwargs)
 
 
 # -- through the whole plugin -------------------------------------------------------------------------------------
@@ -82,12 +86,12 @@ def test_a_refused_app_token_is_neither_stored_nor_retried(tmp_path: Path, caplo
         _dispatch_with(stack, JUNK)  # the dispatch itself goes through
         assert len(stack.posted()) == 1
         wait_for(lambda: stack.runtime.socket_mode.state(JUNK) in (None, TokenState.REFUSED), what="the refusal")
-        assert stack.runtime.store.app_tokens() == []
+        assert stack.loop.run(stack.runtime.store.app_tokens()) == []
         for _ in range(3):  # the same token again: remembered as refused, Slack is not asked again
             _dispatch_with(stack, JUNK)
         time.sleep(1.5)
         assert _opens(stack.slack, JUNK) == 1
-        assert stack.runtime.store.app_tokens() == []
+        assert stack.loop.run(stack.runtime.store.app_tokens()) == []
         assert stack.slack.socket_connections == 0
     assert len(_warnings(caplog, "refused")) == 1
     assert JUNK not in caplog.text and "Traceback" not in caplog.text
@@ -97,8 +101,8 @@ def test_an_accepted_app_token_is_stored_survives_a_restart_and_its_clicks_work(
     with click_stack(tmp_path, signing_secret=None) as clicks:
         _dispatch_with(clicks.stack, APP_TOKEN)
         clicks.stack.loop.run(clicks.slack.wait_for_socket())
-        wait_for(clicks.stack.runtime.store.app_tokens, what="the token remembered")
-        [stored] = clicks.stack.runtime.store.app_tokens()
+        wait_for((lambda: clicks.stack.loop.run(clicks.stack.runtime.store.app_tokens())), what="the token remembered")
+        [stored] = clicks.stack.loop.run(clicks.stack.runtime.store.app_tokens())
         assert APP_TOKEN not in stored  # sealed at rest
         assert _opens(clicks.slack, APP_TOKEN) == 1  # the check's URL is the one connected with
     with click_stack(tmp_path, signing_secret=None) as restarted:  # same data dir, no dispatch yet
@@ -108,7 +112,7 @@ def test_an_accepted_app_token_is_stored_survives_a_restart_and_its_clicks_work(
         assert restarted.click(restarted.payload(ts)).status == 200
         wait_for(lambda: "Acknowledged" in restarted.card_text(ts), what="the card acknowledged")
         assert len(restarted.cloudforet.requests) == 1
-        assert len(restarted.stack.runtime.store.app_tokens()) == 1
+        assert len(restarted.stack.loop.run(restarted.stack.runtime.store.app_tokens())) == 1
 
 
 def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(
@@ -127,7 +131,7 @@ def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(
         time.sleep(0.5)
         assert slack.socket_connections == MAX_APP_TOKENS
         assert slack.socket_connections_for(APP_TOKEN) == 1
-        assert len(stack.runtime.store.app_tokens()) == MAX_APP_TOKENS - 1
+        assert len(stack.loop.run(stack.runtime.store.app_tokens())) == MAX_APP_TOKENS - 1
         assert sum(_opens(slack, t) for t in tokens) == MAX_APP_TOKENS - 1  # past the cap: not even checked
         assert len(_warnings(caplog, f"at most {MAX_APP_TOKENS}")) == 1
 
@@ -138,7 +142,7 @@ def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(
         _dispatch_with(stack, waiting)
         wait_for(lambda: slack.socket_connections_for(waiting) == 1, what="the waiting token connected")
         assert slack.socket_connections == MAX_APP_TOKENS
-        assert len(stack.runtime.store.app_tokens()) == MAX_APP_TOKENS - 1
+        assert len(stack.loop.run(stack.runtime.store.app_tokens())) == MAX_APP_TOKENS - 1
 
 
 def test_a_connected_token_that_slack_later_revokes_is_closed_and_forgotten(
@@ -151,11 +155,11 @@ def test_a_connected_token_that_slack_later_revokes_is_closed_and_forgotten(
     with live_stack(tmp_path, slack) as stack:
         _dispatch_with(stack, other)
         wait_for(
-            lambda: slack.socket_connections_for(other) == 1 and stack.runtime.store.app_tokens(),
+            lambda: slack.socket_connections_for(other) == 1 and stack.loop.run(stack.runtime.store.app_tokens()),
             what="connected and remembered",
         )
         stack.loop.run(slack.revoke_app_token(other))
-        wait_for(lambda: stack.runtime.store.app_tokens() == [], what="the token forgotten")
+        wait_for(lambda: stack.loop.run(stack.runtime.store.app_tokens()) == [], what="the token forgotten")
         assert _opens(slack, other) == 2  # the first check, and one try after the connection closed
         _dispatch_with(stack, other)  # brought again: not tried again
         time.sleep(1.5)
@@ -174,17 +178,19 @@ def test_a_restart_with_50_junk_tokens_in_the_store_asks_slack_once_for_each(
     store = SqliteStore(data_dir)
     junk = [f"xapp-1-A0JUNK-{i}-notatoken" for i in range(50)]
     for token in junk:  # as an older version kept them: every app token any dispatch carried
-        store.remember_app_token(
-            hashlib.sha256(token.encode()).hexdigest(), seal({"t": token}, keys.sealing_key), now=time.time()
+        asyncio.run(
+            store.remember_app_token(
+                hashlib.sha256(token.encode()).hexdigest(), seal({"t": token}, keys.sealing_key), now=time.time()
+            )
         )
-    store.close()
+    asyncio.run(store.close())
     with server_process(data_dir, fake_slack.base_url) as server:
         wait_for(lambda: _opens(fake_slack) >= len(junk), timeout=15, what="the checks")
         reopened = SqliteStore(data_dir, owner=False)  # beside the running server, as an operator tool would
         try:
-            wait_for(lambda: reopened.app_tokens() == [], what="the junk forgotten")
+            wait_for(lambda: asyncio.run(reopened.app_tokens()) == [], what="the junk forgotten")
         finally:
-            reopened.close()
+            asyncio.run(reopened.close())
         time.sleep(1.5)
         assert _opens(fake_slack) == len(junk)
         assert sorted(c.token or "" for c in fake_slack.calls if c.method == OPEN) == sorted(junk)
@@ -353,13 +359,13 @@ async def test_a_websocket_that_will_not_open_is_retried_with_back_off_and_fresh
             await connections.close()
 
 
-def test_the_store_forgets_an_app_token_and_keeps_the_others(tmp_path: Path) -> None:
+async def test_the_store_forgets_an_app_token_and_keeps_the_others(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path)
-    store.remember_app_token("id-1", "sealed-1", now=1)
-    store.remember_app_token("id-2", "sealed-2", now=2)
-    assert store.forget_app_token("id-1")
-    assert not store.forget_app_token("id-1")
-    store.close()
+    await store.remember_app_token("id-1", "sealed-1", now=1)
+    await store.remember_app_token("id-2", "sealed-2", now=2)
+    assert await store.forget_app_token("id-1")
+    assert not await store.forget_app_token("id-1")
+    await store.close()
     reopened = SqliteStore(tmp_path)
-    assert reopened.app_tokens() == ["sealed-2"]
-    reopened.close()
+    assert await reopened.app_tokens() == ["sealed-2"]
+    await reopened.close()

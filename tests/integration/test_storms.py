@@ -60,7 +60,7 @@ def test_storm_to_one_channel(tmp_path: Path) -> None:
         assert titles(fake, "C0ALERTS01") == [f"{n:04d}" for n in range(300)]  # once each, in order
         assert slowest < 10
         assert fake.rate_limited <= 5, fake.rate_limited  # paced, not a retry storm
-        counts = stack.runtime.store.outbox_counts()  # items answered before delivery were written down
+        counts = stack.loop.run(stack.runtime.store.outbox_counts())  # items answered before delivery were written down
         assert counts.get("pending", 0) == 0 and counts.get("failed", 0) == 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.delivery.repeats import RepeatFilter
+from bot.store.repeats import RepeatFilter
 
 WINDOW = 60.0
 
