@@ -92,6 +92,7 @@ class DispatchService:
                 raise
         if outcome is DispatchOutcome.QUEUED:
             await self._outbox.persist(submission.job)  # durable before we answer OK
+            submission.future.cancel()  # nobody waits for it any more (a replica watching the store stops)
         metrics.inc("chatops_dispatch_total", outcome=outcome.value)
         return outcome
 

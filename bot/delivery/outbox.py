@@ -12,6 +12,12 @@ seconds (see DispatchService).
 A lane is one asyncio task that never dies of an error: Slack failures are retried or recorded against the item,
 store failures (``StoreError``) are retried with backoff without sending anything twice, and a lane idle for
 ``LANE_IDLE_SECONDS`` ends and is forgotten, so memory follows the channels in use, not every channel ever seen.
+
+On a shared store (several replicas, ``Store.shared``) every item is written down before anything else, and each
+lane is delivered by the one replica holding its lease (``bot.delivery.leases``), in the store's order: a dispatch
+that reaches another replica is written down and waited for there; a replica that dies stops extending its leases
+and the others take its lanes over (``TAKEOVER_SECONDS``). Pacing per channel holds across replicas because only
+the lane's holder posts to the channel.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,10 +36,11 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
+from bot.delivery.leases import Leases
 from bot.delivery.pacer import Pacer
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import Posted, SlackSender
-from bot.store import ItemKind, OutboxItem, Store, StoreError
+from bot.store import ItemKind, ItemState, OutboxItem, Store, StoreError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +63,13 @@ PERSIST_DEADLINE_SECONDS = 3.0
 STORE_RETRY_SECONDS = 0.1
 MAX_PERSIST_RETRY_SECONDS = 1.0  # within PERSIST_DEADLINE_SECONDS: a few tries
 MAX_STORE_RETRY_SECONDS = 5.0
+# Shared store: how often a lane checks the store for items other replicas wrote down, how often each replica looks
+# for lanes nobody delivers (a dead replica's), and how often a dispatch written down elsewhere checks its item.
+UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
+LANE_POLL_SECONDS = 0.5
+TAKEOVER_SECONDS = 1.0
+WATCH_SECONDS = 0.05
+WATCH_LIMIT_SECONDS = 120.0  # a safety net: the dispatch stops the watch when it stops waiting (BOT_DISPATCH_WAIT)
 
 
 @dataclass
@@ -95,6 +109,27 @@ class Submission:
 def lane_key(token: str, target: str) -> str:
     """The lane of a bot (by its token's fingerprint) and a channel (as configured); stored with each item."""
     return f"{fingerprint(token)}:{target}"
+
+
+def lane_label(key: str) -> str:
+    """The channel part of a lane key."""
+    return key.partition(":")[2]
+
+
+def _store_unavailable() -> BotError:
+    return BotError(
+        ErrorCode.STORE_UNAVAILABLE,
+        "the plugin's store cannot be reached or written just now, so the notification could not be accepted safely",
+    )
+
+
+def error_from_details(details: str) -> BotError:
+    """A failure recorded by another replica (its details ``ERROR_<CODE>: message``) as the coded error again."""
+    code, _, message = details.partition(": ")
+    try:
+        return BotError(ErrorCode(code), message)
+    except ValueError:
+        return BotError(ErrorCode.SLACK_API, details)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -155,6 +190,8 @@ class Outbox:
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: OrderedDict[str, Pacer] = OrderedDict()
         self._stopping = False
+        self._leases = Leases(store) if store.shared else None
+        self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
 
     # -- accepting work ------------------------------------------------------------------------------------------
@@ -170,15 +207,28 @@ class Outbox:
     def _push(self, job: Job) -> float:
         lane = self._lane(job.item.lane, job.target)
         eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
-        lane.jobs.append(job)
+        if lane.jobs and job.item.id and lane.jobs[-1].item.id > job.item.id:  # shared store: in the store's order
+            position = next(i for i, queued in enumerate(lane.jobs) if queued.item.id > job.item.id)
+            lane.jobs.insert(position, job)
+        else:
+            lane.jobs.append(job)
         lane.wake.set()
         return eta
+
+    def _background_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
         """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one seen within
         ``window`` seconds (a retry from Cloudforet, which may have reached another replica first)."""
-        if digest is not None and window > 0 and await self._store.seen_recently(digest, window):
-            return None
+        try:
+            if digest is not None and window > 0 and await self._store.seen_recently(digest, window):
+                return None
+        except StoreError as exc:
+            logger.error("could not check a dispatch against recent ones: %s", exc)
+            raise _store_unavailable() from None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
         body, parsed = dispatch_body(request)
@@ -186,9 +236,43 @@ class Outbox:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         job = Job(item, token, target, future, parsed=parsed, digest=digest)
-        eta = self._push(job)
+        if self._leases is None:
+            eta = self._push(job)
+        else:  # written down first: whichever replica holds the lane delivers it
+            await self.persist(job)
+            if await self._holds(item.lane):
+                eta = self._push(job)
+            else:
+                self._background_task(self._watch(job), name="watch")
+                eta = 0.0
         metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
+
+    async def _holds(self, lane: str) -> bool:
+        """Shared store: whether this replica delivers ``lane`` (taking its lease when nobody holds it)."""
+        if lane in self._lanes:
+            return True
+        assert self._leases is not None
+        try:
+            return await self._leases.take(lane)
+        except StoreError as exc:
+            logger.warning("could not take the lease of a lane: %s", exc)
+            return False
+
+    async def _watch(self, job: Job) -> None:
+        """A dispatch written down for another replica to deliver: its outcome, from the store, for its caller."""
+        future = job.future
+        deadline = time.monotonic() + WATCH_LIMIT_SECONDS
+        while future is not None and not future.done() and time.monotonic() < deadline:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                state = await self._store.item_state(job.item.id)
+            except StoreError:
+                continue
+            if state is None:
+                future.set_result(None)
+            elif state[0] is ItemState.FAILED:
+                future.set_exception(error_from_details(state[1]))
 
     async def add(
         self,
@@ -207,7 +291,8 @@ class Outbox:
             if alongside is not None:
                 await alongside()
             item_id = await self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
-        self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
+        if self._leases is None or await self._holds(lane):  # else the lane's holder finds it in the store
+            self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
     async def _write(self, item: OutboxItem) -> None:
         item.id = await self._store.enqueue(
@@ -228,32 +313,21 @@ class Outbox:
             except StoreError as exc:
                 if time.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
-                    raise BotError(
-                        ErrorCode.STORE_UNAVAILABLE,
-                        "the plugin's store cannot be written just now, so "
-                        "the notification could not be queued safely; it is still being tried",
-                    ) from None
+                    raise _store_unavailable() from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
                 continue
             metrics.inc("chatops_outbox_persisted_total")
 
     async def start(self) -> None:
-        """Pick up everything a previous run accepted but did not deliver."""
+        """Pick up everything a previous run accepted but did not deliver (on a shared store: every lane nobody
+        delivers, now and from then on)."""
+        if self._leases is not None:
+            self._background_task(self._take_over(), name="takeover")
+            return
         resumed = 0
         for item in await self._store.pending():
-            try:
-                token = self._tokens.open(item.token)
-            except SealError:
-                await self._store.failed(
-                    item.id,
-                    error="the bot token cannot be opened with the current keys "
-                    "(BOT_BUTTON_KEY or the signing secret changed)",
-                    now=time.time(),
-                )
-                continue
-            self._push(Job(item, token, str(item.body.get("target", ""))))
-            resumed += 1
+            resumed += await self._take_in(item)
         if resumed:
             logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
 
@@ -325,23 +399,76 @@ class Outbox:
         await self._cards.deliver(job.item, job.token, parsed, _LaneCourier(self, lane, job))
 
     async def _run(self, lane: Lane) -> None:
+        idle_since = time.monotonic()
         try:
             while True:
+                if self._leases is not None and not await self._sync(lane):
+                    return
                 if not lane.jobs:
                     if self._stopping:
                         return
                     lane.wake.clear()
+                    wait = LANE_POLL_SECONDS if self._leases is not None else self._lane_idle_seconds
                     try:
-                        async with asyncio.timeout(self._lane_idle_seconds):
+                        async with asyncio.timeout(wait):
                             await lane.wake.wait()
                     except TimeoutError:
-                        if not lane.jobs and lane.pacer.wait_time() == 0:
+                        idle = time.monotonic() - idle_since >= self._lane_idle_seconds
+                        if idle and not lane.jobs and lane.pacer.wait_time() == 0:
                             return  # idle: forgotten below, made anew by the next notification
                     continue
                 await self._step(lane)
+                idle_since = time.monotonic()
         finally:
             if self._lanes.get(lane.key) is lane and not lane.jobs:
                 del self._lanes[lane.key]
+                if self._leases is not None:
+                    with contextlib.suppress(StoreError, asyncio.CancelledError):
+                        await self._leases.release(lane.key)
+
+    async def _sync(self, lane: Lane) -> bool:
+        """Shared store: check the lane is still this replica's, and take in the items other replicas wrote down for
+        it, in the store's order. False when the lease went to another replica (which delivers what is queued)."""
+        assert self._leases is not None
+        try:
+            if not await self._leases.keep(lane.key):
+                logger.warning("lane %s went to another replica; it delivers what is queued there", lane.label)
+                lane.jobs.clear()  # every one is written down
+                return False
+            ids = await self._store.pending_ids(lane.key)
+            known = {job.item.id for job in lane.jobs}
+            missing = [item_id for item_id in ids if item_id not in known]
+            if missing:
+                for item in await self._store.pending(lane.key, after=min(missing) - 1):
+                    if item.id in missing:
+                        await self._take_in(item)
+        except StoreError as exc:
+            logger.warning("lane %s cannot reach the store: %s", lane.label, exc)
+            await asyncio.sleep(STORE_RETRY_SECONDS)
+        return True
+
+    async def _take_in(self, item: OutboxItem) -> bool:
+        """An item accepted earlier or elsewhere, queued in its lane; one whose token cannot be opened fails."""
+        try:
+            token = self._tokens.open(item.token)
+        except SealError:
+            await self._store.failed(item.id, error=UNREADABLE_TOKEN, now=time.time())
+            return False
+        self._push(Job(item, token, str(item.body.get("target", lane_label(item.lane)))))
+        return True
+
+    async def _take_over(self) -> None:
+        """Shared store: deliver every lane with queued items that no replica delivers (its holder died)."""
+        assert self._leases is not None
+        while not self._stopping:
+            try:
+                for key in await self._store.pending_lanes():
+                    if key not in self._lanes and await self._leases.take(key):
+                        logger.info("took over lane %s", lane_label(key))
+                        self._lane(key, lane_label(key)).wake.set()
+            except StoreError as exc:
+                logger.warning("cannot look for lanes to take over: %s", exc)
+            await asyncio.sleep(TAKEOVER_SECONDS)
 
     async def _step(self, lane: Lane) -> None:
         """Deliver the lane's first job, or schedule its retry; never raises (but for cancellation)."""
@@ -411,8 +538,12 @@ class Outbox:
         return len(self._lanes)
 
     async def drain(self, seconds: float) -> None:
-        """Deliver what is queued, for up to ``seconds``; what is left stays in the outbox for next time."""
+        """Deliver what is queued, for up to ``seconds``; what is left stays in the outbox for next time (on a shared
+        store, the other replicas take it over once this one's leases are released or run out)."""
         self._stopping = True
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         for lane in self._lanes.values():
             lane.wake.set()

@@ -153,8 +153,16 @@ class Store(Protocol):
         """Keep an item for delivery; ids increase in the order items are accepted."""
         ...
 
-    async def pending(self, lane: str | None = None) -> list[OutboxItem]:
-        """Undelivered items (of one lane, or all), oldest first."""
+    async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
+        """Undelivered items (of one lane, or all; with ids above ``after``), oldest first."""
+        ...
+
+    async def pending_ids(self, lane: str) -> list[int]:
+        """The ids of a lane's undelivered items, oldest first (cheap: no bodies)."""
+        ...
+
+    async def item_state(self, item_id: int) -> tuple[ItemState, str] | None:
+        """Where an item stands (pending, or failed with its reason); None once delivered (or never known)."""
         ...
 
     async def pending_lanes(self) -> list[str]:

@@ -374,9 +374,9 @@ class SqliteStore:
         return int(cursor.lastrowid or 0)
 
     @_translated
-    async def pending(self, lane: str | None = None) -> list[OutboxItem]:
-        query = "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ?"
-        params: tuple[str, ...] = (ItemState.PENDING.value,)
+    async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
+        query = "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ? AND id > ?"
+        params: tuple[str | int, ...] = (ItemState.PENDING.value, after)
         if lane is not None:
             query, params = query + " AND lane = ?", (*params, lane)
         rows = self._db.execute(query + " ORDER BY id", params).fetchall()
@@ -549,6 +549,18 @@ class SqliteStore:
             ):
                 removed += self._db.execute(statement, params).rowcount
         return removed
+
+    @_translated
+    async def pending_ids(self, lane: str) -> list[int]:
+        rows = self._db.execute(
+            "SELECT id FROM outbox WHERE state = ? AND lane = ? ORDER BY id", (ItemState.PENDING.value, lane)
+        )
+        return [int(row[0]) for row in rows]
+
+    @_translated
+    async def item_state(self, item_id: int) -> tuple[ItemState, str] | None:
+        row = self._db.execute("SELECT state, error FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        return (ItemState(row[0]), str(row[1])) if row else None
 
     @_translated
     async def pending_lanes(self) -> list[str]:
