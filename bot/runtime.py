@@ -185,8 +185,11 @@ class Runtime:
         await self.outbox.start()
         self.housekeeping = asyncio.get_running_loop().create_task(self._housekeeping(), name="housekeeping")
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address)
-        logger.info("gRPC plugin server listening on %s:%d", self.settings.grpc_host, self.grpc_port)
+        api = self.settings.cloudforet_api
+        self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address, api)
+        logger.info(
+            "gRPC plugin server listening on %s:%d (%s)", self.settings.grpc_host, self.grpc_port, api.proto_package
+        )
 
         secret = self.settings.signing_secret.get_secret_value() if self.settings.signing_secret else None
         self.http_runner = web.AppRunner(

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.cloudforet.apis import CloudforetApi
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -22,6 +24,8 @@ class Settings(BaseSettings):
 
     grpc_port: int = Field(50051, alias="BOT_GRPC_PORT", ge=0, le=65535)
     grpc_host: str = Field("[::]", alias="BOT_GRPC_HOST")
+    # Which Cloudforet calls the plugin: 1.x's notification service or 2.x's alert manager (one per deployment).
+    cloudforet_api: CloudforetApi = Field(CloudforetApi.NOTIFICATION, alias="BOT_CLOUDFORET_API")
     http_port: int = Field(8080, alias="BOT_HTTP_PORT", ge=0, le=65535)
     http_host: str = Field("0.0.0.0", alias="BOT_HTTP_HOST")
     slack_api_url: str = Field("https://slack.com/api/", alias="BOT_SLACK_API_URL")

@@ -2,13 +2,14 @@
 
 Run ``python proto/generate.py`` after editing a ``.proto`` file (needs ``grpcio-tools``, part of
 the ``test`` extra). ``--check`` regenerates into a temporary folder and exits 1 when the
-committed modules differ, which is what ``tests/test_proto_fresh.py`` runs.
+committed modules differ, which is what ``tests/unit/cloudforet/test_proto_fresh.py`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import re
 import shutil
 import sys
 import tempfile
@@ -17,10 +18,16 @@ from pathlib import Path
 PROTO_ROOT = Path(__file__).resolve().parent
 PACKAGE_ROOT = PROTO_ROOT.parent / "bot" / "cloudforet" / "_proto"
 PROTO_FILES = sorted(PROTO_ROOT.rglob("*.proto"))
-# Generated gRPC modules import their messages by proto package path; inside our package
-# they live under bot.cloudforet._proto, so the import is rewritten.
-IMPORT_FROM = "from spaceone.api.notification.plugin import"
-IMPORT_TO = "from bot.cloudforet._proto.spaceone.api.notification.plugin import"
+# Generated modules import each other by proto package path (``from spaceone.api.<package> import``); inside
+# our package they live under bot.cloudforet._proto, so every such import is rewritten, whichever Cloudforet
+# package it names (notification.plugin for 1.x, alert_manager.plugin for 2.x). google.protobuf stays as it is.
+IMPORT_FROM = re.compile(r"^(\s*)from spaceone\.", re.MULTILINE)
+IMPORT_TO = r"\1from bot.cloudforet._proto.spaceone."
+
+
+def rewrite_imports(text: str) -> str:
+    """A generated module's imports of other generated modules, pointed into ``bot.cloudforet._proto``."""
+    return IMPORT_FROM.sub(IMPORT_TO, text)
 
 
 def generate(out_dir: Path) -> None:
@@ -40,7 +47,7 @@ def generate(out_dir: Path) -> None:
         raise SystemExit("protoc failed")
     for path in out_dir.rglob("*.py*"):
         text = path.read_text()
-        path.write_text(text.replace(IMPORT_FROM, IMPORT_TO))
+        path.write_text(rewrite_imports(text))
     for folder in [out_dir, *[p for p in out_dir.rglob("*") if p.is_dir()]]:
         (folder / "__init__.py").touch()
 

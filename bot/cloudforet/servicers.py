@@ -1,4 +1,5 @@
-"""gRPC servicers for ``Protocol`` (init, verify) and ``Notification`` (dispatch).
+"""gRPC servicers for Cloudforet 1.x's ``spaceone.api.notification.plugin``: ``Protocol`` (init, verify) and
+``Notification`` (dispatch); and what the 2.x servicers (``bot.cloudforet.alert_manager``) share with them.
 
 They translate Structs to the core's models and coded errors to gRPC status; every error leaves with details
 ``ERROR_<CODE>: <message>``, short enough for any client's metadata limit, and never a stack trace or a secret.
@@ -13,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
@@ -28,6 +29,7 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
 from bot.cloudforet.channel_schema import plugin_metadata
 from bot.cloudforet.status import grpc_status
 from bot.core.errors import BotError, ErrorCode
+from bot.core.models import DOMAIN_ID_KEY
 from bot.core.requests import parse_channel, parse_dispatch
 from bot.core.text import ELLIPSIS
 from bot.dispatch import DispatchService
@@ -36,6 +38,9 @@ from bot.redact import redact
 logger = logging.getLogger(__name__)
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
+# Handlers by method name, by full service name (grpc's own signatures take RpcMethodHandler[Any, Any]; it is
+# generic only in grpc's type stubs, so the alias is a string).
+ServiceHandlers: TypeAlias = "dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]"
 # The notification type's name by its number on the wire; a number this code does not know has no name here, and
 # ``parse_dispatch`` takes it for NONE.
 _NOTIFICATION_TYPE_NAMES: dict[int, str] = {
@@ -82,7 +87,7 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-async def _answer(
+async def answer(
     context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str, call: Callable[[], Awaitable[ResponseT]]
 ) -> ResponseT:
     """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference."""
@@ -105,6 +110,15 @@ async def _answer(
     raise AssertionError("unreachable")  # context.abort always raises
 
 
+async def verify_secret(service: DispatchService, options: dict[str, Any], secret: dict[str, Any]) -> None:
+    """``Protocol.verify``: check the bot token in ``secret`` with Slack; nothing to check without one."""
+    if not secret.get("token"):
+        # Nothing to check (Cloudforet verifies a protocol before any channel exists).
+        return
+    channel = parse_channel({"channel": secret.get("channel") or options.get("channel") or "verify"}, secret)
+    await service.verify(channel.token.get_secret_value())
+
+
 class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
     def __init__(self, service: DispatchService) -> None:
         self._service = service
@@ -124,16 +138,10 @@ class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
         context: grpc.aio.ServicerContext[protocol_pb2.PluginVerifyRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
-            secret = struct_to_dict(request.secret_data)
-            options = struct_to_dict(request.options)
-            if not secret.get("token"):
-                # Nothing to check (Cloudforet verifies a protocol before any channel exists).
-                return empty_pb2.Empty()
-            channel = parse_channel({"channel": secret.get("channel") or options.get("channel") or "verify"}, secret)
-            await self._service.verify(channel.token.get_secret_value())
+            await verify_secret(self._service, struct_to_dict(request.options), struct_to_dict(request.secret_data))
             return empty_pb2.Empty()
 
-        return await _answer(context, "Protocol.verify", run)
+        return await answer(context, "Protocol.verify", run)
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServicer):
@@ -146,10 +154,14 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
         context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
+            message = struct_to_dict(request.message)
+            # A 1.x request names no domain: whatever a message calls domain_id is not one, and must not make
+            # its alert's card keys differ from those of the same alert before the 2.x API existed.
+            message.pop(DOMAIN_ID_KEY, None)
             parsed = parse_dispatch(
                 channel_data=struct_to_dict(request.channel_data),
                 secret_data=struct_to_dict(request.secret_data),
-                message=struct_to_dict(request.message),
+                message=message,
                 notification_type=_NOTIFICATION_TYPE_NAMES.get(request.notification_type, ""),
             )
             # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
@@ -157,7 +169,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
             await self._service.dispatch(parsed, digest=digest)
             return empty_pb2.Empty()
 
-        return await _answer(context, "Notification.dispatch", run)
+        return await answer(context, "Notification.dispatch", run)
 
 
 class Undecodable:
@@ -197,7 +209,7 @@ def _refusing_undecodable(
     return handle
 
 
-def _unary_handler(
+def unary_handler(
     handler: Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]],
     request_type: type[RequestT],
     response_type: type[ResponseT],
@@ -210,19 +222,24 @@ def _unary_handler(
     )
 
 
-def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> None:
-    """Register ``Protocol`` and ``Notification`` as the generated ``add_*_to_server`` do, parsing leniently."""
-    protocol, notification = ProtocolServicer(service), NotificationServicer(service)
-    # Handlers by method name, by full service name (grpc's own signatures take RpcMethodHandler[Any, Any]).
-    services: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {
-        protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
-            "init": _unary_handler(protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
-            "verify": _unary_handler(protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
-        },
-        notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
-            "dispatch": _unary_handler(notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
-        },
-    }
+def register_services(server: grpc.aio.Server, services: ServiceHandlers) -> None:
+    """Register handlers as the generated ``add_*_to_server`` do."""
     for name, handlers in services.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
         server.add_registered_method_handlers(name, handlers)
+
+
+def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> tuple[str, ...]:
+    """Register 1.x ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
+    protocol, notification = ProtocolServicer(service), NotificationServicer(service)
+    services: ServiceHandlers = {
+        protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
+            "init": unary_handler(protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
+            "verify": unary_handler(protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
+        },
+        notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
+            "dispatch": unary_handler(notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
+        },
+    }
+    register_services(server, services)
+    return tuple(services)

@@ -20,6 +20,7 @@ from bot.core.text import split_url
 # (the console's route reads ``monitoring_url`` in some versions: any query value holding such a URL counts)
 _ALERT_IN_PATH = re.compile(r"/alert/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?=/|$)")
 _STATE = re.compile(r"/([A-Z_]{3,32})/?$")
+_DOMAIN_IN_PATH = re.compile(r"/domain/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})/alert/")
 
 
 def _path(url: str) -> str:
@@ -51,10 +52,12 @@ def callback_state(url: str) -> str | None:
 
 
 def action_key(url: str) -> str:
-    """What makes two clicks 'the same action': the alert and the state it sets, else the whole URL."""
+    """What makes two clicks 'the same action': the alert (in its domain, when the URL names one) and the state it
+    sets, else the whole URL."""
     alert_id, state = alert_id_from_url(url), callback_state(url)
     if alert_id and state:
-        return f"alert:{alert_id}:{state}"
+        domain = _DOMAIN_IN_PATH.search(_path(url))
+        return f"alert:{domain.group(1)}/{alert_id}:{state}" if domain else f"alert:{alert_id}:{state}"
     return "url:" + hashlib.sha256(url.encode()).hexdigest()[:32]
 
 

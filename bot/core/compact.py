@@ -23,7 +23,7 @@ MAX_KEPT_TAGS = 500
 MAX_KEPT_CALLBACKS = 50
 
 _BODY_KEYS = ("description", "short_description", "contents")
-_SHORT_KEYS = ("title", "content_type", "link", "image_url", "domain_name")
+_SHORT_KEYS = ("title", "content_type", "link", "image_url", "domain_name", "domain_id")
 
 
 def compact_message(message: Message) -> tuple[dict[str, Any], bool]:

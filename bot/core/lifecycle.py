@@ -41,17 +41,21 @@ def alert_keys(message: Message) -> list[str]:
     path or query) and the ``Alert Number`` tag with the domain. Empty when the message is not about an alert.
 
     Messages about one alert do not all carry the same names (a ``[Resolved]`` has no callback), so a card is
-    found by any of them and remembers them all.
+    found by any of them and remembers them all. A message from a request that named its domain (Cloudforet
+    2.x's ``domain_id``) has every name scoped by it (``alert:<domain_id>/<alert id>``): the same alert id in two
+    domains is two alerts. A 1.x request names none, and its names stay as they always were.
     """
+    domain = message.domain_id.strip()
+    scope = f"{domain}/" if domain else ""  # an alert id is one path segment: it never holds a "/" itself
     keys: list[str] = []
     for url in [c.url for c in message.callbacks] + [message.link]:
         alert_id = alert_id_from_url(url.strip()) if url else None
         if alert_id:
-            keys.append(f"alert:{alert_id}")
+            keys.append(f"alert:{scope}{alert_id}")
             break
     for tag in message.tags:
         if tag.key.strip().lower() == "alert number" and tag.value.strip():
-            keys.append(f"number:{message.domain_name.strip()}:{tag.value.strip()}")
+            keys.append(f"number:{scope}{message.domain_name.strip()}:{tag.value.strip()}")
             break
     return keys
 

@@ -27,7 +27,8 @@ def test_alert_ids_from_callback_urls_and_links() -> None:
     assert alert_id_from_url(LINK) == "alert-x1v2c3v456"
     assert alert_id_from_url("https://x.test/other/path") is None
     assert callback_state(V2) == "ACKNOWLEDGED"
-    assert action_key(V2) == "alert:alert-123:ACKNOWLEDGED"
+    assert action_key(V2) == "alert:domain-1/alert-123:ACKNOWLEDGED"
+    assert action_key(V2.replace("domain-1", "domain-2")) != action_key(V2)  # the same id in two domains: two alerts
     assert action_key(V2.replace("key456", "other")) == action_key(V2)  # same alert and state: same action
     assert action_key("https://x.test/a").startswith("url:")
     assert done_label(V2, "Acknowledge Alerts") == "Acknowledged"

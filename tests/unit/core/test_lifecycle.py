@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from bot.core.alerts import alert_id_from_url
 from bot.core.cards import CardState, CardStatus
+from bot.core.compact import compact_message
 from bot.core.lifecycle import (
     AlertPhase,
     CardAction,
@@ -16,7 +17,7 @@ from bot.core.lifecycle import (
     next_transition,
     phase_of,
 )
-from bot.core.models import Message
+from bot.core.models import DOMAIN_ID_KEY, Message
 from tests.samples import alerting_message, resolved_message
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -47,6 +48,28 @@ def test_every_name_of_an_alert_is_found() -> None:
     broken = {"title": "x", "link": "http://[oops", "callbacks": [{"url": "http://[x"}]}
     assert alert_keys(Message.from_struct(broken)) == []
     assert alert_id_from_url("https://console.example.test/page?next=https://[broken/alert/a1/") is None
+
+
+def test_a_domain_scopes_every_name_and_no_domain_changes_nothing() -> None:
+    """2.x requests name their domain: the same alert id in two domains is two alerts. 1.x requests name none,
+    and their keys are exactly those from before domains existed."""
+    plain = alerting_message()
+    assert alert_keys(Message.from_struct(plain)) == ["alert:alert-x1v2c3v456", "number:acme:#108664"]
+    assert alert_keys(Message.from_struct({**plain, DOMAIN_ID_KEY: ""})) == alert_keys(Message.from_struct(plain))
+    in_a = alert_keys(Message.from_struct({**plain, DOMAIN_ID_KEY: "domain-a"}))
+    in_b = alert_keys(Message.from_struct({**plain, DOMAIN_ID_KEY: " domain-b "}))
+    assert in_a == ["alert:domain-a/alert-x1v2c3v456", "number:domain-a/acme:#108664"]
+    assert in_b == ["alert:domain-b/alert-x1v2c3v456", "number:domain-b/acme:#108664"]
+    assert not set(in_a) & set(in_b) and not set(in_a) & set(alert_keys(Message.from_struct(plain)))
+
+
+def test_the_domain_survives_the_outbox() -> None:
+    """What the outbox keeps of a message reads back with its domain, so a card found after a restart is found by
+    the same names."""
+    message = Message.from_struct({**alerting_message(), DOMAIN_ID_KEY: "domain-a"})
+    kept, cut = compact_message(message)
+    assert not cut and kept[DOMAIN_ID_KEY] == "domain-a"
+    assert alert_keys(Message.from_struct(kept)) == alert_keys(message)
 
 
 def test_phases() -> None:
