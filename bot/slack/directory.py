@@ -75,6 +75,8 @@ NOT_FOUND_TTL_SECONDS = 600.0
 GROUPS_TTL_SECONDS = 600.0
 FAILED_TTL_SECONDS = 60.0
 SCOPE_RETRY_SECONDS = 600.0
+# A missing scope is logged once per bot, and again after a day if it still holds (a reminder, not a stream).
+LOG_AGAIN_SECONDS = 24 * 3600.0
 # A look-up holds up its card or its click at most this long (Slack answers in well under a second), and waits for
 # its pacer at most this long; beyond that the card goes out, or the click goes on, without it.
 LOOKUP_TIMEOUT_SECONDS = 5.0
@@ -133,7 +135,7 @@ class SlackDirectory:
         self._groups: TtlCache[dict[str, str]] = TtlCache(clock)  # (bot,) -> user group IDs by handle
         self._pacers: OrderedDict[tuple[str, DirectoryMethod], Pacer] = OrderedDict()
         self._scope_missing: TtlCache[bool] = TtlCache(clock)  # (bot, method): do not ask until it expires
-        self._logged: TtlCache[bool] = TtlCache(clock)  # (bot, scope): said once (kept for a day)
+        self._logged: TtlCache[bool] = TtlCache(clock)  # (bot, scope): said once, again after LOG_AGAIN_SECONDS
         self._inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
 
     # -- look-ups ------------------------------------------------------------------------------------------------
@@ -250,9 +252,9 @@ class SlackDirectory:
         return pacer
 
     def _say_once(self, bot: str, scope: str, text: str) -> None:
-        """Log ``text`` once per bot and scope (again a day later, if it still holds)."""
+        """Log ``text`` once per bot and scope (again ``LOG_AGAIN_SECONDS`` later, if it still holds)."""
         if not self._logged.get((bot, scope))[0]:
-            self._logged.put((bot, scope), True, 24 * 3600)
+            self._logged.put((bot, scope), True, LOG_AGAIN_SECONDS)
             logger.warning("%s", text)
 
     async def _ask(self, token: str, bot: str, method: DirectoryMethod, body: dict[str, Any]) -> _Answer:
