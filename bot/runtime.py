@@ -23,6 +23,7 @@ from bot.delivery.tokens import TokenVault
 from bot.dispatch import DispatchService
 from bot.settings import Settings
 from bot.slack.bolt_app import build_bolt_app
+from bot.slack.directory import ClickerEmails, SlackDirectory
 from bot.slack.http_app import build_http_app
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
@@ -63,7 +64,9 @@ class Runtime:
         self.delivery_sender = SlackSender(settings.slack_api_url, retry_handlers=[])  # the outbox retries itself
         self.keys = button_keys(settings)
         self.tokens = TokenVault(self.keys)
-        self.cards = CardKeeper(self.store, self.keys, self.tokens)
+        # mentions and responders: look-ups that fail degrade at once, so no retrying sender
+        self.directory = SlackDirectory(self.delivery_sender)
+        self.cards = CardKeeper(self.store, self.keys, self.tokens, directory=self.directory)
         self.outbox = Outbox(
             self.store,
             self.delivery_sender,
@@ -89,6 +92,7 @@ class Runtime:
             callbacks=self.callbacks,
             keys=self.keys,
             cards=self.cards,
+            people=ClickerEmails(self.directory, self.tokens.token_for_channel),
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
             claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )

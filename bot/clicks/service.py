@@ -32,6 +32,7 @@ from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, Call
 from bot.core.alerts import action_key, alert_id_from_url, done_label
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
+from bot.core.mentions import responder_text
 from bot.core.sealed import SealError, unseal
 from bot.store import AuditRecord, ClaimStatus, Store
 
@@ -106,6 +107,12 @@ class CardBook(Protocol):
     async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
 
 
+class People(Protocol):
+    """Who clicked, in Cloudforet's words: the clicker's e-mail, when Slack gives it (bot.slack.directory)."""
+
+    async def email_of(self, user_id: str, channel_id: str) -> str | None: ...
+
+
 class ClickOutcome(StrEnum):
     """How a click ended: what :meth:`ClickService.handle` returns, and the outcome of its audit record and of
     the ``chatops_clicks_total`` metric (the audit record's ``detail`` says why)."""
@@ -170,7 +177,9 @@ class ClickService:
         responders: ResponderPolicy,
         claim_timeout: float,
         cards: CardBook | None = None,
+        people: People | None = None,
     ) -> None:
+        self._people = people
         self._cards = cards
         self._store = store
         self._callbacks = callbacks
@@ -309,7 +318,10 @@ class ClickService:
         progress.card_changed = True
         await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id, action_label=label))
         progress.step = Step.CALLBACK
-        result: CallbackResult = await self._callbacks.call(checked, f"{click.user_name} (Slack {click.user_id})")
+        email = await self._people.email_of(click.user_id, click.channel_id) if self._people else None
+        result: CallbackResult = await self._callbacks.call(
+            checked, responder_text(click.user_name, click.user_id, email)
+        )
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.inc("chatops_callback_seconds_total", result.elapsed)

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.models import APP_TOKEN_PATTERN, CHANNEL_ID_PATTERN, CHANNEL_PATTERN, TOKEN_PATTERN
+from bot.core.models import (
+    APP_TOKEN_PATTERN,
+    CHANNEL_ID_PATTERN,
+    CHANNEL_PATTERN,
+    DEFAULT_ASSIGNEE_TAG,
+    MAX_TAG_KEY,
+    MENTION_ON_PATTERN,
+    MENTION_TYPES_PATTERN,
+    MENTIONS_PATTERN,
+    TOKEN_PATTERN,
+)
 
 CHANNEL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -40,6 +50,38 @@ CHANNEL_SCHEMA: dict[str, Any] = {
             "description": "xapp-… token with connections:write (Basic Information page); switches on the "
             "interactive buttons over Socket Mode, with no public URL needed",
             "pattern": APP_TOKEN_PATTERN,
+        },
+        "mentions": {
+            "type": "string",
+            "title": "Mentions (optional)",
+            "description": "Who each alert notifies, separated by commas: user IDs (U0123456789), user groups "
+            "(S0123456789 or @handle; needs usergroups:read), @here or @channel",
+            "pattern": MENTIONS_PATTERN,
+            "examples": ["@oncall, U0123456789"],
+        },
+        "mention_on": {
+            "type": "string",
+            "title": "When to mention (optional)",
+            "description": "first_post (the default), escalation (each repeat, in the card's thread), resolved; "
+            "separated by commas",
+            "pattern": MENTION_ON_PATTERN,
+            "examples": ["first_post, escalation"],
+        },
+        "mention_types": {
+            "type": "string",
+            "title": "Mention for these types (optional)",
+            "description": "Notification types that mention anyone: ERROR, WARNING (the default), SUCCESS, INFO, "
+            "NONE; separated by commas",
+            "pattern": MENTION_TYPES_PATTERN,
+            "examples": ["ERROR, WARNING"],
+        },
+        "assignee_tag": {
+            "type": "string",
+            "title": "Assignee tag (optional)",
+            "description": f"Tag whose value is the assignee's e-mail, mentioned with the others (default: "
+            f"{DEFAULT_ASSIGNEE_TAG}; needs users:read.email); none turns it off",
+            "maxLength": MAX_TAG_KEY,
+            "examples": [DEFAULT_ASSIGNEE_TAG],
         },
     },
 }

@@ -3,14 +3,15 @@
 Pure: plain data in, plain data out. The card always fits Slack's limits (see ``limits``); whatever had to be
 shortened is cut visibly, with an ellipsis and a note on the card, and listed in ``Card.truncated``.
 
-Layout: a header block with the type's emoji and the title at the top level, then one attachment whose colour
-bar shows the notification type and which holds the body: description, image, tags as fields, a context line
-(occurred at, domain, type), the status line of a living card, the buttons, and a note when anything was cut.
+Layout: a header block with the type's emoji and the title at the top level (and below it the mentions line, when
+the card mentions anyone: see ``bot.core.mentions``), then one attachment whose colour bar shows the notification
+type and which holds the body: description, image, tags as fields, a context line (occurred at, domain, type), the
+status line of a living card, the buttons, and a note when anything was cut.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,7 @@ CALLBACK_ACTION_PREFIX = "callback_"
 ACTIONS_BLOCK_ID = "actions"
 STATUS_BLOCK_ID = "status"
 NOTE_BLOCK_ID = "truncated"
+MENTIONS_BLOCK_ID = "mentions"
 LINK_BUTTON_TEXT = "Open in Cloudforet"
 # Room kept in the text budget for the status line, the notes and rounding.
 _RESERVED_TEXT = 600
@@ -135,14 +137,17 @@ def text_length(value: Any) -> int:
     return total
 
 
-def _tag_text(tag: Tag, limit: int) -> tuple[str, bool]:
+def _tag_text(tag: Tag, limit: int, shown_as: str | None = None) -> tuple[str, bool]:
+    """A tag's field text; ``shown_as`` (mrkdwn, such as a mention) replaces its value when given."""
     key = escape_mrkdwn(tag.key.strip())
-    value = escape_mrkdwn(tag.value) or " "
+    value = shown_as or escape_mrkdwn(tag.value) or " "
     text = f"*{key}*\n{value}" if key else value
     return truncate(text, limit)
 
 
-def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[list[dict[str, Any]], int, int, int]:
+def _tag_sections(
+    tags: Sequence[Tag], max_blocks: int, max_text: int, tag_values: Mapping[int, str]
+) -> tuple[list[dict[str, Any]], int, int, int]:
     """Tags in order: runs of short tags as two-column fields, others full width.
 
     Returns the blocks, how many tags they hold, how many tag texts were cut, and their characters of text.
@@ -157,9 +162,9 @@ def _tag_sections(tags: Sequence[Tag], max_blocks: int, max_text: int) -> tuple[
             blocks.append({"type": "section", "fields": fields})
             fields = []
 
-    for tag in tags:
+    for index, tag in enumerate(tags):
         limit = limits.MAX_FIELD_TEXT if tag.short else limits.MAX_SECTION_TEXT
-        text, was_cut = _tag_text(tag, min(limit, max(0, max_text - used)))
+        text, was_cut = _tag_text(tag, min(limit, max(0, max_text - used)), tag_values.get(index))
         if not text or (len(blocks) + 1 > max_blocks) or (not tag.short and len(blocks) + 2 > max_blocks + 1):
             break
         if tag.short:
@@ -296,12 +301,14 @@ def _actions(
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
 
 
-def _fields(tags: Sequence[Tag], room: _Room, description: str, notes: list[str]) -> tuple[list[dict[str, Any]], int]:
+def _fields(
+    tags: Sequence[Tag], room: _Room, description: str, notes: list[str], tag_values: Mapping[int, str]
+) -> tuple[list[dict[str, Any]], int]:
     """The tags as field sections, in the room left after keeping a block for the description and one for the
     note, and some text for the description. Returns the blocks and their characters of text."""
     blocks = room.blocks - (1 if description else 0) - 1
     text = room.text - min(len(description), _MIN_DESCRIPTION)
-    sections, shown, cut, used = _tag_sections(tags, blocks, text)
+    sections, shown, cut, used = _tag_sections(tags, blocks, text, tag_values)
     if shown < len(tags):
         notes.append(f"{len(tags) - shown} of {len(tags)} tags")
     if cut:
@@ -330,17 +337,32 @@ def _truncation_note(notes: list[str]) -> dict[str, Any] | None:
     return {"type": "context", "block_id": NOTE_BLOCK_ID, "elements": [_mrkdwn(note)]}
 
 
+def _mentions(line: str) -> dict[str, Any] | None:
+    """The mentions line at the top of the card (``bot.core.mentions``: who the card notifies)."""
+    if not line:
+        return None
+    return {
+        "type": "section",
+        "block_id": MENTIONS_BLOCK_ID,
+        "text": _mrkdwn(truncate(line, limits.MAX_SECTION_TEXT)[0]),
+    }
+
+
 def render_card(
     message: Message,
     notification_type: NotificationType,
     *,
     callback_values: Sequence[str | None] = (),
     state: CardState | None = None,
+    mention_line: str = "",
+    tag_values: Mapping[int, str] | None = None,
 ) -> Card:
     """Render a message as a card that Slack accepts, whatever its size.
 
     ``callback_values`` holds, per entry of ``message.callbacks``, the opaque (sealed) button value, or None
-    when that callback cannot be offered.
+    when that callback cannot be offered. ``mention_line`` (Slack mrkdwn mentions, ``bot.core.mentions``) goes at
+    the top of the card and the start of its ``text``; ``tag_values`` shows tags (by index) as the mrkdwn given
+    instead of their value.
 
     The blocks of known size come first (header, image, context, status, actions); the fields (tags) and the
     description share the room they leave; last, the note on what was cut. Each step adds what it had to cut to
@@ -352,25 +374,26 @@ def render_card(
     title = " ".join(message.title.split()) or "Notification"
 
     header = _header(title, style, notes)
+    mentions = _mentions(mention_line)
     image = _image(message, title, notes)
     context = _context_line(message, notification_type, style)
     status = status_block(state)
     actions = _actions(message, callback_values, state, notes)
-    fixed = [b for b in (header, image, context, status, actions) if b is not None]
+    fixed = [b for b in (header, mentions, image, context, status, actions) if b is not None]
     room = _Room(
         blocks=limits.MAX_BLOCKS - len(fixed), text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT
     )
 
     description = escape_mrkdwn(description_of(message).strip())
-    fields, fields_text = _fields(message.tags, room, description, notes)
+    fields, fields_text = _fields(message.tags, room, description, notes, tag_values or {})
     description_block = _description(description, room.text - fields_text, notes)
     note = _truncation_note(notes)  # last: every step before has added what it cut
     body = [b for b in (description_block, image, *fields, context, status, actions, note) if b is not None]
 
     fallback = _fallback_text(title, description, style)
     return Card(
-        text=fallback,
-        blocks=[header],
+        text=truncate(f"{mentions['text']['text']} {fallback}", limits.MAX_TOP_LEVEL_TEXT)[0] if mentions else fallback,
+        blocks=[header, mentions] if mentions else [header],
         attachments=[{"color": STATUS_COLORS.get(state.status, style.color), "blocks": body, "fallback": fallback}],
         truncated=notes,
     )

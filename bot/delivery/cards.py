@@ -27,6 +27,7 @@ from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.tokens import TokenVault
 from bot.slack.card_builder import build_card
+from bot.slack.directory import MentionResolver, SlackDirectory
 from bot.slack.web_api import Posted
 from bot.store import CardRecord, ItemKind, OutboxItem, Store
 
@@ -76,6 +77,8 @@ def dispatch_body(request: DispatchRequest) -> tuple[dict[str, Any], Parsed | No
     request; and the parsed message, when nothing of it was cut, to render from without parsing it again."""
     kept, cut = compact_message(request.message)
     body = {"target": request.channel.target, "message": kept, "notification_type": request.notification_type.value}
+    if (mentions := request.channel.mention_rules.to_body()) is not None:  # mentions: kept only when configured
+        body["mentions"] = mentions
     return body, None if cut else (request.message, request.notification_type)
 
 
@@ -110,7 +113,10 @@ def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_
 
 
 class CardKeeper:
-    def __init__(self, store: Store, keys: ButtonKeys, tokens: TokenVault) -> None:
+    def __init__(
+        self, store: Store, keys: ButtonKeys, tokens: TokenVault, *, directory: SlackDirectory | None = None
+    ) -> None:
+        self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.slack.directory)
         self._store = store
         self._keys = keys
         self._tokens = tokens
@@ -177,8 +183,9 @@ class CardKeeper:
         transition = next_transition(
             state_of(record) if record else None, phase_of(message), message, datetime.now(UTC)
         )
+        mentions = await self._mentions.for_card(token, item.body.get("mentions"), message, kind, transition)
         if record is None or transition.action is CardAction.POST:
-            card = build_card(message, kind, self._keys, transition.state)
+            card = build_card(message, kind, self._keys, transition.state, mentions)
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await courier.post(target, card.payload())
@@ -193,7 +200,7 @@ class CardKeeper:
             await courier.finish()
             return
 
-        card = build_card(message, kind, self._keys, transition.state)
+        card = build_card(message, kind, self._keys, transition.state, mentions)
         try:
             await courier.update(record.channel_id, record.ts, card.payload())
         except BotError as exc:
@@ -204,7 +211,8 @@ class CardKeeper:
             record.channel_id, record.ts = posted.channel_id, posted.ts
         else:
             if transition.thread_line:
-                await self._thread_line(courier, record.channel_id, record.ts, transition.thread_line)
+                line = mentions.thread_line(transition.thread_line)  # mentions only when the update notifies
+                await self._thread_line(courier, record.channel_id, record.ts, line)
         state = transition.state
         record.status, record.notified, record.updated_at = state.status, state.notified, time.time()
         record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None

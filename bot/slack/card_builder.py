@@ -6,6 +6,7 @@ import time
 
 from bot.button_keys import ButtonKeys
 from bot.core.cards import Card, CardState, render_card
+from bot.core.mentions import NO_MENTIONS, CardMentions
 from bot.core.models import Message, NotificationType
 from bot.core.sealed import seal
 from bot.core.text import is_web_url
@@ -24,6 +25,17 @@ def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
 
 
 def build_card(
-    message: Message, notification_type: NotificationType, keys: ButtonKeys, state: CardState | None = None
+    message: Message,
+    notification_type: NotificationType,
+    keys: ButtonKeys,
+    state: CardState | None = None,
+    mentions: CardMentions = NO_MENTIONS,
 ) -> Card:
-    return render_card(message, notification_type, callback_values=callback_values(message, keys), state=state)
+    return render_card(
+        message,
+        notification_type,
+        callback_values=callback_values(message, keys),
+        state=state,
+        mention_line=mentions.line,
+        tag_values=mentions.tag_values,
+    )

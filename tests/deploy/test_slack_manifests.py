@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # A copy of Slack's manifest schema (MIT, licence beside it), so the suite runs on a bare clone.
 SCHEMA_PATH = ROOT / "tests" / "data" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
 MANIFESTS = sorted((ROOT / "manifests").glob("slack-app-*.yaml"))
+# What the plugin calls with the bot token, and the scope each needs (https://api.slack.com/methods/<method>).
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "usergroups.users.list": "usergroups:read",
+    "usergroups.list": "usergroups:read",
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+}
+# Those scopes, plus chat:write.public (posting to public channels without an /invite; optional) and nothing else.
+BOT_SCOPES = {*METHOD_SCOPES.values(), "chat:write.public"}
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +42,28 @@ def test_manifest_is_valid_for_slack(path: Path, validator: jsonschema.Draft7Val
     errors = [e.message for e in validator.iter_errors(manifest)]
     assert errors == []
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) <= {"chat:write", "chat:write.public"}
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert sorted(scopes) == sorted(set(scopes)) and set(scopes) == set(BOT_SCOPES)
     socket = manifest["settings"]["socket_mode_enabled"]
     assert socket == ("socket" in path.name)
     assert ("request_url" in manifest["settings"]["interactivity"]) != socket
+
+
+def test_every_scope_asked_for_is_explained_in_the_readme() -> None:
+    """Each scope comes with a line saying what stops working without it; Slack grants users:read.email only with
+    users:read, so both are asked for."""
+    readme = (ROOT / "README.md").read_text()
+    assert "users:read" in BOT_SCOPES and "users:read.email" in BOT_SCOPES
+    for scope in BOT_SCOPES:
+        assert f"| `{scope}` |" in readme, scope
+
+
+def test_the_plugin_calls_no_method_whose_scope_is_not_asked_for() -> None:
+    called = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        text = path.read_text()
+        called |= {m for m in METHOD_SCOPES if f'"{m}"' in text}
+    assert called == set(METHOD_SCOPES)  # the table above is the plugin's own list, no more, no less
 
 
 def test_schema_catches_unknown_keys(validator: jsonschema.Draft7Validator) -> None:

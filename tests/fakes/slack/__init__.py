@@ -3,7 +3,7 @@
 One module per concern:
 
 * ``blockkit``: what Slack accepts as message content (Block Kit validation, Slack's limits);
-* ``state``: the world (tokens, channels, user groups, messages);
+* ``state``: the world (tokens, channels, users, user groups, messages);
 * ``web_api``: the HTTP Web API (auth, the methods the bot calls, rate limits, outages, the call record);
 * ``interactivity``: signed clicks, ``block_actions`` payloads, ``response_url``;
 * ``socket_mode``: ``apps.connections.open`` and the WebSocket;

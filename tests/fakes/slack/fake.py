@@ -1,8 +1,9 @@
 """FakeSlack: the fake Slack's parts (Web API, interactivity, Socket Mode) over one world, on one loopback port.
 
 Point slack_sdk at it with ``AsyncWebClient(token=..., base_url=fake.base_url)``. Set up the world with
-:meth:`FakeSlack.add_token`, :meth:`~FakeSlack.add_channel`, :meth:`~FakeSlack.add_app_token` and
-:meth:`~FakeSlack.add_usergroup`; read back ``messages``, ``calls``, ``ephemerals`` and the Socket Mode record.
+:meth:`FakeSlack.add_token`, :meth:`~FakeSlack.add_channel`, :meth:`~FakeSlack.add_app_token`,
+:meth:`~FakeSlack.add_user` and :meth:`~FakeSlack.add_usergroup`; read back ``messages``, ``calls``,
+``ephemerals`` and the Socket Mode record.
 The parts are reachable as ``web_api``, ``interactivity`` and ``socket_mode`` for their finer settings.
 """
 
@@ -16,7 +17,7 @@ from aiohttp import web
 from tests.fakes.serving import serve
 from tests.fakes.slack.interactivity import APP_ID, ClickResult, Interactivity
 from tests.fakes.slack.socket_mode import APPS_CONNECTIONS_OPEN, EnvelopeType, SocketModeHub
-from tests.fakes.slack.state import BotToken, Channel, Message, Workspace
+from tests.fakes.slack.state import BotToken, Channel, Message, User, UserGroup, Workspace
 from tests.fakes.slack.web_api import BotMethod, Call, WebApi
 
 __all__ = ["FakeSlack"]
@@ -152,9 +153,27 @@ class FakeSlack:
         """An app-level token (``xapp-…``): only apps.connections.open accepts it."""
         self.state.app_tokens.add(token)
 
-    def add_usergroup(self, group_id: str, members: list[str]) -> None:
-        """A user group (``S…``) and its members, for ``usergroups.users.list``."""
-        self.state.usergroups[group_id] = list(members)
+    def add_usergroup(
+        self,
+        group_id: str,
+        members: list[str],
+        *,
+        handle: str | None = None,
+        name: str | None = None,
+        team_id: str = "T0001",
+        disabled: bool = False,
+    ) -> None:
+        """A user group (``S…``) of workspace ``team_id`` and its members, for ``usergroups.users.list`` and
+        ``usergroups.list`` (``handle``: what people type after ``@``; by default the ID in lower case)."""
+        handle = handle or group_id.lower()
+        self.state.usergroups[group_id] = UserGroup(group_id, team_id, handle, name or handle, list(members), disabled)
+
+    def add_user(
+        self, user_id: str, name: str, *, email: str | None = None, team_id: str = "T0001", deleted: bool = False
+    ) -> None:
+        """A member (``U…``) of workspace ``team_id``, for ``users.info`` and ``users.lookupByEmail`` (Slack keeps
+        e-mail addresses in lower case)."""
+        self.state.users[user_id] = User(user_id, team_id, name, email.lower() if email else None, deleted)
 
     @property
     def delay(self) -> float:

@@ -1,4 +1,4 @@
-"""The fake Slack's world: tokens, channels, user groups, and every message and ephemeral message it accepted.
+"""The fake Slack's world: tokens, channels, users, user groups, and every message and ephemeral message it accepted.
 
 Shared by the Web API (tests/fakes/slack/web_api.py), response_url (interactivity.py) and Socket Mode
 (socket_mode.py); it does no I/O.
@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BotToken", "Channel", "Message", "Workspace"]
+__all__ = ["BotToken", "Channel", "Message", "User", "UserGroup", "Workspace"]
 
 
 @dataclass
@@ -47,6 +47,29 @@ class BotToken:
 
 
 @dataclass
+class User:
+    """A member of a workspace, as ``users.info`` and ``users.lookupByEmail`` know them."""
+
+    id: str
+    team_id: str
+    name: str
+    email: str | None
+    deleted: bool = False
+
+
+@dataclass
+class UserGroup:
+    """A user group (``S…``): its handle (what people type after ``@``), name, members and whether it is disabled."""
+
+    id: str
+    team_id: str
+    handle: str
+    name: str
+    users: list[str]
+    disabled: bool = False
+
+
+@dataclass
 class Channel:
     name: str
     id: str
@@ -62,7 +85,8 @@ class Workspace:
         self.bot_tokens: dict[str, BotToken] = {}
         self.app_tokens: set[str] = set()
         self.revoked_app_tokens: set[str] = set()
-        self.usergroups: dict[str, list[str]] = {}
+        self.usergroups: dict[str, UserGroup] = {}
+        self.users: dict[str, User] = {}
         self.channels_by_id: dict[str, Channel] = {}
         self.channels_by_name: dict[tuple[str, str], Channel] = {}
         # Top-level messages per channel ID, in order; replies hang off their parent.
@@ -84,6 +108,11 @@ class Workspace:
         if channel is None:
             channel = self.channels_by_name.get((team_id, value.lstrip("#")))
         return channel
+
+    def user_by_email(self, email: str, team_id: str) -> User | None:
+        """The member of workspace ``team_id`` with that e-mail address (Slack keeps addresses in lower case)."""
+        wanted = email.strip().lower()
+        return next((u for u in self.users.values() if u.team_id == team_id and u.email == wanted), None)
 
     def find(self, channel_id: str, ts: str) -> Message | None:
         """The message (top level or reply, deleted ones included) posted to channel_id with that ts."""

@@ -1,8 +1,10 @@
 """The fake Slack's Web API over HTTP (``/api/{method}``): the methods the bot calls, answered the way Slack does.
 
-Methods: ``auth.test``, ``chat.postMessage`` (thread replies too), ``chat.update`` and ``usergroups.users.list``
-for bot tokens; app-level-token methods (``apps.connections.open``) are registered by Socket Mode
-(tests/fakes/slack/socket_mode.py). Any other method answers ``unknown_method``.
+Methods: ``auth.test``, ``chat.postMessage`` (thread replies too), ``chat.update``, ``usergroups.users.list``,
+``usergroups.list``, ``users.info`` and ``users.lookupByEmail`` for bot tokens, each checking its scope (a
+missing one answers ``missing_scope`` with ``needed`` and ``provided``); app-level-token methods
+(``apps.connections.open``) are registered by Socket Mode (tests/fakes/slack/socket_mode.py). Any other method
+answers ``unknown_method``.
 
 Like Slack: tokens come as a Bearer header, a form field or the query string (never a JSON body field);
 errors are HTTP 200 with ``{"ok": false, "error": "..."}``; message content is checked by
@@ -25,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.slack.blockkit import content_problem
-from tests.fakes.slack.state import BotToken, Channel, Message, Workspace
+from tests.fakes.slack.state import BotToken, Channel, Message, User, UserGroup, Workspace
 
 __all__ = ["AppMethod", "BotMethod", "Call", "Method", "Reply", "Scope", "WebApi", "fail", "ok"]
 
@@ -51,6 +53,9 @@ class Method(StrEnum):
     CHAT_POST_MESSAGE = "chat.postMessage"
     CHAT_UPDATE = "chat.update"
     USERGROUPS_USERS_LIST = "usergroups.users.list"
+    USERGROUPS_LIST = "usergroups.list"
+    USERS_INFO = "users.info"
+    USERS_LOOKUP_BY_EMAIL = "users.lookupByEmail"
 
 
 class Scope(StrEnum):
@@ -59,6 +64,8 @@ class Scope(StrEnum):
     CHAT_WRITE = "chat:write"
     CHAT_WRITE_PUBLIC = "chat:write.public"
     USERGROUPS_READ = "usergroups:read"
+    USERS_READ = "users:read"
+    USERS_READ_EMAIL = "users:read.email"
 
 
 @dataclass
@@ -132,6 +139,9 @@ class WebApi:
             Method.CHAT_POST_MESSAGE: self._chat_post_message,
             Method.CHAT_UPDATE: self._chat_update,
             Method.USERGROUPS_USERS_LIST: self._usergroups_users_list,
+            Method.USERGROUPS_LIST: self._usergroups_list,
+            Method.USERS_INFO: self._users_info,
+            Method.USERS_LOOKUP_BY_EMAIL: self._users_lookup_by_email,
         }
         # App-level-token methods by name (Socket Mode registers apps.connections.open).
         self.app_methods: dict[str, AppMethod] = {}
@@ -426,4 +436,87 @@ class WebApi:
         group = params.get("usergroup")
         if not isinstance(group, str) or group not in self.state.usergroups:
             return fail("no_such_subteam")
-        return ok({"users": list(self.state.usergroups[group])})
+        return ok({"users": list(self.state.usergroups[group].users)})
+
+    @staticmethod
+    def _flag(params: dict[str, Any], name: str) -> bool:
+        """A boolean argument as Slack reads it from a form (``true``/``1``) or JSON (``true``)."""
+        value = params.get(name)
+        return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1"))
+
+    @classmethod
+    def _usergroup_view(cls, group: UserGroup, params: dict[str, Any]) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "id": group.id,
+            "team_id": group.team_id,
+            "is_usergroup": True,
+            "name": group.name,
+            "description": "",
+            "handle": group.handle,
+            "is_external": False,
+            "date_create": 1_600_000_000,
+            "date_update": 1_600_000_000,
+            "date_delete": 1_600_000_100 if group.disabled else 0,
+            "auto_type": None,
+        }
+        if cls._flag(params, "include_count"):
+            view["user_count"] = len(group.users)
+        if cls._flag(params, "include_users"):
+            view["users"] = list(group.users)
+        return view
+
+    def _usergroups_list(self, info: BotToken, params: dict[str, Any]) -> Reply:
+        """The workspace's user groups (disabled ones only with ``include_disabled``); members and counts only
+        when asked for."""
+        denied = self._missing_scope(info, Scope.USERGROUPS_READ)
+        if denied:
+            return denied
+        disabled = self._flag(params, "include_disabled")
+        groups = [
+            self._usergroup_view(g, params)
+            for g in self.state.usergroups.values()
+            if g.team_id == info.team_id and (disabled or not g.disabled)
+        ]
+        return ok({"usergroups": groups})
+
+    @staticmethod
+    def _user_view(user: User, info: BotToken) -> dict[str, Any]:
+        """A user object; ``profile.email`` only for a token with users:read.email, as Slack does."""
+        profile: dict[str, Any] = {"real_name": user.name.title(), "display_name": user.name}
+        if user.email is not None and Scope.USERS_READ_EMAIL in info.scopes:
+            profile["email"] = user.email
+        return {
+            "id": user.id,
+            "team_id": user.team_id,
+            "name": user.name,
+            "deleted": user.deleted,
+            "real_name": user.name.title(),
+            "is_bot": False,
+            "profile": profile,
+        }
+
+    def _users_info(self, info: BotToken, params: dict[str, Any]) -> Reply:
+        denied = self._missing_scope(info, Scope.USERS_READ)
+        if denied:
+            return denied
+        wanted = params.get("user")
+        if not isinstance(wanted, str) or not wanted:
+            return fail("invalid_arguments")
+        user = self.state.users.get(wanted)
+        if user is None:
+            return fail("user_not_found")
+        if user.team_id != info.team_id:
+            return fail("user_not_visible")
+        return ok({"user": self._user_view(user, info)})
+
+    def _users_lookup_by_email(self, info: BotToken, params: dict[str, Any]) -> Reply:
+        denied = self._missing_scope(info, Scope.USERS_READ_EMAIL)
+        if denied:
+            return denied
+        email = params.get("email")
+        if not isinstance(email, str) or not email:
+            return fail("invalid_arguments")
+        user = self.state.user_by_email(email, info.team_id)
+        if user is None:
+            return fail("users_not_found")
+        return ok({"user": self._user_view(user, info)})

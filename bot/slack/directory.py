@@ -1,0 +1,348 @@
+"""Slack's directory, for mentions and responders: user groups by handle, users by e-mail, a user's e-mail.
+
+Each look-up is cached per bot with a TTL, paced per bot and method at the method's Slack tier, and bounded in
+time; none ever fails a delivery or a click: what Slack does not answer stays plain text. A scope the app lacks
+(``missing_scope``) is logged once per bot and scope, and not asked for again until ``SCOPE_RETRY_SECONDS`` have
+passed (time to add it and reinstall the app). Logs name methods, scopes and error codes, never a token or an
+e-mail address.
+
+``MentionResolver`` is the card keeper's mention step (the pure plan of ``bot.core.mentions``, these look-ups, the
+mentions to write); ``ClickerEmails`` gives the click service the clicker's e-mail, with the bot that last posted in
+the click's channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePath
+from typing import Any, Generic, TypeVar
+
+from bot.core.lifecycle import Transition, phase_of
+from bot.core.mentions import NO_MENTIONS, CardMentions, Lookups, Resolved, card_mentions, lookups_for, plan_mentions
+from bot.core.models import MentionRules, Message, NotificationType
+from bot.core.sealed import fingerprint
+from bot.delivery.pacer import Pacer
+from bot.slack.errors import SlackCallError, translate
+from bot.slack.web_api import SlackSender
+
+logger = logging.getLogger(__name__)
+V = TypeVar("V")
+
+
+class DirectoryMethod(StrEnum):
+    """The Web API methods the directory calls."""
+
+    USERGROUPS_LIST = "usergroups.list"
+    USERS_INFO = "users.info"
+    USERS_LOOKUP_BY_EMAIL = "users.lookupByEmail"
+
+
+@dataclass(frozen=True)
+class MethodTier:
+    """A method's scope, its Slack rate-limit tier (calls per minute, and a short burst), and what stops working
+    without the scope."""
+
+    scope: str
+    per_minute: float
+    burst: int
+    without: str
+
+
+# Scopes and tiers from each method's page (https://api.slack.com/methods/<method>) and the tiers' rates from
+# https://api.slack.com/apis/rate-limits (Tier 2: 20+ per minute, Tier 3: 50+, Tier 4: 100+).
+METHODS: dict[DirectoryMethod, MethodTier] = {
+    DirectoryMethod.USERGROUPS_LIST: MethodTier("usergroups:read", 20, 2, "user group handles stay plain text"),
+    DirectoryMethod.USERS_INFO: MethodTier(
+        "users:read", 100, 5, "responders are named by their Slack name, not their e-mail"
+    ),
+    DirectoryMethod.USERS_LOOKUP_BY_EMAIL: MethodTier("users:read.email", 50, 5, "assignees stay plain text"),
+}
+# users.info answers without ``profile.email`` unless the app also has this scope.
+EMAIL_SCOPE = "users:read.email"
+
+# How long answers are kept. A user's address and an address's user rarely change; an unknown address may be a
+# colleague who joins tomorrow; user groups are created and renamed now and then; a failure (Slack down, a revoked
+# token) is asked about again after a minute rather than on every notification.
+FOUND_TTL_SECONDS = 3600.0
+NOT_FOUND_TTL_SECONDS = 600.0
+GROUPS_TTL_SECONDS = 600.0
+FAILED_TTL_SECONDS = 60.0
+SCOPE_RETRY_SECONDS = 600.0
+# A missing scope is logged once per bot, and again after a day if it still holds (a reminder, not a stream).
+LOG_AGAIN_SECONDS = 24 * 3600.0
+# A look-up holds up its card or its click at most this long (Slack answers in well under a second), and waits for
+# its pacer at most this long; beyond that the card goes out, or the click goes on, without it.
+LOOKUP_TIMEOUT_SECONDS = 5.0
+MAX_PACING_WAIT_SECONDS = 5.0
+# Answers and pacers remembered at most (oldest forgotten first): bounded memory whatever Cloudforet sends.
+MAX_REMEMBERED = 10_000
+# Slack's answers that mean "no such user" (users.lookupByEmail; users.info).
+NOT_FOUND_ERRORS = frozenset({"users_not_found", "user_not_found", "user_not_visible"})
+
+
+class TtlCache(Generic[V]):
+    """Values that expire ``ttl`` seconds after they are put, at most ``limit`` of them (oldest dropped first)."""
+
+    def __init__(self, clock: Callable[[], float], limit: int = MAX_REMEMBERED) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._entries: OrderedDict[tuple[str, ...], tuple[float, V]] = OrderedDict()
+
+    def get(self, key: tuple[str, ...]) -> tuple[bool, V | None]:
+        """(True, value) for a live entry, else (False, None)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: tuple[str, ...], value: V, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        self._entries[key] = (self._clock() + ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._limit:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """Slack's answer to one look-up (None: no answer to use), and how long what follows from it may be kept."""
+
+    payload: dict[str, Any] | None
+    ttl: float
+
+
+class SlackDirectory:
+    """Look-ups in Slack's directory with a bot token: cached, paced, bounded in time, never raising for Slack."""
+
+    def __init__(self, sender: SlackSender, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sender = sender
+        self._clock = clock
+        self._values: TtlCache[str | None] = TtlCache(clock)  # (bot, method, key) -> user ID or e-mail
+        self._groups: TtlCache[dict[str, str]] = TtlCache(clock)  # (bot,) -> user group IDs by handle
+        self._pacers: OrderedDict[tuple[str, DirectoryMethod], Pacer] = OrderedDict()
+        self._scope_missing: TtlCache[bool] = TtlCache(clock)  # (bot, method): do not ask until it expires
+        self._logged: TtlCache[bool] = TtlCache(clock)  # (bot, scope): said once, again after LOG_AGAIN_SECONDS
+        self._inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+
+    # -- look-ups ------------------------------------------------------------------------------------------------
+
+    async def user_by_email(self, token: str, email: str) -> str | None:
+        """The user ID of the member with that address (``users.lookupByEmail``); None when Slack has no such
+        member, or cannot say."""
+        address = email.strip()
+        bot = fingerprint(token)
+
+        async def ask() -> tuple[str | None, float]:
+            answer = await self._ask(token, bot, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, {"email": address})
+            user = answer.payload.get("user") if answer.payload else None
+            if not isinstance(user, dict) or user.get("deleted") is True or not isinstance(user.get("id"), str):
+                return None, answer.ttl if answer.payload is None else NOT_FOUND_TTL_SECONDS
+            return str(user["id"]), answer.ttl
+
+        return await self._cached((bot, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, address.lower()), ask)
+
+    async def email_of(self, token: str, user_id: str) -> str | None:
+        """A user's e-mail address (``users.info``; Slack gives it only to an app with ``users:read.email``); None
+        when Slack does not give it."""
+        bot = fingerprint(token)
+
+        async def ask() -> tuple[str | None, float]:
+            answer = await self._ask(token, bot, DirectoryMethod.USERS_INFO, {"user": user_id})
+            user = answer.payload.get("user") if answer.payload else None
+            if not isinstance(user, dict):
+                return None, answer.ttl if answer.payload is None else NOT_FOUND_TTL_SECONDS
+            profile = user.get("profile")
+            email = profile.get("email") if isinstance(profile, dict) else None
+            if not isinstance(email, str) or not email.strip():
+                self._say_once(
+                    bot,
+                    EMAIL_SCOPE,
+                    "Slack gave no e-mail for a user: responders are named by their "
+                    "Slack name (the app needs users:read.email)",
+                )
+                return None, NOT_FOUND_TTL_SECONDS
+            return email.strip(), answer.ttl
+
+        return await self._cached((bot, DirectoryMethod.USERS_INFO, user_id), ask)
+
+    async def group_ids(self, token: str, handles: tuple[str, ...]) -> dict[str, str]:
+        """The IDs of the enabled user groups with these handles (``usergroups.list``, one call per bot for all
+        of them); handles Slack does not know are left out."""
+        if not handles:
+            return {}
+        bot = fingerprint(token)
+
+        async def ask() -> tuple[dict[str, str], float]:
+            answer = await self._ask(token, bot, DirectoryMethod.USERGROUPS_LIST, {})
+            groups = answer.payload.get("usergroups") if answer.payload else None
+            if not isinstance(groups, list):
+                return {}, answer.ttl if answer.payload is None else FAILED_TTL_SECONDS
+            by_handle = {
+                str(g["handle"]).lower(): str(g["id"])
+                for g in groups
+                if isinstance(g, dict) and isinstance(g.get("handle"), str) and isinstance(g.get("id"), str)
+            }
+            return by_handle, GROUPS_TTL_SECONDS
+
+        hit, known = self._groups.get((bot,))
+        if not hit or known is None:
+            known = await self._shared((bot, DirectoryMethod.USERGROUPS_LIST), ask, self._groups, (bot,))
+        return {h: known[h] for h in handles if h in known}
+
+    async def resolve(self, token: str, lookups: Lookups) -> Resolved:
+        """Everything a card's mentions need, looked up together."""
+        groups, assignee = await asyncio.gather(
+            self.group_ids(token, lookups.handles),
+            self.user_by_email(token, lookups.email) if lookups.email else _none(),
+        )
+        return Resolved(groups=groups, assignee=assignee)
+
+    # -- machinery -----------------------------------------------------------------------------------------------
+
+    async def _cached(self, key: tuple[str, ...], ask: Callable[[], Awaitable[tuple[str | None, float]]]) -> str | None:
+        hit, value = self._values.get(key)
+        if hit:
+            return value
+        return await self._shared(key, ask, self._values, key)
+
+    async def _shared(
+        self,
+        flight: tuple[str, ...],
+        ask: Callable[[], Awaitable[tuple[V, float]]],
+        cache: TtlCache[V],
+        key: tuple[str, ...],
+    ) -> V:
+        """One call to Slack for concurrent look-ups of the same thing; its answer is cached for its TTL."""
+        future = self._inflight.get(flight)
+        if future is None:
+
+            async def run() -> V:
+                try:
+                    value, ttl = await ask()
+                    cache.put(key, value, ttl)
+                    return value
+                finally:
+                    self._inflight.pop(flight, None)
+
+            future = self._inflight[flight] = asyncio.ensure_future(run())
+        result: V = await asyncio.shield(future)
+        return result
+
+    def _pacer(self, bot: str, method: DirectoryMethod) -> Pacer:
+        pacer = self._pacers.get((bot, method))
+        if pacer is None:
+            tier = METHODS[method]
+            pacer = self._pacers[(bot, method)] = Pacer(tier.per_minute / 60, tier.burst)
+            while len(self._pacers) > MAX_REMEMBERED:
+                self._pacers.popitem(last=False)
+        return pacer
+
+    def _say_once(self, bot: str, scope: str, text: str) -> None:
+        """Log ``text`` once per bot and scope (again ``LOG_AGAIN_SECONDS`` later, if it still holds)."""
+        if not self._logged.get((bot, scope))[0]:
+            self._logged.put((bot, scope), True, LOG_AGAIN_SECONDS)
+            logger.warning("%s", text)
+
+    async def _ask(self, token: str, bot: str, method: DirectoryMethod, body: dict[str, Any]) -> _Answer:
+        """One paced, time-bounded call; what failed is logged and answered as no answer."""
+        tier = METHODS[method]
+        if self._scope_missing.get((bot, method))[0]:
+            return _Answer(None, 0)
+        pacer = self._pacer(bot, method)
+        if pacer.wait_time() > MAX_PACING_WAIT_SECONDS:
+            logger.warning("skipped a Slack %s look-up: Slack asked to slow down", method.value)
+            return _Answer(None, 0)
+        await pacer.acquire()
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_SECONDS):
+                return _Answer(await self._sender.call(token, method.value, body, form=True), FOUND_TTL_SECONDS)
+        except TimeoutError:
+            logger.warning("Slack did not answer a %s look-up within %g s", method.value, LOOKUP_TIMEOUT_SECONDS)
+            return _Answer(None, FAILED_TTL_SECONDS)
+        except SlackCallError as exc:
+            if exc.error in NOT_FOUND_ERRORS:
+                return _Answer(None, NOT_FOUND_TTL_SECONDS)
+            if exc.error == "missing_scope":
+                self._scope_missing.put((bot, method), True, SCOPE_RETRY_SECONDS)
+                self._say_once(
+                    bot,
+                    tier.scope,
+                    f"the Slack app lacks the {tier.scope} scope, so {tier.without}; add the scope to the app "
+                    "and reinstall it",
+                )
+                return _Answer(None, 0)
+            error = translate(exc)
+            if error.retry_after is not None:
+                pacer.pause(error.retry_after)
+            logger.warning("a Slack %s look-up failed: %s", method.value, error.details)
+            return _Answer(None, FAILED_TTL_SECONDS)
+
+
+async def _none() -> None:
+    return None
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised (file and line only: no values, so no secret, reach the log)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{PurePath(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown place"
+
+
+class MentionResolver:
+    """The card keeper's mention step: which mentions a notification's card gets (``bot.core.mentions``), with
+    the look-ups that needs. Without a directory, handles and assignees stay plain text. Never raises: a card is
+    never lost for its mentions."""
+
+    def __init__(self, directory: SlackDirectory | None = None) -> None:
+        self._directory = directory
+
+    async def for_card(
+        self, token: str, rules: object, message: Message, kind: NotificationType, transition: Transition
+    ) -> CardMentions:
+        """The mentions for a notification's card; ``rules`` as its outbox item keeps them (``MentionRules``)."""
+        try:
+            parsed = MentionRules.from_body(rules)
+            plan = plan_mentions(parsed, transition, phase_of(message), kind)
+            if not plan.any:
+                return NO_MENTIONS
+            lookups = lookups_for(parsed, message, plan)
+            resolved = Resolved()
+            if lookups and self._directory is not None:
+                resolved = await self._directory.resolve(token, lookups)
+            return card_mentions(parsed, message, plan, resolved)
+        except Exception as exc:  # a bug here must not cost the card: it goes out without mentions
+            logger.error("could not work out a card's mentions: %s at %s", type(exc).__name__, _where(exc))
+            return NO_MENTIONS
+
+
+class ClickerEmails:
+    """The click service's way to a clicker's e-mail, asked with the bot token that last posted in the click's
+    channel (the click brings none). Never raises."""
+
+    def __init__(self, directory: SlackDirectory, token_for_channel: Callable[[str], str | None]) -> None:
+        self._directory = directory
+        self._token_for_channel = token_for_channel
+
+    async def email_of(self, user_id: str, channel_id: str) -> str | None:
+        token = self._token_for_channel(channel_id)
+        if token is None or not user_id:
+            return None
+        try:
+            return await self._directory.email_of(token, user_id)
+        except Exception as exc:
+            logger.error("could not look up a clicker's e-mail: %s at %s", type(exc).__name__, _where(exc))
+            return None
