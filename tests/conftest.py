@@ -10,6 +10,7 @@ import pytest
 from tests.cloudforet.client_venv import CloudforetClient
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack import FakeSlack
+from tests.redis_server import RedisServer
 from tests.support import BackgroundLoop, Stack, live_stack, populate
 
 
@@ -24,6 +25,15 @@ def cloudforet_client() -> Iterator[CloudforetClient]:
     """Cloudforet's real client (SpaceConnector) in its own cached virtual environment."""
     with CloudforetClient() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on a free loopback port (AOF on), shared by the session: tests keep apart by key
+    prefix. Tests that stop or pause Redis start their own (``RedisServer(tmp_path).start()``)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,756 @@
+"""The shared store: Redis, for any number of replicas serving the same Slack app (``BOT_STORE_URL``).
+
+Every method is one atomic step: a single command, a ``MULTI`` block, or a Lua script (registered once, run by
+``EVALSHA``, loaded again by redis-py after a restart forgot it) where several keys must change together. There
+is no multi-call transaction (``transaction()`` is a no-op): no caller needs one across methods.
+
+Key layout (``P`` is the prefix, ``slack-chatops`` by default, so a Redis shared with Cloudforet is not polluted):
+
+===================================  ===========  =========================================================
+key                                  type         what
+===================================  ===========  =========================================================
+``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (when done);
+                                                  expires CLAIM_RETENTION_SECONDS after its last change
+``P:audit``                          list         audit records (JSON), newest first, capped at MAX_AUDIT_RECORDS
+``P:app-tokens``                     hash         token id -> JSON ``[added_at, seq, sealed token]``
+``P:app-tokens:seq``                 string       counter ordering app tokens added at the same instant
+``P:outbox:next-id``                 string       the outbox item id counter (``INCR``)
+``P:outbox:item:<id>``               hash         ``lane kind body token created_at attempts`` (+ ``state
+                                                  error finished_at`` once failed); deleted when delivered
+``P:outbox:pending``                 sorted set   pending item ids, scored by id (oldest first)
+``P:outbox:lane:<lane>``             sorted set   one lane's pending item ids, scored by id
+``P:outbox:lanes``                   set          the lanes that have pending items (the lane index)
+``P:outbox:failed``                  sorted set   failed item ids, scored by id (kept for the operator)
+``P:outbox:failed-at``               sorted set   failed item ids, scored by when they failed (for pruning)
+``P:card:next-id``                   string       the card id counter
+``P:card:seq``                       string       counter ordering each card's alert names as learnt
+``P:card:<id>``                      string       the card (JSON of ``CardRecord`` but its id)
+``P:card:<id>:keys``                 sorted set   the card's alert names, in the order they were (re)learnt
+``P:card-key:<bot>:<channel>:<key>`` string       card id of the alert named ``<key>`` in that bot's channel
+``P:card-at:<channel>:<ts>``         string       card id of the Slack message ``ts`` in ``channel``
+``P:channel:<bot>:<name>``           string       a channel name's ID, as learnt by ``save_card``
+``P:seen:<digest>``                  string       a recent dispatch (repeat suppression), expires after its window
+``P:secret:<name>``                  string       a secret shared by every replica (``shared_secret``)
+``P:lease:<name>``                   string       who holds the lease (a lane's deliverer), expires after its ttl
+===================================  ===========  =========================================================
+
+A card, its message pointer and its alert-name pointers expire together, RESOLVED_CARD_RETENTION_SECONDS (resolved)
+or OPEN_CARD_RETENTION_SECONDS (otherwise) after the card's last save; a learnt channel name after
+OPEN_CARD_RETENTION_SECONDS. ``prune`` covers what expiry cannot: failed outbox items past their age or the cap,
+audit records past their age. Bot fingerprints and channel IDs hold no ``:``, so the last part of a key (alert
+name, channel name, lane, digest) is unambiguous whatever it holds.
+
+Some scripts build key names from the prefix (an item id known only inside the script, a card's learnt names), so
+the store wants one Redis (standalone, or behind Sentinel), not Redis Cluster.
+
+Connections have short timeouts (``CONNECT_TIMEOUT_SECONDS``, ``COMMAND_TIMEOUT_SECONDS``) and one immediate retry
+on a refused or broken connection (a pooled connection Redis dropped when it restarted), never on a timeout, so a
+dead or hung Redis fails a call within a few seconds as ``StoreError``. No message names the URL's password.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError, RedisError, ResponseError
+
+from bot.core.cards import CardStatus
+from bot.core.lifecycle import same_alert
+from bot.redact import redact
+from bot.store.base import (
+    AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
+    FAILED_ITEM_RETENTION_SECONDS,
+    MAX_AUDIT_RECORDS,
+    MAX_FAILED_ITEMS,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
+    AuditRecord,
+    CardRecord,
+    Claim,
+    ClaimStatus,
+    ItemKind,
+    ItemState,
+    OutboxItem,
+    StoreError,
+)
+
+DEFAULT_PREFIX = "slack-chatops"
+SCHEMES = ("redis", "rediss")
+DEFAULT_PORT = 6379  # Redis's registered port
+# A dead Redis must fail a call within a bounded time (the caller retries later), not hold a request or the
+# delivery loop: a connection is given 2 s to open, a command 2 s to answer.
+CONNECT_TIMEOUT_SECONDS = 2.0
+COMMAND_TIMEOUT_SECONDS = 2.0
+# A pooled connection idle longer than this is PINGed before use (redis-py's health check), so one Redis dropped
+# while idle is replaced rather than failing the next call.
+HEALTH_CHECK_SECONDS = 30
+# Retries of a refused or broken connection, at once (NoBackoff): one replaces a pooled connection a restarted
+# Redis dropped; a Redis that is down fails again just as fast. Timeouts are never retried (that would double the
+# bound above).
+CONNECTION_RETRIES = 1
+# Ids handed to one pruning script at a time, so a large backlog never blocks Redis for long.
+PRUNE_BATCH = 500
+# The longest part of a Redis error quoted in a StoreError.
+MAX_ERROR_CHARS = 200
+# A Slack channel ID (public, private, DM), as opposed to a channel name (the same rule as the embedded store).
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+# Redis error codes that say the server or the data cannot serve just now (memory full, a replica, a script
+# running, a persistence failure, another program's value under one of our keys): store errors, even when a command
+# in one of our scripts meets them.
+_CONDITION_CODES = re.compile(
+    r"\b(?:WRONGTYPE|OOM|READONLY|BUSY|MASTERDOWN|MISCONF|LOADING|NOREPLICAS|TRYAGAIN|NOPERM|NOAUTH)\b"
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# KEYS: claim. ARGV: actor, now, stale_after, ttl_ms. Returns {status, actor, at}.
+_CLAIM = """
+local held = redis.call('HMGET', KEYS[1], 'actor', 'at', 'done')
+if held[1] then
+  if held[3] then return {'done', held[1], held[3]} end
+  if tonumber(held[2]) > tonumber(ARGV[2]) - tonumber(ARGV[3]) then return {'in_progress', held[1], held[2]} end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'claimed', ARGV[1], ARGV[2]}
+"""
+
+# KEYS: claim. ARGV: '1' (done) or '0' (release), now, ttl_ms.
+_FINISH = """
+if ARGV[1] == '1' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('HSET', KEYS[1], 'done', ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+elseif redis.call('HEXISTS', KEYS[1], 'done') == 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: audit list. ARGV: record JSON, cap.
+_ADD_AUDIT = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 0
+"""
+
+# KEYS: audit list. ARGV: cutoff, most to drop. Drops records older than the cutoff from the old end.
+_TRIM_AUDIT = """
+local dropped = 0
+while dropped < tonumber(ARGV[2]) do
+  local last = redis.call('LINDEX', KEYS[1], -1)
+  if not last or cjson.decode(last)['at'] >= tonumber(ARGV[1]) then break end
+  redis.call('RPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped
+"""
+
+# KEYS: app tokens, their counter. ARGV: token id, added_at, sealed token. Returns 1 when new.
+_REMEMBER_APP_TOKEN = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({ARGV[2], seq, ARGV[3]}))
+return 1
+"""
+
+# KEYS: next id, pending, lanes, the lane's set. ARGV: item key prefix, lane, kind, body, token, created_at.
+_ENQUEUE = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('HSET', ARGV[1] .. id, 'lane', ARGV[2], 'kind', ARGV[3], 'body', ARGV[4], 'token', ARGV[5],
+           'created_at', ARGV[6], 'attempts', 0, 'state', 'pending')
+redis.call('ZADD', KEYS[2], id, id)
+redis.call('ZADD', KEYS[4], id, id)
+redis.call('SADD', KEYS[3], ARGV[2])
+return id
+"""
+
+# KEYS: item.
+_RECORD_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
+return 0
+"""
+
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, 'delivered' or 'failed', error, now.
+_SETTLE = """
+local lane = redis.call('HGET', KEYS[1], 'lane')
+if not lane then return 0 end
+local lane_key = ARGV[1] .. lane
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', lane_key, ARGV[2])
+if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', KEYS[3], lane) end
+if ARGV[3] == 'failed' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[2])
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  redis.call('ZREM', KEYS[5], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: failed, failed-at. ARGV: item key prefix, ids... Drops failed items; returns how many went.
+_DROP_FAILED = """
+local dropped = 0
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    redis.call('DEL', ARGV[1] .. ARGV[i])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+
+# KEYS: card id counter, name order counter. ARGV: prefix, id (0: new), card JSON, bot, channel id, ts, target,
+# ttl_ms, name ttl_ms, alert names... Returns the card's id.
+_SAVE_CARD = """
+local p = ARGV[1]
+local id = tonumber(ARGV[2])
+if id == 0 then id = redis.call('INCR', KEYS[1]) end
+local sid = tostring(id)
+local bot, channel, ts, target, ttl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local card = p .. ':card:' .. sid
+local old = redis.call('GET', card)
+if old then
+  local was = cjson.decode(old)
+  if was['channel_id'] ~= channel or was['ts'] ~= ts then
+    local at = p .. ':card-at:' .. was['channel_id'] .. ':' .. was['ts']
+    if redis.call('GET', at) == sid then redis.call('DEL', at) end
+  end
+end
+local names = card .. ':keys'
+local pointers = p .. ':card-key:' .. bot .. ':' .. channel .. ':'
+for i = 10, #ARGV do
+  local pointer = pointers .. ARGV[i]
+  local other = redis.call('GET', pointer)
+  if other and other ~= sid then redis.call('ZREM', p .. ':card:' .. other .. ':keys', ARGV[i]) end
+  redis.call('SET', pointer, sid, 'PX', ttl)
+  redis.call('ZADD', names, redis.call('INCR', KEYS[2]), ARGV[i])
+end
+for _, name in ipairs(redis.call('ZRANGE', names, 0, -1)) do
+  local pointer = pointers .. name
+  if redis.call('GET', pointer) == sid then redis.call('PEXPIRE', pointer, ttl) else redis.call('ZREM', names, name) end
+end
+redis.call('PEXPIRE', names, ttl)
+redis.call('SET', card, ARGV[3], 'PX', ttl)
+redis.call('SET', p .. ':card-at:' .. channel .. ':' .. ts, sid, 'PX', ttl)
+if #ARGV >= 10 and target ~= channel then
+  redis.call('SET', p .. ':channel:' .. bot .. ':' .. target, channel, 'PX', ARGV[9])
+end
+return id
+"""
+
+# KEYS: lease. ARGV: owner, ttl_ms. Returns 1 when the lease is now the owner's.
+_ACQUIRE_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: owner, ttl_ms.
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: owner.
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _text(value: object) -> str:
+    """A reply as text (the client decodes replies; this keeps the types honest)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _texts(values: Iterable[object]) -> list[str]:
+    return [_text(value) for value in values]
+
+
+def _maybe(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _ms(seconds: float) -> int:
+    """A duration for PX/PEXPIRE: whole milliseconds, at least one (zero or less is an error in Redis)."""
+    return max(1, round(seconds * 1000))
+
+
+def _number(value: float) -> str:
+    """A float as Lua reads it back exactly (``repr`` round-trips)."""
+    return repr(float(value))
+
+
+def _script_bug(exc: RedisError) -> bool:
+    """A Lua script that does not compile or breaks at run time: a bug to report, not an outage to retry."""
+    if type(exc) is not ResponseError:  # OOM, READONLY, NOSCRIPT… have their own classes: conditions, not bugs
+        return False
+    message = str(exc)
+    if _CONDITION_CODES.search(message):
+        return False
+    return "user_script" in message or "Error compiling script" in message or "Error running script" in message
+
+
+def _translated(
+    method: Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, R]]:
+    """Redis's failures leave as ``StoreError`` (retryable, no password in the message); script bugs as they are."""
+
+    @functools.wraps(method)
+    async def wrapper(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except DataError:  # a value redis-py cannot send: our bug
+            raise
+        except RedisError as exc:
+            if _script_bug(exc):
+                raise
+            raise self._failure(exc) from None
+        except OSError as exc:  # a socket error redis-py did not wrap
+            raise self._failure(exc) from None
+
+    return wrapper
+
+
+class _Location:
+    """Where the Redis is, for messages: host, port and database, never the credentials."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or DEFAULT_PORT
+        except ValueError:
+            raise ValueError(
+                "BOT_STORE_URL is not a valid Redis URL (redis://[user:password@]host:port/db; not shown, it may "
+                "hold a password)"
+            ) from None
+        if parts.scheme.lower() not in SCHEMES:
+            raise ValueError("BOT_STORE_URL must start with redis:// or rediss:// (not shown: it may hold a password)")
+        self.host = parts.hostname or "localhost"
+        self.port = port
+        self.db = parts.path.strip("/") or "0"
+        self.tls = parts.scheme.lower() == "rediss"
+        self.secrets = [s for s in {parts.password, unquote(parts.password or "")} if s]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}/{self.db}"
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[password]")
+        text = redact(text)
+        return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+class RedisStore:
+    """The store on Redis, shared by every replica (see the module docstring for the keys). Open with ``connect``."""
+
+    shared = True
+
+    def __init__(self, client: aioredis.Redis, location: _Location, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._redis = client
+        self._where = location
+        self.prefix = prefix
+        script = client.register_script
+        self._claim = script(_CLAIM)
+        self._finish = script(_FINISH)
+        self._add_audit = script(_ADD_AUDIT)
+        self._trim_audit = script(_TRIM_AUDIT)
+        self._remember_app_token = script(_REMEMBER_APP_TOKEN)
+        self._enqueue = script(_ENQUEUE)
+        self._record_attempt = script(_RECORD_ATTEMPT)
+        self._settle = script(_SETTLE)
+        self._drop_failed = script(_DROP_FAILED)
+        self._save_card = script(_SAVE_CARD)
+        self._acquire_lease = script(_ACQUIRE_LEASE)
+        self._renew_lease = script(_RENEW_LEASE)
+        self._release_lease = script(_RELEASE_LEASE)
+
+    @classmethod
+    async def connect(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisStore:
+        """Connect to the Redis at ``url`` (``redis://[user:password@]host:port/db`` or ``rediss://…``) and check
+        that it answers; ``StoreError`` (naming host and port, never the password) when it does not."""
+        location = _Location(url)
+        prefix = prefix.strip(":")
+        if not prefix:
+            raise ValueError("the Redis key prefix must not be empty")
+        client = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=COMMAND_TIMEOUT_SECONDS,
+            health_check_interval=HEALTH_CHECK_SECONDS,
+            retry=Retry(NoBackoff(), CONNECTION_RETRIES, supported_errors=(RedisConnectionError,)),
+        )
+        store = cls(client, location, prefix=prefix)
+        try:
+            await store._check()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @_translated
+    async def _check(self) -> None:
+        await self._redis.ping()
+
+    def _failure(self, exc: BaseException) -> StoreError:
+        return StoreError(
+            f"the shared store (Redis at {self._where}) failed ({type(exc).__name__}: {self._where.scrub(str(exc))})"
+        )
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._where}, prefix={self.prefix!r})"
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # Clicks.
+
+    @_translated
+    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
+        status, holder, at = await self._claim(
+            keys=[self._key("claim", key)],
+            args=[actor, _number(now), _number(stale_after), _ms(CLAIM_RETENTION_SECONDS)],
+        )
+        return Claim(ClaimStatus(status), str(holder), float(at))
+
+    @_translated
+    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
+        await self._finish(
+            keys=[self._key("claim", key)], args=["1" if done else "0", _number(now), _ms(CLAIM_RETENTION_SECONDS)]
+        )
+
+    # Audit.
+
+    @_translated
+    async def add_audit(self, record: AuditRecord) -> None:
+        await self._add_audit(
+            keys=[self._key("audit")],
+            args=[json.dumps(dataclasses.asdict(record), separators=(",", ":")), MAX_AUDIT_RECORDS],
+        )
+
+    @_translated
+    async def audit(self, limit: int = 100) -> list[AuditRecord]:
+        if limit <= 0:
+            return []
+        rows = await self._redis.lrange(self._key("audit"), 0, limit - 1)
+        return [AuditRecord(**json.loads(row)) for row in rows]
+
+    # App-level tokens.
+
+    @_translated
+    async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
+        added = await self._remember_app_token(
+            keys=[self._key("app-tokens"), self._key("app-tokens", "seq")], args=[token_id, _number(now), sealed_token]
+        )
+        return int(added) == 1
+
+    @_translated
+    async def app_tokens(self) -> list[str]:
+        entries = [json.loads(value) for value in (await self._redis.hgetall(self._key("app-tokens"))).values()]
+        return [str(token) for _, _, token in sorted(entries, key=lambda e: (float(e[0]), int(e[1])))]
+
+    @_translated
+    async def forget_app_token(self, token_id: str) -> bool:
+        return int(await self._redis.hdel(self._key("app-tokens"), token_id)) == 1
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A no-op: each method is atomic on its own (one command, MULTI block or script) and durable when it
+        returns; Redis has no transaction that spans reads and later writes of other calls."""
+        yield
+
+    # The outbox.
+
+    @_translated
+    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
+        item_id = await self._enqueue(
+            keys=[
+                self._key("outbox", "next-id"),
+                self._key("outbox", "pending"),
+                self._key("outbox", "lanes"),
+                self._key("outbox", "lane", lane),
+            ],
+            args=[
+                self._key("outbox", "item", ""),
+                lane,
+                kind.value,
+                json.dumps(body, separators=(",", ":")),
+                token,
+                _number(now),
+            ],
+        )
+        return int(item_id)
+
+    async def _items(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        if not ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for item_id in ids:
+            pipe.hgetall(self._key("outbox", "item", item_id))
+        found: list[dict[str, str]] = await pipe.execute()
+        return [{**fields, "id": item_id} for item_id, fields in zip(ids, found, strict=True) if fields]
+
+    @_translated
+    async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
+        index = self._key("outbox", "pending") if lane is None else self._key("outbox", "lane", lane)
+        items = await self._items(_texts(await self._redis.zrangebyscore(index, f"({after}", "+inf")))
+        return [
+            OutboxItem(
+                id=int(item["id"]),
+                lane=item["lane"],
+                kind=ItemKind(item["kind"]),
+                body=json.loads(item["body"]),
+                token=item["token"],
+                created_at=float(item["created_at"]),
+                attempts=int(item["attempts"]),
+            )
+            for item in items
+            if item.get("state", ItemState.PENDING.value) == ItemState.PENDING.value
+        ]
+
+    @_translated
+    async def pending_ids(self, lane: str) -> list[int]:
+        return [int(item_id) for item_id in _texts(await self._redis.zrange(self._key("outbox", "lane", lane), 0, -1))]
+
+    @_translated
+    async def item_state(self, item_id: int) -> tuple[ItemState, str] | None:
+        state, error = await self._redis.hmget(self._key("outbox", "item", str(item_id)), ["state", "error"])
+        if state is None:
+            return None
+        return ItemState(_text(state)), _maybe(error) or ""
+
+    @_translated
+    async def pending_lanes(self) -> list[str]:
+        return sorted(_texts(await self._redis.smembers(self._key("outbox", "lanes"))))
+
+    @_translated
+    async def record_attempt(self, item_id: int) -> None:
+        await self._record_attempt(keys=[self._key("outbox", "item", str(item_id))])
+
+    def _settle_keys(self, item_id: int) -> list[str]:
+        return [
+            self._key("outbox", "item", str(item_id)),
+            self._key("outbox", "pending"),
+            self._key("outbox", "lanes"),
+            self._key("outbox", "failed"),
+            self._key("outbox", "failed-at"),
+        ]
+
+    @_translated
+    async def delivered(self, item_id: int) -> None:
+        await self._settle(
+            keys=self._settle_keys(item_id), args=[self._key("outbox", "lane", ""), item_id, "delivered", "", 0]
+        )
+
+    @_translated
+    async def failed(self, item_id: int, *, error: str, now: float) -> None:
+        await self._settle(
+            keys=self._settle_keys(item_id),
+            args=[self._key("outbox", "lane", ""), item_id, "failed", error, _number(now)],
+        )
+
+    @_translated
+    async def outbox_counts(self) -> dict[str, int]:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zcard(self._key("outbox", "pending"))
+        pipe.zcard(self._key("outbox", "failed"))
+        pending, failed = await pipe.execute()
+        counts = {ItemState.PENDING.value: int(pending), ItemState.FAILED.value: int(failed)}
+        return {state: n for state, n in counts.items() if n}
+
+    @_translated
+    async def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
+        if limit <= 0:
+            return []
+        items = await self._items(_texts(await self._redis.zrevrange(self._key("outbox", "failed"), 0, limit - 1)))
+        return [(int(item["id"]), item["lane"], item.get("error", "")) for item in items]
+
+    # Cards.
+
+    @staticmethod
+    def _card(card_id: str, raw: str) -> CardRecord:
+        fields = json.loads(raw)
+        fields["status"] = CardStatus(fields["status"])
+        return CardRecord(**fields, id=int(card_id))
+
+    async def _card_by_id(self, card_id: str | None) -> CardRecord | None:
+        if card_id is None:
+            return None
+        raw = _maybe(await self._redis.get(self._key("card", card_id)))
+        return None if raw is None else self._card(card_id, raw)
+
+    @_translated
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        if not keys:
+            return None
+        channel_id = (
+            target if CHANNEL_ID.fullmatch(target) else _maybe(await self._redis.get(self._key("channel", bot, target)))
+        )
+        if channel_id is None:
+            return None
+        card_ids = [
+            _maybe(v) for v in await self._redis.mget([self._key("card-key", bot, channel_id, k) for k in keys])
+        ]
+        for position, card_id in enumerate(card_ids):
+            card = await self._card_by_id(card_id)
+            if card is None:
+                continue
+            if position == 0:  # the strongest name matched: nothing can contradict it
+                return card
+            known = _texts(await self._redis.zrange(self._key("card", str(card.id), "keys"), 0, -1))
+            if same_alert(keys, known):
+                return card
+        return None
+
+    @_translated
+    async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
+        return await self._card_by_id(_maybe(await self._redis.get(self._key("card-at", channel_id, ts))))
+
+    @_translated
+    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+        fields = dataclasses.asdict(record)
+        del fields["id"]
+        fields["status"] = record.status.value
+        retention = (
+            RESOLVED_CARD_RETENTION_SECONDS if record.status is CardStatus.RESOLVED else OPEN_CARD_RETENTION_SECONDS
+        )
+        card_id = await self._save_card(
+            keys=[self._key("card", "next-id"), self._key("card", "seq")],
+            args=[
+                self.prefix,
+                record.id,
+                json.dumps(fields, separators=(",", ":")),
+                record.bot,
+                record.channel_id,
+                record.ts,
+                record.target,
+                _ms(retention),
+                _ms(OPEN_CARD_RETENTION_SECONDS),
+                *keys,
+            ],
+        )
+        record.id = int(card_id)
+
+    # Repeat suppression, shared secrets, leases.
+
+    @_translated
+    async def seen_recently(self, digest: str, window: float) -> bool:
+        # Each sighting starts the window again (as the embedded store's RepeatFilter does): read, then set anew.
+        key = self._key("seen", digest)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.get(key)
+        pipe.set(key, "1", px=_ms(window))
+        before, _ = await pipe.execute()
+        return before is not None
+
+    @_translated
+    async def forget_seen(self, digest: str) -> None:
+        await self._redis.delete(self._key("seen", digest))
+
+    @_translated
+    async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
+        key = self._key("secret", name)
+        value = await self._redis.get(key)
+        if value is None:
+            await self._redis.set(key, make(), nx=True)  # the first replica to ask makes it; the others read it
+            value = await self._redis.get(key)
+        if value is None:  # deleted between the two calls (an operator): the next call makes it again
+            raise StoreError(f"the shared secret {name!r} vanished from the shared store as it was made")
+        return str(value)
+
+    @_translated
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        return int(await self._acquire_lease(keys=[self._key("lease", name)], args=[owner, _ms(ttl)])) == 1
+
+    @_translated
+    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
+        return int(await self._renew_lease(keys=[self._key("lease", name)], args=[owner, _ms(ttl)])) == 1
+
+    @_translated
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self._release_lease(keys=[self._key("lease", name)], args=[owner])
+
+    @_translated
+    async def lease_holder(self, name: str) -> str | None:
+        holder = await self._redis.get(self._key("lease", name))
+        return None if holder is None else str(holder)
+
+    # Upkeep.
+
+    async def ping(self) -> bool:
+        try:
+            await self._check()
+        except StoreError:
+            return False
+        return True
+
+    async def vanished(self) -> bool:
+        return False  # nothing to notice: a Redis that lost its data is still the store every replica shares
+
+    async def reopen(self) -> None:
+        return None
+
+    @_translated
+    async def prune(self, now: float) -> int:
+        """What expiry does not cover: failed outbox items past their age or the cap, audit records past their age."""
+        failed, failed_at = self._key("outbox", "failed"), self._key("outbox", "failed-at")
+        old = await self._redis.zrangebyscore(failed_at, "-inf", f"({_number(now - FAILED_ITEM_RETENTION_SECONDS)}")
+        removed = await self._drop(_texts(old))
+        excess = int(await self._redis.zcard(failed)) - MAX_FAILED_ITEMS
+        if excess > 0:
+            removed += await self._drop(_texts(await self._redis.zrange(failed, 0, excess - 1)))
+        cutoff = _number(now - AUDIT_RETENTION_SECONDS)
+        while True:
+            dropped = int(await self._trim_audit(keys=[self._key("audit")], args=[cutoff, PRUNE_BATCH]))
+            removed += dropped
+            if dropped < PRUNE_BATCH:
+                break
+        before = int(await self._redis.llen(self._key("audit")))
+        if before > MAX_AUDIT_RECORDS:  # the cap was lowered since the records were added
+            await self._redis.ltrim(self._key("audit"), 0, MAX_AUDIT_RECORDS - 1)
+            removed += before - MAX_AUDIT_RECORDS
+        return removed
+
+    async def _drop(self, ids: Sequence[str]) -> int:
+        dropped = 0
+        keys = [self._key("outbox", "failed"), self._key("outbox", "failed-at")]
+        for start in range(0, len(ids), PRUNE_BATCH):
+            batch = ids[start : start + PRUNE_BATCH]
+            dropped += int(await self._drop_failed(keys=keys, args=[self._key("outbox", "item", ""), *batch]))
+        return dropped
+
+    async def close(self) -> None:
+        # What ``Redis.aclose()`` does for a client made by ``from_url`` (its own pool); aclose is not in redis 5.0.0.
+        await self._redis.connection_pool.disconnect()

@@ -1,0 +1,484 @@
+"""The store contract, run against both backends: the embedded SQLite store and Redis (a real ``redis-server``,
+the session's ``redis_server``, each test under its own key prefix). What one backend does, the other does too:
+claims, the audit trail, app tokens, the outbox and its lanes, cards found by any name of their alert, retention,
+repeat suppression, shared secrets; plus what only a shared store has (leases, key expiry, prefixes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from redis.exceptions import ResponseError
+
+from bot.core.cards import CardStatus
+from bot.store import (
+    AuditRecord,
+    CardRecord,
+    ClaimStatus,
+    ItemKind,
+    ItemState,
+    RedisStore,
+    SqliteStore,
+    Store,
+    StoreError,
+    open_store,
+)
+from bot.store import redis as redis_store
+from bot.store import sqlite as sqlite_store
+from bot.store.base import (
+    AUDIT_RETENTION_SECONDS,
+    FAILED_ITEM_RETENTION_SECONDS,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
+)
+from tests.redis_server import RedisServer
+
+NOW = 1_000_000_000.0
+
+
+class Backend:
+    """One store, and a way to open more clients of it (another replica's view of the same data)."""
+
+    def __init__(self, name: str, tmp_path: Path, redis_server: RedisServer | None) -> None:
+        self.name = name
+        self.tmp_path = tmp_path
+        self.redis_server = redis_server
+        self.prefix = f"test-{uuid.uuid4().hex[:12]}"
+        self.module: ModuleType = redis_store if redis_server is not None else sqlite_store
+        self._opened: list[Store] = []
+
+    async def open(self) -> Store:
+        store: Store
+        if self.redis_server is not None:
+            store = await RedisStore.connect(self.redis_server.url, prefix=self.prefix)
+        else:  # the first opens as the owner (the data-directory lock), the others beside it
+            store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened)
+        self._opened.append(store)
+        return store
+
+    async def close(self) -> None:
+        for store in reversed(self._opened):
+            await store.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    server = request.getfixturevalue("redis_server") if request.param == "redis" else None
+    opened = Backend(request.param, tmp_path, server)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def store(backend: Backend) -> Store:
+    return await backend.open()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+    opened = await RedisStore.connect(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+    yield opened
+    await opened.close()
+
+
+def _card(
+    bot: str = "bot-a",
+    channel_id: str = "C0ALERTS01",
+    ts: str = "1.0",
+    target: str = "alerts",
+    status: CardStatus = CardStatus.OPEN,
+) -> CardRecord:
+    return CardRecord(
+        bot=bot,
+        channel_id=channel_id,
+        ts=ts,
+        target=target,
+        status=status,
+        notified=1,
+        token="sealed",
+        updated_at=time.time(),
+    )
+
+
+def _audit(ts: str, at: float = NOW) -> AuditRecord:
+    return AuditRecord(at=at, actor="U1", action="Ack", channel="C1", message_ts=ts, target="alert-1", outcome="done")
+
+
+# Clicks.
+
+
+async def test_claims_are_exclusive_until_released_or_stale(store: Store) -> None:
+    assert (await store.claim_action("k", "U1", now=100, stale_after=40)).status is ClaimStatus.CLAIMED
+    second = await store.claim_action("k", "U2", now=101, stale_after=40)
+    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", 100)
+    await store.finish_action("k", done=False, now=102)
+    assert (await store.claim_action("k", "U2", now=103, stale_after=40)).status is ClaimStatus.CLAIMED
+    assert (await store.claim_action("k", "U3", now=200, stale_after=40)).status is ClaimStatus.CLAIMED  # U2's: stale
+    await store.finish_action("k", done=True, now=201.5)
+    done = await store.claim_action("k", "U4", now=300, stale_after=40)
+    assert (done.status, done.actor, done.at) == (ClaimStatus.DONE, "U3", 201.5)
+    await store.finish_action("k", done=False, now=302)  # a done action is never released
+    assert (await store.claim_action("k", "U5", now=303, stale_after=40)).status is ClaimStatus.DONE
+    await store.finish_action("never-claimed", done=True, now=304)  # finishing nothing creates nothing
+    assert (await store.claim_action("never-claimed", "U6", now=305, stale_after=40)).status is ClaimStatus.CLAIMED
+
+
+async def test_one_claim_wins_among_concurrent_clicks_on_three_clients(backend: Backend) -> None:
+    """20 clicks on the same button at once, through three clients (three replicas): exactly one carries it out."""
+    clients = [await backend.open() for _ in range(3)]
+    now = time.time()
+    claims = await asyncio.gather(
+        *(clients[i % 3].claim_action("alert:a-1:ACK", f"U{i}", now=now, stale_after=40) for i in range(20))
+    )
+    winners = [claim for claim in claims if claim.status is ClaimStatus.CLAIMED]
+    assert len(winners) == 1
+    assert {(c.status, c.actor) for c in claims if c is not winners[0]} == {(ClaimStatus.IN_PROGRESS, winners[0].actor)}
+
+
+# Audit, app tokens, transactions.
+
+
+async def test_audit_is_newest_first_and_bounded_by_cap_and_age(
+    backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.add_audit(_audit("old", at=NOW - AUDIT_RETENTION_SECONDS - 1))
+    for i in range(5):
+        await store.add_audit(_audit(str(i)))
+    assert [a.message_ts for a in await store.audit(limit=2)] == ["4", "3"]
+    assert await store.audit(limit=0) == []
+    assert (await store.audit())[0] == _audit("4")
+    assert (await store.audit())[-1].message_ts == "old"
+    await store.prune(NOW)
+    assert [a.message_ts for a in await store.audit()] == ["4", "3", "2", "1", "0"]  # past its age: gone
+    monkeypatch.setattr(backend.module, "MAX_AUDIT_RECORDS", 3)
+    await store.add_audit(_audit("5"))  # the cap holds once pruned (Redis trims as it adds)
+    await store.prune(NOW)
+    assert [a.message_ts for a in await store.audit()] == ["5", "4", "3"]
+
+
+async def test_app_tokens_are_kept_oldest_first_and_forgotten(backend: Backend, store: Store) -> None:
+    assert await store.remember_app_token("id-2", "sealed-2", now=2)
+    assert await store.remember_app_token("id-1", "sealed-1", now=1)
+    assert await store.remember_app_token("id-3", "sealed-3", now=2)  # same instant as id-2: after it
+    assert not await store.remember_app_token("id-1", "sealed-again", now=3)
+    assert await store.app_tokens() == ["sealed-1", "sealed-2", "sealed-3"]
+    other = await backend.open()  # another replica, or the store reopened: the same tokens
+    assert await other.app_tokens() == ["sealed-1", "sealed-2", "sealed-3"]
+    assert await other.forget_app_token("id-2")
+    assert not await other.forget_app_token("id-2")
+    assert await store.app_tokens() == ["sealed-1", "sealed-3"]
+
+
+async def test_a_transaction_can_group_writes(store: Store) -> None:
+    async with store.transaction():
+        first = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+        async with store.transaction():  # nested: harmless
+            await store.add_audit(_audit("1"))
+    assert [item.id for item in await store.pending()] == [first]
+    assert len(await store.audit()) == 1
+
+
+# The outbox.
+
+
+async def test_the_outbox_keeps_items_in_order_per_lane(store: Store) -> None:
+    body: dict[str, Any] = {"text": "Disk 95 % — ünïcode", "nested": {"list": [1, 2.5, None, True]}}
+    a1 = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="tok-1", now=10.25)
+    b1 = await store.enqueue(lane="bot:C2", kind=ItemKind.NOTE, body={"n": 2}, token="tok-2", now=11)
+    a2 = await store.enqueue(lane="bot:C1", kind=ItemKind.NOTE, body={"n": 3}, token="tok-1", now=12)
+    assert a1 < b1 < a2
+    everything = await store.pending()
+    assert [item.id for item in everything] == [a1, b1, a2]
+    first = everything[0]
+    assert (first.lane, first.kind, first.body, first.token, first.created_at, first.attempts) == (
+        "bot:C1",
+        ItemKind.DISPATCH,
+        body,
+        "tok-1",
+        10.25,
+        0,
+    )
+    assert [item.id for item in await store.pending("bot:C1")] == [a1, a2]
+    assert [item.id for item in await store.pending("nobody")] == []
+    assert sorted(await store.pending_lanes()) == ["bot:C1", "bot:C2"]
+    await store.record_attempt(a1)
+    await store.record_attempt(a1)
+    await store.record_attempt(9_999_999)  # gone already: nothing happens
+    assert (await store.pending("bot:C1"))[0].attempts == 2
+    await store.delivered(b1)
+    assert await store.pending_lanes() == ["bot:C1"]  # a lane with nothing left leaves the index
+    assert await store.outbox_counts() == {"pending": 2}
+
+
+async def test_delivered_items_are_forgotten_and_failed_ones_kept(store: Store) -> None:
+    assert await store.outbox_counts() == {}
+    ids = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": i}, token="t", now=i) for i in range(4)]
+    await store.delivered(ids[0])
+    await store.failed(ids[1], error="ERROR_SLACK_AUTH: no", now=5)
+    await store.failed(ids[2], error="ERROR_SLACK_CHANNEL: gone", now=6)
+    assert await store.outbox_counts() == {"pending": 1, "failed": 2}
+    assert [item.id for item in await store.pending()] == [ids[3]]
+    assert await store.failed_items() == [
+        (ids[2], "l", "ERROR_SLACK_CHANNEL: gone"),
+        (ids[1], "l", "ERROR_SLACK_AUTH: no"),
+    ]
+    assert await store.failed_items(limit=1) == [(ids[2], "l", "ERROR_SLACK_CHANNEL: gone")]
+    await store.delivered(ids[3])
+    assert await store.pending_lanes() == []
+    assert await store.outbox_counts() == {"failed": 2}
+
+
+async def test_a_lane_and_an_item_can_be_looked_at_cheaply(store: Store) -> None:
+    """What a lane's holder and a replica waiting on another's delivery ask the store."""
+    ids = [
+        await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body={"n": i}, token="t", now=i) for i in range(3)
+    ]
+    other = await store.enqueue(lane="bot:C2", kind=ItemKind.DISPATCH, body={}, token="t", now=4)
+    assert await store.pending_ids("bot:C1") == ids and await store.pending_ids("nobody") == []
+    assert [item.id for item in await store.pending("bot:C1", after=ids[0])] == ids[1:]
+    assert [item.id for item in await store.pending(after=ids[2])] == [other]
+    assert await store.item_state(ids[0]) == (ItemState.PENDING, "")
+    await store.delivered(ids[0])
+    await store.failed(ids[1], error="ERROR_SLACK_AUTH: no", now=5)
+    assert await store.item_state(ids[0]) is None  # delivered: forgotten
+    assert await store.item_state(ids[1]) == (ItemState.FAILED, "ERROR_SLACK_AUTH: no")
+    assert await store.pending_ids("bot:C1") == [ids[2]]
+
+
+async def test_ids_increase_in_the_order_items_are_accepted_across_clients(backend: Backend) -> None:
+    clients = [await backend.open() for _ in range(3)]
+    ids = await asyncio.gather(
+        *(clients[i % 3].enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": i}, token="t", now=i) for i in range(30))
+    )
+    assert len(set(ids)) == 30
+    pending = await clients[0].pending("l")
+    assert [item.id for item in pending] == sorted(ids)
+
+
+async def test_prune_drops_failed_items_past_their_age_and_the_cap(
+    backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    await store.failed(old, error="old", now=NOW - FAILED_ITEM_RETENTION_SECONDS - 1)
+    kept = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2)
+    await store.failed(kept, error="recent", now=NOW - 10)
+    waiting = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3)
+    assert await store.prune(NOW) >= 1
+    assert await store.failed_items() == [(kept, "l", "recent")]
+    monkeypatch.setattr(backend.module, "MAX_FAILED_ITEMS", 2)
+    newer = []
+    for n in range(3):
+        item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4 + n)
+        await store.failed(item, error=f"new {n}", now=NOW)
+        newer.append(item)
+    await store.prune(NOW)
+    assert [item_id for item_id, _, _ in await store.failed_items()] == [newer[2], newer[1]]  # the newest kept
+    assert [item.id for item in await store.pending()] == [waiting]  # pending items are never pruned
+
+
+# Cards.
+
+
+async def test_a_card_is_found_by_any_name_of_its_alert(backend: Backend, store: Store) -> None:
+    card = _card()
+    await store.save_card(card, ["alert:alert-1", "number:acme:#7"])
+    assert card.id
+    # a [Resolved] message names the alert only by its number (no callback), or only by its id (from the link)
+    assert await store.find_card("bot-a", "alerts", ["number:acme:#7"]) == card
+    assert await store.find_card("bot-a", "C0ALERTS01", ["alert:alert-1"]) == card
+    assert await store.card_by_message("C0ALERTS01", "1.0") == card
+    card.notified = 2
+    card.status = CardStatus.ACKNOWLEDGED
+    card.actor, card.actor_name, card.acted_at = "U1", "Ada", 12.5
+    await store.save_card(card, ["alert:alert-1", "number:acme:#7-later"])  # a name learnt later is kept too
+    found = await (await backend.open()).find_card("bot-a", "alerts", ["number:acme:#7-later"])
+    assert found == card and found.id == card.id
+    assert await store.find_card("bot-a", "alerts", ["alert:alert-2"]) is None
+    assert await store.find_card("bot-a", "alerts", []) is None
+    assert await store.find_card("bot-a", "other-channel", ["alert:alert-1"]) is None  # a name never learnt
+    assert await store.card_by_message("C0ALERTS01", "9.9") is None
+
+
+async def test_a_reused_alert_number_does_not_join_two_alerts(store: Store) -> None:
+    await store.save_card(_card(), ["alert:alert-1", "number:acme:#7"])
+    assert await store.find_card("bot-a", "alerts", ["alert:alert-2", "number:acme:#7"]) is None  # another alert
+    assert await store.find_card("bot-a", "alerts", ["number:acme:#7"]) is not None  # nothing says it is another
+    # the number passes to the new alert's card: the old card no longer claims it
+    newer = _card(ts="2.0")
+    await store.save_card(newer, ["alert:alert-2", "number:acme:#7"])
+    found = await store.find_card("bot-a", "alerts", ["number:acme:#7"])
+    assert found is not None and found.id == newer.id
+    assert await store.find_card("bot-a", "alerts", ["alert:alert-3", "number:acme:#7"]) is None
+    old = await store.find_card("bot-a", "alerts", ["alert:alert-1", "number:acme:#7"])
+    assert old is not None and old.ts == "1.0"
+
+
+async def test_cards_belong_to_their_bot_and_channel_id(store: Store) -> None:
+    """Two workspaces (two bots) with a channel of the same name each get their own card of the same alert."""
+    await store.save_card(_card(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
+    assert await store.find_card("bot-b", "alerts", ["alert:alert-1"]) is None
+    await store.save_card(_card(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
+    a = await store.find_card("bot-a", "alerts", ["alert:alert-1"])
+    b = await store.find_card("bot-b", "alerts", ["alert:alert-1"])
+    assert a is not None and b is not None and (a.channel_id, b.channel_id) == ("C0AAAAAAA1", "C0BBBBBBB1")
+    assert a.id != b.id
+
+
+# Repeat suppression, shared secrets, upkeep.
+
+WINDOW = 0.6  # seconds; the sleeps below leave a quarter second either side
+
+
+async def test_repeats_are_seen_within_a_window_that_each_sighting_restarts(store: Store) -> None:
+    assert not await store.seen_recently("d1", WINDOW)
+    assert await store.seen_recently("d1", WINDOW)
+    assert not await store.seen_recently("d2", WINDOW)  # another dispatch is its own
+    await asyncio.sleep(0.35)
+    assert await store.seen_recently("d1", WINDOW)
+    await asyncio.sleep(0.35)  # 0.7 s after the first, 0.35 s after the last sighting: still a repeat
+    assert await store.seen_recently("d1", WINDOW)
+    await store.forget_seen("d1")
+    await store.forget_seen("never-seen")
+    assert not await store.seen_recently("d1", WINDOW)  # forgotten: through again at once
+    assert not await store.seen_recently("d3", 0.15)
+    await asyncio.sleep(0.4)  # the window passed with no sighting: not a repeat
+    assert not await store.seen_recently("d3", 0.15)
+
+
+async def test_a_shared_secret_is_made_once(backend: Backend, store: Store) -> None:
+    clients = [store, *[await backend.open() for _ in range(2)]]
+    values = await asyncio.gather(*(client.shared_secret("button-key", lambda: uuid.uuid4().hex) for client in clients))
+    assert len(set(values)) == 1 and len(values[0]) == 32
+    assert await store.shared_secret("button-key", lambda: "another") == values[0]
+    assert await store.shared_secret("other", lambda: "another") == "another"
+
+
+async def test_a_fresh_store_answers_and_has_not_vanished(store: Store) -> None:
+    assert await store.ping()
+    assert not await store.vanished()
+    assert await store.prune(time.time()) == 0
+
+
+async def test_an_embedded_store_owns_every_lease(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path, lock_wait=0)
+    assert not store.shared
+    assert await store.acquire_lease("lane:x", "me", 1) and await store.acquire_lease("lane:x", "other", 1)
+    assert await store.renew_lease("lane:x", "other", 1)
+    await store.close()
+
+
+# Only a shared store (Redis).
+
+
+async def test_a_lease_has_one_holder_until_released_or_expired(redis_server: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+    assert a.shared
+    results = await asyncio.gather(*(client.acquire_lease("lane:x", name, 5) for client, name in ((a, "A"), (b, "B"))))
+    assert sorted(results) == [False, True]
+    holder, other = (a, "A"), (b, "B")
+    if not results[0]:
+        holder, other = other, holder
+    assert await a.lease_holder("lane:x") == holder[1]
+    assert await holder[0].acquire_lease("lane:x", holder[1], 5)  # already ours: extended
+    assert not await other[0].renew_lease("lane:x", other[1], 5)  # a non-holder cannot renew
+    await other[0].release_lease("lane:x", other[1])  # nor release
+    assert await a.lease_holder("lane:x") == holder[1]
+    await holder[0].release_lease("lane:x", holder[1])
+    assert await a.lease_holder("lane:x") is None
+    assert await other[0].acquire_lease("lane:x", other[1], 0.2)
+    assert await other[0].renew_lease("lane:x", other[1], 0.2)
+    await asyncio.sleep(0.35)  # expired: handed over
+    assert not await other[0].renew_lease("lane:x", other[1], 5)
+    assert await holder[0].acquire_lease("lane:x", holder[1], 5)
+    await a.close()
+    await b.close()
+
+
+async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
+    open_card = _card(ts="1.0")
+    await redis.save_card(open_card, ["alert:open"])
+    resolved = _card(ts="2.0", status=CardStatus.RESOLVED)
+    await redis.save_card(resolved, ["alert:resolved"])
+    raw = redis._redis  # the keys themselves (layout in the module docstring)
+
+    async def ttls(card: CardRecord, key: str) -> set[float]:
+        names = [
+            f"card:{card.id}",
+            f"card:{card.id}:keys",
+            f"card-at:{card.channel_id}:{card.ts}",
+            f"card-key:{card.bot}:{card.channel_id}:{key}",
+        ]
+        return {round(await raw.pttl(f"{redis.prefix}:{name}") / 1000 / 3600) for name in names}
+
+    assert await ttls(open_card, "alert:open") == {round(OPEN_CARD_RETENTION_SECONDS / 3600)}
+    assert await ttls(resolved, "alert:resolved") == {round(RESOLVED_CARD_RETENTION_SECONDS / 3600)}
+    assert 0 < await raw.pttl(f"{redis.prefix}:channel:bot-a:alerts") <= OPEN_CARD_RETENTION_SECONDS * 1000
+    open_card.status = CardStatus.RESOLVED  # resolving a card shortens what is left of it, names learnt before too
+    await redis.save_card(open_card, [])
+    assert await ttls(open_card, "alert:open") == {round(RESOLVED_CARD_RETENTION_SECONDS / 3600)}
+
+
+async def test_prefixes_keep_stores_apart(redis_server: RedisServer, redis: RedisStore) -> None:
+    other = await RedisStore.connect(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+    await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    await redis.save_card(_card(), ["alert:alert-1"])
+    assert await other.outbox_counts() == {}
+    assert await other.find_card("bot-a", "alerts", ["alert:alert-1"]) is None
+    ours = [str(key) for key in await redis._redis.keys(f"{redis.prefix}*")]
+    assert ours and all(key.startswith(f"{redis.prefix}:") for key in ours)
+    # every key in this Redis is some test's prefixed key: nothing was written outside a prefix
+    assert all(str(key).startswith("test-") for key in await redis._redis.keys("*"))
+    assert await redis._redis.keys(f"{other.prefix}:*") == []
+    await other.close()
+
+
+async def test_open_store_picks_the_backend_from_the_url(tmp_path: Path, redis_server: RedisServer) -> None:
+    embedded = await open_store(None, tmp_path / "a", lock_wait=0)
+    assert isinstance(embedded, SqliteStore)
+    await embedded.close()
+    blank = await open_store("  ", tmp_path / "b", lock_wait=0)
+    assert isinstance(blank, SqliteStore)
+    await blank.close()
+    shared = await open_store(redis_server.url, tmp_path / "c", lock_wait=0)
+    assert isinstance(shared, RedisStore) and shared.prefix == "slack-chatops" and await shared.ping()
+    await shared.close()
+    assert not (tmp_path / "c").exists()  # Redis alone: no data directory made
+    for url in ("postgres://admin:pa55word@db:5432/x", "admin:pa55word@redis-host:6379", "http://x"):
+        with pytest.raises(ValueError, match="BOT_STORE_URL") as refused:
+            await open_store(url, tmp_path / "d", lock_wait=0)
+        assert "pa55word" not in str(refused.value) and "admin" not in str(refused.value)
+
+
+async def test_a_store_error_is_what_every_failure_becomes(redis_server: RedisServer) -> None:
+    """A key holding something else than the layout expects (another program's data under our prefix) fails as a
+    StoreError, like an outage, not as a crash of the caller."""
+    store = await RedisStore.connect(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+    await store._redis.set(f"{store.prefix}:outbox:lanes", "not a set")
+    with pytest.raises(StoreError, match="WRONGTYPE"):
+        await store.pending_lanes()
+    with pytest.raises(StoreError, match="WRONGTYPE"):  # met by a command inside a script: the same
+        await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    await store.close()
+
+
+async def test_a_script_bug_is_told_apart_from_a_store_error(redis: RedisStore) -> None:
+    """A script that does not compile or breaks is a bug (it leaves as Redis's error, to be fixed); a command inside
+    a script meeting a condition of the data or the server (WRONGTYPE, OOM…) is a store error like any other."""
+    verdicts = {}
+    for name, source in {
+        "runtime": "return nosuch.x",
+        "compile": "this is not lua",
+        "unknown command": "return redis.call('NOSUCHCMD')",
+        "wrong type": "redis.call('SET', KEYS[1], 'v'); return redis.call('LPUSH', KEYS[1], 'x')",
+    }.items():
+        with pytest.raises(ResponseError) as raised:
+            await redis._redis.register_script(source)(keys=[f"{redis.prefix}:probe"])
+        verdicts[name] = redis_store._script_bug(raised.value)
+    assert verdicts == {"runtime": True, "compile": True, "unknown command": True, "wrong type": False}
