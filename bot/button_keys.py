@@ -1,8 +1,9 @@
 """The keys that seal and open callback button values, derived from deployment settings.
 
 Sealing uses the first available of: ``BOT_BUTTON_KEY``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``, or a
-random key kept in ``BOT_DATA_DIR`` (made on first use). Opening tries all of them, so a click still works after
-a key source is added, and on every replica that shares the same settings.
+random key made once: in the shared store when there is one (so every replica, and every pod after an upgrade, has
+the same), else kept in ``BOT_DATA_DIR``. Opening tries all of them, so a click still works after a key source is
+added, and on every replica that shares the same settings.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ KEY_FILE = "button-seal.key"
 
 
 class ButtonKeys:
-    def __init__(self, configured: list[str], data_dir: Path) -> None:
+    def __init__(self, configured: list[str], data_dir: Path, *, shared: str | None = None) -> None:
+        """``shared``: the random key kept in the shared store, which then stands in for the data directory's."""
         self._configured = [SealKey.derive(secret) for secret in configured if secret]
         self._data_dir = data_dir
-        self._local: SealKey | None = None
+        self._shared = shared is not None
+        self._local: SealKey | None = SealKey.derive(shared) if shared is not None else None
 
     def _local_key(self) -> SealKey:
         if self._local is None:
@@ -56,6 +59,6 @@ class ButtonKeys:
     @property
     def opening_keys(self) -> list[SealKey]:
         keys = list(self._configured)
-        if (self._data_dir / KEY_FILE).exists() or not keys:
+        if self._shared or not keys or (self._data_dir / KEY_FILE).exists():
             keys.append(self._local_key())
         return keys

@@ -45,7 +45,7 @@ def _serve() -> int:
     from bot.logging_setup import configure_logging
     from bot.runtime import serve
     from bot.settings import Settings
-    from bot.store import DataDirInUse
+    from bot.store import DataDirInUse, StoreError
 
     try:
         settings = Settings()
@@ -56,7 +56,7 @@ def _serve() -> int:
     configure_logging(settings.log_format, settings.log_level)
     try:
         asyncio.run(serve(settings))
-    except DataDirInUse as exc:
+    except (DataDirInUse, StoreError, ValueError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import time
 
@@ -27,12 +28,14 @@ from bot.slack.directory import ClickerEmails, SlackDirectory
 from bot.slack.http_app import build_http_app
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
-from bot.store import SqliteStore
+from bot.store import SqliteStore, Store, open_store
 
 logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 20
-# How often the store is checked for a vanished database file, and pruned of what is past its retention.
-HOUSEKEEPING_SECONDS = 5.0
+# How often the store is checked (a vanished database file, a shared store that stopped answering: readiness
+# follows it within this), and pruned of what is past its retention.
+HOUSEKEEPING_SECONDS = 2.0
+BUTTON_KEY_NAME = "button-key"
 PRUNE_SECONDS = 600.0
 # A click's claim on its action is taken over by another click only once it cannot still be in flight: the
 # callback's own timeout (BOT_CALLBACK_TIMEOUT) plus this, which covers the card redraw through the click's
@@ -45,24 +48,46 @@ OPEN_CALLBACKS_WARNING = (
 )
 
 
-def button_keys(settings: Settings) -> ButtonKeys:
+def button_keys(settings: Settings, shared: str | None = None) -> ButtonKeys:
     configured = [
         s.get_secret_value()
         for s in (settings.button_key, settings.signing_secret, settings.app_token)
         if s is not None
     ]
-    return ButtonKeys(configured, settings.data_dir)
+    return ButtonKeys(configured, settings.data_dir, shared=shared)
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    """The runtime on the store ``BOT_STORE_URL`` names (the embedded one when unset), with the button key every
+    replica shares when the store is shared. Raises ``StoreError``, ``ValueError`` or ``DataDirInUse``."""
+    url = settings.store_url.get_secret_value() if settings.store_url is not None else None
+    store = await open_store(url, settings.data_dir, settings.lock_wait)
+    try:
+        shared_key = await store.shared_secret(BUTTON_KEY_NAME, lambda: secrets.token_hex(32)) if store.shared else None
+    except BaseException:
+        await store.close()
+        raise
+    logger.info("store: %s", describe(store))
+    return Runtime(settings, store, shared_key=shared_key)
+
+
+def describe(store: Store) -> str:
+    """The store in use, for the start-up log: never its password."""
+    if isinstance(store, SqliteStore):
+        return f"embedded SQLite at {store.path} (one replica)"
+    return f"{store!r}, shared by every replica"
 
 
 class Runtime:
     """Every part of the plugin, wired together: gRPC dispatch, Slack interactivity (HTTP and Socket Mode)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None, *, shared_key: str | None = None) -> None:
         self.settings = settings
-        self.store = SqliteStore(settings.data_dir, lock_wait=settings.lock_wait)
+        self.store: Store = store or SqliteStore(settings.data_dir, lock_wait=settings.lock_wait)
+        self.store_up = True  # as last seen by housekeeping; readiness follows it
         self.sender = SlackSender(settings.slack_api_url)  # verify and look-ups: slack_sdk's retry handlers
         self.delivery_sender = SlackSender(settings.slack_api_url, retry_handlers=[])  # the outbox retries itself
-        self.keys = button_keys(settings)
+        self.keys = button_keys(settings, shared_key)
         self.tokens = TokenVault(self.keys)
         # mentions and responders: look-ups that fail degrade at once, so no retrying sender
         self.directory = SlackDirectory(self.delivery_sender)
@@ -156,7 +181,8 @@ class Runtime:
         return tokens
 
     def ready(self) -> bool:
-        return self.grpc_server is not None
+        """Serving, and the store answers (a replica whose shared store is away takes no traffic)."""
+        return self.grpc_server is not None and self.store_up
 
     async def check_store(self) -> None:
         """Notice a database file deleted under the running process: start a new one and write back what is still
@@ -176,8 +202,12 @@ class Runtime:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
+                up = await self.store.ping()
+                if up != self.store_up:
+                    (logger.info if up else logger.error)("the store %s", "answers again" if up else "does not answer")
+                self.store_up = up
                 await self.check_store()
-                if time.monotonic() >= next_prune:
+                if up and time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_SECONDS
                     removed = await self.store.prune(time.time())
                     if removed:
@@ -236,7 +266,7 @@ class Runtime:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight requests (bounded) and exit."""
-    runtime = Runtime(settings)
+    runtime = await open_runtime(settings)
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     update_burst: int = Field(5, alias="BOT_SLACK_UPDATE_BURST", ge=1)
     drain_seconds: float = Field(20.0, alias="BOT_DRAIN_SECONDS", ge=0)
     lock_wait: float = Field(30.0, alias="BOT_LOCK_WAIT", ge=0)
+    # unset: the embedded SQLite store in BOT_DATA_DIR (one replica); redis://… or rediss://…: shared by replicas
+    store_url: SecretStr | None = Field(None, alias="BOT_STORE_URL")
     log_format: str = Field("text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$")
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
 

@@ -20,8 +20,9 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     protocol_pb2_grpc,
 )
 from bot.cloudforet.servicers import dict_to_struct
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
+from bot.store import SqliteStore
 from tests.fakes.slack import FakeSlack
 from tests.samples import APP_TOKEN, TOKEN
 
@@ -112,8 +113,14 @@ class Stack:
         return list(self.slack.messages.get(channel_id, []))
 
 
+def sqlite_path(runtime: Runtime) -> Path:
+    """The database file of a runtime on the embedded store (tests that lock or delete it)."""
+    assert isinstance(runtime.store, SqliteStore)
+    return runtime.store.path
+
+
 async def _built(settings: Settings) -> Runtime:
-    return Runtime(settings)
+    return await open_runtime(settings)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from bot.core.cards import CALLBACK_ACTION_PREFIX
 from tests.fakes.slack import form_body, slack_signature
 from tests.fakes.slack.web_api import ok as _ok
 from tests.interactivity_support import SIGNING_SECRET, ClickStack, click_stack, wait_for
+from tests.support import sqlite_path
 
 FORM = "application/x-www-form-urlencoded"
 QUICK = 1.0  # seconds: a refusal is answered at once (the bug took Bolt's 3 s ack timeout)
@@ -401,7 +402,7 @@ def test_an_odd_usergroup_answer_still_answers_the_click(
 
 def _store_trigger(clicks: ClickStack, sql: str) -> None:
     """A real SQLite failure inside the plugin's own store, made with a trigger from a second connection."""
-    db = sqlite3.connect(clicks.stack.runtime.store.path)
+    db = sqlite3.connect(sqlite_path(clicks.stack.runtime))
     db.execute(sql)
     db.commit()
     db.close()

@@ -22,11 +22,11 @@ from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import wait_for
 from tests.process import ROOT, free_port, server_process
 from tests.samples import ACCESS_KEY, ALERT_ID, CALLBACK_URL, TOKEN, alert_tags, alerting_message
-from tests.support import CHANNEL_ID, Stack, live_stack
+from tests.support import CHANNEL_ID, Stack, live_stack, sqlite_path
 
 
 def _queued_rows(stack: Stack) -> list[str]:
-    with sqlite3.connect(stack.runtime.store.path) as db:
+    with sqlite3.connect(sqlite_path(stack.runtime)) as db:
         return [row[0] for row in db.execute("SELECT body FROM outbox WHERE state = 'pending'")]
 
 
@@ -37,7 +37,7 @@ def test_a_store_failure_in_a_lane_does_not_silence_the_channel(tmp_path: Path) 
         stack.slack.outage(1.0)
         stack.dispatch({"title": "first"})  # answered once written down: the outage holds it back
         assert stack.loop.run(stack.runtime.store.outbox_counts()) == {"pending": 1}
-        other = sqlite3.connect(stack.runtime.store.path, isolation_level=None)
+        other = sqlite3.connect(sqlite_path(stack.runtime), isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
         wait_for(lambda: len(stack.posted()) == 1, what="the queued card posted after the outage")
         time.sleep(0.5)  # the lane now retries its bookkeeping against the locked store
@@ -52,7 +52,7 @@ def test_a_store_failure_in_a_lane_does_not_silence_the_channel(tmp_path: Path) 
 def test_a_locked_database_neither_stalls_the_plugin_nor_loses_the_notification(tmp_path: Path) -> None:
     with live_stack(tmp_path, dispatch_wait=0.2) as stack:
         stack.slack.outage(2.0)
-        other = sqlite3.connect(stack.runtime.store.path, isolation_level=None)
+        other = sqlite3.connect(sqlite_path(stack.runtime), isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(stack.dispatch, {"title": "cannot be written down"})
