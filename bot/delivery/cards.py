@@ -183,6 +183,7 @@ class CardKeeper:
         transition = next_transition(
             state_of(record) if record else None, phase_of(message), message, datetime.now(UTC)
         )
+        logger.debug("item %d: %s (card %s)", item.id, transition.action.value, record.ts if record else "none")
         mentions = await self._mentions.for_card(token, item.body.get("mentions"), message, kind, transition)
         if record is None or transition.action is CardAction.POST:
             card = build_card(message, kind, self._keys, transition.state, mentions)

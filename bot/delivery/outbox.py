@@ -439,9 +439,12 @@ class Outbox:
             known = {job.item.id for job in lane.jobs}
             missing = [item_id for item_id in ids if item_id not in known]
             if missing:
-                for item in await self._store.pending(lane.key, after=min(missing) - 1):
-                    if item.id in missing:
-                        await self._take_in(item)
+                taken = [
+                    await self._take_in(item)
+                    for item in await self._store.pending(lane.key, after=min(missing) - 1)
+                    if item.id in missing
+                ]
+                logger.debug("lane %s took in %d item(s) written down elsewhere", lane.label, sum(taken))
         except StoreError as exc:
             logger.warning("lane %s cannot reach the store: %s", lane.label, exc)
             await asyncio.sleep(STORE_RETRY_SECONDS)
