@@ -31,7 +31,10 @@ from bot.slack.web_api import SlackSender
 from bot.store import SqliteStore, Store, open_store
 
 logger = logging.getLogger(__name__)
-SHUTDOWN_GRACE_SECONDS = 20
+# On SIGTERM: in-flight gRPC calls get this long (a dispatch waits at most BOT_DISPATCH_WAIT, 5 s), then the outbox
+# drains for BOT_DRAIN_SECONDS (15 s): 25 s together, inside Kubernetes' default 30 s grace period. With a shared
+# store what is left is taken over by the other replicas once this one's leases are released.
+SHUTDOWN_GRACE_SECONDS = 10
 # How often the store is checked (a vanished database file, a shared store that stopped answering: readiness
 # follows it within this), and pruned of what is past its retention.
 HOUSEKEEPING_SECONDS = 2.0

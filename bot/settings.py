@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     post_burst: int = Field(3, alias="BOT_SLACK_POST_BURST", ge=1)
     update_rate: float = Field(0.8, alias="BOT_SLACK_UPDATE_RATE", ge=0)
     update_burst: int = Field(5, alias="BOT_SLACK_UPDATE_BURST", ge=1)
-    drain_seconds: float = Field(20.0, alias="BOT_DRAIN_SECONDS", ge=0)
+    drain_seconds: float = Field(15.0, alias="BOT_DRAIN_SECONDS", ge=0)
     lock_wait: float = Field(30.0, alias="BOT_LOCK_WAIT", ge=0)
     # unset: the embedded SQLite store in BOT_DATA_DIR (one replica); redis://… or rediss://…: shared by replicas
     store_url: SecretStr | None = Field(None, alias="BOT_STORE_URL")
