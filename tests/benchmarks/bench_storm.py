@@ -11,6 +11,7 @@ import argparse
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
@@ -32,16 +33,27 @@ def peak_memory_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
+def run(alerts: int = 300, rate: float = 1.0, *, replicas: int = 1, store_url: str | None = None) -> dict[str, float]:
+    """The storm against ``replicas`` plugin processes (on ``store_url``, a Redis, when several), called round-robin
+    as Cloudforet's plugin service does."""
     loop = BackgroundLoop()
     slack = FakeSlack(post_rate_per_channel=rate, post_burst=BURST)
     populate(slack)
     loop.run(slack.start())
     env = {"BOT_SLACK_POST_RATE": str(rate), "BOT_SLACK_POST_BURST": str(BURST)}
+    if store_url:
+        env["BOT_STORE_URL"] = store_url
     try:
-        with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp), slack.base_url, **env) as server:
-            with grpc.insecure_channel(server.endpoint) as channel:
-                stub = notification_pb2_grpc.NotificationStub(channel)
+        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+            servers = [
+                stack.enter_context(server_process(Path(tmp) / f"pod-{i}", slack.base_url, **env))
+                for i in range(replicas)
+            ]
+            with ExitStack() as channels:
+                stubs = [
+                    notification_pb2_grpc.NotificationStub(channels.enter_context(grpc.insecure_channel(s.endpoint)))
+                    for s in servers
+                ]
                 started = time.monotonic()
                 slowest = 0.0
 
@@ -53,7 +65,7 @@ def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
                         "description": "x" * 200,
                         "link": f"https://console.example.test/alert-manager/alert/alert-{number}",
                     }
-                    stub.dispatch(
+                    stubs[number % len(stubs)].dispatch(
                         dispatch_request(message, channel_data={"token": TOKEN, "channel": "alerts"}), timeout=60
                     )
                     slowest = max(slowest, time.monotonic() - begun)
@@ -66,7 +78,7 @@ def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
                     what="every alert delivered",
                 )
                 elapsed = time.monotonic() - started
-            memory = peak_memory_mb(server.process.pid)
+            memory = max(peak_memory_mb(s.process.pid) for s in servers)
     finally:
         loop.run(slack.stop())
         loop.close()
@@ -79,7 +91,8 @@ def run(alerts: int = 300, rate: float = 1.0) -> dict[str, float]:
         "slowest_dispatch_s": slowest,
     }
     print(
-        f"storm: {alerts} alerts to one channel at {rate:g}/s: {elapsed:.1f} s, {figures['ratio']:.3f}x the best "
+        f"storm{f' over {replicas} replicas' if replicas > 1 else ''}: {alerts} alerts to one channel at {rate:g}/s: "
+        f"{elapsed:.1f} s, {figures['ratio']:.3f}x the best "
         f"the limit allows ({best:.1f} s; target <= 1.15); 429s from Slack: {slack.rate_limited}; "
         f"slowest dispatch {slowest:.2f} s; server peak memory {memory:.0f} MB (target < 150 MB)"
     )
