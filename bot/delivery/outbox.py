@@ -37,7 +37,7 @@ from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
 from bot.delivery.leases import Leases
-from bot.delivery.pacer import Pacer
+from bot.delivery.pacer import Pacer, SharedPacer
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import Posted, SlackSender
 from bot.store import ItemKind, ItemState, OutboxItem, Store, StoreError
@@ -67,6 +67,9 @@ MAX_STORE_RETRY_SECONDS = 5.0
 # for lanes nobody delivers (a dead replica's), and how often a dispatch written down elsewhere checks its item.
 UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
 LANE_POLL_SECONDS = 0.5
+# While a lane has items of its own, it looks for others' this often rather than before every item (a store round
+# trip saved per item; an item written down elsewhere may wait this long behind later local ones).
+LANE_SYNC_SECONDS = 0.25
 TAKEOVER_SECONDS = 1.0
 WATCH_SECONDS = 0.05
 WATCH_LIMIT_SECONDS = 120.0  # a safety net: the dispatch stops the watch when it stops waiting (BOT_DISPATCH_WAIT)
@@ -92,6 +95,7 @@ class Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     backoff_until: float = 0.0  # monotonic time of the next try after a transient failure (outage)
+    synced: float = 0.0  # shared store: monotonic time the lane last took in what other replicas wrote down
 
     @property
     def label(self) -> str:
@@ -137,7 +141,7 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()  # nobody may be waiting any more; do not warn about it
 
 
-async def _paced(pacer: Pacer, call: Callable[[], Awaitable[T]]) -> T:
+async def _paced(pacer: Pacer | SharedPacer, call: Callable[[], Awaitable[T]]) -> T:
     await pacer.acquire()
     try:
         return await call()
@@ -188,7 +192,7 @@ class Outbox:
         self._update_rate, self._update_burst = update_rate, update_burst
         self._lane_idle_seconds = lane_idle_seconds
         self._lanes: dict[str, Lane] = {}
-        self._update_pacers: OrderedDict[str, Pacer] = OrderedDict()
+        self._update_pacers: OrderedDict[str, Pacer | SharedPacer] = OrderedDict()
         self._stopping = False
         self._leases = Leases(store) if store.shared else None
         self._background: set[asyncio.Task[None]] = set()
@@ -346,11 +350,16 @@ class Outbox:
 
     # -- delivering ----------------------------------------------------------------------------------------------
 
-    def _update_pacer(self, token: str) -> Pacer:
+    def _update_pacer(self, token: str) -> Pacer | SharedPacer:
+        """chat.update's budget is per workspace (bot): with replicas, one budget in the store for them all."""
         key = fingerprint(token)
         pacer = self._update_pacers.get(key)
         if pacer is None:
-            pacer = self._update_pacers[key] = Pacer(self._update_rate, self._update_burst)
+            pacer = self._update_pacers[key] = (
+                SharedPacer(self._store, f"update:{key}", self._update_rate, self._update_burst)
+                if self._store.shared
+                else Pacer(self._update_rate, self._update_burst)
+            )
             if len(self._update_pacers) > MAX_REMEMBERED_BOTS:
                 self._update_pacers.popitem(last=False)
         return pacer
@@ -435,6 +444,9 @@ class Outbox:
                 logger.warning("lane %s went to another replica; it delivers what is queued there", lane.label)
                 lane.jobs.clear()  # every one is written down
                 return False
+            if lane.jobs and time.monotonic() - lane.synced < LANE_SYNC_SECONDS:
+                return True  # busy with what it has: look again shortly (one store call saved per item)
+            lane.synced = time.monotonic()
             ids = await self._store.pending_ids(lane.key)
             known = {job.item.id for job in lane.jobs}
             missing = [item_id for item_id in ids if item_id not in known]

@@ -9,11 +9,15 @@ is what keeps an alert storm from being throttled into loss.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
 
 from bot.slack.errors import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+from bot.store import Store, StoreError
+
+logger = logging.getLogger(__name__)
 
 # A little under the advertised pace: our send time and Slack's arrival time differ by network jitter.
 SAFETY = 0.95
@@ -70,3 +74,40 @@ class Pacer:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         self._tokens = 0.0
         self._stamp = self._paused_until
+
+
+class SharedPacer:
+    """A pacer whose bucket lives in the shared store, so every replica draws from one budget (Slack's
+    per-workspace ``chat.update`` limit) and a ``Retry-After`` seen by one pauses them all."""
+
+    def __init__(self, store: Store, bucket: str, rate: float, burst: int) -> None:
+        self._store = store
+        self._bucket = bucket
+        self.rate = rate * SAFETY if rate > 0 else 0.0
+        self.burst = max(1, burst)
+        self._pauses: set[asyncio.Task[None]] = set()
+
+    def eta(self, ahead: int) -> float:
+        return ahead / self.rate if self.rate else 0.0
+
+    def wait_time(self) -> float:
+        return 0.0  # the store knows; nothing keeps a lane alive on this pacer's account
+
+    async def acquire(self) -> None:
+        """Raises ``StoreError`` when the store cannot be asked (the caller retries later)."""
+        if not self.rate:
+            return
+        while (wait := await self._store.take_slot(self._bucket, self.rate, self.burst)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        seconds = DEFAULT_RETRY_AFTER_SECONDS if math.isnan(seconds) else min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
+        task = asyncio.get_running_loop().create_task(self._pause(seconds))
+        self._pauses.add(task)
+        task.add_done_callback(self._pauses.discard)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await self._store.pause_slot(self._bucket, seconds)
+        except StoreError as exc:
+            logger.warning("could not share Slack's Retry-After with the other replicas: %s", exc)

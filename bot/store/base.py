@@ -215,6 +215,16 @@ class Store(Protocol):
 
     async def release_lease(self, name: str, owner: str) -> None: ...
 
+    async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
+        """Draw from the token bucket ``bucket`` (``rate`` per second, up to ``burst``): 0 when drawn, else the
+        seconds to wait before asking again. Shared by every process using a shared store; a store that belongs to
+        one process always answers 0 (that process paces in memory)."""
+        ...
+
+    async def pause_slot(self, bucket: str, seconds: float) -> None:
+        """Nobody draws from ``bucket`` for ``seconds`` (Slack's Retry-After), and it starts empty afterwards."""
+        ...
+
     async def ping(self) -> bool:
         """Whether the store answers right now (readiness)."""
         ...

@@ -288,6 +288,36 @@ return 0
 """
 
 
+# A token bucket shared by every replica (Slack's per-workspace chat.update budget), timed by Redis' own clock so the
+# replicas' clocks do not matter. KEYS: bucket. ARGV: rate per second, burst. Returns the seconds to wait ("0": go).
+_TAKE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp', 'paused')
+local tokens = tonumber(state[1]) or burst
+local stamp = tonumber(state[2]) or now
+local paused = tonumber(state[3]) or 0
+if now < paused then return tostring(paused - now) end
+if now > stamp then tokens = math.min(burst, tokens + (now - stamp) * rate); stamp = now end
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(stamp))
+redis.call('PEXPIRE', KEYS[1], 600000)
+return tostring(wait)
+"""
+
+# KEYS: bucket. ARGV: seconds. Slack said 429: nobody draws before then, and the bucket starts empty.
+_PAUSE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local paused = math.max(tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0, now + tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'paused', tostring(paused), 'tokens', '0', 'stamp', tostring(paused))
+redis.call('PEXPIRE', KEYS[1], 600000)
+return 0
+"""
+
+
 def _text(value: object) -> str:
     """A reply as text (the client decodes replies; this keeps the types honest)."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -395,6 +425,8 @@ class RedisStore:
         self._acquire_lease = script(_ACQUIRE_LEASE)
         self._renew_lease = script(_RENEW_LEASE)
         self._release_lease = script(_RELEASE_LEASE)
+        self._take_slot = script(_TAKE_SLOT)
+        self._pause_slot = script(_PAUSE_SLOT)
 
     @classmethod
     async def connect(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisStore:
@@ -701,6 +733,14 @@ class RedisStore:
     @_translated
     async def release_lease(self, name: str, owner: str) -> None:
         await self._release_lease(keys=[self._key("lease", name)], args=[owner])
+
+    @_translated
+    async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
+        return float(_text(await self._take_slot(keys=[self._key("pace", bucket)], args=[rate, burst])))
+
+    @_translated
+    async def pause_slot(self, bucket: str, seconds: float) -> None:
+        await self._pause_slot(keys=[self._key("pace", bucket)], args=[seconds])
 
     @_translated
     async def lease_holder(self, name: str) -> str | None:

@@ -590,6 +590,13 @@ class SqliteStore:
     async def release_lease(self, name: str, owner: str) -> None:
         return None
 
+    # Pacing budgets: one process owns this store and paces in memory (bot.delivery.pacer); nothing to share.
+    async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
+        return 0.0
+
+    async def pause_slot(self, bucket: str, seconds: float) -> None:
+        return None
+
     async def ping(self) -> bool:
         return True
 

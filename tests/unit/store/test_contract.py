@@ -482,3 +482,28 @@ async def test_a_script_bug_is_told_apart_from_a_store_error(redis: RedisStore) 
             await redis._redis.register_script(source)(keys=[f"{redis.prefix}:probe"])
         verdicts[name] = redis_store._script_bug(raised.value)
     assert verdicts == {"runtime": True, "compile": True, "unknown command": True, "wrong type": False}
+
+
+async def test_a_pacing_budget_is_shared_by_every_replica(redis_server: RedisServer) -> None:
+    """Slack's per-workspace chat.update budget: replicas draw from one bucket, and a Retry-After pauses them all."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+    try:
+        assert await a.take_slot("update:bot", 2.0, 2) == 0
+        assert await b.take_slot("update:bot", 2.0, 2) == 0  # the burst is spent by the two together
+        wait = await a.take_slot("update:bot", 2.0, 2)
+        assert 0.3 < wait <= 0.5
+        assert await b.take_slot("update:other-bot", 2.0, 2) == 0  # another workspace, another budget
+        await b.pause_slot("update:bot", 3.0)
+        assert 2.5 < await a.take_slot("update:bot", 2.0, 2) <= 3.0  # the other replica waits it out too
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_an_embedded_store_leaves_pacing_to_its_one_process(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path, lock_wait=0)
+    try:
+        assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
+    finally:
+        await store.close()
