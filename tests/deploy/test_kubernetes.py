@@ -13,25 +13,31 @@ termination grace period must fit (``bot/runtime.py``), and the image the Docker
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
 import kubernetes_validate
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bot.runtime import SHUTDOWN_GRACE_SECONDS
 from bot.settings import Settings
 from bot.slack.http_app import build_http_app
 from bot.startup import is_secret
 from tests.deploy.test_deploy_files import _all, parse_dockerfile, split_stages
+from tests.process import free_port, wait_for_port
 
 Obj = dict[str, Any]
 
@@ -531,3 +537,70 @@ def test_the_network_policy_lets_through_what_the_plugin_needs(variants: dict[st
     redis = named(objects, "NetworkPolicy", "slack-chatops-redis")["spec"]
     (rule,) = redis["ingress"]
     assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [PLUGIN_LABELS]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The file system the pods get: the root read-only, the data directory and /tmp writable
+# --------------------------------------------------------------------------------------------------------------------
+
+# Run in a mount namespace of its own (nothing outside it changes): the root remounted read-only, a tmpfs on /tmp.
+READ_ONLY_ROOT = """
+set -e
+mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
+mkdir -p /tmp/data
+mount -o remount,bind,ro /
+if touch /read-only-root-check 2>/dev/null; then echo "the root is still writable" >&2; exit 99; fi
+exec "$@"
+"""
+
+
+def read_only_root(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a mount namespace (CI has both)")
+    return subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_plugin_runs_with_a_read_only_root_file_system() -> None:
+    """Only BOT_DATA_DIR and /tmp are writable, as in the pods: it starts, is ready, answers gRPC health, and stops
+    cleanly on SIGTERM; without a writable BOT_DATA_DIR it says so in one line."""
+    grpc_port, http_port = free_port(), free_port()
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "BOT_DATA_DIR": "/tmp/data",
+        "BOT_GRPC_HOST": "127.0.0.1",
+        "BOT_GRPC_PORT": str(grpc_port),
+        "BOT_HTTP_HOST": "127.0.0.1",
+        "BOT_HTTP_PORT": str(http_port),
+        "BOT_DRAIN_SECONDS": "1",
+    }
+    process = read_only_root([sys.executable, "-m", "bot", "serve"], env)
+    try:
+        wait_for_port(http_port, timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=5) as answer:
+            assert answer.status == 200
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Read-only" not in stderr
+
+    refused = read_only_root([sys.executable, "-m", "bot", "serve"], {**env, "BOT_DATA_DIR": "/var/lib/chatops"})
+    _, stderr = refused.communicate(timeout=60)
+    assert refused.returncode == 2
+    assert stderr.strip().splitlines() == [
+        "cannot start: BOT_DATA_DIR=/var/lib/chatops cannot be used (Read-only file system); set BOT_DATA_DIR to a "
+        "directory this user (uid and gid of the process) may write: in a container with a read-only root file "
+        "system, mount a volume or an emptyDir there"
+    ]
