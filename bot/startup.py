@@ -17,9 +17,10 @@ from pydantic import SecretStr, ValidationError
 
 from bot.core.text import echo
 from bot.settings import Settings
-from bot.store import DataDirInUse, StoreError
 
-EXIT_STATUS = 2  # what sysexits-style tools and the tests expect of a start refused for its configuration
+EXIT_STATUS = 2  # a start refused for its configuration (as argparse exits for a bad command line)
+# Errors of a file operation that mean the directory cannot be used, when the error names no file (writing the lock).
+DATA_DIR_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR})
 
 
 class ListenError(OSError):
@@ -133,6 +134,8 @@ def check_ports(settings: Settings) -> None:
 
 def explain(exc: BaseException, settings: Settings) -> str | None:
     """The line for a failure to start, or None when ``exc`` is not one the operator can fix by a setting."""
+    from bot.store import DataDirInUse, StoreError  # not at import: ``serve --help`` and ``preview`` need no Redis
+
     embedded = settings.store_url is None or not settings.store_url.get_secret_value().strip()
     data_dir = settings.data_dir
     if isinstance(exc, ListenError):
@@ -146,8 +149,11 @@ def explain(exc: BaseException, settings: Settings) -> str | None:
             "it (host, port, password, database), or unset BOT_STORE_URL for the embedded store in BOT_DATA_DIR "
             "(one replica)"
         )
-    if isinstance(exc, OSError) and exc.filename is not None and not _within(Path(exc.filename), data_dir):
-        return one_line(f"cannot use {exc.filename}: {exc.strerror or exc}")
+    if isinstance(exc, OSError):
+        if exc.filename is not None and not _within(Path(exc.filename), data_dir):
+            return one_line(f"cannot use {exc.filename}: {exc.strerror or exc}")
+        if exc.filename is None and exc.errno not in DATA_DIR_ERRNOS:
+            return None  # not the data directory's: a bug, with its traceback
     if isinstance(exc, StoreError | sqlite3.Error | OSError):
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return one_line(
@@ -155,6 +161,7 @@ def explain(exc: BaseException, settings: Settings) -> str | None:
             "(uid and gid of the process) may write: in a container with a read-only root file system, mount a "
             "volume or an emptyDir there"
         )
-    if isinstance(exc, ValueError):  # open_store's: BOT_STORE_URL is not a Redis URL (the message names it)
-        return one_line(str(exc))
+    aliases = {str(field.alias) for field in Settings.model_fields.values()}
+    if isinstance(exc, ValueError) and any(alias in str(exc) for alias in aliases):
+        return one_line(str(exc))  # open_store's: BOT_STORE_URL is not a Redis URL
     return None

@@ -304,3 +304,16 @@ async def test_a_bind_lost_to_a_race_still_closes_everything(tmp_path: Path) -> 
     assert (explain(caught.value, settings) or "").startswith(f"BOT_HTTP_PORT: cannot listen on 127.0.0.1:{port}")
     again = SqliteStore(tmp_path, lock_wait=0)  # DataDirInUse if the failed start still held it
     await again.close()
+
+
+def test_failures_no_setting_explains_keep_their_traceback(tmp_path: Path) -> None:
+    """Only failures a setting can fix become one line; anything else is a bug, and its traceback is kept."""
+    values: dict[str, Any] = {"data_dir": tmp_path}
+    settings = Settings(**values)
+    assert explain(ConnectionResetError(104, "Connection reset by peer"), settings) is None
+    assert explain(ValueError("too many values to unpack"), settings) is None
+    assert explain(KeyError("x"), settings) is None
+    full = explain(OSError(28, "No space left on device"), settings)  # writing the lock file names no file
+    assert full is not None and full.startswith(f"BOT_DATA_DIR={tmp_path} cannot be used (No space left on device)")
+    elsewhere = explain(PermissionError(13, "Permission denied", "/etc/elsewhere"), settings)
+    assert elsewhere == "cannot use /etc/elsewhere: Permission denied"
