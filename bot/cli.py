@@ -5,17 +5,67 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from bot import __version__
 
+HELP_WIDTH = 100
+# The type names a preview file may give (Cloudforet 1.x's NotificationType names; NONE is short for its zero value).
+NONE_ALIAS = "NONE"
+
+
+def settings_help() -> str:
+    """Every setting of ``bot.settings.Settings``: its variable, default and meaning (read from the model, so the
+    help cannot drift from what ``serve`` reads)."""
+    from bot.settings import Settings
+    from bot.startup import describe_default, is_secret
+
+    lines = [
+        "settings (environment variables; each has a default, none is needed to start):",
+        "",
+    ]
+    for name, field in Settings.model_fields.items():
+        secret = " (secret: give it from a secret store)" if is_secret(name) else ""
+        lines.append(f"  {field.alias}  [default: {describe_default(field.default)}]{secret}")
+        lines.extend(
+            textwrap.wrap(field.description or "", HELP_WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        )
+    lines += [
+        "",
+        "A setting that cannot be used stops the start with one line naming it, and exit status 2.",
+    ]
+    return "\n".join(lines)
+
+
+class PreviewError(Exception):
+    """A preview file the card cannot be made from."""
+
+
+def _notification_type(data: dict[str, Any]) -> Any:
+    from bot.core.models import NotificationType
+
+    if "notification_type" not in data:
+        return NotificationType.NONE
+    name = data["notification_type"]
+    if name == NONE_ALIAS:
+        return NotificationType.NONE
+    try:
+        return NotificationType(name)
+    except ValueError:
+        known = ", ".join(t.name for t in NotificationType)
+        raise PreviewError(
+            f"unknown notification_type {json.dumps(name)[:80]}: use one of {known} (Cloudforet's names)"
+        ) from None
+
 
 def _preview(path: str) -> int:
     from bot.button_keys import ButtonKeys
-    from bot.core.models import Message, NotificationType
+    from bot.core.models import Message
     from bot.slack.card_builder import build_card
 
     try:
@@ -28,12 +78,25 @@ def _preview(path: str) -> int:
         print("expected a JSON object: a dispatch request or a message", file=sys.stderr)
         return 2
     message = data.get("message", data) if "message" in data else data
-    notification_type = NotificationType.parse(data.get("notification_type"))
+    try:
+        notification_type = _notification_type(data)
+    except PreviewError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 2
     parsed = Message.from_struct(message if isinstance(message, dict) else {})
     with tempfile.TemporaryDirectory() as tmp:  # buttons sealed with a throw-away key
         card = build_card(parsed, notification_type, ButtonKeys([], Path(tmp)))
-    json.dump(card.payload(), sys.stdout, indent=2, ensure_ascii=False)
-    print()
+    try:
+        json.dump(card.payload(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): not an error. Point stdout at /dev/null so the interpreter's own
+        # flush at exit does not fail again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     if card.truncated:
         print("shortened: " + "; ".join(card.truncated), file=sys.stderr)
     return 0
@@ -45,20 +108,32 @@ def _serve() -> int:
     from bot.logging_setup import configure_logging
     from bot.runtime import serve
     from bot.settings import Settings
-    from bot.store import DataDirInUse, StoreError
+    from bot.startup import EXIT_STATUS, check_ports, explain, explain_invalid_settings
 
     try:
         settings = Settings()
     except ValidationError as exc:
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors(include_input=False))
-        print(f"invalid settings: {fields}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_format, settings.log_level)
+        print(f"cannot start: {explain_invalid_settings(exc)}", file=sys.stderr)
+        return EXIT_STATUS
     try:
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError:
+        level = Settings.model_fields["log_level"]
+        print(
+            f"cannot start: invalid settings: BOT_LOG_LEVEL={settings.log_level[:80]!r} is not valid: use "
+            f"{level.description}; unset it for {level.default}",
+            file=sys.stderr,
+        )
+        return EXIT_STATUS
+    try:
+        check_ports(settings)
         asyncio.run(serve(settings))
-    except (DataDirInUse, StoreError, ValueError) as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        line = explain(exc, settings)
+        if line is None:
+            raise
+        print(f"cannot start: {line}", file=sys.stderr)
+        return EXIT_STATUS
     return 0
 
 
@@ -66,7 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="slack-chatops", description="Cloudforet notification plugin for Slack")
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the gRPC plugin API (and Slack interactivity) until stopped")
+    commands.add_parser(
+        "serve",
+        help="serve the gRPC plugin API (and Slack interactivity) until stopped",
+        description=textwrap.fill(
+            "Serve the gRPC plugin API (and Slack interactivity over HTTP or Socket Mode) until SIGTERM, then drain. "
+            "Configured by environment variables only.",
+            HELP_WIDTH,
+        ),
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     preview = commands.add_parser("preview", help="print the Block Kit JSON of a dispatch request, without Slack")
     preview.add_argument("request", help="JSON file with a dispatch request or a message ('-' for stdin)")
     args = parser.parse_args(argv)

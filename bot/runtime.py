@@ -28,6 +28,7 @@ from bot.slack.directory import ClickerEmails, SlackDirectory
 from bot.slack.http_app import build_http_app
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
+from bot.startup import ListenError
 from bot.store import SqliteStore, Store, open_store
 
 logger = logging.getLogger(__name__)
@@ -223,7 +224,10 @@ class Runtime:
         self.housekeeping = asyncio.get_running_loop().create_task(self._housekeeping(), name="housekeeping")
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         api = self.settings.cloudforet_api
-        self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address, api)
+        try:
+            self.grpc_server, self.grpc_port = await start_grpc_server(self.service, address, api)
+        except (OSError, RuntimeError) as exc:  # grpcio raises RuntimeError when it cannot bind
+            raise ListenError("BOT_GRPC_PORT", "BOT_GRPC_HOST", address, exc) from exc
         logger.info(
             "gRPC plugin server listening on %s:%d (%s)", self.settings.grpc_host, self.grpc_port, api.proto_package
         )
@@ -234,7 +238,11 @@ class Runtime:
         )
         await self.http_runner.setup()
         site = web.TCPSite(self.http_runner, self.settings.http_host, self.settings.http_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            where = f"{self.settings.http_host}:{self.settings.http_port}"
+            raise ListenError("BOT_HTTP_PORT", "BOT_HTTP_HOST", where, exc) from exc
         self.http_port = int(self.http_runner.addresses[0][1])
         logger.info(
             "HTTP listening on %s:%d (Slack interactivity %s)",
@@ -270,7 +278,11 @@ class Runtime:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight requests (bounded) and exit."""
     runtime = await open_runtime(settings)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except BaseException:  # a port in use: close what did start (sessions, store, the lock) before leaving
+        await runtime.stop(grace=0)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,8 @@
-"""Deployment-wide settings, read from environment variables; each has a safe default."""
+"""Deployment-wide settings, read from environment variables; each has a safe default.
+
+Each field's ``description`` is what ``slack-chatops serve --help`` prints beside its variable and default, and what
+a start-up error about it tells the operator to do.
+"""
 
 from __future__ import annotations
 
@@ -22,33 +26,119 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
-    grpc_port: int = Field(50051, alias="BOT_GRPC_PORT", ge=0, le=65535)
-    grpc_host: str = Field("[::]", alias="BOT_GRPC_HOST")
+    grpc_port: int = Field(
+        50051,
+        alias="BOT_GRPC_PORT",
+        ge=0,
+        le=65535,
+        description="gRPC port Cloudforet calls (plugin API, health, reflection), 0-65535; 0 picks a free one",
+    )
+    grpc_host: str = Field("[::]", alias="BOT_GRPC_HOST", description="gRPC listen address ([::]: all, IPv6 and IPv4)")
     # Which Cloudforet calls the plugin: 1.x's notification service or 2.x's alert manager (one per deployment).
-    cloudforet_api: CloudforetApi = Field(CloudforetApi.NOTIFICATION, alias="BOT_CLOUDFORET_API")
-    http_port: int = Field(8080, alias="BOT_HTTP_PORT", ge=0, le=65535)
-    http_host: str = Field("0.0.0.0", alias="BOT_HTTP_HOST")
-    slack_api_url: str = Field("https://slack.com/api/", alias="BOT_SLACK_API_URL")
-    data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
-    signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
-    app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
-    button_key: SecretStr | None = Field(None, alias="BOT_BUTTON_KEY")
-    callback_allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_CALLBACK_ALLOWED_HOSTS")
-    allowed_responders: Annotated[list[str] | None, NoDecode] = Field(None, alias="BOT_ALLOWED_RESPONDERS")
-    callback_timeout: float = Field(10.0, alias="BOT_CALLBACK_TIMEOUT", gt=0)
-    dispatch_wait: float = Field(5.0, alias="BOT_DISPATCH_WAIT", ge=0, lt=120)
-    repeat_window: float = Field(60.0, alias="BOT_REPEAT_WINDOW", ge=0)
+    cloudforet_api: CloudforetApi = Field(
+        CloudforetApi.NOTIFICATION,
+        alias="BOT_CLOUDFORET_API",
+        description="which Cloudforet calls the plugin: notification (1.x's notification service) or alert-manager "
+        "(2.x's alert manager)",
+    )
+    http_port: int = Field(
+        8080,
+        alias="BOT_HTTP_PORT",
+        ge=0,
+        le=65535,
+        description="HTTP port (Slack interactivity at /slack/events, /healthz, /readyz, /metrics), 0-65535; 0 picks "
+        "a free one",
+    )
+    http_host: str = Field("0.0.0.0", alias="BOT_HTTP_HOST", description="HTTP listen address")
+    slack_api_url: str = Field(
+        "https://slack.com/api/", alias="BOT_SLACK_API_URL", description="Slack Web API base URL (GovSlack, a proxy)"
+    )
+    data_dir: Path = Field(
+        Path("./data"),
+        alias="BOT_DATA_DIR",
+        description="a writable directory: the embedded store (outbox, cards, audit) and the button key file; keep it "
+        "on a volume",
+    )
+    signing_secret: SecretStr | None = Field(
+        None,
+        alias="SLACK_SIGNING_SECRET",
+        description="the Slack app's signing secret: verifies clicks sent over HTTP (unset: /slack/events refuses "
+        "every request)",
+    )
+    app_token: SecretStr | None = Field(
+        None,
+        alias="SLACK_APP_TOKEN",
+        description="an app-level token (xapp-…, scope connections:write): clicks over Socket Mode, no public URL",
+    )
+    button_key: SecretStr | None = Field(
+        None,
+        alias="BOT_BUTTON_KEY",
+        description="seals callback buttons and stored tokens; the same on every replica (unset: derived from the "
+        "Slack secrets, else made once and kept in the store)",
+    )
+    callback_allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        alias="BOT_CALLBACK_ALLOWED_HOSTS",
+        description="comma list of host names callback URLs may point to (*.example.com allowed; unset: any host but "
+        "link-local and metadata addresses)",
+    )
+    allowed_responders: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        alias="BOT_ALLOWED_RESPONDERS",
+        description="comma list of Slack user IDs (U…) and user-group IDs (S…) who may click (unset: anyone in the "
+        "channel)",
+    )
+    callback_timeout: float = Field(
+        10.0, alias="BOT_CALLBACK_TIMEOUT", gt=0, description="seconds to wait for Cloudforet's answer to a click, > 0"
+    )
+    dispatch_wait: float = Field(
+        5.0,
+        alias="BOT_DISPATCH_WAIT",
+        ge=0,
+        lt=120,
+        description="seconds a dispatch waits for its card to be posted before answering queued, 0 to under 120 "
+        "(Cloudforet gives up at 180)",
+    )
+    repeat_window: float = Field(
+        60.0,
+        alias="BOT_REPEAT_WINDOW",
+        ge=0,
+        description="seconds within which an identical dispatch (a retry) is not posted again; 0 turns it off",
+    )
     # Slack: chat.postMessage ~1/s per channel with short bursts; chat.update Tier 3 (~50/min per workspace).
-    post_rate: float = Field(1.0, alias="BOT_SLACK_POST_RATE", ge=0)
-    post_burst: int = Field(3, alias="BOT_SLACK_POST_BURST", ge=1)
-    update_rate: float = Field(0.8, alias="BOT_SLACK_UPDATE_RATE", ge=0)
-    update_burst: int = Field(5, alias="BOT_SLACK_UPDATE_BURST", ge=1)
-    drain_seconds: float = Field(15.0, alias="BOT_DRAIN_SECONDS", ge=0)
-    lock_wait: float = Field(30.0, alias="BOT_LOCK_WAIT", ge=0)
+    post_rate: float = Field(
+        1.0, alias="BOT_SLACK_POST_RATE", ge=0, description="posts per second per channel; 0 is unpaced"
+    )
+    post_burst: int = Field(3, alias="BOT_SLACK_POST_BURST", ge=1, description="posts a channel may burst, >= 1")
+    update_rate: float = Field(
+        0.8, alias="BOT_SLACK_UPDATE_RATE", ge=0, description="card updates per second per workspace; 0 is unpaced"
+    )
+    update_burst: int = Field(
+        5, alias="BOT_SLACK_UPDATE_BURST", ge=1, description="card updates a workspace may burst, >= 1"
+    )
+    drain_seconds: float = Field(
+        15.0,
+        alias="BOT_DRAIN_SECONDS",
+        ge=0,
+        description="on SIGTERM, seconds to keep delivering what is queued (after up to 10 s for requests in flight)",
+    )
+    lock_wait: float = Field(
+        30.0,
+        alias="BOT_LOCK_WAIT",
+        ge=0,
+        description="seconds a starting plugin waits for another one on the same BOT_DATA_DIR to exit",
+    )
     # unset: the embedded SQLite store in BOT_DATA_DIR (one replica); redis://… or rediss://…: shared by replicas
-    store_url: SecretStr | None = Field(None, alias="BOT_STORE_URL")
-    log_format: str = Field("text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$")
-    log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
+    store_url: SecretStr | None = Field(
+        None,
+        alias="BOT_STORE_URL",
+        description="redis://[user:password@]host:port/db or rediss://…: one Redis shared by every replica (unset: "
+        "the embedded store in BOT_DATA_DIR, one replica)",
+    )
+    log_format: str = Field(
+        "text", alias="BOT_LOG_FORMAT", pattern="^(text|json)$", description="text, or json: one JSON object a line"
+    )
+    log_level: str = Field("INFO", alias="BOT_LOG_LEVEL", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
     @field_validator("callback_allowed_hosts", "allowed_responders", mode="before")
     @classmethod

@@ -1,0 +1,167 @@
+"""Why the plugin could not start, in one line that names the setting and says what to do.
+
+``slack-chatops serve`` prints the line and exits with status 2 instead of a traceback: a port in use, a data
+directory it cannot write, a store that does not answer, a malformed setting. Secrets (``SecretStr`` settings such
+as ``BOT_STORE_URL``, which may hold a password) are never quoted.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from bot.core.text import echo
+from bot.settings import Settings
+
+EXIT_STATUS = 2  # a start refused for its configuration (as argparse exits for a bad command line)
+# Errors of a file operation that mean the directory cannot be used, when the error names no file (writing the lock).
+DATA_DIR_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR})
+
+
+class ListenError(OSError):
+    """A server could not listen on its address; ``setting`` names the port's variable."""
+
+    def __init__(self, setting: str, host_setting: str, address: str, cause: BaseException) -> None:
+        super().__init__(getattr(cause, "errno", None), f"cannot listen on {address}")
+        self.setting = setting
+        self.host_setting = host_setting
+        self.address = address
+        self.cause = cause
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _default(name: str) -> str:
+    return describe_default(Settings.model_fields[name].default)
+
+
+def describe_default(value: object) -> str:
+    """A setting's default as ``serve --help`` and the errors show it."""
+    if value is None:
+        return "unset"
+    if isinstance(value, Path):
+        return str(value) if value.is_absolute() else f"./{value}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value) or "unset"
+    return str(value)
+
+
+def is_secret(name: str) -> bool:
+    annotation = Settings.model_fields[name].annotation
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+def explain_invalid_settings(exc: ValidationError) -> str:
+    """``invalid settings: BOT_X='value' is not valid (why): what it must be; unset for the default …``."""
+    by_alias = {field.alias: name for name, field in Settings.model_fields.items()}
+    parts: list[str] = []
+    for error in exc.errors():
+        alias = str(error["loc"][0]) if error["loc"] else "?"
+        name = by_alias.get(alias)
+        value: Any = error.get("input")
+        shown = "" if name is None or is_secret(name) or not isinstance(value, str) else f"={echo(value)!r}"
+        reason = str(error["msg"])
+        if name is None:
+            parts.append(f"{alias}{shown} is not valid ({reason})")
+            continue
+        description = Settings.model_fields[name].description or ""
+        parts.append(f"{alias}{shown} is not valid ({reason}): {description}; unset it for {_default(name)}")
+    return one_line("invalid settings: " + "; ".join(parts))
+
+
+def _within(path: Path, directory: Path) -> bool:
+    path, directory = path.absolute(), directory.absolute()
+    return path == directory or directory in path.parents or path in directory.parents
+
+
+def _listen_problem(exc: ListenError) -> tuple[str, str]:
+    """The setting to blame for a failed bind, and what went wrong and what to do about it."""
+    cause, port, host = exc.cause, exc.setting, exc.host_setting
+    if isinstance(cause, socket.gaierror):
+        return host, "the host name does not resolve; set it to an address of this host (or unset it)"
+    code = getattr(cause, "errno", None)
+    if code == errno.EADDRNOTAVAIL:
+        return host, "that address is not one of this host's; set it to one (or unset it)"
+    if code == errno.EACCES:
+        return port, "ports below 1024 need privileges this process does not have; set it to a port above 1023"
+    if code == errno.EADDRINUSE:
+        return port, "the port is in use by another process; stop that process or set it to a free port"
+    # grpcio says only that it could not bind
+    return port, (
+        f"the port is in use by another process, or the address is not this host's; stop that process or set "
+        f"{port} to a free port ({host} to an address of this host)"
+    )
+
+
+def _bind_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    """Where a server on ``host`` (``[::]``, ``0.0.0.0``, a name) would bind: gRPC writes IPv6 in brackets."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    found = socket.getaddrinfo(bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = found[0]
+    return family, address
+
+
+def check_port(setting: str, host_setting: str, host: str, port: int) -> None:
+    """Raise ``ListenError`` when ``host:port`` cannot be listened on now, the way the servers bind (address reuse
+    on, so a port in TIME_WAIT passes and one another process listens on does not; port 0 checks the address). Done
+    before starting, because grpcio's own failure also prints a line of its C core's log; the servers' binding still
+    checks for real."""
+    address = f"{host}:{port}"
+    try:
+        family, where = _bind_address(host, port)
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and where[0] == "::":
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # gRPC's [::] takes IPv4 too
+            probe.bind(where)
+    except OSError as exc:
+        raise ListenError(setting, host_setting, address, exc) from exc
+
+
+def check_ports(settings: Settings) -> None:
+    check_port("BOT_GRPC_PORT", "BOT_GRPC_HOST", settings.grpc_host, settings.grpc_port)
+    check_port("BOT_HTTP_PORT", "BOT_HTTP_HOST", settings.http_host, settings.http_port)
+
+
+def explain(exc: BaseException, settings: Settings) -> str | None:
+    """The line for a failure to start, or None when ``exc`` is not one the operator can fix by a setting."""
+    from bot.store import DataDirInUse, StoreError  # not at import: ``serve --help`` and ``preview`` need no Redis
+
+    embedded = settings.store_url is None or not settings.store_url.get_secret_value().strip()
+    data_dir = settings.data_dir
+    if isinstance(exc, ListenError):
+        setting, problem = _listen_problem(exc)
+        return one_line(f"{setting}: cannot listen on {exc.address}: {problem}")
+    if isinstance(exc, DataDirInUse):
+        return one_line(str(exc))
+    if isinstance(exc, StoreError) and not embedded:
+        return one_line(
+            f"BOT_STORE_URL: {exc}; check that this Redis runs and is reachable from here and that BOT_STORE_URL names "
+            "it (host, port, password, database), or unset BOT_STORE_URL for the embedded store in BOT_DATA_DIR "
+            "(one replica)"
+        )
+    if isinstance(exc, OSError):
+        if exc.filename is not None and not _within(Path(exc.filename), data_dir):
+            return one_line(f"cannot use {exc.filename}: {exc.strerror or exc}")
+        if exc.filename is None and exc.errno not in DATA_DIR_ERRNOS:
+            return None  # not the data directory's: a bug, with its traceback
+    if isinstance(exc, StoreError | sqlite3.Error | OSError):
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return one_line(
+            f"BOT_DATA_DIR={data_dir} cannot be used ({why}); set BOT_DATA_DIR to a directory this user "
+            "(uid and gid of the process) may write: in a container with a read-only root file system, mount a "
+            "volume or an emptyDir there"
+        )
+    aliases = {str(field.alias) for field in Settings.model_fields.values()}
+    if isinstance(exc, ValueError) and any(alias in str(exc) for alias in aliases):
+        return one_line(str(exc))  # open_store's: BOT_STORE_URL is not a Redis URL
+    return None
