@@ -506,7 +506,8 @@ class Outbox:
             await self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
         else:
             lane.backoff_until = 0.0
-            metrics.NOTIFICATION_LATENCY.observe(max(0.0, time.time() - job.item.created_at))
+            if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
+                metrics.NOTIFICATION_LATENCY.observe(max(0.0, time.time() - job.item.created_at))
             if job.future is not None and not job.future.done():
                 job.future.set_result(None)
         lane.jobs.popleft()
