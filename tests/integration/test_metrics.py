@@ -3,6 +3,7 @@ a 429 and a click happen; the formats a Prometheus server asks for."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2_grpc
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.fakes.slack import FakeSlack
-from tests.interactivity_support import SIGNING_SECRET, wait_for
+from tests.interactivity_support import SIGNING_SECRET, click_stack, wait_for
 from tests.process import ServerProcess, server_process, wait_for_port
 from tests.samples import TOKEN, alerting_message
 from tests.support import CHANNEL_ID, BackgroundLoop, dispatch_request
@@ -125,3 +126,31 @@ def test_the_openmetrics_format_when_the_scraper_asks_for_it(tmp_path: Path, fak
         assert {"slack_chatops_notifications", "slack_chatops_clicks", "slack_chatops_outbox_depth"} <= names
         content_type, text = scrape(server)
         assert content_type == "text/plain; version=0.0.4; charset=utf-8" and "# EOF" not in text
+
+
+def test_the_live_gauges_follow_the_running_plugin(tmp_path: Path) -> None:
+    """Outbox depth, lanes and the oldest item's age while Slack is down; Socket Mode connected; the store up."""
+    with click_stack(tmp_path, transport="socket", dispatch_wait=0.2) as clicks:
+        stack = clicks.stack
+        base = f"http://127.0.0.1:{stack.runtime.http_port}/metrics"
+
+        def gauges() -> Samples:
+            with urllib.request.urlopen(base, timeout=10) as answer:
+                text = answer.read().decode()
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name.startswith(("slack_chatops_outbox_", "slack_chatops_socket_mode", "slack_chatops_store"))
+            }
+
+        idle = gauges()
+        assert value(idle, "slack_chatops_socket_mode_connections", state="connected") == 1
+        assert value(idle, "slack_chatops_store_up") == 1 and value(idle, "slack_chatops_outbox_depth") == 0
+        stack.slack.outage(30.0)  # Slack is down: the notification waits in the outbox
+        stack.dispatch(alerting_message())
+        time.sleep(1.0)
+        down = gauges()
+        assert value(down, "slack_chatops_outbox_depth") == 1 and value(down, "slack_chatops_outbox_lanes") == 1
+        assert value(down, "slack_chatops_outbox_oldest_item_age_seconds") >= 1
+        stack.slack.outage(0)
