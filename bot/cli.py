@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.ops import add_commands as add_operator_commands
 
 HELP_WIDTH = 100
 # The type names a preview file may give (Cloudforet 1.x's NotificationType names; NONE is short for its zero value).
@@ -154,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     preview = commands.add_parser("preview", help="print the Block Kit JSON of a dispatch request, without Slack")
     preview.add_argument("request", help="JSON file with a dispatch request or a message ('-' for stdin)")
+    add_operator_commands(commands)  # doctor, outbox, audit (bot.ops)
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):
+        return int(args.run(args))
     if args.command == "preview":
         return _preview(args.request)
     return _serve()

@@ -12,12 +12,14 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
 from bot import metrics
 from bot.core.errors import BotError, ErrorCode
+from bot.core.lifecycle import alert_key
 from bot.core.models import DispatchRequest
 from bot.delivery.outbox import Outbox
 from bot.slack.web_api import SlackSender
@@ -35,6 +37,10 @@ class DispatchOutcome(StrEnum):
     QUEUED = "queued"  # durably in the outbox; it goes out at Slack's pace or after an outage
     REPEAT = "repeat"  # the same dispatch was accepted within the repeat window: nothing more to do
     FAILED = "failed"  # metrics only: a permanent error was raised to the caller
+
+
+metrics.outcomes(metrics.NOTIFICATIONS, DispatchOutcome)
+metrics.outcomes(metrics.DISPATCH_SECONDS, DispatchOutcome)
 
 
 def dispatch_digest(request: DispatchRequest) -> str:
@@ -70,13 +76,37 @@ class DispatchService:
 
         ``digest`` identifies the request for repeat suppression (default: from its content).
         """
+        started = time.perf_counter()
+        try:
+            outcome = await self._dispatch(request, digest)
+        except BotError as exc:
+            self._answered(request, DispatchOutcome.FAILED, started, exc.code.value)
+            raise
+        self._answered(request, outcome, started)
+        return outcome
+
+    @staticmethod
+    def _answered(request: DispatchRequest, outcome: DispatchOutcome, started: float, code: str = "") -> None:
+        seconds = time.perf_counter() - started
+        metrics.NOTIFICATIONS.labels(outcome.value).inc()
+        metrics.DISPATCH_SECONDS.labels(outcome.value).observe(seconds)
+        fields: dict[str, Any] = {"event": "dispatch", "outcome": outcome.value, "channel": request.channel.target}
+        fields.update(duration_ms=round(seconds * 1000, 1), alert=alert_key(request.message) or "")
+        if code:
+            fields["code"] = code
+        logger.info("dispatch answered %s in %.1f ms", outcome.value, seconds * 1000, extra=fields)
+
+    async def _dispatch(self, request: DispatchRequest, digest: str | None) -> DispatchOutcome:
         if request.channel.app_token is not None and self._on_app_token is not None:
             await self._on_app_token(request.channel.app_token.get_secret_value())
-        submission = await self._outbox.submit(
-            request, digest=digest or dispatch_digest(request), window=self._repeat_window
-        )
+        try:
+            submission = await self._outbox.submit(
+                request, digest=digest or dispatch_digest(request), window=self._repeat_window
+            )
+        except BotError as exc:  # never accepted: it fails here (later failures are counted by the outbox)
+            metrics.NOTIFICATIONS_FAILED.labels(exc.code.value).inc()
+            raise
         if submission is None:
-            metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.REPEAT.value)
             logger.info("ignored a repeat of a dispatch accepted within the last %g s", self._repeat_window)
             return DispatchOutcome.REPEAT
         outcome = DispatchOutcome.QUEUED
@@ -87,13 +117,9 @@ class DispatchService:
                 outcome = DispatchOutcome.POSTED
             except TimeoutError:
                 pass
-            except BotError:
-                metrics.inc("chatops_dispatch_total", outcome=DispatchOutcome.FAILED.value)
-                raise
         if outcome is DispatchOutcome.QUEUED:
             await self._outbox.persist(submission.job)  # durable before we answer OK
             submission.future.cancel()  # nobody waits for it any more (a replica watching the store stops)
-        metrics.inc("chatops_dispatch_total", outcome=outcome.value)
         return outcome
 
     async def verify(self, token: str) -> dict[str, Any]:

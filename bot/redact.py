@@ -27,8 +27,14 @@ def redact(text: str) -> str:
     return _URL.sub(_url, text)
 
 
+# What every LogRecord has; anything else on a record came from ``extra=`` and is redacted like the message.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class RedactingFilter(logging.Filter):
-    """Renders each record's message once, redacted, so no argument can carry a secret past it."""
+    """Renders each record's message once, redacted, so no argument can carry a secret past it; redacts the text
+    fields given with ``extra=``, and the traceback of an exception (kept, as text: its frames say where an
+    unexpected error came from, and its messages are redacted like everything else)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -37,10 +43,17 @@ class RedactingFilter(logging.Filter):
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, key, redact(value))
         if record.exc_info and record.exc_info[1] is not None:
-            # Tracebacks may quote argument values; keep the type and a redacted message only.
-            exc = record.exc_info[1]
-            record.msg += f" [{type(exc).__name__}: {redact(str(exc))}]"
-            record.exc_info = None
-            record.exc_text = None
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.exc_info = None  # only the redacted text goes on: no formatter can render the original again
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

@@ -11,6 +11,7 @@ import time
 import grpc
 from aiohttp import web
 
+from bot import metrics, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
 from bot.clicks.service import ClickService
@@ -135,6 +136,7 @@ class Runtime:
         self.http_runner: web.AppRunner | None = None
         self.http_port = 0
         self.housekeeping: asyncio.Task[None] | None = None
+        metrics.watch(self)  # the gauges read the outbox, Socket Mode and the store from here
 
     async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
         token = self.tokens.token_for_channel(channel_id)
@@ -261,6 +263,7 @@ class Runtime:
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, finish those in flight, deliver what is queued (bounded), then close."""
+        metrics.unwatch(self)
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
         if self.housekeeping is not None:
@@ -277,6 +280,7 @@ class Runtime:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight requests (bounded) and exit."""
+    tracing.configure_from_env()  # spans to an OTLP collector when OTEL_* name one and the otel extra is installed
     runtime = await open_runtime(settings)
     try:
         await runtime.start()
@@ -294,3 +298,4 @@ async def serve(settings: Settings) -> None:
         settings.drain_seconds,
     )
     await runtime.stop()
+    tracing.shutdown()  # flush the spans still buffered

@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any, Protocol
 
-from bot import metrics
+from bot import metrics, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
 from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome
@@ -127,6 +127,10 @@ class ClickOutcome(StrEnum):
     ERROR = "error"  # a step failed unexpectedly
 
 
+metrics.outcomes(metrics.CLICKS, ClickOutcome)
+metrics.outcomes(metrics.CALLBACK_SECONDS, Outcome)
+
+
 # What a click's callback came to, as the click's outcome.
 _CALLBACK_OUTCOMES: dict[Outcome, ClickOutcome] = {
     Outcome.DONE: ClickOutcome.DONE,
@@ -188,7 +192,7 @@ class ClickService:
         self._claim_timeout = claim_timeout
 
     async def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
-        metrics.inc("chatops_clicks_total", outcome=outcome.value)
+        metrics.CLICKS.labels(outcome.value).inc()
         try:
             await self._store.add_audit(
                 AuditRecord(
@@ -204,7 +208,10 @@ class ClickService:
             )
         except Exception as exc:  # the audit must not break the click, but must not vanish either
             logger.error("could not write the audit record for a click (%s): %s", outcome, type(exc).__name__)
-        logger.info("click by %s on %s in %s: %s %s", click.user_id, target, click.channel_id, outcome, detail)
+        fields = {"event": "click", "outcome": outcome.value, "channel": click.channel_id, "alert": target}
+        logger.info(
+            "click by %s on %s in %s: %s %s", click.user_id, target, click.channel_id, outcome, detail, extra=fields
+        )
 
     async def _finish(self, key: str, *, done: bool) -> bool:
         """Mark the claimed action done (or release it); False when the store failed (logged)."""
@@ -231,10 +238,14 @@ class ClickService:
         """Carry out a click. Never raises: whatever step fails, the click is audited, the card is left usable
         and the clicker is told."""
         progress = _Progress()
-        try:
-            return await self._handle(click, respond, progress)
-        except Exception as exc:
-            return await self._failed(click, respond, progress, exc)
+        attributes = {"slack.channel": click.channel_id}
+        with tracing.span("slack.click", kind=tracing.Kind.SERVER, attributes=attributes) as span:
+            try:
+                outcome = await self._handle(click, respond, progress)
+            except Exception as exc:
+                outcome = await self._failed(click, respond, progress, exc)
+            span.set("slack_chatops.outcome", outcome.value)
+            return outcome
 
     async def _failed(self, click: Click, respond: Responder, progress: _Progress, exc: Exception) -> ClickOutcome:
         name = type(exc).__name__
@@ -324,7 +335,7 @@ class ClickService:
         )
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
-        metrics.inc("chatops_callback_seconds_total", result.elapsed)
+        metrics.CALLBACK_SECONDS.labels(result.outcome.value).observe(result.elapsed)
         outcome = _CALLBACK_OUTCOMES[result.outcome]
         if result.outcome is Outcome.DONE:
             recorded = await self._finish(key, done=True)

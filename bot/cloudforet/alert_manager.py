@@ -30,13 +30,13 @@ from bot.cloudforet.servicers import (
     ServiceHandlers,
     answer,
     dict_to_struct,
+    parse_counted,
     register_services,
     struct_to_dict,
     unary_handler,
     verify_secret,
 )
 from bot.core.models import DOMAIN_ID_KEY
-from bot.core.requests import parse_dispatch
 from bot.dispatch import DispatchService
 
 # The notification type's name by its number in 2.x's own enum (not 1.x's: the same names, other numbers). A
@@ -103,7 +103,7 @@ class AlertManagerNotificationServicer(notification_pb2_grpc.NotificationService
         context: grpc.aio.ServicerContext[notification_pb2.DispatchRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
-            parsed = parse_dispatch(
+            parsed = parse_counted(
                 channel_data=struct_to_dict(request.channel_data),
                 secret_data=struct_to_dict(request.secret_data),
                 message=message_to_struct(request.message, request.domain_id),

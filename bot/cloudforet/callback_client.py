@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from bot import __version__
+from bot import __version__, tracing
 from bot.core.text import echo, web_url_parts
 
 FORBIDDEN_NETWORKS = (
@@ -146,6 +146,14 @@ class CallbackClient:
 
     async def call(self, url: CallbackUrl, responder: str) -> CallbackResult:
         """POST to a checked callback URL (see ``check``) and read what Cloudforet answers; never raises."""
+        with tracing.span("cloudforet.callback", kind=tracing.Kind.CLIENT) as span:
+            result = await self._call(url, responder)
+            span.set("slack_chatops.outcome", result.outcome.value)
+            if result.status is not None:
+                span.set("http.response.status_code", result.status)
+            return result
+
+    async def _call(self, url: CallbackUrl, responder: str) -> CallbackResult:
         started = time.perf_counter()
         if self._session.closed:
             return CallbackResult(Outcome.FAILED, "could not reach Cloudforet (the plugin is stopping)")
@@ -153,6 +161,7 @@ class CallbackClient:
             async with self._session.post(
                 url,
                 json={"responder": responder},
+                headers=tracing.headers(),  # Cloudforet's services continue the click's trace
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as answer:

@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 from google.protobuf.message import DecodeError, Message
 
+from bot import metrics, tracing
 from bot.cloudforet._proto.spaceone.api.notification.plugin import (
     notification_pb2,
     notification_pb2_grpc,
@@ -29,10 +30,10 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
 from bot.cloudforet.channel_schema import plugin_metadata
 from bot.cloudforet.status import grpc_status
 from bot.core.errors import BotError, ErrorCode
-from bot.core.models import DOMAIN_ID_KEY
+from bot.core.models import DOMAIN_ID_KEY, DispatchRequest
 from bot.core.requests import parse_channel, parse_dispatch
 from bot.core.text import ELLIPSIS
-from bot.dispatch import DispatchService
+from bot.dispatch import DispatchOutcome, DispatchService
 from bot.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ _NOTIFICATION_TYPE_NAMES: dict[int, str] = {
 # gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
 # keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
 MAX_DETAILS_BYTES = 1024
+DISPATCH_METHOD = "Notification.dispatch"
 
 
 def bounded_details(details: str) -> str:
@@ -90,24 +92,69 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
 async def answer(
     context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str, call: Callable[[], Awaitable[ResponseT]]
 ) -> ResponseT:
-    """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference."""
+    """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference.
+
+    The call is a span continuing the trace of the ``traceparent`` in the request's metadata (Cloudforet's client
+    sends one), so everything it leads to (the outbox, the Slack calls) is part of that trace."""
+    parent = tracing.from_metadata(context.invocation_metadata())
+    with tracing.span(method, parent=parent, kind=tracing.Kind.SERVER, attributes=_RPC_ATTRIBUTES) as span:
+        return await _answer(context, method, call, span)
+
+
+_RPC_ATTRIBUTES = {"rpc.system": "grpc"}
+
+
+async def _answer(
+    context: grpc.aio.ServicerContext[RequestT, ResponseT],
+    method: str,
+    call: Callable[[], Awaitable[ResponseT]],
+    span: tracing.Span,
+) -> ResponseT:
     started = time.perf_counter()
     try:
         return await call()
     except BotError as exc:
         details = bounded_details(redact(exc.details))  # redacted: input echoed in a message may hold a secret
-        logger.warning("%s failed: %s (%.0f ms)", method, details, (time.perf_counter() - started) * 1000)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        fields = {"event": "grpc_error", "method": method, "code": exc.code.value, "duration_ms": round(elapsed_ms, 1)}
+        logger.warning("%s failed: %s (%.0f ms)", method, details, elapsed_ms, extra=fields)
+        span.fail(exc.code.value)
         await context.abort(grpc_status(exc.code), details)
     except Exception as exc:
         if isinstance(exc, grpc.aio.AbortError):
             raise
         reference = uuid.uuid4().hex[:12]
-        logger.error("%s failed unexpectedly (ref %s): %s", method, reference, type(exc).__name__, exc_info=exc)
+        logger.error(
+            "%s failed unexpectedly (ref %s): %s",
+            method,
+            reference,
+            type(exc).__name__,
+            exc_info=exc,
+            extra={"event": "grpc_error", "method": method, "code": ErrorCode.INTERNAL.value, "ref": reference},
+        )
+        span.fail(ErrorCode.INTERNAL.value)
+        if method == DISPATCH_METHOD:  # a bug: the dispatch service did not count it
+            metrics.NOTIFICATIONS.labels(DispatchOutcome.FAILED.value).inc()
+            metrics.NOTIFICATIONS_FAILED.labels(ErrorCode.INTERNAL.value).inc()
         await context.abort(
             grpc.StatusCode.INTERNAL,
             f"{ErrorCode.INTERNAL.value}: unexpected failure (ref {reference}); see the plugin log",
         )
     raise AssertionError("unreachable")  # context.abort always raises
+
+
+def parse_counted(
+    *, channel_data: dict[str, Any], secret_data: dict[str, Any], message: dict[str, Any], notification_type: str
+) -> DispatchRequest:
+    """``parse_dispatch``, counting a notification refused for what it carries (it fails here, for good)."""
+    try:
+        return parse_dispatch(
+            channel_data=channel_data, secret_data=secret_data, message=message, notification_type=notification_type
+        )
+    except BotError as exc:
+        metrics.NOTIFICATIONS.labels(DispatchOutcome.FAILED.value).inc()
+        metrics.NOTIFICATIONS_FAILED.labels(exc.code.value).inc()
+        raise
 
 
 async def verify_secret(service: DispatchService, options: dict[str, Any], secret: dict[str, Any]) -> None:
@@ -158,7 +205,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
             # A 1.x request names no domain: whatever a message calls domain_id is not one, and must not make
             # its alert's card keys differ from those of the same alert before the 2.x API existed.
             message.pop(DOMAIN_ID_KEY, None)
-            parsed = parse_dispatch(
+            parsed = parse_counted(
                 channel_data=struct_to_dict(request.channel_data),
                 secret_data=struct_to_dict(request.secret_data),
                 message=message,
@@ -169,7 +216,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServicer):
             await self._service.dispatch(parsed, digest=digest)
             return empty_pb2.Empty()
 
-        return await answer(context, "Notification.dispatch", run)
+        return await answer(context, DISPATCH_METHOD, run)
 
 
 class Undecodable:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bot import metrics
 from bot.button_keys import ButtonKeys
 from bot.core.cards import CardState, CardStatus
 from bot.core.compact import compact_message
@@ -112,6 +113,15 @@ def _new_record(bot: str, target: str, posted: Posted, state: CardState, sealed_
     )
 
 
+def _shown(action: metrics.CardChange, channel_id: str, ts: str, keys: list[str]) -> None:
+    """Count a card Slack now shows, and log where it is: the line that ties a notification (its trace, its alert)
+    to its Slack message."""
+    metrics.CARDS.labels(action.value).inc()
+    fields = {"event": "card", "outcome": action.value, "channel": channel_id, "ts": ts}
+    fields["alert"] = keys[0] if keys else ""
+    logger.info("card %s in %s at %s", action.value, channel_id, ts, extra=fields)
+
+
 class CardKeeper:
     def __init__(
         self, store: Store, keys: ButtonKeys, tokens: TokenVault, *, directory: SlackDirectory | None = None
@@ -190,6 +200,7 @@ class CardKeeper:
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await courier.post(target, card.payload())
+            _shown(metrics.CardChange.POSTED, posted.channel_id, posted.ts, keys)
             if not keys:  # a plain notification: no alert to keep a card for
                 await courier.finish()
                 return
@@ -198,6 +209,7 @@ class CardKeeper:
             return
         if transition.action is CardAction.IGNORE:
             logger.info("ignored a late notification for resolved alert card %s", record.ts)
+            metrics.CARDS.labels(metrics.CardChange.IGNORED.value).inc()
             await courier.finish()
             return
 
@@ -210,7 +222,9 @@ class CardKeeper:
             logger.info("card %s was deleted in Slack; posting a new one", record.ts)
             posted = await courier.post(target, card.payload())
             record.channel_id, record.ts = posted.channel_id, posted.ts
+            _shown(metrics.CardChange.POSTED, posted.channel_id, posted.ts, keys)
         else:
+            _shown(metrics.CardChange.UPDATED, record.channel_id, record.ts, keys)
             if transition.thread_line:
                 line = mentions.thread_line(transition.thread_line)  # mentions only when the update notifies
                 await self._thread_line(courier, record.channel_id, record.ts, line)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import OrderedDict, deque
@@ -31,7 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot import metrics
+from bot import metrics, tracing
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
@@ -148,7 +149,6 @@ async def _paced(pacer: Pacer | SharedPacer, call: Callable[[], Awaitable[T]]) -
     except BotError as exc:
         if exc.retry_after is not None:
             pacer.pause(exc.retry_after)  # Slack said 429: honour its Retry-After for everything behind
-            metrics.inc("chatops_slack_rate_limited_total")
         raise
 
 
@@ -205,7 +205,11 @@ class Outbox:
         if lane is None:
             lane = self._lanes[key] = Lane(key, target, Pacer(self._post_rate, self._post_burst))
         if lane.task is None or lane.task.done():  # new, or (a bug) ended without being forgotten
-            lane.task = asyncio.get_running_loop().create_task(self._run(lane), name=f"lane {lane.label}")
+            lane.task = asyncio.get_running_loop().create_task(
+                self._run(lane),
+                name=f"lane {lane.label}",
+                context=contextvars.Context(),  # no dispatch's trace
+            )
         return lane
 
     def _push(self, job: Job) -> float:
@@ -236,6 +240,7 @@ class Outbox:
         token = request.channel.token.get_secret_value()
         target = request.channel.target
         body, parsed = dispatch_body(request)
+        tracing.stamp(body)  # the dispatch's trace, carried with the item to its delivery
         item = OutboxItem(0, lane_key(token, target), ItemKind.DISPATCH, body, self._tokens.seal(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
@@ -249,7 +254,6 @@ class Outbox:
             else:
                 self._background_task(self._watch(job), name="watch")
                 eta = 0.0
-        metrics.inc("chatops_outbox_accepted_total")
         return Submission(job, future, eta)
 
     async def _holds(self, lane: str) -> bool:
@@ -291,6 +295,7 @@ class Outbox:
         """Write an item made by the plugin itself (a thread line) to the store, with ``alongside`` in the same
         transaction, and queue it for delivery; nobody waits for it. Raises ``StoreError`` (nothing written)."""
         lane, now = lane_key(token, target), time.time()
+        tracing.stamp(body)
         async with self._store.transaction():
             if alongside is not None:
                 await alongside()
@@ -321,7 +326,6 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
                 continue
-            metrics.inc("chatops_outbox_persisted_total")
 
     async def start(self) -> None:
         """Pick up everything a previous run accepted but did not deliver (on a shared store: every lane nobody
@@ -489,7 +493,8 @@ class Outbox:
         """Deliver the lane's first job, or schedule its retry; never raises (but for cancellation)."""
         job = lane.jobs[0]
         try:
-            await self._deliver(lane, job)
+            with tracing.span("outbox.deliver", parent=job.item.body.get("traceparent"), kind=tracing.Kind.CONSUMER):
+                await self._deliver(lane, job)
         except asyncio.CancelledError:
             raise
         except StoreError as exc:  # before anything was sent: try the same job again shortly
@@ -498,9 +503,14 @@ class Outbox:
             return
         except BotError as exc:
             if exc.retryable and time.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
-                metrics.inc("chatops_outbox_retries_total")
+                metrics.OUTBOX_RETRIES.inc()
                 if exc.retry_after is None:  # 5xx, timeout, connection: back off; a 429 paused the pacer
-                    logger.warning("delivery to %s will be retried: %s", lane.label, exc.details)
+                    logger.warning(
+                        "delivery to %s will be retried: %s",
+                        lane.label,
+                        exc.details,
+                        extra={"event": "delivery_retry", "channel": lane.label, "code": exc.code.value},
+                    )
                     await self._back_off(lane, job)
                 else:
                     await self._count_attempt(job)
@@ -511,7 +521,8 @@ class Outbox:
             await self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
         else:
             lane.backoff_until = 0.0
-            metrics.inc("chatops_outbox_delivered_total")
+            if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
+                metrics.NOTIFICATION_LATENCY.observe(max(0.0, time.time() - job.item.created_at))
             if job.future is not None and not job.future.done():
                 job.future.set_result(None)
         lane.jobs.popleft()
@@ -530,8 +541,14 @@ class Outbox:
         await asyncio.sleep(backoff)
 
     async def _fail(self, job: Job, exc: BotError) -> None:
-        logger.warning("a notification to %s failed for good: %s", job.target, exc.details)
-        metrics.inc("chatops_outbox_failed_total", code=exc.code.value)
+        logger.warning(
+            "a notification to %s failed for good: %s",
+            job.target,
+            exc.details,
+            extra={"event": "delivery_failed", "channel": job.target, "code": exc.code.value, "item": job.item.id},
+        )
+        if job.item.kind is ItemKind.DISPATCH:  # thread lines are the plugin's own, not Cloudforet's notifications
+            metrics.NOTIFICATIONS_FAILED.labels(exc.code.value).inc()
         if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
             with contextlib.suppress(StoreError):
                 await self._store.forget_seen(job.digest)
@@ -551,6 +568,10 @@ class Outbox:
 
     def lane_count(self) -> int:
         return len(self._lanes)
+
+    def oldest(self) -> float | None:
+        """When the oldest notification queued here was accepted (epoch seconds); None when nothing is queued."""
+        return min((lane.jobs[0].item.created_at for lane in self._lanes.values() if lane.jobs), default=None)
 
     async def drain(self, seconds: float) -> None:
         """Deliver what is queued, for up to ``seconds``; what is left stays in the outbox for next time (on a shared

@@ -29,6 +29,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.clicks.service import Click, ClickService
 from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
 
@@ -249,7 +250,12 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
             raise MalformedInteraction("the envelope is not an interaction: this app handles only button clicks")
         payload = block_actions(req.payload)
     except MalformedInteraction as exc:
-        logger.warning("ignored a malformed or unsupported interaction over Socket Mode: %s", exc)
+        logger.warning(
+            "ignored a malformed or unsupported interaction over Socket Mode: %s",
+            exc,
+            extra={"event": "request_refused", "reason": metrics.Refusal.MALFORMED.value},
+        )
+        metrics.INTERACTIONS_REFUSED.labels(metrics.Transport.SOCKET_MODE.value, metrics.Refusal.MALFORMED.value).inc()
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
         return
     response = await app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=payload))
@@ -260,6 +266,7 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(req.envelope_id)))
         return
     await send_async_response(client, req, response, started)
+    metrics.CLICK_ACK_SECONDS.labels(metrics.Transport.SOCKET_MODE.value).observe(time.time() - started)
 
 
 def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:

@@ -69,6 +69,10 @@ class QuietParseErrors(logging.Filter):
 _QUIET_PARSE_ERRORS = QuietParseErrors()
 
 
+def _refused(reason: metrics.Refusal) -> None:
+    metrics.INTERACTIONS_REFUSED.labels(metrics.Transport.HTTP.value, reason.value).inc()
+
+
 class MalformedRequest(ValueError):
     """A signed request that is not what Slack sends; the message says why without quoting the body."""
 
@@ -130,40 +134,53 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
         server_log.addFilter(_QUIET_PARSE_ERRORS)
 
     async def slack_events(request: web.Request) -> web.Response:
+        started = time.perf_counter()
         if secret is None or bolt is None:
+            _refused(metrics.Refusal.DISABLED)
             return web.json_response({"error": "interactivity over HTTP is off: set SLACK_SIGNING_SECRET"}, status=401)
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            _refused(metrics.Refusal.TOO_LARGE)
             return web.json_response({"error": "request too large"}, status=413)
         try:
             async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
                 raw = await request.read()
         except TimeoutError:
+            _refused(metrics.Refusal.TOO_SLOW)
             return web.json_response({"error": "the body did not arrive in time"}, status=408)
         except web.RequestPayloadError:  # e.g. Content-Encoding: gzip over bytes that are not gzip
-            metrics.inc("chatops_http_refused_total", reason="malformed")
+            _refused(metrics.Refusal.MALFORMED)
             return web.json_response({"error": "the body could not be read"}, status=400)
         except ConnectionError:  # the client went away mid-body: nobody to answer
             logger.info("a client closed its connection to /slack/events before sending the whole body")
             return web.json_response({"error": "incomplete body"}, status=400)
         if len(raw) > MAX_BODY_BYTES:
+            _refused(metrics.Refusal.TOO_LARGE)
             return web.json_response({"error": "request too large"}, status=413)
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         if not signature_valid(secret, raw, timestamp, signature, time.time()):
             logger.warning(
-                "refused a request to /slack/events: missing, invalid or stale signature (from %s)", request.remote
+                "refused a request to /slack/events: missing, invalid or stale signature (from %s)",
+                request.remote,
+                extra={"event": "request_refused", "reason": metrics.Refusal.SIGNATURE.value},
             )
-            metrics.inc("chatops_http_refused_total", reason="signature")
+            _refused(metrics.Refusal.SIGNATURE)
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
             checked = read_body(raw, request.content_type)
         except MalformedRequest as exc:
-            logger.warning("refused a signed but malformed request to /slack/events: %s", exc)
-            metrics.inc("chatops_http_refused_total", reason="malformed")
+            logger.warning(
+                "refused a signed but malformed request to /slack/events: %s",
+                exc,
+                extra={"event": "request_refused", "reason": metrics.Refusal.MALFORMED.value},
+            )
+            _refused(metrics.Refusal.MALFORMED)
             return web.json_response({"error": f"malformed request: {exc}"}, status=400)
         if isinstance(checked, web.Response):
             return checked
-        return await to_aiohttp_response(await bolt.async_dispatch(http_request(checked)))
+        answer = await bolt.async_dispatch(http_request(checked))  # returns once the click is acknowledged
+        metrics.CLICK_ACK_SECONDS.labels(metrics.Transport.HTTP.value).observe(time.perf_counter() - started)
+        return await to_aiohttp_response(answer)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -171,8 +188,11 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
     async def readyz(_: web.Request) -> web.Response:
         return web.Response(text="ready\n") if ready() else web.Response(text="starting\n", status=503)
 
-    async def metrics_page(_: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+    async def metrics_page(request: web.Request) -> web.Response:
+        body, headers = metrics.exposition(
+            request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
+        )
+        return web.Response(body=body, headers=headers)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events)

@@ -39,6 +39,7 @@ from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.slack.bolt_app import dispatch_socket_mode
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ class TokenState(StrEnum):
     BACKING_OFF = "backing_off"  # a transient failure or a lost connection; waiting before the next try
     WAITING = "waiting"  # remembered, waiting for a free place under MAX_APP_TOKENS
     REFUSED = "refused"  # Slack refused it for good
+
+
+metrics.socket_mode_states(state.value for state in TokenState)
 
 
 def app_token_id(app_token: str) -> str:
@@ -212,6 +216,14 @@ class SocketModeConnections:
         if token_id in self._waiting:
             return TokenState.WAITING
         return TokenState.REFUSED if self._is_refused(token_id) else None
+
+    def state_counts(self) -> dict[str, int]:
+        """App-level tokens by state, every state named (metrics)."""
+        counts = dict.fromkeys((state.value for state in TokenState), 0)
+        for conn in self._held.values():
+            counts[conn.state.value] += 1
+        counts[TokenState.WAITING.value] += len(self._waiting)
+        return counts
 
     def ensure(self, app_token: str, *, pinned: bool = False, stored: bool = False) -> None:
         """Connect with ``app_token`` in the background unless it is already held or was recently refused.
@@ -338,6 +350,8 @@ class SocketModeConnections:
                 raise _Refused(error) from None
             if exc.response.status_code == 429 or error == "ratelimited":
                 conn.retry_after = _retry_after(exc.response.headers)
+                metrics.SLACK_RATE_LIMITED.labels(metrics.SlackMethod.APPS_CONNECTIONS_OPEN.value).inc()
+                metrics.SLACK_RETRY_AFTER.labels(metrics.SlackMethod.APPS_CONNECTIONS_OPEN.value).inc(conn.retry_after)
             reason = error or f"HTTP {exc.response.status_code}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"Slack unreachable: {type(exc).__name__}"

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +29,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot import __version__
+from bot import __version__, metrics, tracing
 from bot.slack.errors import SlackCallError, parse_retry_after, translate
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,17 @@ def default_retry_handlers(
     ]
 
 
+def _count_failure(label: str, response: HttpResponse) -> None:
+    """Count an answer that is not Slack's JSON success or error: a 429 (with the Retry-After it asks for, which
+    is waited out inline or by the outbox pausing the lane), a 5xx, or an unreadable 200."""
+    if response.status_code == 429:
+        metrics.SLACK_REQUESTS_FAILED.labels(label, metrics.RequestFailure.RATE_LIMITED.value).inc()
+        metrics.SLACK_RATE_LIMITED.labels(label).inc()
+        metrics.SLACK_RETRY_AFTER.labels(label).inc(retry_after(response))
+    else:
+        metrics.SLACK_REQUESTS_FAILED.labels(label, metrics.RequestFailure.SERVER_ERROR.value).inc()
+
+
 class SlackSender:
     """Calls Slack Web API methods with a bot token; keeps one warm connection pool for all tokens.
 
@@ -159,6 +171,15 @@ class SlackSender:
         else:
             headers["Content-Type"] = "application/json; charset=utf-8"
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        with tracing.span(f"slack {method}", kind=tracing.Kind.CLIENT, attributes={"slack.method": method}) as span:
+            try:
+                return await self._call(method, url, headers, data)
+            except SlackCallError as exc:
+                span.fail(exc.error or f"HTTP {exc.status}")
+                raise
+
+    async def _call(self, method: str, url: str, headers: dict[str, str], data: bytes) -> dict[str, Any]:
+        label = metrics.slack_method(method)
         state = RetryState()
         retry_request = HttpRequest(method="POST", url=url, headers={}, data=None)  # no token in it
         while True:
@@ -167,6 +188,7 @@ class SlackSender:
             error: Exception | None = None
             if self._session.closed:  # closed before this attempt (the process is stopping)
                 raise SlackCallError(method, 0, "connection failed (the sender is closed)")
+            started = time.perf_counter()
             try:
                 async with self._session.post(url, data=data, headers=headers) as answer:
                     status = answer.status
@@ -174,9 +196,11 @@ class SlackSender:
                         payload = await answer.json(content_type=None)
                     except ValueError:  # not JSON (an HTML page from a proxy), or not UTF-8
                         payload = None
+                    metrics.SLACK_REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
                     if status == 200 and isinstance(payload, dict) and "ok" in payload:
                         if payload["ok"]:
                             return payload
+                        metrics.SLACK_REQUESTS_FAILED.labels(label, metrics.RequestFailure.API_ERROR.value).inc()
                         raise SlackCallError(method, 200, str(payload.get("error") or "unknown_error"))
                     # Anything else: an error status, or HTTP 200 without Slack's JSON (empty, HTML, `{}`).
                     response = HttpResponse(
@@ -184,7 +208,10 @@ class SlackSender:
                         headers=dict(answer.headers),
                         body=payload if isinstance(payload, dict) else None,
                     )
+                    _count_failure(label, response)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                metrics.SLACK_REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+                metrics.SLACK_REQUESTS_FAILED.labels(label, metrics.RequestFailure.CONNECTION.value).inc()
                 error = exc
             if await self._retry(state, retry_request, response, error):
                 continue

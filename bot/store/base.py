@@ -108,6 +108,16 @@ class OutboxItem:
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An outbox item as the operator sees it (``slack-chatops outbox``): where it stands and why."""
+
+    item: OutboxItem
+    state: ItemState
+    error: str = ""  # the ERROR_ details of a failed item
+    finished_at: float | None = None  # when it failed
+
+
 class Store(Protocol):
     """Persistence for the plugin, asynchronous so that a network store (Redis) fits behind it. Every write is durable
     (committed) when it returns. A method that cannot do its work just now raises ``StoreError``.
@@ -183,6 +193,20 @@ class Store(Protocol):
 
     async def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
         """(id, lane, reason) of items that failed for good, newest first."""
+        ...
+
+    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+        """Items in ``state``, for the operator: pending ones oldest first (the order they go out in), failed ones
+        newest first."""
+        ...
+
+    async def retry_item(self, item_id: int, *, now: float) -> bool:
+        """Queue a failed item again, as if accepted at ``now`` (attempts and error cleared); False when there is no
+        failed item ``item_id``. It keeps its id, so it goes out in its lane's order."""
+        ...
+
+    async def drop_item(self, item_id: int) -> bool:
+        """Forget an item, pending or failed; False when there is none ``item_id``."""
         ...
 
     async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:

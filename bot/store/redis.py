@@ -82,6 +82,7 @@ from bot.store.base import (
     ClaimStatus,
     ItemKind,
     ItemState,
+    OutboxEntry,
     OutboxItem,
     StoreError,
 )
@@ -203,6 +204,36 @@ else
   redis.call('ZREM', KEYS[4], ARGV[2])
   redis.call('ZREM', KEYS[5], ARGV[2])
 end
+return 1
+"""
+
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, now. A failed item pending again, with
+# its attempts and error cleared and its acceptance time now; returns 1, or 0 when it is not a failed item.
+_RETRY = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
+local lane = redis.call('HGET', KEYS[1], 'lane')
+redis.call('HDEL', KEYS[1], 'error', 'finished_at')
+redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', 0, 'created_at', ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
+redis.call('ZADD', ARGV[1] .. lane, ARGV[2], ARGV[2])
+redis.call('SADD', KEYS[3], lane)
+return 1
+"""
+
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id. Forgets an item, pending or failed;
+# returns 1, or 0 when there is none.
+_DROP = """
+local lane = redis.call('HGET', KEYS[1], 'lane')
+if not lane then return 0 end
+local lane_key = ARGV[1] .. lane
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', lane_key, ARGV[2])
+if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', KEYS[3], lane) end
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('DEL', KEYS[1])
 return 1
 """
 
@@ -421,6 +452,8 @@ class RedisStore:
         self._record_attempt = script(_RECORD_ATTEMPT)
         self._settle = script(_SETTLE)
         self._drop_failed = script(_DROP_FAILED)
+        self._retry = script(_RETRY)
+        self._drop_item = script(_DROP)
         self._save_card = script(_SAVE_CARD)
         self._acquire_lease = script(_ACQUIRE_LEASE)
         self._renew_lease = script(_RENEW_LEASE)
@@ -628,6 +661,51 @@ class RedisStore:
             return []
         items = await self._items(_texts(await self._redis.zrevrange(self._key("outbox", "failed"), 0, limit - 1)))
         return [(int(item["id"]), item["lane"], item.get("error", "")) for item in items]
+
+    @_translated
+    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+        if limit <= 0:
+            return []
+        if state is ItemState.PENDING:
+            ids = await self._redis.zrange(self._key("outbox", "pending"), 0, limit - 1)
+        else:
+            ids = await self._redis.zrevrange(self._key("outbox", "failed"), 0, limit - 1)
+        entries = []
+        for item in await self._items(_texts(ids)):
+            if item.get("state", ItemState.PENDING.value) != state.value:
+                continue  # settled between the two reads
+            finished = item.get("finished_at")
+            entries.append(
+                OutboxEntry(
+                    OutboxItem(
+                        id=int(item["id"]),
+                        lane=item["lane"],
+                        kind=ItemKind(item["kind"]),
+                        body=json.loads(item["body"]),
+                        token=item["token"],
+                        created_at=float(item["created_at"]),
+                        attempts=int(item["attempts"]),
+                    ),
+                    state,
+                    item.get("error", ""),
+                    float(finished) if finished else None,
+                )
+            )
+        return entries
+
+    @_translated
+    async def retry_item(self, item_id: int, *, now: float) -> bool:
+        retried = await self._retry(
+            keys=self._settle_keys(item_id), args=[self._key("outbox", "lane", ""), item_id, _number(now)]
+        )
+        return int(retried) == 1
+
+    @_translated
+    async def drop_item(self, item_id: int) -> bool:
+        dropped = await self._drop_item(
+            keys=self._settle_keys(item_id), args=[self._key("outbox", "lane", ""), item_id]
+        )
+        return int(dropped) == 1
 
     # Cards.
 

@@ -34,6 +34,7 @@ from bot.store.base import (
     ClaimStatus,
     ItemKind,
     ItemState,
+    OutboxEntry,
     OutboxItem,
     StoreError,
 )
@@ -410,6 +411,37 @@ class SqliteStore:
             "SELECT id, lane, error FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
             (ItemState.FAILED.value, limit),
         ).fetchall()
+
+    @_translated
+    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+        order = "ASC" if state is ItemState.PENDING else "DESC"
+        rows = self._db.execute(
+            "SELECT id, lane, kind, body, token, created_at, attempts, error, finished_at FROM outbox "
+            f"WHERE state = ? ORDER BY id {order} LIMIT ?",
+            (state.value, max(0, limit)),
+        ).fetchall()
+        return [
+            OutboxEntry(
+                OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts),
+                state,
+                error or "",
+                finished_at,
+            )
+            for item_id, lane, kind, body, token, created_at, attempts, error, finished_at in rows
+        ]
+
+    @_translated
+    async def retry_item(self, item_id: int, *, now: float) -> bool:
+        cursor = self._db.execute(
+            "UPDATE outbox SET state = ?, error = '', finished_at = NULL, attempts = 0, created_at = ? "
+            "WHERE id = ? AND state = ?",
+            (ItemState.PENDING.value, now, item_id, ItemState.FAILED.value),
+        )
+        return cursor.rowcount == 1
+
+    @_translated
+    async def drop_item(self, item_id: int) -> bool:
+        return self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,)).rowcount == 1
 
     _CARD_COLUMNS = (
         "c.bot, c.channel_id, c.ts, c.target, c.status, c.notified, c.token, c.actor, c.actor_name, "

@@ -16,6 +16,9 @@ endpoint pays for the reflection round trips, exactly as in the real notificatio
 
 Like a Cloudforet service, the runner installs an OpenTelemetry SDK tracer provider, so
 each call carries gRPC metadata ``token: NO_TOKEN`` and ``traceparent: 00-<trace>-<span>-01``.
+Each call runs inside a span of the runner's own (as a notification service's work does), and
+its answer says which trace it was and which span SpaceConnector sent as the parent:
+``"trace": {"trace_id": <32 hex>, "span_id": <16 hex>}``.
 
 Special methods, answered without touching the network: ``__ping__`` (readiness) and
 ``__reset__`` (forget spaceone-core's cached channel for ``endpoint``, or all when empty).
@@ -38,6 +41,39 @@ from typing import Any, TextIO
 
 _WRITE_LOCK = threading.Lock()
 _OUT: TextIO  # the real stdout; fd 1 is pointed at stderr so stray prints cannot corrupt it
+_SPANS: Any = None  # the span recorder (an SDK SpanExporter), set up by main()
+
+
+def _span_recorder() -> Any:
+    """An exporter keeping finished spans by trace until the call that made them takes them."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Recorder(SpanExporter):
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self._by_trace: dict[int, list[Any]] = {}
+
+        def export(self, spans: Any) -> Any:
+            with self._lock:
+                for span in spans:
+                    self._by_trace.setdefault(span.context.trace_id, []).append(span)
+            return SpanExportResult.SUCCESS
+
+        def take(self, trace_id: int) -> list[Any]:
+            with self._lock:
+                return self._by_trace.pop(trace_id, [])
+
+    return Recorder()
+
+
+def _sent_trace(trace_id: int) -> dict[str, str] | None:
+    """The trace of a finished call and the span SpaceConnector sent as ``traceparent`` (its CLIENT span)."""
+    from opentelemetry.trace import SpanKind
+
+    for span in _SPANS.take(trace_id):
+        if span.kind == SpanKind.CLIENT:
+            return {"trace_id": f"{trace_id:032x}", "span_id": f"{span.context.span_id:016x}"}
+    return None
 
 
 def _write(answer: dict[str, Any]) -> None:
@@ -159,14 +195,21 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
         _reset(endpoint)
         return {"ok": True, "result": {}}
 
+    from opentelemetry import trace
     from spaceone.core.connector.space_connector import SpaceConnector
 
-    try:
-        connector = SpaceConnector(endpoint=endpoint, token="NO_TOKEN")
-        response = connector.dispatch(method, request.get("params") or {})
-        return {"ok": True, "result": _to_jsonable(response)}
-    except Exception as exc:
-        return _describe_error(exc)
+    with trace.get_tracer("runner").start_as_current_span("runner.call") as span:
+        trace_id = span.get_span_context().trace_id
+        try:
+            connector = SpaceConnector(endpoint=endpoint, token="NO_TOKEN")
+            response = connector.dispatch(method, request.get("params") or {})
+            answer = {"ok": True, "result": _to_jsonable(response)}
+        except Exception as exc:
+            answer = _describe_error(exc)
+    sent = _sent_trace(trace_id)
+    if sent is not None:
+        answer["trace"] = sent
+    return answer
 
 
 def _serve_one(request: dict[str, Any]) -> None:
@@ -194,11 +237,17 @@ def main() -> None:
     import spaceone.core.connector.space_connector  # noqa: F401
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     # Cloudforet services install an SDK tracer provider at start-up (spaceone.core's
     # set_tracer), so SpaceConnector.dispatch runs in a sampled span and sends a
-    # `traceparent` header next to `token`. Do the same, minus any exporter.
-    trace.set_tracer_provider(TracerProvider())
+    # `traceparent` header next to `token`. Do the same, exporting only to the recorder that
+    # tells each answer which span was sent.
+    global _SPANS
+    _SPANS = _span_recorder()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+    trace.set_tracer_provider(provider)
 
     pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="call")
     for raw in sys.stdin:

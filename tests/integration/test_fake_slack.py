@@ -93,7 +93,44 @@ async def test_auth_test_answers_like_slack(fake: FakeSlack, client: AsyncWebCli
         assert (await r.json())["ok"] is True
 
 
-@pytest.mark.parametrize("method", ["chat.fly", "chat.delete", "chat.postEphemeral", "conversations.info"])
+async def test_answers_to_a_bot_token_name_its_scopes(fake: FakeSlack, client: AsyncWebClient) -> None:
+    """Slack's X-OAuth-Scopes header, on successes and errors alike (doctor reads it); none for a bad token."""
+    resp = await client.auth_test()
+    assert resp.headers["x-oauth-scopes"] == "chat:write"
+    err = await _error_of(client.conversations_info(channel=ALERTS))
+    assert err.response.headers["x-oauth-scopes"] == "chat:write"
+    err = await _error_of(_client(fake, "xoxb-unknown").auth_test())
+    assert "x-oauth-scopes" not in {k.lower() for k in err.response.headers}
+
+
+async def test_conversations_info_and_list_by_scope_and_membership(fake: FakeSlack) -> None:
+    err = await _error_of(_client(fake, TOKEN).conversations_info(channel=ALERTS))
+    assert err.response["error"] == "missing_scope" and "channels:read" in err.response["needed"]
+    fake.add_token("xoxb-reader", scopes=("chat:write", "channels:read"))
+    reader = _client(fake, "xoxb-reader")
+    info = (await reader.conversations_info(channel="C0NOTMEMBER"))["channel"]
+    assert (info["name"], info["is_member"], info["is_private"], info["is_archived"]) == (
+        "elsewhere",
+        False,
+        False,
+        False,
+    )
+    assert (await reader.conversations_info(channel="C0ARCHIVED"))["channel"]["is_archived"] is True
+    for hidden in ("G0PRIVATE", "C0NOSUCH"):  # a private channel the bot is not in does not exist for it
+        assert (await _error_of(reader.conversations_info(channel=hidden))).response["error"] == "channel_not_found"
+    err = await _error_of(reader.conversations_list(types="public_channel,private_channel"))
+    assert err.response["error"] == "missing_scope" and err.response["needed"] == "groups:read"
+    first = await reader.conversations_list(types="public_channel", limit=2)
+    rest = await reader.conversations_list(
+        types="public_channel", limit=2, cursor=first["response_metadata"]["next_cursor"]
+    )
+    names = [c["name"] for c in first["channels"] + rest["channels"]]
+    assert names == ["alerts", "old-alerts", "elsewhere"] and rest["response_metadata"]["next_cursor"] == ""
+    live = await reader.conversations_list(types="public_channel", exclude_archived=True)
+    assert [c["name"] for c in live["channels"]] == ["alerts", "elsewhere"]
+
+
+@pytest.mark.parametrize("method", ["chat.fly", "chat.delete", "chat.postEphemeral", "conversations.history"])
 async def test_unknown_method(fake: FakeSlack, client: AsyncWebClient, method: str) -> None:
     """Methods the bot never calls are not modelled: they answer unknown_method."""
     err = await _error_of(client.api_call(method, json={"channel": ALERTS, "ts": "1.000001", "text": "x"}))

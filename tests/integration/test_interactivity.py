@@ -298,4 +298,4 @@ def test_health_readiness_and_metrics(clicks: ClickStack) -> None:
     assert clicks.stack.loop.run(get("/healthz"))[0] == 200
     assert clicks.stack.loop.run(get("/readyz"))[0] == 200
     status, text = clicks.stack.loop.run(get("/metrics"))
-    assert status == 200 and 'chatops_clicks_total{outcome="done"}' in text
+    assert status == 200 and 'slack_chatops_clicks_total{outcome="done"}' in text

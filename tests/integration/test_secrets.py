@@ -1,4 +1,5 @@
-"""No secret (bot token, callback URL, link with its access key) in any log line or error of a real run."""
+"""No secret (bot token, callback URL, link with its access key) in any log line or error of a real run, in either
+log format."""
 
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ def _request(channel: str, token: str = TOKEN) -> notification_pb2.PluginDispatc
     )
 
 
-def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack) -> None:
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack, log_format: str) -> None:
     bad_token = "xoxb-9999-8888-REVOKEDtoken"
     errors: list[str] = []
-    with server_process(tmp_path, fake_slack.base_url, BOT_LOG_LEVEL="DEBUG", BOT_LOG_FORMAT="json") as server:
+    with server_process(tmp_path, fake_slack.base_url, BOT_LOG_LEVEL="DEBUG", BOT_LOG_FORMAT=log_format) as server:
         with grpc.insecure_channel(server.endpoint) as channel:
             notification = notification_pb2_grpc.NotificationStub(channel)
             protocol = protocol_pb2_grpc.ProtocolStub(channel)
@@ -49,6 +51,13 @@ def test_no_secret_in_logs_or_errors(tmp_path: Path, fake_slack: FakeSlack) -> N
             errors.append(details_of(caught.value))
     log = server.log()
     assert "Notification.dispatch failed: ERROR_SLACK_CHANNEL_NOT_FOUND" in log  # the log does say what failed
+    if log_format == "json":  # one object per line, with the fields that say what failed
+        lines = [json.loads(line) for line in log.splitlines()]
+        failures = [line for line in lines if line.get("event") == "grpc_error"]
+        assert {line["code"] for line in failures} >= {"ERROR_SLACK_CHANNEL_NOT_FOUND", "ERROR_SLACK_AUTH"}
+        assert all(line["method"] and line["trace_id"] and line["duration_ms"] >= 0 for line in failures)
+    else:
+        assert not log.lstrip().startswith("{")
     assert len(fake_slack.messages["C0ALERTS01"]) == 1
     everything = log + "\n".join(errors)
     for secret in (TOKEN, bad_token, CALLBACK_URL, LINK, ACCESS_KEY, "REVOKEDtoken", "SECRETbottoken"):

@@ -1,8 +1,9 @@
 """The fake Slack's Web API over HTTP (``/api/{method}``): the methods the bot calls, answered the way Slack does.
 
 Methods: ``auth.test``, ``chat.postMessage`` (thread replies too), ``chat.update``, ``usergroups.users.list``,
-``usergroups.list``, ``users.info`` and ``users.lookupByEmail`` for bot tokens, each checking its scope (a
-missing one answers ``missing_scope`` with ``needed`` and ``provided``); app-level-token methods
+``usergroups.list``, ``users.info``, ``users.lookupByEmail``, ``conversations.info`` and ``conversations.list`` for
+bot tokens, each checking its scope (a missing one answers ``missing_scope`` with ``needed`` and ``provided``);
+every answer to a bot token carries its scopes in ``X-OAuth-Scopes``, as Slack's do; app-level-token methods
 (``apps.connections.open``) are registered by Socket Mode (tests/fakes/slack/socket_mode.py). Any other method
 answers ``unknown_method``.
 
@@ -56,6 +57,8 @@ class Method(StrEnum):
     USERGROUPS_LIST = "usergroups.list"
     USERS_INFO = "users.info"
     USERS_LOOKUP_BY_EMAIL = "users.lookupByEmail"
+    CONVERSATIONS_INFO = "conversations.info"
+    CONVERSATIONS_LIST = "conversations.list"
 
 
 class Scope(StrEnum):
@@ -66,6 +69,8 @@ class Scope(StrEnum):
     USERGROUPS_READ = "usergroups:read"
     USERS_READ = "users:read"
     USERS_READ_EMAIL = "users:read.email"
+    CHANNELS_READ = "channels:read"
+    GROUPS_READ = "groups:read"
 
 
 @dataclass
@@ -142,6 +147,8 @@ class WebApi:
             Method.USERGROUPS_LIST: self._usergroups_list,
             Method.USERS_INFO: self._users_info,
             Method.USERS_LOOKUP_BY_EMAIL: self._users_lookup_by_email,
+            Method.CONVERSATIONS_INFO: self._conversations_info,
+            Method.CONVERSATIONS_LIST: self._conversations_list,
         }
         # App-level-token methods by name (Socket Mode registers apps.connections.open).
         self.app_methods: dict[str, AppMethod] = {}
@@ -190,6 +197,9 @@ class WebApi:
         if reply.status != 200 or not reply.body.get("ok"):
             self.error_count += 1
         self.calls.append(Call(method, params, token, reply.status, reply.body))
+        info = self.state.bot_tokens.get(token or "")
+        if info is not None and not info.inactive:  # Slack names a valid token's scopes on every answer
+            reply = Reply(reply.status, reply.body, {**reply.headers, "X-OAuth-Scopes": ",".join(sorted(info.scopes))})
         if "html" in reply.body:
             return web.Response(
                 status=reply.status, text=reply.body["html"], content_type="text/html", headers=reply.headers
@@ -520,3 +530,63 @@ class WebApi:
         if user is None:
             return fail("users_not_found")
         return ok({"user": self._user_view(user, info)})
+
+    # conversations.*: public channels need channels:read, private ones groups:read; a private channel the bot is
+    # not in does not exist for it (channel_not_found), as in Slack.
+
+    def _visible(self, info: BotToken, channel: Channel) -> bool:
+        in_team = self.state.channels_by_name.get((info.team_id, channel.name)) is channel
+        return in_team and (channel.bot_member or not channel.is_private)
+
+    @staticmethod
+    def _channel_view(channel: Channel) -> dict[str, Any]:
+        return {
+            "id": channel.id,
+            "name": channel.name,
+            "is_channel": not channel.is_private,
+            "is_group": False,
+            "is_im": False,
+            "is_private": channel.is_private,
+            "is_archived": channel.archived,
+            "is_member": channel.bot_member,
+        }
+
+    def _conversations_info(self, info: BotToken, params: dict[str, Any]) -> Reply:
+        if not {Scope.CHANNELS_READ, Scope.GROUPS_READ} & info.scopes:
+            return fail(
+                "missing_scope", needed="channels:read,groups:read,mpim:read,im:read", provided=",".join(info.scopes)
+            )
+        channel = self.state.channels_by_id.get(str(params.get("channel") or ""))
+        if channel is None or not self._visible(info, channel):
+            return fail("channel_not_found")
+        denied = self._missing_scope(info, Scope.GROUPS_READ if channel.is_private else Scope.CHANNELS_READ)
+        if denied:
+            return denied
+        return ok({"channel": self._channel_view(channel)})
+
+    def _conversations_list(self, info: BotToken, params: dict[str, Any]) -> Reply:
+        """Channels of the token's workspace by ``types`` (``public_channel``, ``private_channel``), ``limit`` per
+        page (at most 1,000) with ``response_metadata.next_cursor``."""
+        types = {t.strip() for t in str(params.get("types") or "public_channel").split(",")}
+        needed = {"public_channel": Scope.CHANNELS_READ, "private_channel": Scope.GROUPS_READ}
+        for kind, scope in needed.items():
+            if kind in types:
+                denied = self._missing_scope(info, scope)
+                if denied:
+                    return denied
+        try:
+            limit = min(1000, max(1, int(params.get("limit") or 100)))
+            start = int(params.get("cursor") or 0)
+        except (TypeError, ValueError):
+            return fail("invalid_arguments")
+        wanted = [
+            channel
+            for (team_id, _), channel in self.state.channels_by_name.items()
+            if team_id == info.team_id
+            and self._visible(info, channel)
+            and ("private_channel" if channel.is_private else "public_channel") in types
+            and not (self._flag(params, "exclude_archived") and channel.archived)
+        ]
+        page = wanted[start : start + limit]
+        cursor = str(start + limit) if start + limit < len(wanted) else ""
+        return ok({"channels": [self._channel_view(c) for c in page], "response_metadata": {"next_cursor": cursor}})

@@ -251,6 +251,67 @@ async def test_a_lane_and_an_item_can_be_looked_at_cheaply(store: Store) -> None
     assert await store.pending_ids("bot:C1") == [ids[2]]
 
 
+async def test_the_operator_sees_pending_items_in_order_and_failed_ones_newest_first(store: Store) -> None:
+    ids = [
+        await store.enqueue(lane=f"bot:C{i % 2}", kind=ItemKind.DISPATCH, body={"n": i}, token="t", now=100 + i)
+        for i in range(5)
+    ]
+    await store.record_attempt(ids[0])
+    await store.failed(ids[1], error="ERROR_SLACK_AUTH: revoked", now=200)
+    await store.failed(ids[3], error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=201)
+    await store.delivered(ids[4])
+    pending = await store.outbox_entries(ItemState.PENDING)
+    assert [(e.item.id, e.state, e.error, e.finished_at) for e in pending] == [
+        (ids[0], ItemState.PENDING, "", None),
+        (ids[2], ItemState.PENDING, "", None),
+    ]
+    first = pending[0].item
+    assert (first.lane, first.kind, first.body, first.created_at, first.attempts) == (
+        "bot:C0",
+        ItemKind.DISPATCH,
+        {"n": 0},
+        100,
+        1,
+    )
+    failed = await store.outbox_entries(ItemState.FAILED)
+    assert [(e.item.id, e.error, e.finished_at) for e in failed] == [
+        (ids[3], "ERROR_SLACK_CHANNEL_NOT_FOUND: gone", 201),
+        (ids[1], "ERROR_SLACK_AUTH: revoked", 200),
+    ]
+    assert [e.item.id for e in await store.outbox_entries(ItemState.FAILED, limit=1)] == [ids[3]]
+    assert await store.outbox_entries(ItemState.PENDING, limit=0) == []
+
+
+async def test_a_failed_item_can_be_retried_and_any_item_dropped(backend: Backend, store: Store) -> None:
+    ids = [
+        await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body={"n": i}, token="t", now=i) for i in range(3)
+    ]
+    await store.record_attempt(ids[0])
+    await store.failed(ids[0], error="ERROR_SLACK_AUTH: revoked", now=5)
+    assert await store.pending_ids("bot:C1") == ids[1:]
+    assert not await store.retry_item(ids[1], now=50)  # pending: nothing to retry
+    assert not await store.retry_item(9_999_999, now=50)
+    assert await store.retry_item(ids[0], now=50)
+    assert not await store.retry_item(ids[0], now=51)  # once
+    other = await backend.open()  # another replica (or the running plugin) sees it queued, in its lane's order
+    assert await other.pending_ids("bot:C1") == ids
+    assert await other.pending_lanes() == ["bot:C1"]
+    again = (await other.pending("bot:C1"))[0]
+    assert (again.id, again.attempts, again.created_at) == (ids[0], 0, 50)
+    assert await other.item_state(ids[0]) == (ItemState.PENDING, "")
+    assert await store.outbox_counts() == {"pending": 3}
+
+    await store.failed(ids[1], error="ERROR_SLACK_AUTH: revoked", now=60)
+    assert await store.drop_item(ids[1])  # failed
+    assert await store.drop_item(ids[0])  # pending
+    assert not await store.drop_item(ids[0])
+    assert await store.item_state(ids[1]) is None and await store.outbox_entries(ItemState.FAILED) == []
+    assert await other.pending_ids("bot:C1") == [ids[2]]
+    assert await store.drop_item(ids[2])
+    assert await store.pending_lanes() == []  # a lane with nothing left leaves the index
+    assert await store.outbox_counts() == {}
+
+
 async def test_ids_increase_in_the_order_items_are_accepted_across_clients(backend: Backend) -> None:
     clients = [await backend.open() for _ in range(3)]
     ids = await asyncio.gather(

@@ -1,0 +1,59 @@
+"""``slack-chatops audit``: recent clicks on the plugin's buttons (who, what, when, where, with what outcome)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+
+from bot.ops.common import OK, CommandError, fail, load_settings, open_ops_store, table, utc
+from bot.redact import redact
+from bot.store import AuditRecord
+
+
+def _record(record: AuditRecord) -> dict[str, object]:
+    fields = dataclasses.asdict(record)
+    fields["detail"] = redact(record.detail)
+    fields["time"] = utc(record.at)
+    return fields
+
+
+async def _run(limit: int, as_json: bool) -> int:
+    store = await open_ops_store(load_settings())
+    try:
+        records = [_record(r) for r in await store.audit(limit)]
+    finally:
+        await store.close()
+    if as_json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return OK
+    if not records:
+        print("no clicks recorded")
+        return OK
+    rows = [["time (UTC)", "who", "action", "channel", "alert", "outcome", "detail"]]
+    rows += [
+        [
+            str(r["time"]),
+            str(r["actor"]),
+            str(r["action"]),
+            str(r["channel"]),
+            str(r["target"]),
+            str(r["outcome"]),
+            str(r["detail"]),
+        ]
+        for r in records
+    ]
+    print(table(rows))
+    return OK
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        return fail("--limit must be at least 1")
+    try:
+        return asyncio.run(_run(args.limit, args.json))
+    except CommandError as exc:
+        return fail(str(exc))
+    except Exception as exc:  # the store failed (StoreError) or another surprise: one line, no traceback
+        return fail(f"the audit trail could not be read: {redact(str(exc)) or type(exc).__name__}")

@@ -1,0 +1,403 @@
+"""``slack-chatops doctor``: check a deployment's set-up and say what to fix, as a pass/fail list.
+
+Checks, in order: the store (it opens and answers; queued and failed notifications), the callback allow-list, how
+clicks come in (the signing secret for HTTP, the app-level token for Socket Mode, with a real Socket Mode connection
+opened and closed), and, with ``SLACK_BOT_TOKEN`` set, the bot token (``auth.test``), its scopes against those the
+plugin uses, and each ``--channel`` (the bot can post there, or the invite it needs). Looking at a channel needs
+``channels:read`` (``groups:read`` for private ones), which the plugin itself does not: without them that check
+warns rather than fails.
+
+Exit status 1 when any check fails, 0 otherwise (warnings included). Nothing printed holds a secret: tokens are
+named by their kind, Slack's answers by their error codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+
+from bot import __version__
+from bot.core.text import echo
+from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, load_settings, open_ops_store
+from bot.redact import redact
+from bot.settings import Settings
+from bot.store import Store
+
+BOT_TOKEN_VARIABLE = "SLACK_BOT_TOKEN"
+# Slack answers in well under a second; a check that waits longer than this reports Slack as unreachable.
+SLACK_TIMEOUT_SECONDS = 10.0
+# Slack sends "hello" as soon as a Socket Mode WebSocket opens.
+HELLO_TIMEOUT_SECONDS = 10.0
+# A Slack app's signing secret: 32 lowercase hex digits (Basic Information → App Credentials).
+SIGNING_SECRET = re.compile(r"[0-9a-f]{32}")
+# conversations.list pages looked through to find a channel by name (1,000 channels a page).
+MAX_CHANNEL_PAGES = 20
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+# The bot scopes the plugin uses (README, "Slack scopes"): what each is for, and whether the plugin can run without.
+REQUIRED_SCOPES = {"chat:write": "posting and updating cards"}
+OPTIONAL_SCOPES = {
+    "chat:write.public": "posting to public channels the bot was not invited to",
+    "usergroups:read": "@handle mentions, and user groups in BOT_ALLOWED_RESPONDERS",
+    "users:read": "the clicker's profile (the responder sent to Cloudforet)",
+    "users:read.email": "assignee mentions by e-mail, and the clicker's e-mail",
+}
+CHANNEL_SCOPES = ("channels:read", "groups:read")  # only for this check
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    status: Status
+    detail: str
+
+
+class SlackError(Exception):
+    """Slack answered ``ok: false`` (the error code), or could not be reached (``unreachable: …``)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Slack:
+    """The few Web API calls the doctor makes, with the answer's headers (Slack names a token's scopes there)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session = session
+        self._base = base_url if base_url.endswith("/") else base_url + "/"
+
+    async def call(self, method: str, token: str, **params: str) -> tuple[dict[str, Any], dict[str, str]]:
+        try:
+            async with self._session.post(
+                self._base + method, data=params, headers={"Authorization": f"Bearer {token}"}
+            ) as answer:
+                payload = await answer.json(content_type=None)
+                headers = {k.lower(): v for k, v in answer.headers.items()}
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise SlackError(f"unreachable: {type(exc).__name__}") from None
+        if not isinstance(payload, dict):
+            raise SlackError(f"unreadable answer (HTTP {answer.status})")
+        if not payload.get("ok"):
+            raise SlackError(echo(str(payload.get("error") or f"HTTP {answer.status}"), 60))
+        return payload, headers
+
+
+# -- the store and the settings ------------------------------------------------------------------------------------
+
+
+async def check_store(store: Store) -> list[Result]:
+    where = describe_store(store)
+    if not await store.ping():
+        return [Result("store", Status.FAIL, f"{where} does not answer")]
+    counts = await store.outbox_counts()
+    pending, failed = counts.get("pending", 0), counts.get("failed", 0)
+    results = [Result("store", Status.PASS, f"{where} answers; outbox: {pending} pending, {failed} failed")]
+    if failed:
+        results.append(
+            Result(
+                "failed notifications",
+                Status.WARN,
+                f"{failed} notification(s) failed for good: see `slack-chatops outbox` for why, then retry or drop",
+            )
+        )
+    return results
+
+
+def check_callback_hosts(settings: Settings) -> Result:
+    hosts = settings.callback_allowed_hosts or []
+    if not hosts:
+        return Result(
+            "callback allow-list",
+            Status.WARN,
+            "BOT_CALLBACK_ALLOWED_HOSTS is unset: a click calls whatever host its notification named (but link-local "
+            "and metadata addresses); set it to the host names of Cloudforet's webhook",
+        )
+    bad = [h for h in hosts if "/" in h or "@" in h or re.fullmatch(r"[^:\[\]]+:\d+", h)]
+    if bad:
+        return Result(
+            "callback allow-list",
+            Status.FAIL,
+            f"BOT_CALLBACK_ALLOWED_HOSTS holds {', '.join(echo(redact(h), 40) for h in bad)}: list host names "
+            "(console.example.com, *.example.com), without scheme, port or path",
+        )
+    return Result("callback allow-list", Status.PASS, f"callbacks may go to {', '.join(hosts)}")
+
+
+# -- clicks: HTTP and Socket Mode ----------------------------------------------------------------------------------
+
+
+async def check_socket_mode(slack: _Slack, session: aiohttp.ClientSession, app_token: str) -> Result:
+    name = "Socket Mode"
+    if not app_token.startswith("xapp-"):
+        return Result(name, Status.FAIL, "SLACK_APP_TOKEN is not an app-level token (xapp-…)")
+    try:
+        answer, _ = await slack.call("apps.connections.open", app_token)
+    except SlackError as exc:
+        hint = " (a token with scope connections:write, from Basic Information → App-Level Tokens)"
+        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {exc.error}{hint}")
+    url = answer.get("url")
+    if not isinstance(url, str) or not url:
+        return Result(name, Status.FAIL, "apps.connections.open gave no WebSocket URL")
+    try:
+        async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
+            message = await ws.receive(timeout=HELLO_TIMEOUT_SECONDS)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return Result(
+            name,
+            Status.FAIL,
+            f"the WebSocket Slack handed out could not be opened ({type(exc).__name__}): is outbound wss:// "
+            "blocked by a firewall or proxy?",
+        )
+    if message.type is not aiohttp.WSMsgType.TEXT or json.loads(message.data).get("type") != "hello":
+        return Result(name, Status.FAIL, "the WebSocket opened but Slack did not say hello")
+    return Result(name, Status.PASS, "SLACK_APP_TOKEN accepted; a WebSocket opened and Slack said hello")
+
+
+async def check_interactivity(settings: Settings, store: Store | None, slack: _Slack, session: Any) -> list[Result]:
+    results: list[Result] = []
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+    app_token = settings.app_token.get_secret_value() if settings.app_token else ""
+    if secret:
+        if SIGNING_SECRET.fullmatch(secret.strip()):
+            results.append(Result("signing secret", Status.PASS, "set: clicks over HTTP at /slack/events"))
+        else:
+            results.append(
+                Result(
+                    "signing secret",
+                    Status.WARN,
+                    "SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 hex digits, Basic "
+                    "Information → App Credentials); every click over HTTP will be refused if it is wrong",
+                )
+            )
+    if app_token:
+        results.append(await check_socket_mode(slack, session, app_token))
+    remembered = len(await store.app_tokens()) if store is not None else 0
+    if not secret and not app_token:
+        if remembered:
+            results.append(
+                Result(
+                    "interactivity",
+                    Status.PASS,
+                    f"{remembered} app-level token(s) from channels are remembered for Socket Mode",
+                )
+            )
+        else:
+            results.append(
+                Result(
+                    "interactivity",
+                    Status.FAIL,
+                    "no way for clicks to arrive: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode), "
+                    "or paste an app-level token into a Cloudforet channel",
+                )
+            )
+    return results
+
+
+# -- the bot token, its scopes, its channels -----------------------------------------------------------------------
+
+
+def check_scopes(header: str | None) -> list[Result]:
+    if header is None:
+        return [Result("scopes", Status.WARN, "Slack did not say which scopes the token has (no X-OAuth-Scopes)")]
+    granted = {s.strip() for s in header.split(",") if s.strip()}
+    results: list[Result] = []
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
+    if missing:
+        needs = "; ".join(f"{scope} ({REQUIRED_SCOPES[scope]})" for scope in missing)
+        results.append(Result("scopes", Status.FAIL, f"missing {needs}: add it under OAuth & Permissions, reinstall"))
+    else:
+        results.append(Result("scopes", Status.PASS, f"{', '.join(sorted(REQUIRED_SCOPES))} granted"))
+    for scope, purpose in OPTIONAL_SCOPES.items():
+        if scope not in granted:
+            results.append(Result(f"scope {scope}", Status.WARN, f"not granted: no {purpose}"))
+    return results
+
+
+async def _channel_id(slack: _Slack, token: str, wanted: str, granted: set[str]) -> str | Result:
+    """The ID of ``wanted`` (an ID already, or a name looked up), or the result that says why not."""
+    if CHANNEL_ID.fullmatch(wanted):
+        return wanted
+    name = wanted.lstrip("#")
+    kinds = (("public_channel", "channels:read"), ("private_channel", "groups:read"))
+    types = [kind for kind, scope in kinds if scope in granted]
+    if not types:
+        return Result(
+            f"channel {wanted}",
+            Status.WARN,
+            "cannot look a channel up by name without channels:read (groups:read for private channels): give its "
+            "ID (C…), or grant the scope",
+        )
+    cursor = ""
+    for _ in range(MAX_CHANNEL_PAGES):
+        params = {"types": ",".join(types), "limit": "1000", "exclude_archived": "false"}
+        if cursor:
+            params["cursor"] = cursor
+        try:
+            answer, _ = await slack.call("conversations.list", token, **params)
+        except SlackError as exc:
+            return Result(f"channel {wanted}", Status.FAIL, f"conversations.list failed: {exc.error}")
+        for channel in answer.get("channels") or []:
+            if isinstance(channel, dict) and channel.get("name") == name:
+                return str(channel.get("id"))
+        cursor = str((answer.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor:
+            break
+    return Result(
+        f"channel {wanted}",
+        Status.FAIL,
+        f"no channel named #{echo(name, 80)} the bot can see: check the name; a private channel is visible only "
+        "once the bot is invited (/invite @<bot>)",
+    )
+
+
+async def check_channel(slack: _Slack, token: str, wanted: str, granted: set[str], bot: str) -> Result:
+    found = await _channel_id(slack, token, wanted, granted)
+    if isinstance(found, Result):
+        return found
+    name = f"channel {wanted}"
+    try:
+        answer, _ = await slack.call("conversations.info", token, channel=found)
+    except SlackError as exc:
+        if exc.error == "missing_scope":
+            return Result(
+                name,
+                Status.WARN,
+                "cannot look at channels without channels:read (groups:read for private ones); the first post "
+                "will tell (ERROR_SLACK_NOT_IN_CHANNEL with the invite to make)",
+            )
+        if exc.error == "channel_not_found":
+            return Result(
+                name,
+                Status.FAIL,
+                f"Slack knows no channel {echo(found, 40)} this bot can see: check the ID; invite the bot to a "
+                f"private channel first (/invite @{bot})",
+            )
+        return Result(name, Status.FAIL, f"conversations.info failed: {exc.error}")
+    channel = answer.get("channel") or {}
+    label = f"#{channel.get('name', '?')} ({found})"
+    if channel.get("is_archived"):
+        return Result(name, Status.FAIL, f"{label} is archived: unarchive it or send alerts elsewhere")
+    if channel.get("is_member"):
+        return Result(name, Status.PASS, f"{label}: the bot is a member")
+    if not channel.get("is_private") and "chat:write.public" in granted:
+        return Result(name, Status.PASS, f"{label}: not a member, but chat:write.public lets the bot post there")
+    return Result(name, Status.FAIL, f"{label}: the bot is not a member: invite it with /invite @{bot}")
+
+
+async def check_bot(slack: _Slack, token: str, channels: list[str]) -> list[Result]:
+    if not token.startswith("xoxb-"):
+        return [Result("bot token", Status.FAIL, f"{BOT_TOKEN_VARIABLE} is not a bot token (xoxb-…)")]
+    try:
+        answer, headers = await slack.call("auth.test", token)
+    except SlackError as exc:
+        results = [Result("bot token", Status.FAIL, f"auth.test failed: {exc.error} (a revoked or mistyped token?)")]
+        unchecked = "not checked: the bot token does not work"
+        return results + [Result(f"channel {c}", Status.FAIL, unchecked) for c in channels]
+    bot = str(answer.get("user") or "the bot")
+    team = f"{answer.get('team', '?')} ({answer.get('team_id', '?')})"
+    results = [Result("bot token", Status.PASS, f"auth.test: @{bot} ({answer.get('user_id', '?')}) in {team}")]
+    header = headers.get("x-oauth-scopes")
+    results += check_scopes(header)
+    granted = {s.strip() for s in (header or "").split(",") if s.strip()}
+    for channel in channels:
+        results.append(await check_channel(slack, token, channel, granted, bot))
+    return results
+
+
+# -- running it ----------------------------------------------------------------------------------------------------
+
+
+async def _guarded(name: str, check: Callable[[], Awaitable[list[Result]]]) -> list[Result]:
+    """A check that breaks unexpectedly is a failed check, named by the exception's type (no message: no secret)."""
+    try:
+        return await check()
+    except Exception as exc:
+        return [Result(name, Status.FAIL, f"the check itself failed ({type(exc).__name__})")]
+
+
+async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> list[Result]:
+    results: list[Result] = []
+    store: Store | None = None
+    try:
+        store = await open_ops_store(settings)
+    except CommandError as exc:
+        results.append(Result("store", Status.FAIL, str(exc)))
+    try:
+        if store is not None:
+            opened = store
+            results += await _guarded("store", lambda: check_store(opened))
+        results.append(check_callback_hosts(settings))
+        timeout = aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"slack-chatops/{__version__}"}) as s:
+            slack = _Slack(s, settings.slack_api_url)
+            results += await _guarded("interactivity", lambda: check_interactivity(settings, store, slack, s))
+            if bot_token:
+                results += await _guarded("bot token", lambda: check_bot(slack, bot_token, channels))
+            else:
+                results.append(
+                    Result(
+                        "bot token",
+                        Status.WARN,
+                        f"{BOT_TOKEN_VARIABLE} is not set: set it (in the environment, not on the command line) "
+                        "to check a bot token, its scopes and channels",
+                    )
+                )
+                results += [
+                    Result(f"channel {c}", Status.FAIL, f"not checked: set {BOT_TOKEN_VARIABLE}") for c in channels
+                ]
+    finally:
+        if store is not None:
+            await store.close()
+    return results
+
+
+def _secrets(settings: Settings, bot_token: str) -> list[str]:
+    values = [bot_token] + [
+        s.get_secret_value() for s in (settings.signing_secret, settings.app_token, settings.button_key) if s
+    ]
+    return [v for v in values if len(v) >= 8]
+
+
+def _scrubbed(text: str, secrets: list[str]) -> str:
+    """The last guard: whatever a check wrote, no secret leaves."""
+    for secret in secrets:
+        text = text.replace(secret, "[secret]")
+    return redact(text)
+
+
+def report(results: list[Result], as_json: bool) -> str:
+    failed = sum(r.status is Status.FAIL for r in results)
+    warned = sum(r.status is Status.WARN for r in results)
+    if as_json:
+        summary = {"ok": not failed, "failed": failed, "warnings": warned}
+        return json.dumps({**summary, "checks": [asdict(r) for r in results]}, indent=2, ensure_ascii=False)
+    width = max(len(r.check) for r in results)
+    lines = [f"{r.status.value.upper():4}  {r.check.ljust(width)}  {r.detail}" for r in results]
+    lines.append(f"{failed} failed, {warned} warning(s), {len(results) - failed - warned} passed")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except CommandError as exc:
+        return fail(str(exc))
+    bot_token = os.environ.get(BOT_TOKEN_VARIABLE, "").strip()
+    results = asyncio.run(diagnose(settings, bot_token, list(args.channel)))
+    print(_scrubbed(report(results, args.json), _secrets(settings, bot_token)))
+    return FAILED if any(r.status is Status.FAIL for r in results) else OK
