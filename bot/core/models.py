@@ -29,6 +29,13 @@ _TOKEN = re.compile(TOKEN_PATTERN)
 _APP_TOKEN = re.compile(APP_TOKEN_PATTERN)
 _CHANNEL = re.compile(CHANNEL_PATTERN)
 _CHANNEL_ID = re.compile(CHANNEL_ID_PATTERN)
+
+
+def is_channel_id(value: str) -> bool:
+    """Whether ``value`` is a Slack channel ID (``C…``, ``G…``, ``D…``) rather than a channel name."""
+    return _CHANNEL_ID.fullmatch(value) is not None
+
+
 # Where a message carries the Cloudforet domain its request named (2.x requests have a ``domain_id``; 1.x
 # requests have none, and their servicer drops the key from the message Struct): kept, so the same alert id in
 # two domains is two alerts (``bot.core.lifecycle.alert_keys``). Never shown on the card.

@@ -67,6 +67,7 @@ from redis.exceptions import DataError, RedisError, ResponseError
 
 from bot.core.cards import CardStatus
 from bot.core.lifecycle import same_alert
+from bot.core.models import is_channel_id
 from bot.redact import redact
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
@@ -106,7 +107,6 @@ PRUNE_BATCH = 500
 # The longest part of a Redis error quoted in a StoreError.
 MAX_ERROR_CHARS = 200
 # A Slack channel ID (public, private, DM), as opposed to a channel name (the same rule as the embedded store).
-CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
 # Redis error codes that say the server or the data cannot serve just now (memory full, a replica, a script
 # running, a persistence failure, another program's value under one of our keys): store errors, even when a command
 # in one of our scripts meets them.
@@ -726,7 +726,7 @@ class RedisStore:
         if not keys:
             return None
         channel_id = (
-            target if CHANNEL_ID.fullmatch(target) else _maybe(await self._redis.get(self._key("channel", bot, target)))
+            target if is_channel_id(target) else _maybe(await self._redis.get(self._key("channel", bot, target)))
         )
         if channel_id is None:
             return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from bot.core.cards import CardStatus
 from bot.core.lifecycle import same_alert
+from bot.core.models import is_channel_id
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
@@ -49,7 +49,6 @@ BUSY_TIMEOUT_MS = 200
 # is 20 s by default); BOT_LOCK_WAIT sets it.
 LOCK_WAIT_SECONDS = 30.0
 # A Slack channel ID (public, private, DM), as opposed to a channel name.
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
 LEGACY_BOT = ""  # cards kept before schema v3 did not record their bot
 
 P = ParamSpec("P")
@@ -456,7 +455,7 @@ class SqliteStore:
         return CardRecord(bot, channel_id, ts, target, CardStatus(status), *rest)
 
     def _channel_id(self, bot: str, target: str) -> str | None:
-        if _CHANNEL_ID.fullmatch(target):
+        if is_channel_id(target):
             return target
         row = self._db.execute(
             "SELECT channel_id FROM channel_names WHERE bot IN (?, ?) AND name = ? ORDER BY bot DESC LIMIT 1",
