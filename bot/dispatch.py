@@ -90,11 +90,16 @@ class DispatchService:
         seconds = time.perf_counter() - started
         metrics.NOTIFICATIONS.labels(outcome.value).inc()
         metrics.DISPATCH_SECONDS.labels(outcome.value).observe(seconds)
+        # Measured: the two log lines of a posted dispatch were ~7% of its CPU. A posted one is logged where its card
+        # is (bot.delivery.cards, with the Slack ts); here only at DEBUG, while queued and failed ones stay at INFO.
+        level = logging.DEBUG if outcome is DispatchOutcome.POSTED else logging.INFO
+        if not logger.isEnabledFor(level):
+            return
         fields: dict[str, Any] = {"event": "dispatch", "outcome": outcome.value, "channel": request.channel.target}
         fields.update(duration_ms=round(seconds * 1000, 1), alert=alert_key(request.message) or "")
         if code:
             fields["code"] = code
-        logger.info("dispatch answered %s in %.1f ms", outcome.value, seconds * 1000, extra=fields)
+        logger.log(level, "dispatch answered %s in %.1f ms", outcome.value, seconds * 1000, extra=fields)
 
     async def _dispatch(self, request: DispatchRequest, digest: str | None) -> DispatchOutcome:
         if request.channel.app_token is not None and self._on_app_token is not None:

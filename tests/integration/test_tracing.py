@@ -43,7 +43,7 @@ def log_lines() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.DEBUG)  # a posted dispatch's own line is at DEBUG (its card's line is at INFO)
     yield stream
     root.removeHandler(handler)
     root.setLevel(level)
