@@ -67,12 +67,14 @@ MAX_STORE_RETRY_SECONDS = 5.0
 # Shared store: how often a lane checks the store for items other replicas wrote down, how often each replica looks
 # for lanes nobody delivers (a dead replica's), and how often a dispatch written down elsewhere checks its item.
 UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
-LANE_POLL_SECONDS = 0.5
+# (0.1 s: a dispatch written down by a replica that does not hold its lane waits for the holder's next look, so this
+# bounds the extra delivery latency with several replicas; a look is one small store call.)
+LANE_POLL_SECONDS = 0.1
 # While a lane has items of its own, it looks for others' this often rather than before every item (a store round
 # trip saved per item; an item written down elsewhere may wait this long behind later local ones).
 LANE_SYNC_SECONDS = 0.25
 TAKEOVER_SECONDS = 1.0
-WATCH_SECONDS = 0.05
+WATCH_SECONDS = 0.02
 WATCH_LIMIT_SECONDS = 120.0  # a safety net: the dispatch stops the watch when it stops waiting (BOT_DISPATCH_WAIT)
 
 
