@@ -544,45 +544,49 @@ def test_the_network_policy_lets_through_what_the_plugin_needs(variants: dict[st
 # --------------------------------------------------------------------------------------------------------------------
 
 # Run in a mount namespace of its own (nothing outside it changes): the root remounted read-only, a tmpfs on /tmp.
+# The writable part is a fresh tmpfs on an empty directory of its own (WRITABLE), not on /tmp: a checkout that lies
+# under /tmp (as CI's clone may) would vanish under it. The plugin's temporary files follow TMPDIR there.
 READ_ONLY_ROOT = """
 set -e
-mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
-mkdir -p /tmp/data
+mount -t tmpfs -o size=64m,mode=1777 tmpfs "$WRITABLE"
+mkdir -p "$WRITABLE/data"
 mount -o remount,bind,ro /
 if touch /read-only-root-check 2>/dev/null; then echo "the root is still writable" >&2; exit 99; fi
 exec "$@"
 """
 
 
-def read_only_root(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def read_only_root(command: list[str], env: dict[str, str], writable: Path) -> subprocess.Popen[str]:
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1) for a mount namespace (CI has both)")
     return subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh", *command],
         cwd=ROOT,
-        env=env,
+        env={**env, "WRITABLE": str(writable), "TMPDIR": str(writable)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def test_the_plugin_runs_with_a_read_only_root_file_system() -> None:
-    """Only BOT_DATA_DIR and /tmp are writable, as in the pods: it starts, is ready, answers gRPC health, and stops
-    cleanly on SIGTERM; without a writable BOT_DATA_DIR it says so in one line."""
+def test_the_plugin_runs_with_a_read_only_root_file_system(tmp_path: Path) -> None:
+    """Only BOT_DATA_DIR and a temporary directory are writable, as in the pods: it starts, is ready, answers gRPC
+    health, and stops cleanly on SIGTERM; without a writable BOT_DATA_DIR it says so in one line."""
     grpc_port, http_port = free_port(), free_port()
+    writable = tmp_path / "writable"
+    writable.mkdir()
     env = {
         "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
         "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "BOT_DATA_DIR": "/tmp/data",
+        "BOT_DATA_DIR": str(writable / "data"),
         "BOT_GRPC_HOST": "127.0.0.1",
         "BOT_GRPC_PORT": str(grpc_port),
         "BOT_HTTP_HOST": "127.0.0.1",
         "BOT_HTTP_PORT": str(http_port),
         "BOT_DRAIN_SECONDS": "1",
     }
-    process = read_only_root([sys.executable, "-m", "bot", "serve"], env)
+    process = read_only_root([sys.executable, "-m", "bot", "serve"], env, writable)
     try:
         wait_for_port(http_port, timeout=30)
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=5) as answer:
@@ -596,7 +600,9 @@ def test_the_plugin_runs_with_a_read_only_root_file_system() -> None:
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "Read-only" not in stderr
 
-    refused = read_only_root([sys.executable, "-m", "bot", "serve"], {**env, "BOT_DATA_DIR": "/var/lib/chatops"})
+    refused = read_only_root(
+        [sys.executable, "-m", "bot", "serve"], {**env, "BOT_DATA_DIR": "/var/lib/chatops"}, writable
+    )
     _, stderr = refused.communicate(timeout=60)
     assert refused.returncode == 2
     assert stderr.strip().splitlines() == [
