@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from bot.core.cards import CardStatus
+from bot.store import CardRecord
 
 ALERT_ID = "alert-x1v2c3v456"
 ACCESS_KEY = "8f2ede36213dqw4d7d5awe07ds32d883"
@@ -47,3 +51,23 @@ def resolved_message(link: str = LINK) -> dict[str, Any]:
         "occurred_at": "2022-06-27T10:00:00.000Z",
         "link": link,
     }
+
+
+def card_record(
+    bot: str = "bot-a",
+    channel_id: str = "C0ALERTS01",
+    ts: str = "1.0",
+    target: str = "alerts",
+    status: CardStatus = CardStatus.OPEN,
+) -> CardRecord:
+    """A card record as the store keeps one (store tests on either backend)."""
+    return CardRecord(
+        bot=bot,
+        channel_id=channel_id,
+        ts=ts,
+        target=target,
+        status=status,
+        notified=1,
+        token="sealed",
+        updated_at=time.time(),
+    )

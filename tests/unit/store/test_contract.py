@@ -38,6 +38,7 @@ from bot.store.base import (
     RESOLVED_CARD_RETENTION_SECONDS,
 )
 from tests.redis_server import RedisServer
+from tests.samples import card_record
 
 NOW = 1_000_000_000.0
 
@@ -85,25 +86,6 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     opened = await RedisStore.connect(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
     yield opened
     await opened.close()
-
-
-def _card(
-    bot: str = "bot-a",
-    channel_id: str = "C0ALERTS01",
-    ts: str = "1.0",
-    target: str = "alerts",
-    status: CardStatus = CardStatus.OPEN,
-) -> CardRecord:
-    return CardRecord(
-        bot=bot,
-        channel_id=channel_id,
-        ts=ts,
-        target=target,
-        status=status,
-        notified=1,
-        token="sealed",
-        updated_at=time.time(),
-    )
 
 
 def _audit(ts: str, at: float = NOW) -> AuditRecord:
@@ -347,7 +329,7 @@ async def test_prune_drops_failed_items_past_their_age_and_the_cap(
 
 
 async def test_a_card_is_found_by_any_name_of_its_alert(backend: Backend, store: Store) -> None:
-    card = _card()
+    card = card_record()
     await store.save_card(card, ["alert:alert-1", "number:acme:#7"])
     assert card.id
     # a [Resolved] message names the alert only by its number (no callback), or only by its id (from the link)
@@ -367,11 +349,11 @@ async def test_a_card_is_found_by_any_name_of_its_alert(backend: Backend, store:
 
 
 async def test_a_reused_alert_number_does_not_join_two_alerts(store: Store) -> None:
-    await store.save_card(_card(), ["alert:alert-1", "number:acme:#7"])
+    await store.save_card(card_record(), ["alert:alert-1", "number:acme:#7"])
     assert await store.find_card("bot-a", "alerts", ["alert:alert-2", "number:acme:#7"]) is None  # another alert
     assert await store.find_card("bot-a", "alerts", ["number:acme:#7"]) is not None  # nothing says it is another
     # the number passes to the new alert's card: the old card no longer claims it
-    newer = _card(ts="2.0")
+    newer = card_record(ts="2.0")
     await store.save_card(newer, ["alert:alert-2", "number:acme:#7"])
     found = await store.find_card("bot-a", "alerts", ["number:acme:#7"])
     assert found is not None and found.id == newer.id
@@ -382,9 +364,9 @@ async def test_a_reused_alert_number_does_not_join_two_alerts(store: Store) -> N
 
 async def test_cards_belong_to_their_bot_and_channel_id(store: Store) -> None:
     """Two workspaces (two bots) with a channel of the same name each get their own card of the same alert."""
-    await store.save_card(_card(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
+    await store.save_card(card_record(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
     assert await store.find_card("bot-b", "alerts", ["alert:alert-1"]) is None
-    await store.save_card(_card(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
+    await store.save_card(card_record(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
     a = await store.find_card("bot-a", "alerts", ["alert:alert-1"])
     b = await store.find_card("bot-b", "alerts", ["alert:alert-1"])
     assert a is not None and b is not None and (a.channel_id, b.channel_id) == ("C0AAAAAAA1", "C0BBBBBBB1")
@@ -463,9 +445,9 @@ async def test_a_lease_has_one_holder_until_released_or_expired(redis_server: Re
 
 
 async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
-    open_card = _card(ts="1.0")
+    open_card = card_record(ts="1.0")
     await redis.save_card(open_card, ["alert:open"])
-    resolved = _card(ts="2.0", status=CardStatus.RESOLVED)
+    resolved = card_record(ts="2.0", status=CardStatus.RESOLVED)
     await redis.save_card(resolved, ["alert:resolved"])
     raw = redis._redis  # the keys themselves (layout in the module docstring)
 
@@ -489,7 +471,7 @@ async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
 async def test_prefixes_keep_stores_apart(redis_server: RedisServer, redis: RedisStore) -> None:
     other = await RedisStore.connect(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
     await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-    await redis.save_card(_card(), ["alert:alert-1"])
+    await redis.save_card(card_record(), ["alert:alert-1"])
     assert await other.outbox_counts() == {}
     assert await other.find_card("bot-a", "alerts", ["alert:alert-1"]) is None
     ours = [str(key) for key in await redis._redis.keys(f"{redis.prefix}*")]

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot.core.cards import CardStatus
-from bot.store import AuditRecord, CardRecord, ClaimStatus, DataDirInUse, ItemKind, SqliteStore, StoreError
+from bot.store import AuditRecord, ClaimStatus, DataDirInUse, ItemKind, SqliteStore, StoreError
 from bot.store import sqlite as sqlite_store
 from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
 from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
+from tests.samples import card_record
 
 
 @pytest.fixture
@@ -22,25 +23,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     opened = SqliteStore(tmp_path, lock_wait=0)
     yield opened
     await opened.close()
-
-
-def _card(
-    bot: str = "bot-a",
-    channel_id: str = "C0ALERTS01",
-    ts: str = "1.0",
-    target: str = "alerts",
-    status: CardStatus = CardStatus.OPEN,
-) -> CardRecord:
-    return CardRecord(
-        bot=bot,
-        channel_id=channel_id,
-        ts=ts,
-        target=target,
-        status=status,
-        notified=1,
-        token="sealed",
-        updated_at=time.time(),
-    )
 
 
 async def test_migrates_v1_to_current_keeping_data(tmp_path: Path) -> None:
@@ -87,7 +69,7 @@ async def test_v2_cards_and_queued_items_survive_the_v3_migration(tmp_path: Path
 
 
 async def test_a_card_is_found_by_any_name_of_its_alert(store: SqliteStore) -> None:
-    card = _card()
+    card = card_record()
     await store.save_card(card, ["alert:alert-1", "number:acme:#7"])
     assert card.id
     # a [Resolved] message names the alert only by its number (no callback), or only by its id (from the link)
@@ -102,16 +84,16 @@ async def test_a_card_is_found_by_any_name_of_its_alert(store: SqliteStore) -> N
 
 
 async def test_a_reused_alert_number_does_not_join_two_alerts(store: SqliteStore) -> None:
-    await store.save_card(_card(), ["alert:alert-1", "number:acme:#7"])
+    await store.save_card(card_record(), ["alert:alert-1", "number:acme:#7"])
     assert await store.find_card("bot-a", "alerts", ["alert:alert-2", "number:acme:#7"]) is None  # another alert
     assert await store.find_card("bot-a", "alerts", ["number:acme:#7"]) is not None  # nothing says it is another
 
 
 async def test_cards_belong_to_their_bot_and_channel_id(store: SqliteStore) -> None:
     """Two workspaces (two bots) with a channel of the same name each get their own card of the same alert."""
-    await store.save_card(_card(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
+    await store.save_card(card_record(bot="bot-a", channel_id="C0AAAAAAA1", ts="1.0"), ["alert:alert-1"])
     assert await store.find_card("bot-b", "alerts", ["alert:alert-1"]) is None
-    await store.save_card(_card(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
+    await store.save_card(card_record(bot="bot-b", channel_id="C0BBBBBBB1", ts="2.0"), ["alert:alert-1"])
     a = await store.find_card("bot-a", "alerts", ["alert:alert-1"])
     b = await store.find_card("bot-b", "alerts", ["alert:alert-1"])
     assert a is not None and b is not None and (a.channel_id, b.channel_id) == ("C0AAAAAAA1", "C0BBBBBBB1")
@@ -132,10 +114,10 @@ async def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: py
     await store.failed(old_failure, error="old", now=now - FAILED_ITEM_RETENTION_SECONDS - 1)
     await store.claim_action("old-click", "U1", now=now - CLAIM_RETENTION_SECONDS - 1, stale_after=40)
     await store.claim_action("new-click", "U1", now=now, stale_after=40)
-    resolved = _card(status=CardStatus.RESOLVED, ts="1.0")
+    resolved = card_record(status=CardStatus.RESOLVED, ts="1.0")
     resolved.updated_at = now - RESOLVED_CARD_RETENTION_SECONDS - 1
     await store.save_card(resolved, ["alert:gone"])
-    recent = _card(status=CardStatus.RESOLVED, ts="2.0")
+    recent = card_record(status=CardStatus.RESOLVED, ts="2.0")
     recent.updated_at = now
     await store.save_card(recent, ["alert:kept"])
     monkeypatch.setattr(sqlite_store, "MAX_AUDIT_RECORDS", 3)
