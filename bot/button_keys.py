@@ -25,7 +25,26 @@ class ButtonKeys:
         self._configured = [SealKey.derive(secret) for secret in configured if secret]
         self._data_dir = data_dir
         self._shared = shared is not None
+        self.shared_secret = shared  # the shared store's random key as this process uses it (``adopt``)
         self._local: SealKey | None = SealKey.derive(shared) if shared is not None else None
+        self._older: list[SealKey] = []  # shared keys other processes made (after the store lost the first)
+        self._older_secrets: set[str] = set()
+        self.generation = 0  # changes whenever the sealing key does
+
+    def adopt(self, current: str, known: list[str]) -> bool:
+        """The shared store's random key as the store has it now, and every one it had (see ``Store.sync_secret``):
+        seal with ``current``, open with all of them. True when the sealing key changed."""
+        if not self._shared:
+            return False
+        changed = current != self.shared_secret
+        if changed:
+            self.shared_secret, self._local = current, SealKey.derive(current)
+            if not self._configured:
+                self.generation += 1
+        older = {secret for secret in known if secret != current}
+        if older != self._older_secrets:
+            self._older_secrets, self._older = older, [SealKey.derive(secret) for secret in sorted(older)]
+        return changed
 
     def _local_key(self) -> SealKey:
         if self._local is None:
@@ -61,4 +80,5 @@ class ButtonKeys:
         keys = list(self._configured)
         if self._shared or not keys or (self._data_dir / KEY_FILE).exists():
             keys.append(self._local_key())
+        keys.extend(self._older)
         return keys

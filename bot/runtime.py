@@ -106,6 +106,7 @@ class Runtime:
             post_burst=settings.post_burst,
             update_rate=settings.update_rate,
             update_burst=settings.update_burst,
+            refresh_keys=self.sync_button_key if self.store.shared else None,
         )
         self.service = DispatchService(
             self.outbox,
@@ -203,6 +204,20 @@ class Runtime:
         rewritten = await self.outbox.rewrite_queued()
         logger.error("wrote %d queued notification(s) back to the new store", rewritten)
 
+    async def sync_button_key(self) -> None:
+        """Shared store: agree on the button key with every replica again, should the store have lost it (restarted
+        empty, FLUSHALL): the store gets this process's key back unless another replica already put one there, and
+        every key any replica used still opens what it sealed. Raises ``StoreError``."""
+        current = self.keys.shared_secret
+        if current is None:
+            return
+        now_current, known = await self.store.sync_secret(BUTTON_KEY_NAME, current)
+        if self.keys.adopt(now_current, known):
+            logger.warning(
+                "the shared store had lost the button key; this replica now seals with the one the store has "
+                "(buttons sealed before still open)"
+            )
+
     async def _housekeeping(self) -> None:
         next_prune = time.monotonic() + HOUSEKEEPING_SECONDS
         while True:
@@ -213,6 +228,8 @@ class Runtime:
                     (logger.info if up else logger.error)("the store %s", "answers again" if up else "does not answer")
                 self.store_up = up
                 await self.check_store()
+                if up:
+                    await self.sync_button_key()
                 if up and time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_SECONDS
                     removed = await self.store.prune(time.time())

@@ -25,6 +25,9 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.TIMEOUT: grpc.StatusCode.UNAVAILABLE,
     # The plugin's own store failed: nothing was accepted, and ERROR_ details keep the client from retrying.
     ErrorCode.STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    # An accepted notification whose sealed bot token no button key opens (BOT_BUTTON_KEY changed, or the shared key
+    # was lost with every replica that knew it): the operator's to fix.
+    ErrorCode.TOKEN_UNREADABLE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

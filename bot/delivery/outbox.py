@@ -37,11 +37,11 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
-from bot.delivery.leases import Leases
+from bot.delivery.leases import RENEW_EVERY_SECONDS, SENDING_GRACE_SECONDS, Leases
 from bot.delivery.pacer import Pacer, SharedPacer
 from bot.delivery.tokens import TokenVault
 from bot.slack.web_api import Posted, SlackSender
-from bot.store import ItemKind, ItemState, OutboxItem, Store, StoreError
+from bot.store import EventKind, ItemKind, ItemState, OutboxEvent, OutboxItem, SendOutcome, Store, StoreError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,29 +64,45 @@ PERSIST_DEADLINE_SECONDS = 3.0
 STORE_RETRY_SECONDS = 0.1
 MAX_PERSIST_RETRY_SECONDS = 1.0  # within PERSIST_DEADLINE_SECONDS: a few tries
 MAX_STORE_RETRY_SECONDS = 5.0
-# Shared store: how often a lane checks the store for items other replicas wrote down, how often each replica looks
-# for lanes nobody delivers (a dead replica's), and how often a dispatch written down elsewhere checks its item.
+# Recording what Slack already has is retried faster: the lane's sending mark stands until it is recorded, and
+# another replica that takes the lane over waits for it (leases.SENDING_GRACE_SECONDS) before sending again.
+MAX_SETTLE_RETRY_SECONDS = 1.0
 UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
-# (0.1 s: a dispatch written down by a replica that does not hold its lane waits for the holder's next look, so this
-# bounds the extra delivery latency with several replicas; a look is one small store call.)
-LANE_POLL_SECONDS = 0.1
-# While a lane has items of its own, it looks for others' this often rather than before every item (a store round
-# trip saved per item; an item written down elsewhere may wait this long behind later local ones).
-LANE_SYNC_SECONDS = 0.25
+# Shared store: replicas learn of items queued and settled elsewhere from the store's events (``Store.events``), at
+# once; these looks at the store only catch what a broken event stream missed. A lane checks for items written down
+# elsewhere this often, busy or idle; a dispatch written down for another replica's lane checks its item this often;
+# each replica looks for lanes nobody delivers (a dead replica's) this often.
+LANE_SYNC_SECONDS = 1.0
+WATCH_POLL_SECONDS = 1.0
 TAKEOVER_SECONDS = 1.0
-WATCH_SECONDS = 0.02
-WATCH_LIMIT_SECONDS = 120.0  # a safety net: the dispatch stops the watch when it stops waiting (BOT_DISPATCH_WAIT)
+# A lane whose head item another replica may still be sending looks again this often (see leases.SENDING_GRACE).
+BUSY_POLL_SECONDS = 0.25
+# A lane whose lease is unconfirmed (the store did not answer the heartbeat) waits this long between looks.
+UNCONFIRMED_POLL_SECONDS = 0.1
+# An item whose bot token no key opens yet waits this long for the replica that sealed it to share its key (after
+# the store lost the shared key, each replica puts its own back within HOUSEKEEPING_SECONDS): then it fails.
+KEY_WAIT_SECONDS = 30.0
 
 
 @dataclass
 class Job:
     item: OutboxItem  # item.id is 0 until the job is written to the store
-    token: str
+    token: str | None  # None: no key this process holds opens the item's sealed token (yet)
     target: str  # the channel as configured (name or ID): the lane's label
     future: asyncio.Future[None] | None = None
     parsed: Parsed | None = None  # saves parsing again when known
     delivered: bool = False
     digest: str | None = None  # for repeat suppression
+    begun: bool = False  # this attempt passed the store's fencing check (shared store)
+    unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
+
+
+class _Fenced(Exception):
+    """A lane may not make its next Slack call (shared store); nothing of the item was sent in this attempt."""
+
+    def __init__(self, outcome: SendOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
 
 
 @dataclass
@@ -99,6 +115,12 @@ class Lane:
     task: asyncio.Task[None] | None = None
     backoff_until: float = 0.0  # monotonic time of the next try after a transient failure (outage)
     synced: float = 0.0  # shared store: monotonic time the lane last took in what other replicas wrote down
+    lost: bool = False  # shared store: the lease went to another replica; the lane sends nothing more
+    stepping: bool = False  # a delivery (maybe a Slack call) is under way
+    resting: bool = False  # ... but only waiting to try its head job again (nothing of it is in flight)
+    busy_mark: str = ""  # shared store: another replica's unsettled send this lane waits for, and since when
+    busy_since: float = 0.0
+    heard: set[int] = field(default_factory=set)  # shared store: items the store's events announced, to take in
 
     @property
     def label(self) -> str:
@@ -135,8 +157,9 @@ def error_from_details(details: str) -> BotError:
     code, _, message = details.partition(": ")
     try:
         return BotError(ErrorCode(code), message)
-    except ValueError:
-        return BotError(ErrorCode.SLACK_API, details)
+    except ValueError:  # recorded without a code (an older release): never a bare UNKNOWN for the caller
+        code = ErrorCode.TOKEN_UNREADABLE if details == UNREADABLE_TOKEN else ErrorCode.INTERNAL
+        return BotError(code, details)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -163,10 +186,12 @@ class _LaneCourier:
         self._outbox, self._lane, self._job = outbox, lane, job
 
     async def post(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
-        return await self._outbox._post(self._lane, self._job.token, channel, payload, thread_ts)
+        token = await self._outbox._fence(self._lane, self._job)
+        return await self._outbox._post(self._lane, token, channel, payload, thread_ts)
 
     async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
-        await self._outbox._update(self._job.token, channel_id, ts, payload)
+        token = await self._outbox._fence(self._lane, self._job)
+        await self._outbox._update(token, channel_id, ts, payload)
 
     async def finish(self, write: StoreWrite | None = None) -> None:
         await self._outbox._finish(self._job, write)
@@ -185,6 +210,7 @@ class Outbox:
         update_rate: float,
         update_burst: int,
         lane_idle_seconds: float = LANE_IDLE_SECONDS,
+        refresh_keys: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._sender = sender
@@ -193,10 +219,12 @@ class Outbox:
         self._post_rate, self._post_burst = post_rate, post_burst
         self._update_rate, self._update_burst = update_rate, update_burst
         self._lane_idle_seconds = lane_idle_seconds
+        self._refresh_keys = refresh_keys  # asks the store for the button keys other replicas use
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: OrderedDict[str, Pacer | SharedPacer] = OrderedDict()
         self._stopping = False
         self._leases = Leases(store) if store.shared else None
+        self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
         self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
 
@@ -217,6 +245,12 @@ class Outbox:
     def _push(self, job: Job) -> float:
         lane = self._lane(job.item.lane, job.target)
         eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
+        if job.item.id:
+            for queued in lane.jobs:
+                if queued.item.id == job.item.id:  # already taken in from the store: its dispatch waits for that one
+                    queued.future = queued.future or job.future
+                    queued.parsed = queued.parsed or job.parsed
+                    return eta
         if lane.jobs and job.item.id and lane.jobs[-1].item.id > job.item.id:  # shared store: in the store's order
             position = next(i for i, queued in enumerate(lane.jobs) if queued.item.id > job.item.id)
             lane.jobs.insert(position, job)
@@ -231,17 +265,18 @@ class Outbox:
         task.add_done_callback(self._background.discard)
 
     async def submit(self, request: DispatchRequest, *, digest: str | None, window: float) -> Submission | None:
-        """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one seen within
+        """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one accepted within
         ``window`` seconds (a retry from Cloudforet, which may have reached another replica first)."""
-        try:
-            if digest is not None and window > 0 and await self._store.seen_recently(digest, window):
+        repeats = digest is not None and window > 0
+        if repeats and self._leases is None:
+            assert digest is not None
+            if await self._store.seen_recently(digest, window):  # the embedded store: in memory, never fails
                 return None
-        except StoreError as exc:
-            logger.error("could not check a dispatch against recent ones: %s", exc)
-            raise _store_unavailable() from None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
         body, parsed = dispatch_body(request)
+        if digest is not None:
+            body["digest"] = digest  # whoever fails it for good lets the same dispatch through again
         tracing.stamp(body)  # the dispatch's trace, carried with the item to its delivery
         item = OutboxItem(0, lane_key(token, target), ItemKind.DISPATCH, body, self._tokens.seal(token), time.time())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -249,40 +284,104 @@ class Outbox:
         job = Job(item, token, target, future, parsed=parsed, digest=digest)
         if self._leases is None:
             eta = self._push(job)
-        else:  # written down first: whichever replica holds the lane delivers it
-            await self.persist(job)
+        else:  # written down first (a repeat is told apart in the same step): whichever replica holds the lane
+            if not await self.persist(job, window=window if repeats else 0.0):
+                return None
             if await self._holds(item.lane):
                 eta = self._push(job)
             else:
-                self._background_task(self._watch(job), name="watch")
+                self._watch(job, future)
                 eta = 0.0
         return Submission(job, future, eta)
 
     async def _holds(self, lane: str) -> bool:
         """Shared store: whether this replica delivers ``lane`` (taking its lease when nobody holds it)."""
-        if lane in self._lanes:
-            return True
         assert self._leases is not None
+        held = self._lanes.get(lane)
+        if held is not None:
+            return not held.lost and self._leases.known(lane)
         try:
             return await self._leases.take(lane)
         except StoreError as exc:
             logger.warning("could not take the lease of a lane: %s", exc)
             return False
 
-    async def _watch(self, job: Job) -> None:
-        """A dispatch written down for another replica to deliver: its outcome, from the store, for its caller."""
-        future = job.future
-        deadline = time.monotonic() + WATCH_LIMIT_SECONDS
-        while future is not None and not future.done() and time.monotonic() < deadline:
-            await asyncio.sleep(WATCH_SECONDS)
+    def _watch(self, job: Job, future: asyncio.Future[None]) -> None:
+        """A dispatch written down for another replica to deliver: its outcome reaches its caller from the store's
+        events (or the fallback look, ``_poll_watched``), until the caller stops waiting."""
+        item_id = job.item.id
+        self._watched[item_id] = job
+        future.add_done_callback(lambda _: self._watched.pop(item_id, None))
+
+    def _settled_elsewhere(self, item_id: int, state: tuple[ItemState, str] | None) -> None:
+        job = self._watched.pop(item_id, None)
+        if job is None or job.future is None or job.future.done():
+            return
+        if state is None:
+            job.future.set_result(None)
+        elif state[0] is ItemState.FAILED:
+            job.future.set_exception(error_from_details(state[1]))
+        else:
+            self._watched[item_id] = job  # still pending
+
+    def _on_event(self, event: OutboxEvent) -> None:
+        if event.kind is EventKind.QUEUED:
+            lane = self._lanes.get(event.detail)
+            if lane is not None:  # ours: take it in now rather than at the next look (unless this replica queued it)
+                lane.heard.add(event.item_id)
+                lane.wake.set()
+        elif event.kind is EventKind.DELIVERED:
+            self._settled_elsewhere(event.item_id, None)
+        else:
+            self._settled_elsewhere(event.item_id, (ItemState.FAILED, event.detail))
+
+    async def _listen(self) -> None:
+        """Shared store: follow the store's events for as long as the outbox runs (resubscribing after a break)."""
+        delay = STORE_RETRY_SECONDS
+        while not self._stopping:
             try:
-                state = await self._store.item_state(job.item.id)
-            except StoreError:
+                async with contextlib.aclosing(self._store.events()) as events:
+                    async for event in events:
+                        delay = STORE_RETRY_SECONDS
+                        self._on_event(event)
+            except StoreError as exc:
+                logger.warning("lost the store's events; looking at the store meanwhile: %s", exc)
+            for lane in self._lanes.values():  # what the break may have hidden
+                lane.synced = 0.0
+                lane.wake.set()
+            for item_id in list(self._watched):
+                with contextlib.suppress(StoreError):
+                    self._settled_elsewhere(item_id, await self._store.item_state(item_id))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
+
+    async def _poll_watched(self) -> None:
+        """Shared store: the fallback look at the items dispatches here wait for (an event may have been missed)."""
+        while not self._stopping:
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+            for item_id in list(self._watched):
+                try:
+                    self._settled_elsewhere(item_id, await self._store.item_state(item_id))
+                except StoreError:
+                    break
+
+    async def _heartbeat(self) -> None:
+        """Shared store: keep every lease this replica holds, whatever its lanes are doing (``bot.delivery.leases``);
+        a lane whose lease was found lost stops before its next Slack call."""
+        assert self._leases is not None
+        while not self._stopping:
+            await asyncio.sleep(RENEW_EVERY_SECONDS)
+            try:
+                lost = await self._leases.renew()
+            except StoreError as exc:
+                logger.warning("could not extend the lanes' leases: %s", exc)
                 continue
-            if state is None:
-                future.set_result(None)
-            elif state[0] is ItemState.FAILED:
-                future.set_exception(error_from_details(state[1]))
+            for key in lost:
+                lane = self._lanes.get(key)
+                if lane is not None:
+                    logger.warning("lane %s went to another replica; it delivers what is queued there", lane.label)
+                    lane.lost = True
+                    lane.wake.set()
 
     async def add(
         self,
@@ -305,35 +404,86 @@ class Outbox:
         if self._leases is None or await self._holds(lane):  # else the lane's holder finds it in the store
             self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
-    async def _write(self, item: OutboxItem) -> None:
-        item.id = await self._store.enqueue(
-            lane=item.lane, kind=item.kind, body=item.body, token=item.token, now=item.created_at
+    async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
+        """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
+        id is returned negated."""
+        item_id = await self._store.enqueue(
+            lane=item.lane,
+            kind=item.kind,
+            body=item.body,
+            token=item.token,
+            now=item.created_at,
+            digest=digest,
+            window=window,
         )
+        if item_id > 0:
+            item.id = item_id
+        return item_id
 
-    async def persist(self, job: Job) -> None:
-        """Write a queued job to the store (before its dispatch is answered), unless it is already delivered.
+    async def persist(self, job: Job, *, window: float = 0.0) -> bool:
+        """Write a queued job to the store (before its dispatch is answered), unless it is already delivered; with
+        ``window`` (a shared store), False when it repeats a dispatch accepted within that many seconds.
 
-        Retries a failing store for up to ``PERSIST_DEADLINE_SECONDS``, then raises ``ERROR_STORE_UNAVAILABLE``
-        (the job stays queued in memory and is still delivered if this process lives).
+        Retries a failing store for up to ``PERSIST_DEADLINE_SECONDS``, then raises ``ERROR_STORE_UNAVAILABLE``: the
+        job is withdrawn (not delivered, not counted as seen). One already being delivered cannot be withdrawn; its
+        outcome answers instead.
         """
         deadline = time.monotonic() + PERSIST_DEADLINE_SECONDS
         delay = STORE_RETRY_SECONDS
+        tried = False
         while not (job.item.id or job.delivered):
             try:
-                await self._write(job.item)
+                written = await self._write(job.item, digest=job.digest, window=window)
+                if written < 0:
+                    if not tried:
+                        return False  # a repeat of a dispatch accepted earlier
+                    job.item.id = -written  # our own earlier try: the store carried it out, its answer was lost
             except StoreError as exc:
+                tried = True
                 if time.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
-                    raise _store_unavailable() from None
+                    if self._withdraw(job):
+                        raise _store_unavailable() from None
+                    await self._outcome_of(job)
+                    return True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
-                continue
+        return True
+
+    def _withdraw(self, job: Job) -> bool:
+        """Take back a job its dispatch could not write down (so its answer, not accepted, is true): False when its
+        delivery is already under way."""
+        lane = self._lanes.get(job.item.lane)
+        if lane is None or job not in lane.jobs:
+            return not job.delivered
+        if lane.stepping and not lane.resting and lane.jobs[0] is job:
+            return False
+        lane.jobs.remove(job)
+        if job.digest is not None:
+            self._background_task(self._forget_seen(job.digest), name="forget seen")
+        return True
+
+    async def _forget_seen(self, digest: str) -> None:
+        with contextlib.suppress(StoreError):
+            await self._store.forget_seen(digest)
+
+    async def _outcome_of(self, job: Job) -> None:
+        """Wait for a job already being delivered (a Slack call is bounded), raising its permanent error."""
+        if job.future is not None and not job.future.done():
+            await asyncio.wait([job.future], timeout=SENDING_GRACE_SECONDS)
+        if job.future is not None and job.future.done() and not job.future.cancelled():
+            error = job.future.exception()
+            if error is not None:
+                raise error
 
     async def start(self) -> None:
         """Pick up everything a previous run accepted but did not deliver (on a shared store: every lane nobody
         delivers, now and from then on)."""
         if self._leases is not None:
             self._background_task(self._take_over(), name="takeover")
+            self._background_task(self._heartbeat(), name="lease heartbeat")
+            self._background_task(self._listen(), name="store events")
+            self._background_task(self._poll_watched(), name="watched items")
             return
         resumed = 0
         for item in await self._store.pending():
@@ -370,6 +520,36 @@ class Outbox:
                 self._update_pacers.popitem(last=False)
         return pacer
 
+    async def _fence(self, lane: Lane, job: Job) -> str:
+        """Before each Slack call of a job: on a shared store, the lane must still be this replica's (the store
+        asked at the item's first call, this process's lease clock after); the job's token. Raises ``_Fenced``
+        (nothing of this attempt sent), or ``StoreError`` at the first call."""
+        assert job.token is not None
+        if self._leases is None:
+            return job.token
+        if job.begun:
+            if lane.lost or not self._leases.holds(lane.key):
+                raise _Fenced(SendOutcome.LOST)
+            return job.token
+        mark, since = lane.busy_mark, lane.busy_since
+        force = bool(mark) and time.monotonic() - since >= SENDING_GRACE_SECONDS
+        grant = await self._leases.begin(lane.key, job.item.id, force=force)
+        if grant.outcome is SendOutcome.GO:
+            if force:
+                logger.warning(
+                    "lane %s: another replica's send (%s) was never recorded; sending the item again (it may show "
+                    "twice)",
+                    lane.label,
+                    mark,
+                )
+            lane.busy_mark = ""
+            job.begun = True
+            return job.token
+        if grant.outcome is SendOutcome.BUSY and grant.mark != mark:
+            lane.busy_mark, lane.busy_since = grant.mark, time.monotonic()
+            logger.info("lane %s waits for another replica's send to be recorded", lane.label)
+        raise _Fenced(grant.outcome)
+
     async def _post(
         self, lane: Lane, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
     ) -> Posted:
@@ -394,7 +574,7 @@ class Outbox:
 
     async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
-        again because the store was briefly unavailable."""
+        again because the store was briefly unavailable (the lane's sending mark stands until then)."""
         delay = STORE_RETRY_SECONDS
         while True:
             try:
@@ -402,7 +582,7 @@ class Outbox:
             except StoreError as exc:
                 logger.warning("the store failed after a Slack call; retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
+                delay = min(delay * 2, MAX_SETTLE_RETRY_SECONDS)
 
     async def _done(self, job: Job) -> None:
         job.delivered = True
@@ -411,7 +591,7 @@ class Outbox:
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
-        await self._cards.deliver(job.item, job.token, parsed, _LaneCourier(self, lane, job))
+        await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
 
     async def _run(self, lane: Lane) -> None:
         idle_since = time.monotonic()
@@ -423,7 +603,7 @@ class Outbox:
                     if self._stopping:
                         return
                     lane.wake.clear()
-                    wait = LANE_POLL_SECONDS if self._leases is not None else self._lane_idle_seconds
+                    wait = LANE_SYNC_SECONDS if self._leases is not None else self._lane_idle_seconds
                     try:
                         async with asyncio.timeout(wait):
                             await lane.wake.wait()
@@ -432,29 +612,40 @@ class Outbox:
                         if idle and not lane.jobs and lane.pacer.wait_time() == 0:
                             return  # idle: forgotten below, made anew by the next notification
                     continue
+                lane.stepping = True
                 await self._step(lane)
+                lane.stepping = False
                 idle_since = time.monotonic()
         finally:
-            if self._lanes.get(lane.key) is lane and not lane.jobs:
+            if self._lanes.get(lane.key) is lane and (lane.lost or not lane.jobs):
                 del self._lanes[lane.key]
+                for job in lane.jobs:  # every one is written down: the lane's new holder delivers it
+                    if job.item.id in self._watched or job.future is None:
+                        continue
+                    self._watch(job, job.future)
+                lane.jobs.clear()
                 if self._leases is not None:
                     with contextlib.suppress(StoreError, asyncio.CancelledError):
-                        await self._leases.release(lane.key)
+                        await self._leases.release(lane.key, idle=not lane.stepping)
 
     async def _sync(self, lane: Lane) -> bool:
         """Shared store: check the lane is still this replica's, and take in the items other replicas wrote down for
         it, in the store's order. False when the lease went to another replica (which delivers what is queued)."""
         assert self._leases is not None
-        try:
-            if not await self._leases.keep(lane.key):
-                logger.warning("lane %s went to another replica; it delivers what is queued there", lane.label)
-                lane.jobs.clear()  # every one is written down
+        if lane.lost or not self._leases.known(lane.key):
+            return False
+        while not self._leases.holds(lane.key):  # the heartbeat could not confirm it: send nothing meanwhile
+            if lane.lost or not self._leases.known(lane.key):
                 return False
-            if lane.jobs and time.monotonic() - lane.synced < LANE_SYNC_SECONDS:
-                return True  # busy with what it has: look again shortly (one store call saved per item)
-            lane.synced = time.monotonic()
+            await asyncio.sleep(UNCONFIRMED_POLL_SECONDS)
+        known = {job.item.id for job in lane.jobs}
+        lane.heard -= known
+        if not lane.heard and time.monotonic() - lane.synced < LANE_SYNC_SECONDS:
+            return True  # looked recently, and the store's events announced nothing this lane lacks
+        lane.synced = time.monotonic()
+        lane.heard.clear()
+        try:
             ids = await self._store.pending_ids(lane.key)
-            known = {job.item.id for job in lane.jobs}
             missing = [item_id for item_id in ids if item_id not in known]
             if missing:
                 taken = [
@@ -469,13 +660,48 @@ class Outbox:
         return True
 
     async def _take_in(self, item: OutboxItem) -> bool:
-        """An item accepted earlier or elsewhere, queued in its lane; one whose token cannot be opened fails."""
+        """An item accepted earlier or elsewhere, queued in its lane (its token opened when its turn comes, should
+        no key this process holds open it yet)."""
+        job = Job(item, None, str(item.body.get("target", lane_label(item.lane))))
+        digest = item.body.get("digest")
+        job.digest = digest if isinstance(digest, str) else None
+        self._open(job)
+        watched = self._watched.pop(item.id, None)  # a dispatch here waits for it: this lane now delivers it
+        if watched is not None:
+            job.future, job.parsed = watched.future, watched.parsed
+        self._push(job)
+        return True
+
+    @staticmethod
+    def _opened(job: Job, tokens: TokenVault) -> bool:
         try:
-            token = self._tokens.open(item.token)
+            job.token = tokens.open(job.item.token)
         except SealError:
-            await self._store.failed(item.id, error=UNREADABLE_TOKEN, now=time.time())
             return False
-        self._push(Job(item, token, str(item.body.get("target", lane_label(item.lane)))))
+        return True
+
+    def _open(self, job: Job) -> bool:
+        if job.token is None and not self._opened(job, self._tokens):
+            job.unreadable_since = job.unreadable_since or time.monotonic()
+            return False
+        return True
+
+    async def _unreadable(self, lane: Lane, job: Job) -> bool:
+        """Whether the job's token still cannot be opened (after asking the store for other replicas' keys); it
+        fails for good at once on the embedded store (no other process has keys), else past ``KEY_WAIT_SECONDS``."""
+        if self._open(job):
+            return False
+        if self._refresh_keys is not None:
+            with contextlib.suppress(StoreError):
+                await self._refresh_keys()
+            if self._open(job):
+                return False
+        if self._refresh_keys is not None and time.monotonic() - job.unreadable_since < KEY_WAIT_SECONDS:
+            logger.warning("lane %s: no button key opens an item's bot token yet; waiting for it", lane.label)
+            await self._back_off(lane, job)
+        else:
+            await self._fail(job, BotError(ErrorCode.TOKEN_UNREADABLE, UNREADABLE_TOKEN))
+            lane.jobs.popleft()
         return True
 
     async def _take_over(self) -> None:
@@ -491,14 +717,42 @@ class Outbox:
                 logger.warning("cannot look for lanes to take over: %s", exc)
             await asyncio.sleep(TAKEOVER_SECONDS)
 
+    async def _settled_by_another(self, lane: Lane, job: Job) -> None:
+        """The lane's head item was delivered or failed by another replica (it held the lane before): drop it here,
+        answering a dispatch that waits for it."""
+        lane.jobs.popleft()
+        if job.future is None or job.future.done():
+            return
+        try:
+            state = await self._store.item_state(job.item.id)
+        except StoreError:
+            state = (ItemState.PENDING, "")
+        if state is None:
+            job.future.set_result(None)
+        elif state[0] is ItemState.FAILED:
+            job.future.set_exception(error_from_details(state[1]))
+        else:
+            self._watch(job, job.future)
+
     async def _step(self, lane: Lane) -> None:
         """Deliver the lane's first job, or schedule its retry; never raises (but for cancellation)."""
         job = lane.jobs[0]
+        if job.token is None and await self._unreadable(lane, job):
+            return
+        job.begun = False
         try:
             with tracing.span("outbox.deliver", parent=job.item.body.get("traceparent"), kind=tracing.Kind.CONSUMER):
                 await self._deliver(lane, job)
         except asyncio.CancelledError:
             raise
+        except _Fenced as fenced:  # nothing of this attempt was sent
+            if fenced.outcome is SendOutcome.LOST:
+                lane.lost = True  # the run loop ends; the new holder delivers the lane
+            elif fenced.outcome is SendOutcome.SETTLED:
+                await self._settled_by_another(lane, job)
+            else:
+                await asyncio.sleep(BUSY_POLL_SECONDS)
+            return
         except StoreError as exc:  # before anything was sent: try the same job again shortly
             logger.warning("delivery to %s waits for the store: %s", lane.label, exc)
             await self._back_off(lane, job)
@@ -540,7 +794,11 @@ class Outbox:
         doublings = min(job.item.attempts - 1, 10)  # bounded: the float stays small whatever the count
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**doublings)
         lane.backoff_until = time.monotonic() + backoff
-        await asyncio.sleep(backoff)
+        lane.resting = True
+        try:
+            await asyncio.sleep(backoff)
+        finally:
+            lane.resting = False
 
     async def _fail(self, job: Job, exc: BotError) -> None:
         logger.warning(
@@ -552,8 +810,7 @@ class Outbox:
         if job.item.kind is ItemKind.DISPATCH:  # thread lines are the plugin's own, not Cloudforet's notifications
             metrics.NOTIFICATIONS_FAILED.labels(exc.code.value).inc()
         if job.digest is not None:  # once the cause is fixed, the same notification may be sent again at once
-            with contextlib.suppress(StoreError):
-                await self._store.forget_seen(job.digest)
+            await self._forget_seen(job.digest)
         job.delivered = True  # settled: a dispatch still waiting must not write it down as pending
 
         async def record() -> None:
@@ -582,6 +839,9 @@ class Outbox:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self._leases is not None and self._lanes:  # no heartbeat from now on: keep the leases through the drain
+            with contextlib.suppress(StoreError):
+                await self._leases.renew()
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         for lane in self._lanes.values():
             lane.wake.set()

@@ -27,10 +27,14 @@ class TokenVault:
         self._keys = keys
         self._limit = limit
         self._sealed: OrderedDict[str, str] = OrderedDict()  # token -> its sealed form
+        self._generation = keys.generation  # of the sealing key the sealed forms were made with
         self._channel_tokens: OrderedDict[str, str] = OrderedDict()  # channel ID -> bot token that last posted
 
     def seal(self, token: str) -> str:
         """The token sealed for the store (the same sealed form while the token stays among the recent ones)."""
+        if self._generation != self._keys.generation:  # the sealing key changed: seal anew with it
+            self._sealed.clear()
+            self._generation = self._keys.generation
         sealed = self._sealed.get(token)
         if sealed is None:
             sealed = self._sealed[token] = seal({_TOKEN_FIELD: token}, self._keys.sealing_key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +22,9 @@ AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 # Row caps on top of the ages, so a flood of failures or clicks cannot grow the store without bound.
 MAX_FAILED_ITEMS = 10_000
 MAX_AUDIT_RECORDS = 100_000
+# A lane's sending mark (``Store.begin_send``) outlives any send; it is cleared when the item is settled, and goes by
+# itself after this long should its item vanish otherwise (dropped by an operator, the store pruned).
+SENDING_MARK_SECONDS = 24 * 3600
 
 
 class StoreError(Exception):
@@ -43,6 +46,46 @@ class ItemKind(StrEnum):
 
     DISPATCH = "dispatch"  # a notification from Cloudforet: posts or updates its alert's card
     NOTE = "note"  # a line for a card's thread (an acknowledgement from a click)
+
+
+class SendOutcome(StrEnum):
+    """The answer to ``Store.begin_send``: whether the lane's holder may make a Slack call for an item now."""
+
+    GO = "go"  # the lease is the caller's (and now extended); the lane is marked as sending the item
+    LOST = "lost"  # the lease is not the caller's any more: send nothing
+    BUSY = "busy"  # another process was sending an item of this lane and has not settled it (it may have landed)
+    SETTLED = "settled"  # the item is not pending any more (delivered or failed by another process): skip it
+
+
+@dataclass(frozen=True)
+class SendGrant:
+    outcome: SendOutcome
+    mark: str = ""  # BUSY: who was sending what (``owner|item id``)
+
+
+class EventKind(StrEnum):
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An item queued or settled by any process on a shared store (``Store.events``)."""
+
+    kind: EventKind
+    item_id: int
+    detail: str  # QUEUED: the lane; FAILED: the error details; DELIVERED: ""
+
+    @classmethod
+    def parse(cls, text: str) -> OutboxEvent | None:
+        """``kind|id|detail`` as the store publishes it; None for anything else."""
+        kind, _, rest = text.partition("|")
+        item, _, detail = rest.partition("|")
+        try:
+            return cls(EventKind(kind), int(item), detail)
+        except ValueError:
+            return None
 
 
 class ClaimStatus(StrEnum):
@@ -159,8 +202,26 @@ class Store(Protocol):
         """Group writes so they land together or not at all (where the backend can; each call is atomic anyway)."""
         ...
 
-    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
-        """Keep an item for delivery; ids increase in the order items are accepted."""
+    async def enqueue(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+    ) -> int:
+        """Keep an item for delivery; ids increase in the order items are accepted. With ``digest`` (a shared store):
+        minus the id of the item that had it, and nothing kept, when an item with that digest was accepted within
+        the last ``window`` seconds; the digest counts as seen from the moment (and only if) the item is kept."""
+        ...
+
+    def events(self) -> AsyncGenerator[OutboxEvent, None]:
+        """Items queued and settled by every process, as it happens (a shared store; the embedded store's end at
+        once: its only process knows). Raises ``StoreError`` when the stream breaks; what happened meanwhile is
+        missed, so a caller looks at the store again."""
         ...
 
     async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
@@ -237,7 +298,25 @@ class Store(Protocol):
         """Extend a lease ``owner`` holds; False when it is no longer theirs (it expired and was taken)."""
         ...
 
-    async def release_lease(self, name: str, owner: str) -> None: ...
+    async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        """Extend each lease ``owner`` holds (one round trip for all); False for those it no longer holds."""
+        ...
+
+    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+        """The fencing check before the Slack calls of a lane's item: the lane's lease must be ``owner``'s (it is
+        extended), and no other process may have an unsettled send in the lane (unless ``force``: it is known
+        stale), and the item must still be pending. On GO the lane is marked as sending ``item_id`` until the item is
+        delivered or failed."""
+        ...
+
+    async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
+        """The shared secret ``name`` as the store has it (set back to ``current`` when the store lost it), and
+        every one it has had (bounded), so what an older one sealed still opens."""
+        ...
+
+    async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
+        """Give a lease up; ``idle``: no send of the owner's is in flight, so its sending mark goes too."""
+        ...
 
     async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
         """Draw from the token bucket ``bucket`` (``rate`` per second, up to ``burst``): 0 when drawn, else the

@@ -50,11 +50,12 @@ dead or hung Redis fails a call within a few seconds as ``StoreError``. No messa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -77,6 +78,7 @@ from bot.store.base import (
     MAX_FAILED_ITEMS,
     OPEN_CARD_RETENTION_SECONDS,
     RESOLVED_CARD_RETENTION_SECONDS,
+    SENDING_MARK_SECONDS,
     AuditRecord,
     CardRecord,
     Claim,
@@ -84,7 +86,10 @@ from bot.store.base import (
     ItemKind,
     ItemState,
     OutboxEntry,
+    OutboxEvent,
     OutboxItem,
+    SendGrant,
+    SendOutcome,
     StoreError,
 )
 
@@ -102,6 +107,10 @@ HEALTH_CHECK_SECONDS = 30
 # Redis dropped; a Redis that is down fails again just as fast. Timeouts are never retried (that would double the
 # bound above).
 CONNECTION_RETRIES = 1
+# How long one wait for a pub/sub message lasts (then it waits again): well inside the command timeout.
+EVENT_WAIT_SECONDS = 1.0
+# Shared secrets (the button key) remembered at most: each made after the store lost its data adds one.
+MAX_SHARED_SECRETS = 16
 # Ids handed to one pruning script at a time, so a large backlog never blocks Redis for long.
 PRUNE_BATCH = 500
 # The longest part of a Redis error quoted in a StoreError.
@@ -170,14 +179,24 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({ARGV[2], seq, ARGV[3]}))
 return 1
 """
 
-# KEYS: next id, pending, lanes, the lane's set. ARGV: item key prefix, lane, kind, body, token, created_at.
+# KEYS: next id, pending, lanes, the lane's set, the repeat digest (or ''). ARGV: item key prefix, lane, kind, body,
+# token, created_at, repeat window ms, events channel. Returns the new id; or, when the digest was seen within the
+# window (a repeat: its window starts again, nothing is queued), minus the id of the item that had it. The digest
+# counts as seen only with its item, so a dispatch the store did not accept never makes its retry look like a repeat.
 _ENQUEUE = """
+local seen = KEYS[5] ~= '' and redis.call('GET', KEYS[5])
+if seen then
+  redis.call('PEXPIRE', KEYS[5], ARGV[7])
+  return -(tonumber(seen) or 1)
+end
 local id = redis.call('INCR', KEYS[1])
+if KEYS[5] ~= '' then redis.call('SET', KEYS[5], id, 'PX', ARGV[7]) end
 redis.call('HSET', ARGV[1] .. id, 'lane', ARGV[2], 'kind', ARGV[3], 'body', ARGV[4], 'token', ARGV[5],
            'created_at', ARGV[6], 'attempts', 0, 'state', 'pending')
 redis.call('ZADD', KEYS[2], id, id)
 redis.call('ZADD', KEYS[4], id, id)
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('PUBLISH', ARGV[8], 'queued|' .. id .. '|' .. ARGV[2])
 return id
 """
 
@@ -187,10 +206,16 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attem
 return 0
 """
 
-# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, 'delivered' or 'failed', error, now.
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, 'delivered' or 'failed', error, now,
+# sending-mark key prefix, events channel. The lane's sending mark goes if it names this item, and the outcome is
+# published (a replica whose dispatch waits for the item learns it at once).
 _SETTLE = """
 local lane = redis.call('HGET', KEYS[1], 'lane')
 if not lane then return 0 end
+local mark_key = ARGV[6] .. lane
+local mark = redis.call('GET', mark_key)
+if mark and string.match(mark, '|(%d+)$') == ARGV[2] then redis.call('DEL', mark_key) end
+redis.call('PUBLISH', ARGV[7], ARGV[3] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
 local lane_key = ARGV[1] .. lane
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', lane_key, ARGV[2])
@@ -312,10 +337,63 @@ end
 return 0
 """
 
-# KEYS: lease. ARGV: owner.
+# KEYS: leases... ARGV: owner, ttl_ms. Extends each lease the owner holds; returns 1 or 0 per lease.
+_RENEW_LEASES = """
+local held = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    held[i] = 1
+  else
+    held[i] = 0
+  end
+end
+return held
+"""
+
+# KEYS: lease, the lane's sending mark, the item. ARGV: owner, ttl_ms, item id, force ('1': another holder's mark is
+# stale), mark ttl_ms. The fencing check before a Slack call: {0, ''} when the lease is not the owner's (nothing may
+# be sent); {3, ''} when the item is no longer pending (another holder settled it); {2, mark} when another holder's
+# send of the lane may still be in flight; else {1, ''}: the lease is extended and the lane marked as sending this
+# item, until the item is settled.
+_BEGIN_SEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, ''} end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('HGET', KEYS[3], 'state') ~= 'pending' then return {3, ''} end
+local mark = redis.call('GET', KEYS[2])
+local mine = ARGV[1] .. '|'
+if mark and string.sub(mark, 1, #mine) ~= mine and ARGV[4] ~= '1' then return {2, mark} end
+redis.call('SET', KEYS[2], mine .. ARGV[3], 'PX', ARGV[5])
+return {1, ''}
+"""
+
+# KEYS: lease, the lane's sending mark. ARGV: owner, '1' to clear the owner's sending mark (nothing in flight).
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' then
+  local mark = redis.call('GET', KEYS[2])
+  if mark and string.sub(mark, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then redis.call('DEL', KEYS[2]) end
+end
 return 0
+"""
+
+# KEYS: the current shared secret, the set of every one made. ARGV: the caller's current secret, the most to keep.
+# A store that lost its data (restarted empty, FLUSHALL) gets the caller's secret back, so replicas that keep running
+# and replicas started afterwards agree again; every secret seen is kept (bounded) so what older ones sealed still
+# opens. Returns {current, all...}.
+_SYNC_SECRET = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  current = ARGV[1]
+end
+redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[2] .. ':seq'), ARGV[1])
+redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[2] .. ':seq'), current)
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if extra > 0 then redis.call('ZPOPMIN', KEYS[2], extra) end
+local result = {current}
+for _, value in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do table.insert(result, value) end
+return result
 """
 
 
@@ -458,6 +536,9 @@ class RedisStore:
         self._acquire_lease = script(_ACQUIRE_LEASE)
         self._renew_lease = script(_RENEW_LEASE)
         self._release_lease = script(_RELEASE_LEASE)
+        self._renew_leases = script(_RENEW_LEASES)
+        self._begin_send = script(_BEGIN_SEND)
+        self._sync_secret = script(_SYNC_SECRET)
         self._take_slot = script(_TAKE_SLOT)
         self._pause_slot = script(_PAUSE_SLOT)
 
@@ -559,13 +640,25 @@ class RedisStore:
     # The outbox.
 
     @_translated
-    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
+    async def enqueue(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+    ) -> int:
+        seen = self._key("seen", digest) if digest is not None and window > 0 else ""
         item_id = await self._enqueue(
             keys=[
                 self._key("outbox", "next-id"),
                 self._key("outbox", "pending"),
                 self._key("outbox", "lanes"),
                 self._key("outbox", "lane", lane),
+                seen,
             ],
             args=[
                 self._key("outbox", "item", ""),
@@ -574,6 +667,8 @@ class RedisStore:
                 json.dumps(body, separators=(",", ":")),
                 token,
                 _number(now),
+                _ms(window) if seen else 0,
+                self._key("events"),
             ],
         )
         return int(item_id)
@@ -633,18 +728,40 @@ class RedisStore:
             self._key("outbox", "failed-at"),
         ]
 
+    def _settle_args(self, item_id: int, outcome: str, error: str, now: float) -> list[str | int]:
+        lanes, marks = self._key("outbox", "lane", ""), self._key("sending", "")
+        return [lanes, item_id, outcome, error, _number(now), marks, self._key("events")]
+
     @_translated
     async def delivered(self, item_id: int) -> None:
-        await self._settle(
-            keys=self._settle_keys(item_id), args=[self._key("outbox", "lane", ""), item_id, "delivered", "", 0]
-        )
+        await self._settle(keys=self._settle_keys(item_id), args=self._settle_args(item_id, "delivered", "", 0))
 
     @_translated
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
-        await self._settle(
-            keys=self._settle_keys(item_id),
-            args=[self._key("outbox", "lane", ""), item_id, "failed", error, _number(now)],
-        )
+        await self._settle(keys=self._settle_keys(item_id), args=self._settle_args(item_id, "failed", error, now))
+
+    async def events(self) -> AsyncGenerator[OutboxEvent, None]:
+        """Items queued and settled by any replica, as they happen (Redis pub/sub on ``P:events``). Raises
+        ``StoreError`` when the subscription breaks; what happened meanwhile is missed (callers look again)."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            try:
+                await pubsub.subscribe(self._key("events"))
+            except (RedisError, OSError) as exc:
+                raise self._failure(exc) from None
+            while True:
+                try:
+                    message = await pubsub.get_message(timeout=EVENT_WAIT_SECONDS)
+                except (RedisError, OSError) as exc:
+                    raise self._failure(exc) from None
+                if message is None or message.get("type") != "message":
+                    continue
+                event = OutboxEvent.parse(_text(message["data"]))
+                if event is not None:
+                    yield event
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
 
     @_translated
     async def outbox_counts(self) -> dict[str, int]:
@@ -790,6 +907,15 @@ class RedisStore:
         await self._redis.delete(self._key("seen", digest))
 
     @_translated
+    async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
+        values = _texts(
+            await self._sync_secret(
+                keys=[self._key("secret", name), self._key("secret", name, "all")], args=[current, MAX_SHARED_SECRETS]
+            )
+        )
+        return values[0], values[1:]
+
+    @_translated
     async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
         key = self._key("secret", name)
         value = await self._redis.get(key)
@@ -809,8 +935,34 @@ class RedisStore:
         return int(await self._renew_lease(keys=[self._key("lease", name)], args=[owner, _ms(ttl)])) == 1
 
     @_translated
-    async def release_lease(self, name: str, owner: str) -> None:
-        await self._release_lease(keys=[self._key("lease", name)], args=[owner])
+    async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        if not names:
+            return []
+        held = await self._renew_leases(keys=[self._key("lease", name) for name in names], args=[owner, _ms(ttl)])
+        return [int(value) == 1 for value in held]
+
+    @_translated
+    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+        code, mark = await self._begin_send(
+            keys=[
+                self._key("lease", f"lane:{lane}"),
+                self._key("sending", lane),
+                self._key("outbox", "item", str(item_id)),
+            ],
+            args=[owner, _ms(ttl), item_id, "1" if force else "0", _ms(SENDING_MARK_SECONDS)],
+        )
+        if int(code) == 0:
+            return SendGrant(SendOutcome.LOST)
+        if int(code) == 3:
+            return SendGrant(SendOutcome.SETTLED)
+        if int(code) == 2:
+            return SendGrant(SendOutcome.BUSY, _text(mark))
+        return SendGrant(SendOutcome.GO)
+
+    @_translated
+    async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
+        mark = self._key("sending", name.removeprefix("lane:"))
+        await self._release_lease(keys=[self._key("lease", name), mark], args=[owner, "1" if idle else "0"])
 
     @_translated
     async def take_slot(self, bucket: str, rate: float, burst: int) -> float:

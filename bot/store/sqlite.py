@@ -12,7 +12,7 @@ import functools
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -35,7 +35,10 @@ from bot.store.base import (
     ItemKind,
     ItemState,
     OutboxEntry,
+    OutboxEvent,
     OutboxItem,
+    SendGrant,
+    SendOutcome,
     StoreError,
 )
 from bot.store.lock import DataDirLock
@@ -366,7 +369,18 @@ class SqliteStore:
             raise StoreError(f"the embedded store failed ({type(exc).__name__}: {exc})") from None
 
     @_translated
-    async def enqueue(self, *, lane: str, kind: ItemKind, body: dict[str, Any], token: str, now: float) -> int:
+    async def enqueue(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+    ) -> int:
+        # Repeats are told apart in memory when dispatches arrive (seen_recently): this process alone accepts them.
         cursor = self._db.execute(
             "INSERT INTO outbox (lane, kind, body, token, created_at) VALUES (?, ?, ?, ?, ?)",
             (lane, kind.value, json.dumps(body, separators=(",", ":")), token, now),
@@ -618,8 +632,21 @@ class SqliteStore:
     async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
         return True
 
-    async def release_lease(self, name: str, owner: str) -> None:
+    async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
         return None
+
+    async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        return [True for _ in names]
+
+    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+        return SendGrant(SendOutcome.GO)
+
+    async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
+        return current, [current]  # one process: nobody else made another
+
+    async def events(self) -> AsyncGenerator[OutboxEvent, None]:
+        return  # one process: it knows what it queued and settled
+        yield  # an async generator that ends at once
 
     # Pacing budgets: one process owns this store and paces in memory (bot.delivery.pacer); nothing to share.
     async def take_slot(self, bucket: str, rate: float, burst: int) -> float:

@@ -67,10 +67,11 @@ async def test_stored_items_are_resumed_and_unopenable_ones_fail_with_a_reason(t
         await parts.store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=not_a_token, now=3)
         assert [item.kind for item in await parts.store.pending()] == [ItemKind.DISPATCH] * 3
         await parts.outbox.start()
-        assert [reason for _, _, reason in await parts.store.failed_items()] == [
-            "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
-        ] * 2
         await parts.outbox.drain(10)
+        assert [reason for _, _, reason in await parts.store.failed_items()] == [
+            "ERROR_TOKEN_UNREADABLE: the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the "
+            "signing secret changed)"
+        ] * 2
         [posted] = parts.slack.messages[CHANNEL_ID]
         assert (posted.text or "").endswith("left over from the last run")
         assert await parts.store.outbox_counts() == {"failed": 2}

@@ -21,9 +21,11 @@ from bot.store import (
     AuditRecord,
     CardRecord,
     ClaimStatus,
+    EventKind,
     ItemKind,
     ItemState,
     RedisStore,
+    SendOutcome,
     SqliteStore,
     Store,
     StoreError,
@@ -550,3 +552,59 @@ async def test_an_embedded_store_leaves_pacing_to_its_one_process(tmp_path: Path
         assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
     finally:
         await store.close()
+
+
+async def test_a_repeat_is_told_apart_in_the_same_step_as_the_enqueue(redis: RedisStore) -> None:
+    first = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, digest="d", window=5)
+    assert first > 0
+    again = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
+    assert again == -first  # a repeat names the item that had the digest, and queues nothing
+    assert [item.id for item in await redis.pending()] == [first]
+    other = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="e", window=0)
+    assert other > first  # no window: no repeat suppression, the digest is not kept
+    assert await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4, digest="e", window=5) > 0
+
+
+async def test_begin_send_fences_a_lane_and_marks_its_item_until_settled(redis_server: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+    item = await a.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.LOST  # no lease: nothing may be sent
+    assert await a.acquire_lease("lane:l", "A", 0.3)
+    assert (await a.begin_send("l", "A", item, 0.3)).outcome is SendOutcome.GO
+    await asyncio.sleep(0.4)  # A's lease ran out with its send unsettled
+    assert await b.acquire_lease("lane:l", "B", 5)
+    busy = await b.begin_send("l", "B", item, 5)
+    assert busy.outcome is SendOutcome.BUSY and busy.mark == f"A|{item}"
+    assert (await b.begin_send("l", "B", item, 5, force=True)).outcome is SendOutcome.GO
+    await a.delivered(item)  # whoever settles it: the mark naming the item goes with it
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.SETTLED
+    assert await b.renew_leases(["lane:l", "lane:other"], "B", 5) == [True, False]
+    await b.release_lease("lane:l", "B", idle=True)
+    assert await b.renew_leases(["lane:l"], "B", 5) == [False]
+    for store in (a, b):
+        await store.close()
+
+
+async def test_events_announce_items_queued_and_settled(redis: RedisStore) -> None:
+    events = redis.events()
+    waiting = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.2)  # subscribed
+    item = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    queued = await asyncio.wait_for(waiting, 5)
+    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, item, "l")
+    await redis.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
+    failed = await asyncio.wait_for(anext(events), 5)
+    assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
+    await events.aclose()
+
+
+async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(redis: RedisStore) -> None:
+    first = await redis.shared_secret("k", lambda: "one")
+    assert await redis.sync_secret("k", first) == ("one", ["one"])
+    await redis._redis.delete(redis._key("secret", "k"))  # the store forgot it (restarted empty, FLUSHALL)
+    assert (await redis.sync_secret("k", "one"))[0] == "one"  # put back by a replica that knew it
+    await redis._redis.delete(redis._key("secret", "k"))
+    assert await redis.shared_secret("k", lambda: "two") == "two"  # a new replica was first this time
+    current, known = await redis.sync_secret("k", "one")
+    assert current == "two" and sorted(known) == ["one", "two"]  # the old one still opens what it sealed
