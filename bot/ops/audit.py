@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 
-from bot.ops.common import OK, CommandError, fail, load_settings, open_ops_store, table, utc
+from bot.ops.common import OK, CommandError, fail, json_text, load_settings, open_ops_store, table, utc
 from bot.redact import redact
 from bot.store import AuditRecord
 
@@ -26,7 +25,7 @@ async def _run(limit: int, as_json: bool) -> int:
     finally:
         await store.close()
     if as_json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
+        print(json_text(records))
         return OK
     if not records:
         print("no clicks recorded")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,19 @@ from bot.core.lifecycle import alert_key
 from bot.core.models import Message
 from bot.core.text import echo
 from bot.delivery.outbox import lane_label
-from bot.ops.common import FAILED, OK, USAGE, CommandError, age, fail, load_settings, open_ops_store, table, utc
+from bot.ops.common import (
+    FAILED,
+    OK,
+    USAGE,
+    CommandError,
+    age,
+    fail,
+    json_text,
+    load_settings,
+    open_ops_store,
+    table,
+    utc,
+)
 from bot.redact import redact
 from bot.store import ItemKind, ItemState, OutboxEntry, Store
 
@@ -82,7 +93,7 @@ async def _list(store: Store, limit: int, as_json: bool) -> int:
     pending = [_record(e, now) for e in await store.outbox_entries(ItemState.PENDING, limit)]
     failed = [_record(e, now) for e in await store.outbox_entries(ItemState.FAILED, limit)]
     if as_json:
-        print(json.dumps({"pending": pending, "failed": failed}, indent=2, ensure_ascii=False))
+        print(json_text({"pending": pending, "failed": failed}))
     else:
         _print_list(pending, failed)
     return OK

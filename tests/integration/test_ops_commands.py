@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,120 @@ def test_doctor_as_users_run_it(doctor_env: FakeSlack, tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and "FAIL  bot token" in result.stdout and "invalid_auth" in result.stdout
     assert "REVOKEDsecret" not in result.stdout + result.stderr
+
+
+# -- what reaches the operator's terminal ---------------------------------------------------------------------------
+
+# A value as an attacker would shape it: retitle the window (OSC), clear the screen (CSI), start a forged line (CR,
+# LF), colour by an 8-bit CSI (C1), and reverse what follows (a bidi override).
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\n7 forged\x9b31m\u202eok"
+ESCAPED = "\\x1b]0;pwned\\x07\\x1b[2J\\r\\n7 forged\\x9b31m\\u202eok"
+BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+
+
+def _acted_on(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would act on rather than show (but the line ends), found by Unicode's
+    own tables, not by the code under test."""
+    return [
+        c
+        for c in text
+        if c != "\n"
+        and (unicodedata.category(c) in {"Cc", "Zl", "Zp"} or unicodedata.bidirectional(c) in BIDI_CONTROLS)
+    ]
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``slack-chatops …`` in its own process, as an operator runs it, with this test's environment."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert _acted_on(result.stdout + result.stderr) == [], result.stdout + result.stderr
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """An embedded store whose outbox and audit trail hold ``HOSTILE`` in every field shown: titles, channels,
+    Alert Numbers, who clicked what, where, with what outcome."""
+
+    async def fill(store: Store) -> dict[str, int]:
+        message = {
+            "title": f"[Alerting] {HOSTILE}",
+            "tags": [{"key": "Alert Number", "value": f"#1{HOSTILE}"}],
+            "domain_name": "acme",
+        }
+        body = {"target": f"#al{HOSTILE}", "message": message, "notification_type": "ERROR"}
+        lane = lane_key(TOKEN, "#alerts")
+        queued = await store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=SEALED, now=time.time())
+        failed = await store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=SEALED, now=time.time())
+        await store.failed(failed, error=f"ERROR_SLACK_API: {HOSTILE}", now=time.time())
+        await store.add_audit(
+            AuditRecord(time.time(), f"U{HOSTILE}", HOSTILE, HOSTILE, "1.0", HOSTILE, HOSTILE, HOSTILE)
+        )
+        return {"queued": queued, "failed": failed}
+
+    store = SqliteStore(tmp_path, lock_wait=0)
+    try:
+        ids = asyncio.run(fill(store))
+    finally:
+        asyncio.run(store.close())
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    return ids
+
+
+def test_outbox_shows_control_characters_escaped_never_raw(hostile: dict[str, int]) -> None:
+    result = _cli("outbox")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # pending: 1, its header and row; failed: 1, its header and row; the hint: no line forged by a value
+    assert len(lines) == 7 and lines[0] == "pending: 1" and lines[3] == "failed: 1", result.stdout
+    queued, failed = lines[2], lines[5]
+    assert queued.startswith(f"{hostile['queued']} ") and failed.startswith(f"{hostile['failed']} ")
+    assert f"#al{ESCAPED}" in queued  # the channel
+    assert f"number:acme:#1{ESCAPED}" in queued  # the Alert Number
+    assert f"[Alerting] {ESCAPED}"[:40] in queued  # the title (cut to TITLE_CHARS before it is escaped)
+    assert f"ERROR_SLACK_API: {ESCAPED}" in failed
+
+    result = _cli("outbox", "--json")
+    listed = json.loads(result.stdout)  # the JSON still holds the values as they are
+    assert listed["pending"][0]["channel"] == f"#al{HOSTILE}"
+    assert listed["failed"][0]["reason"] == f"ERROR_SLACK_API: {HOSTILE}"
+    assert "\\u009b31m\\u202eok" in result.stdout  # written as JSON escapes, not raw
+
+
+def test_audit_shows_control_characters_escaped_never_raw(hostile: dict[str, int]) -> None:
+    result = _cli("audit")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.startswith("time (UTC)") and row.count(ESCAPED) == 6, row
+    result = _cli("audit", "--json")
+    [record] = json.loads(result.stdout)
+    assert record["actor"] == f"U{HOSTILE}" and record["channel"] == HOSTILE and record["outcome"] == HOSTILE
+
+
+def test_errors_show_control_characters_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / HOSTILE))
+    result = _cli("outbox")
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("no store at ") and ESCAPED in line
+
+
+def test_doctor_shows_control_characters_escaped(doctor_env: FakeSlack) -> None:
+    doctor_env.add_channel(f"ops{HOSTILE}", "C0HOSTILE1")  # a channel name as Slack gives it back
+    result = _cli("doctor", "--channel", "C0HOSTILE1", "--channel", f"#x{HOSTILE}")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and lines[-1].startswith("1 failed"), result.stdout
+    assert any(line.startswith("PASS") and f"#ops{ESCAPED} (C0HOSTILE1)" in line for line in lines), result.stdout
+    assert any(line.startswith("FAIL  channel #x" + ESCAPED) for line in lines), result.stdout
+    result = _cli("doctor", "--json", "--channel", "C0HOSTILE1")
+    [channel] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "channel C0HOSTILE1"]
+    assert f"#ops{HOSTILE} (C0HOSTILE1)" in channel["detail"]
