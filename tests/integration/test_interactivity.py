@@ -88,6 +88,15 @@ def test_the_button_label_reaches_the_card_escaped(clicks: ClickStack) -> None:
         assert not any("<!channel>" in t or "<https://evil" in t for t in _mrkdwn_texts(update)), update
 
 
+def test_the_button_label_reaches_the_clicker_escaped(clicks: ClickStack) -> None:
+    url = clicks.cloudforet.issue_key("alert-1")
+    ts, _ = clicks.post_alert(callback_url=url, callbacks=[{"url": url, "label": HOSTILE_LABEL}])
+    clicks.cloudforet.expire(url)
+    clicks.click(clicks.payload(ts))
+    [text] = wait_for(clicks.ephemerals_for, what="the clicker told the link expired")
+    assert text.startswith(f":warning: *{ESCAPED_LABEL}* did not go through") and "<!channel>" not in text
+
+
 def test_ack_reaches_slack_before_a_slow_callback_finishes(any_transport: ClickStack) -> None:
     ts, url = any_transport.post_alert()
     any_transport.cloudforet.slow(url, 1.5)
