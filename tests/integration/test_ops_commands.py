@@ -21,7 +21,7 @@ from bot.delivery.outbox import lane_key
 from bot.store import AuditRecord, ItemKind, ItemState, SqliteStore, Store
 from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import SIGNING_SECRET, wait_for
-from tests.process import ROOT
+from tests.process import ROOT, free_port
 from tests.redis_server import RedisServer
 from tests.samples import APP_TOKEN, TOKEN, alerting_message
 from tests.support import CHANNEL_ID, dispatch_request, live_stack
@@ -178,6 +178,16 @@ def test_a_directory_without_a_store_is_refused_not_filled(
     monkeypatch.setenv("BOT_DRAIN_SECONDS", "-1")
     code, _, err = run(capsys, "audit")
     assert code == 2 and "invalid settings: BOT_DRAIN_SECONDS" in err
+
+
+@pytest.mark.parametrize("tail", ["/notadb", "/0?socket_timeout=abc", "/0?ssl_cert_reqs=none"])
+def test_a_store_url_redis_py_would_refuse_or_misread_is_refused(monkeypatch: pytest.MonkeyPatch, tail: str) -> None:
+    monkeypatch.setenv("BOT_STORE_URL", f"redis://:pass-word-1@127.0.0.1:{free_port()}{tail}")  # nothing listens
+    for argv in (["outbox"], ["audit"]):
+        result = _cli(*argv)
+        assert result.returncode == 2 and result.stdout == "", result.stdout
+        [line] = result.stderr.splitlines()
+        assert line.startswith("cannot open the store: BOT_STORE_URL cannot be used: ") and "pass-word-1" not in line
 
 
 def test_a_failed_item_retried_on_the_shared_store_goes_out_from_the_running_plugin(
