@@ -6,7 +6,17 @@ import argparse
 import asyncio
 import dataclasses
 
-from bot.ops.common import OK, CommandError, fail, json_text, load_settings, open_ops_store, table, utc
+from bot.ops.common import (
+    OK,
+    CommandError,
+    fail,
+    json_text,
+    load_settings,
+    open_ops_store,
+    report_unreadable,
+    table,
+    utc,
+)
 from bot.redact import redact
 from bot.store import AuditRecord
 
@@ -20,10 +30,12 @@ def _record(record: AuditRecord) -> dict[str, object]:
 
 async def _run(limit: int, as_json: bool) -> int:
     store = await open_ops_store(load_settings())
+    unreadable: list[str] = []
     try:
-        records = [_record(r) for r in await store.audit(limit)]
+        records = [_record(r) for r in await store.audit(limit, unreadable=unreadable)]
     finally:
         await store.close()
+    report_unreadable(unreadable)  # on stderr: what follows on stdout is the records that could be read
     if as_json:
         print(json_text(records))
         return OK

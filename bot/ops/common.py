@@ -17,6 +17,8 @@ from bot.store import SqliteStore, Store, open_store
 from bot.store.sqlite import DB_FILE
 
 DEFAULT_LIMIT = 20
+# Unreadable records named on the line that reports them; the rest are counted (the line stays readable).
+MAX_NAMED_UNREADABLE = 10
 # The exit statuses every command uses.
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -80,7 +82,24 @@ def age(seconds: float) -> str:
 
 
 def utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    """A time for people (ISO 8601, UTC); one the platform cannot show as a date (a record written by hand) as its
+    number."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return repr(epoch)
+
+
+def report_unreadable(unreadable: list[str]) -> None:
+    """Say on stderr which records a listing left out because they could not be read (``Store.outbox_entries``,
+    ``Store.audit``): written by hand or by another program, they are named so the operator can look at them."""
+    if unreadable:
+        shown = ", ".join(unreadable[:MAX_NAMED_UNREADABLE])
+        more = f" and {len(unreadable) - MAX_NAMED_UNREADABLE} more" if len(unreadable) > MAX_NAMED_UNREADABLE else ""
+        records = "record" if len(unreadable) == 1 else "records"
+        print(
+            escape_controls(f"{len(unreadable)} {records} could not be read (left out): {shown}{more}"), file=sys.stderr
+        )
 
 
 def _json_escape(match: re.Match[str]) -> str:

@@ -27,6 +27,7 @@ from bot.ops.common import (
     json_text,
     load_settings,
     open_ops_store,
+    report_unreadable,
     table,
     utc,
 )
@@ -90,8 +91,10 @@ def _print_list(pending: list[dict[str, Any]], failed: list[dict[str, Any]]) -> 
 
 async def _list(store: Store, limit: int, as_json: bool) -> int:
     now = time.time()
-    pending = [_record(e, now) for e in await store.outbox_entries(ItemState.PENDING, limit)]
-    failed = [_record(e, now) for e in await store.outbox_entries(ItemState.FAILED, limit)]
+    unreadable: list[str] = []
+    pending = [_record(e, now) for e in await store.outbox_entries(ItemState.PENDING, limit, unreadable=unreadable)]
+    failed = [_record(e, now) for e in await store.outbox_entries(ItemState.FAILED, limit, unreadable=unreadable)]
+    report_unreadable(unreadable)  # on stderr: what follows on stdout is the items that could be read
     if as_json:
         print(json_text({"pending": pending, "failed": failed}))
     else:

@@ -86,6 +86,8 @@ from bot.store.base import (
     OutboxEntry,
     OutboxItem,
     StoreError,
+    readable_audit,
+    readable_entry,
 )
 
 DEFAULT_PREFIX = "slack-chatops"
@@ -562,11 +564,18 @@ class RedisStore:
         )
 
     @_translated
-    async def audit(self, limit: int = 100) -> list[AuditRecord]:
+    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
         if limit <= 0:
             return []
         rows = await self._redis.lrange(self._key("audit"), 0, limit - 1)
-        return [AuditRecord(**json.loads(row)) for row in rows]
+        records: list[AuditRecord] = []
+        for index, row in enumerate(rows):
+            try:
+                records.append(readable_audit(AuditRecord(**json.loads(row))))
+            except (ValueError, TypeError):  # not JSON, not an object of these fields: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"{self._key('audit')} index {index}")
+        return records
 
     # App-level tokens.
 
@@ -699,7 +708,9 @@ class RedisStore:
         return [(int(item["id"]), item["lane"], item.get("error", "")) for item in items]
 
     @_translated
-    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+    async def outbox_entries(
+        self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
+    ) -> list[OutboxEntry]:
         if limit <= 0:
             return []
         if state is ItemState.PENDING:
@@ -711,8 +722,8 @@ class RedisStore:
             if item.get("state", ItemState.PENDING.value) != state.value:
                 continue  # settled between the two reads
             finished = item.get("finished_at")
-            entries.append(
-                OutboxEntry(
+            try:
+                entry = OutboxEntry(
                     OutboxItem(
                         id=int(item["id"]),
                         lane=item["lane"],
@@ -726,7 +737,10 @@ class RedisStore:
                     item.get("error", ""),
                     float(finished) if finished else None,
                 )
-            )
+                entries.append(readable_entry(entry))
+            except (KeyError, ValueError, TypeError):  # a field missing, not JSON, not a number: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"outbox item {item['id']}")
         return entries
 
     @_translated

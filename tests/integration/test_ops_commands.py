@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ import pytest
 
 from bot.cli import main
 from bot.delivery.outbox import lane_key
-from bot.store import AuditRecord, ItemKind, ItemState, SqliteStore, Store
+from bot.store import AuditRecord, ItemKind, ItemState, RedisStore, SqliteStore, Store
+from bot.store.sqlite import DB_FILE
 from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import SIGNING_SECRET, wait_for
 from tests.process import ROOT, free_port
@@ -226,6 +228,120 @@ def test_audit_shows_recent_clicks_newest_first(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "audit", "--limit", "1")
     header, row = out.splitlines()
     assert header.split()[:3] == ["time", "(UTC)", "who"] and "U0ALICE" in row and "expired" in row
+
+
+# -- records that cannot be read -------------------------------------------------------------------------------------
+
+
+def _break_sqlite(data_dir: Path, now: float) -> list[str]:
+    """Records the plugin never writes, put in the SQLite file by hand: a body that is not JSON, a kind this version
+    does not know, an audit row whose time is text."""
+    with sqlite3.connect(data_dir / DB_FILE) as db:
+        not_json = db.execute(
+            "INSERT INTO outbox (lane, kind, body, token, created_at) VALUES ('lane', 'dispatch', '{not json', ?, ?)",
+            (SEALED, now),
+        ).lastrowid
+        other_kind = db.execute(
+            "INSERT INTO outbox (lane, kind, body, token, created_at, state) VALUES ('lane', 'telegram', '{}', ?, ?, "
+            "'failed')",
+            (SEALED, now),
+        ).lastrowid
+        row = db.execute(
+            "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
+            "VALUES ('yesterday', 'U0BOB', 'Ack', 'C1', '1.0', 'alert-x', 'done')"
+        ).lastrowid
+    return [f"outbox item {not_json}", f"outbox item {other_kind}", f"audit row {row}"]
+
+
+def _break_redis(url: str, now: float) -> list[str]:
+    """The same by hand in Redis: a body that is not JSON, an item hash without its fields, audit entries that are
+    not JSON or not a record."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        not_json, bare = client.incr("slack-chatops:outbox:next-id"), client.incr("slack-chatops:outbox:next-id")
+        client.hset(
+            f"slack-chatops:outbox:item:{not_json}",
+            mapping={
+                "lane": "lane",
+                "kind": "dispatch",
+                "body": "{not json",
+                "token": SEALED,
+                "created_at": now,
+                "attempts": 0,
+            },
+        )
+        client.hset(f"slack-chatops:outbox:item:{bare}", mapping={"state": "pending"})
+        client.zadd("slack-chatops:outbox:pending", {str(not_json): not_json, str(bare): bare})
+        client.lpush("slack-chatops:audit", "{not json", json.dumps([1, 2]))  # each to the head: [1, 2] is index 0
+    finally:
+        client.close()
+    return [
+        f"outbox item {not_json}",
+        f"outbox item {bare}",
+        "slack-chatops:audit index 0",
+        "slack-chatops:audit index 1",
+    ]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def broken(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The known content of ``_fill`` and, beside it, records that cannot be read (their names), on either store."""
+    now = time.time()
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path, lock_wait=0)
+        ids = asyncio.run(_fill(store, now))
+        asyncio.run(store.close())
+        monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+        yield ids, _break_sqlite(tmp_path, now)
+        return
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+
+        async def fill() -> dict[str, int]:
+            shared = await RedisStore.connect(server.url)
+            try:
+                return await _fill(shared, now)
+            finally:
+                await shared.close()
+
+        ids = asyncio.run(fill())
+        monkeypatch.setenv("BOT_STORE_URL", server.url)
+        yield ids, _break_redis(server.url, now)
+    finally:
+        server.stop()
+
+
+def test_outbox_leaves_out_and_names_what_it_cannot_read(broken: Any) -> None:
+    known, unreadable = broken
+    items = [name for name in unreadable if name.startswith("outbox item")]
+    result = _cli("outbox")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"2 records could not be read (left out): {', '.join(items)}\n"
+    lines = result.stdout.splitlines()
+    assert "pending: 2" in lines and "failed: 1" in lines, result.stdout
+    for item in ("queued", "note", "failed"):
+        assert any(line.startswith(f"{known[item]} ") for line in lines), result.stdout
+
+    result = _cli("outbox", "--json")
+    listed = json.loads(result.stdout)
+    assert [i["id"] for i in listed["pending"]] == [known["queued"], known["note"]]
+    assert [i["id"] for i in listed["failed"]] == [known["failed"]]
+    assert result.returncode == 0 and result.stderr.startswith("2 records could not be read")
+
+
+def test_audit_leaves_out_and_names_what_it_cannot_read(broken: Any) -> None:
+    _, unreadable = broken
+    records = [name for name in unreadable if "audit" in name]
+    result = _cli("audit")
+    assert result.returncode == 0, result.stderr
+    count = f"{len(records)} record{'s' if len(records) > 1 else ''}"
+    assert result.stderr == f"{count} could not be read (left out): {', '.join(records)}\n"
+    header, *rows = result.stdout.splitlines()
+    assert header.startswith("time (UTC)") and [row.split()[-1] for row in rows] == ["expired", "done"]
+    result = _cli("audit", "--json")
+    assert [r["outcome"] for r in json.loads(result.stdout)] == ["expired", "done"]
 
 
 # -- doctor ---------------------------------------------------------------------------------------------------------
