@@ -34,6 +34,7 @@ from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
 from bot.core.mentions import responder_text
 from bot.core.sealed import SealError, unseal
+from bot.core.text import escape_mrkdwn
 from bot.store import AuditRecord, ClaimStatus, Store
 
 logger = logging.getLogger(__name__)
@@ -256,7 +257,7 @@ class ClickService:
             await self._show(respond, click, CardState())
         await self._audit(click, progress.target, ClickOutcome.ERROR, f"{progress.step} failed ({name})")
         advice = ADVICE[Outcome.FAILED]
-        label = click.label or "The button"
+        label = escape_mrkdwn(click.label) or "The button"
         if progress.step is Step.CALLBACK:
             text = f":warning: *{label}* did not go through: something went wrong while {progress.step}. {advice}"
         elif progress.step is Step.REPORT:
@@ -326,6 +327,7 @@ class ClickService:
         progress.claimed_key = key
 
         label = click.label or "the button"
+        shown = escape_mrkdwn(label)  # the label in the clicker's messages (the card's status line escapes its own)
         progress.card_changed = True
         await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id, action_label=label))
         progress.step = Step.CALLBACK
@@ -367,7 +369,7 @@ class ClickService:
             if not recorded:
                 await _safely(
                     respond.tell(
-                        f":warning: *{label}* went through, but the plugin could not record "
+                        f":warning: *{shown}* went through, but the plugin could not record "
                         "it (its store failed), so another click may call Cloudforet again."
                     )
                 )
@@ -377,7 +379,7 @@ class ClickService:
             await self._show(respond, click, CardState())
             await _safely(
                 respond.tell(
-                    f":warning: *{label}* did not go through: {result.detail}. {ADVICE.get(result.outcome, '')}"
+                    f":warning: *{shown}* did not go through: {result.detail}. {ADVICE.get(result.outcome, '')}"
                 )
             )
         return outcome

@@ -187,18 +187,21 @@ def _tag_sections(
 
 def _status_line(state: CardState) -> str | None:
     parts: list[str] = []
+    # The label is a button's text, which Cloudforet's message chose: escaped like every field from a message, so
+    # it cannot mention anyone (<!channel>) or link anywhere in the card's mrkdwn.
+    label = escape_mrkdwn(state.action_label) if state.action_label else None
     if state.status is CardStatus.PENDING and state.actor:
-        parts.append(f":hourglass_flowing_sand: <@{state.actor}> clicked *{state.action_label or 'a button'}*…")
+        parts.append(f":hourglass_flowing_sand: <@{state.actor}> clicked *{label or 'a button'}*…")
     elif state.status is CardStatus.ACKNOWLEDGED:
         who = f" by <@{state.actor}>" if state.actor else ""
         when = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
-        parts.append(f":eyes: *{state.action_label or 'Acknowledged'}*{who}{when}")
+        parts.append(f":eyes: *{label or 'Acknowledged'}*{who}{when}")
     elif state.status is CardStatus.RESOLVED:
         when = f" at {slack_date(state.resolved_at)}" if state.resolved_at else ""
         parts.append(f":white_check_mark: *Resolved*{when}")
         if state.actor:
             acked = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
-            parts.append(f"{(state.action_label or 'acknowledged').lower()} by <@{state.actor}>{acked}")
+            parts.append(f"{(label or 'acknowledged').lower()} by <@{state.actor}>{acked}")
     if state.notified > 1:
         parts.append(f"notified {state.notified}×")
     return " · ".join(parts) if parts else None

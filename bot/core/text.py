@@ -1,5 +1,5 @@
 """Text helpers: mrkdwn escaping, visible truncation, coercion of loosely typed values, bounded quoting of user
-input in error messages, and URL splitting that never raises."""
+input in error messages, control characters made visible for a terminal, and URL splitting that never raises."""
 
 from __future__ import annotations
 
@@ -14,11 +14,32 @@ ELLIPSIS = "…"
 # most 80 characters: https://api.slack.com/methods/conversations.create#naming), little enough that an error
 # stays one readable line and far inside gRPC's 8 KiB metadata limit.
 MAX_ECHOED_CHARS = 80
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts every escape sequence; CR, LF and the
+# rest move the cursor or forge lines), DEL, C1 controls (CSI and OSC on their own in 8 bits, NEL), the line and
+# paragraph separators, and the bidirectional controls that reorder what follows (Unicode UAX #9: LRM, RLM, ALM,
+# the embeddings and overrides U+202A-U+202E, the isolates U+2066-U+2069).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def escape_mrkdwn(text: str) -> str:
     """Escape the three characters Slack treats as control sequences in mrkdwn."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` safe to print on a terminal: each control character (``CONTROL_CHARACTERS``) written as a visible
+    Python-style escape (``\\x1b``, ``\\n``, ``\\u202e``), so what a value holds shows and nothing in it can move
+    the cursor, start a new line, retitle the window or reorder the line. Everything else is left as it is."""
+    return CONTROL_CHARACTERS.sub(_visible, text)
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:

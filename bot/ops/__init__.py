@@ -3,7 +3,8 @@
 ``add_commands`` registers them on the command line (``bot.cli``); each parser carries its ``run`` function, which
 returns the exit status: 0 when all is well, 1 when a check failed or an item was not found, 2 for bad usage,
 settings or a store that cannot be opened. None of them prints a secret: tokens are read from the environment,
-never from the command line (which ``ps`` shows to every user of the machine).
+never from the command line (which ``ps`` shows to every user of the machine). Nor does any print a control
+character as it is: values from the store or Slack are shown escaped (``bot.ops.common``).
 """
 
 from __future__ import annotations

@@ -5,9 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 
-from bot.ops.common import OK, CommandError, fail, load_settings, open_ops_store, table, utc
+from bot.ops.common import (
+    OK,
+    CommandError,
+    fail,
+    json_text,
+    load_settings,
+    open_ops_store,
+    report_unreadable,
+    table,
+    utc,
+)
 from bot.redact import redact
 from bot.store import AuditRecord
 
@@ -21,12 +30,14 @@ def _record(record: AuditRecord) -> dict[str, object]:
 
 async def _run(limit: int, as_json: bool) -> int:
     store = await open_ops_store(load_settings())
+    unreadable: list[str] = []
     try:
-        records = [_record(r) for r in await store.audit(limit)]
+        records = [_record(r) for r in await store.audit(limit, unreadable=unreadable)]
     finally:
         await store.close()
+    report_unreadable(unreadable)  # on stderr: what follows on stdout is the records that could be read
     if as_json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
+        print(json_text(records))
         return OK
     if not records:
         print("no clicks recorded")

@@ -1,16 +1,24 @@
-"""What the operator commands share: the settings, the store (opened beside a running plugin), times for people."""
+"""What the operator commands share: the settings, the store (opened beside a running plugin), times for people,
+and output a terminal only shows: what the store or Slack holds (an alert's title, a channel name) may carry
+escape sequences or line breaks, printed escaped (``bot.core.text.escape_controls``: ``\\x1b``, ``\\n``)."""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from bot.core.text import CONTROL_CHARACTERS, escape_controls
 from bot.settings import Settings
 from bot.store import SqliteStore, Store, open_store
 from bot.store.sqlite import DB_FILE
 
 DEFAULT_LIMIT = 20
+# Unreadable records named on the line that reports them; the rest are counted (the line stays readable).
+MAX_NAMED_UNREADABLE = 10
 # The exit statuses every command uses.
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -74,16 +82,46 @@ def age(seconds: float) -> str:
 
 
 def utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    """A time for people (ISO 8601, UTC); one the platform cannot show as a date (a record written by hand) as its
+    number."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return repr(epoch)
+
+
+def report_unreadable(unreadable: list[str]) -> None:
+    """Say on stderr which records a listing left out because they could not be read (``Store.outbox_entries``,
+    ``Store.audit``): written by hand or by another program, they are named so the operator can look at them."""
+    if unreadable:
+        shown = ", ".join(unreadable[:MAX_NAMED_UNREADABLE])
+        more = f" and {len(unreadable) - MAX_NAMED_UNREADABLE} more" if len(unreadable) > MAX_NAMED_UNREADABLE else ""
+        records = "record" if len(unreadable) == 1 else "records"
+        print(
+            escape_controls(f"{len(unreadable)} {records} could not be read (left out): {shown}{more}"), file=sys.stderr
+        )
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return char if char == "\n" else f"\\u{ord(char):04x}"  # a raw line break is the indentation's own
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON, characters as they are (``ensure_ascii=False``) but for control characters: JSON
+    escapes C0 ones itself and would write the others raw (DEL, C1 controls, bidirectional overrides), which become
+    ``\\uXXXX`` too: still valid JSON, decoding to the same text, and nothing a terminal acts on."""
+    return CONTROL_CHARACTERS.sub(_json_escape, json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def fail(message: str) -> int:
-    print(message, file=sys.stderr)
+    print(escape_controls(message), file=sys.stderr)
     return USAGE
 
 
 def table(rows: list[list[str]]) -> str:
-    """Rows as aligned columns (the first row is the header)."""
+    """Rows as aligned columns (the first row is the header), control characters in cells escaped."""
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)

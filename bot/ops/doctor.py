@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 
 from bot import __version__
-from bot.core.text import echo
-from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, load_settings, open_ops_store
+from bot.core.text import echo, escape_controls
+from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, json_text, load_settings, open_ops_store
 from bot.redact import redact
 from bot.settings import Settings
 from bot.store import Store
@@ -385,9 +385,13 @@ def report(results: list[Result], as_json: bool) -> str:
     warned = sum(r.status is Status.WARN for r in results)
     if as_json:
         summary = {"ok": not failed, "failed": failed, "warnings": warned}
-        return json.dumps({**summary, "checks": [asdict(r) for r in results]}, indent=2, ensure_ascii=False)
-    width = max(len(r.check) for r in results)
-    lines = [f"{r.status.value.upper():4}  {r.check.ljust(width)}  {r.detail}" for r in results]
+        return json_text({**summary, "checks": [asdict(r) for r in results]})
+    checks = [escape_controls(r.check) for r in results]  # --channel as given; details quote Slack's names
+    width = max(len(check) for check in checks)
+    lines = [
+        f"{r.status.value.upper():4}  {check.ljust(width)}  {escape_controls(r.detail)}"
+        for r, check in zip(results, checks, strict=True)
+    ]
     lines.append(f"{failed} failed, {warned} warning(s), {len(results) - failed - warned} passed")
     return "\n".join(lines)
 

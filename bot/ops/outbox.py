@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,20 @@ from bot.core.lifecycle import alert_key
 from bot.core.models import Message
 from bot.core.text import echo
 from bot.delivery.outbox import lane_label
-from bot.ops.common import FAILED, OK, USAGE, CommandError, age, fail, load_settings, open_ops_store, table, utc
+from bot.ops.common import (
+    FAILED,
+    OK,
+    USAGE,
+    CommandError,
+    age,
+    fail,
+    json_text,
+    load_settings,
+    open_ops_store,
+    report_unreadable,
+    table,
+    utc,
+)
 from bot.redact import redact
 from bot.store import ItemKind, ItemState, OutboxEntry, Store
 
@@ -79,10 +91,12 @@ def _print_list(pending: list[dict[str, Any]], failed: list[dict[str, Any]]) -> 
 
 async def _list(store: Store, limit: int, as_json: bool) -> int:
     now = time.time()
-    pending = [_record(e, now) for e in await store.outbox_entries(ItemState.PENDING, limit)]
-    failed = [_record(e, now) for e in await store.outbox_entries(ItemState.FAILED, limit)]
+    unreadable: list[str] = []
+    pending = [_record(e, now) for e in await store.outbox_entries(ItemState.PENDING, limit, unreadable=unreadable)]
+    failed = [_record(e, now) for e in await store.outbox_entries(ItemState.FAILED, limit, unreadable=unreadable)]
+    report_unreadable(unreadable)  # on stderr: what follows on stdout is the items that could be read
     if as_json:
-        print(json.dumps({"pending": pending, "failed": failed}, indent=2, ensure_ascii=False))
+        print(json_text({"pending": pending, "failed": failed}))
     else:
         _print_list(pending, failed)
     return OK

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -161,6 +162,35 @@ class OutboxEntry:
     finished_at: float | None = None  # when it failed
 
 
+def _time(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("not a time")
+    return float(value)
+
+
+def readable_audit(record: AuditRecord) -> AuditRecord:
+    """``record`` when each field is of its type (``at`` a time, the others text); ``ValueError`` otherwise: a
+    record written by hand or by another program, which a listing leaves out (and names) rather than fail on."""
+    _time(record.at)
+    if not all(isinstance(getattr(record, f.name), str) for f in fields(record) if f.name != "at"):
+        raise ValueError("a field is not text")
+    return record
+
+
+def readable_entry(entry: OutboxEntry) -> OutboxEntry:
+    """``entry`` when its fields are of their types (a JSON object for a body, times, a count); ``ValueError``
+    otherwise, as for ``readable_audit``."""
+    item = entry.item
+    if not isinstance(item.body, dict) or not isinstance(item.lane, str) or not isinstance(item.token, str):
+        raise ValueError("not an outbox item")
+    if isinstance(item.attempts, bool) or not isinstance(item.attempts, int) or not isinstance(entry.error, str):
+        raise ValueError("not an outbox item")
+    _time(item.created_at)
+    if entry.finished_at is not None:
+        _time(entry.finished_at)
+    return entry
+
+
 class Store(Protocol):
     """Persistence for the plugin, asynchronous so that a network store (Redis) fits behind it. Every write is durable
     (committed) when it returns. A method that cannot do its work just now raises ``StoreError``.
@@ -182,8 +212,9 @@ class Store(Protocol):
 
     async def add_audit(self, record: AuditRecord) -> None: ...
 
-    async def audit(self, limit: int = 100) -> list[AuditRecord]:
-        """The newest audit records first."""
+    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
+        """The newest audit records first. One that cannot be read (see ``readable_audit``) is left out, and named
+        in ``unreadable`` when given."""
         ...
 
     async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
@@ -256,9 +287,12 @@ class Store(Protocol):
         """(id, lane, reason) of items that failed for good, newest first."""
         ...
 
-    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+    async def outbox_entries(
+        self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
+    ) -> list[OutboxEntry]:
         """Items in ``state``, for the operator: pending ones oldest first (the order they go out in), failed ones
-        newest first."""
+        newest first. One that cannot be read (a body that is not JSON, see ``readable_entry``) is left out, and
+        named in ``unreadable`` (``outbox item <id>``) when given."""
         ...
 
     async def retry_item(self, item_id: int, *, now: float) -> bool:

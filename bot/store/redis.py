@@ -91,6 +91,8 @@ from bot.store.base import (
     SendGrant,
     SendOutcome,
     StoreError,
+    readable_audit,
+    readable_entry,
 )
 
 DEFAULT_PREFIX = "slack-chatops"
@@ -115,6 +117,10 @@ MAX_SHARED_SECRETS = 16
 PRUNE_BATCH = 500
 # The longest part of a Redis error quoted in a StoreError.
 MAX_ERROR_CHARS = 200
+# The path of BOT_STORE_URL: nothing, or the database number (redis-py reads any other path as database 0).
+_DB_PATH = re.compile(r"/?|/\d+/?")
+# How Python names a keyword argument a connection does not take: an option redis-py does not know.
+_UNKNOWN_OPTION = re.compile(r"unexpected keyword argument '(\w+)'")
 # A Slack channel ID (public, private, DM), as opposed to a channel name (the same rule as the embedded store).
 # Redis error codes that say the server or the data cannot serve just now (memory full, a replica, a script
 # running, a persistence failure, another program's value under one of our keys): store errors, even when a command
@@ -481,8 +487,37 @@ def _translated(
     return wrapper
 
 
+def _connection_options(url: str, scrub: Callable[[str], str]) -> dict[str, Any]:
+    """What redis-py makes of ``url``, checked as it checks them when it opens a connection, without opening one:
+    a ``ValueError`` naming BOT_STORE_URL for what it would refuse (an option's value it cannot read, an option it
+    does not take). Its reason names the option; ``scrub`` takes out the password should it appear."""
+    try:
+        pool = aioredis.ConnectionPool.from_url(url)
+        pool.connection_class(**pool.connection_kwargs)  # a connection object, no socket: refuses unknown options
+    except TypeError as exc:  # "...__init__() got an unexpected keyword argument 'name'"
+        unknown = _UNKNOWN_OPTION.search(str(exc))
+        scheme = urlsplit(url).scheme.lower()
+        reason = f"redis-py takes no option {unknown.group(1)!r} in a {scheme}:// URL" if unknown else "TypeError"
+        raise _invalid_url(scrub(reason)) from None
+    except (ValueError, RedisError) as exc:  # "Invalid value for 'socket_timeout' in connection URL."
+        raise _invalid_url(scrub(str(exc)) or type(exc).__name__) from None
+    options: dict[str, Any] = pool.connection_kwargs
+    if not isinstance(options.get("db", 0), int) or options.get("db", 0) < 0:
+        raise _invalid_url("the database (db) must be a number from 0")
+    return options
+
+
+def _invalid_url(reason: str) -> ValueError:
+    return ValueError(
+        f"BOT_STORE_URL cannot be used: {reason.rstrip('.')}; give redis://[user:password@]host:port/db or "
+        "rediss://…, where db is a database number and every ?option one redis-py knows (its value is not shown: it "
+        "may hold a password)"
+    )
+
+
 class _Location:
-    """Where the Redis is, for messages: host, port and database, never the credentials."""
+    """Where the Redis is, for messages: host, port and database, never the credentials. ``ValueError`` for a URL
+    redis-py would refuse or read otherwise than it says (a path that is not a database number)."""
 
     def __init__(self, url: str) -> None:
         try:
@@ -495,11 +530,14 @@ class _Location:
             ) from None
         if parts.scheme.lower() not in SCHEMES:
             raise ValueError("BOT_STORE_URL must start with redis:// or rediss:// (not shown: it may hold a password)")
+        self.secrets = [s for s in {parts.password, unquote(parts.password or "")} if s]
+        if not _DB_PATH.fullmatch(parts.path):  # redis-py would quietly use database 0 for /notadb
+            raise _invalid_url("its path is not a database number (/0, /1, …; none for 0)")
+        options = _connection_options(url, self.scrub)
         self.host = parts.hostname or "localhost"
         self.port = port
-        self.db = parts.path.strip("/") or "0"
+        self.db = str(options.get("db", 0))  # as redis-py reads it (?db= wins over the path)
         self.tls = parts.scheme.lower() == "rediss"
-        self.secrets = [s for s in {parts.password, unquote(parts.password or "")} if s]
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}/{self.db}"
@@ -607,11 +645,18 @@ class RedisStore:
         )
 
     @_translated
-    async def audit(self, limit: int = 100) -> list[AuditRecord]:
+    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
         if limit <= 0:
             return []
         rows = await self._redis.lrange(self._key("audit"), 0, limit - 1)
-        return [AuditRecord(**json.loads(row)) for row in rows]
+        records: list[AuditRecord] = []
+        for index, row in enumerate(rows):
+            try:
+                records.append(readable_audit(AuditRecord(**json.loads(row))))
+            except (ValueError, TypeError):  # not JSON, not an object of these fields: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"{self._key('audit')} index {index}")
+        return records
 
     # App-level tokens.
 
@@ -780,7 +825,9 @@ class RedisStore:
         return [(int(item["id"]), item["lane"], item.get("error", "")) for item in items]
 
     @_translated
-    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+    async def outbox_entries(
+        self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
+    ) -> list[OutboxEntry]:
         if limit <= 0:
             return []
         if state is ItemState.PENDING:
@@ -792,8 +839,8 @@ class RedisStore:
             if item.get("state", ItemState.PENDING.value) != state.value:
                 continue  # settled between the two reads
             finished = item.get("finished_at")
-            entries.append(
-                OutboxEntry(
+            try:
+                entry = OutboxEntry(
                     OutboxItem(
                         id=int(item["id"]),
                         lane=item["lane"],
@@ -807,7 +854,10 @@ class RedisStore:
                     item.get("error", ""),
                     float(finished) if finished else None,
                 )
-            )
+                entries.append(readable_entry(entry))
+            except (KeyError, ValueError, TypeError):  # a field missing, not JSON, not a number: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"outbox item {item['id']}")
         return entries
 
     @_translated

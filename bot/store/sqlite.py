@@ -40,6 +40,8 @@ from bot.store.base import (
     SendGrant,
     SendOutcome,
     StoreError,
+    readable_audit,
+    readable_entry,
 )
 from bot.store.lock import DataDirLock
 from bot.store.repeats import RepeatFilter
@@ -321,13 +323,20 @@ class SqliteStore:
         )
 
     @_translated
-    async def audit(self, limit: int = 100) -> list[AuditRecord]:
+    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
         rows = self._db.execute(
-            "SELECT at, actor, action, channel, message_ts, target, outcome, detail "
+            "SELECT id, at, actor, action, channel, message_ts, target, outcome, detail "
             "FROM audit ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [AuditRecord(*row) for row in rows]
+        records: list[AuditRecord] = []
+        for row_id, *values in rows:
+            try:
+                records.append(readable_audit(AuditRecord(*values)))
+            except ValueError:  # written by hand or by another program: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"audit row {row_id}")
+        return records
 
     @_translated
     async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
@@ -426,22 +435,24 @@ class SqliteStore:
         ).fetchall()
 
     @_translated
-    async def outbox_entries(self, state: ItemState, limit: int = 100) -> list[OutboxEntry]:
+    async def outbox_entries(
+        self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
+    ) -> list[OutboxEntry]:
         order = "ASC" if state is ItemState.PENDING else "DESC"
         rows = self._db.execute(
             "SELECT id, lane, kind, body, token, created_at, attempts, error, finished_at FROM outbox "
             f"WHERE state = ? ORDER BY id {order} LIMIT ?",
             (state.value, max(0, limit)),
         ).fetchall()
-        return [
-            OutboxEntry(
-                OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts),
-                state,
-                error or "",
-                finished_at,
-            )
-            for item_id, lane, kind, body, token, created_at, attempts, error, finished_at in rows
-        ]
+        entries: list[OutboxEntry] = []
+        for item_id, lane, kind, body, token, created_at, attempts, error, finished_at in rows:
+            try:
+                item = OutboxItem(item_id, lane, ItemKind(kind), json.loads(body), token, created_at, attempts)
+                entries.append(readable_entry(OutboxEntry(item, state, error or "", finished_at)))
+            except (ValueError, TypeError):  # not JSON, another kind, a number that is not: left out, named
+                if unreadable is not None:
+                    unreadable.append(f"outbox item {item_id}")
+        return entries
 
     @_translated
     async def retry_item(self, item_id: int, *, now: float) -> bool:

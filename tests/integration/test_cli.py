@@ -251,6 +251,31 @@ def test_a_store_url_that_is_not_redis(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("tail", "why"),
+    [
+        ("/0?socket_timeout=abc", "Invalid value for 'socket_timeout'"),
+        ("/0?db=x", "Invalid value for 'db'"),
+        ("/0?ssl_cert_reqs=bogus", "redis-py takes no option 'ssl_cert_reqs' in a redis:// URL"),
+        ("/0?no_such_option=1", "redis-py takes no option 'no_such_option'"),
+        ("/0?protocol=9", "protocol must be either 2 or 3"),
+        ("/notadb", "its path is not a database number"),
+        ("/-1", "its path is not a database number"),
+        ("/0?db=-1", "the database (db) must be a number from 0"),
+    ],
+)
+@pytest.mark.parametrize("scheme", ["redis", "rediss"])
+def test_a_store_url_redis_py_would_refuse_or_misread(tmp_path: Path, scheme: str, tail: str, why: str) -> None:
+    """Refused at start with one line, before any connection (nothing listens on the port: the line would be about
+    an unreachable store otherwise), never quoting the URL's password."""
+    if scheme == "rediss" and "ssl_cert_reqs" in tail:
+        why = "Invalid SSL Certificate Requirements Flag"  # an option of rediss://, but not a value it takes
+    closed = free_port()
+    line = the_one_line(serve({"BOT_STORE_URL": f"{scheme}://admin:pass-word-1@127.0.0.1:{closed}{tail}"}, tmp_path))
+    assert line.startswith("cannot start: BOT_STORE_URL cannot be used: ") and why in line, line
+    assert "pass-word-1" not in line and "admin" not in line
+
+
+@pytest.mark.parametrize(
     ("env", "expected"),
     [
         ({"BOT_HTTP_PORT": "eighty"}, "BOT_HTTP_PORT='eighty' is not valid (Input should be a valid integer"),

@@ -63,6 +63,40 @@ def test_click_acknowledges_calls_back_and_updates_the_card(any_transport: Click
     assert (audit.actor, audit.target, audit.outcome, audit.channel) == ("U0CLICKER", "alert-1", "done", CHANNEL_ID)
 
 
+# A button label as Cloudforet's message may give it: a mention of everyone, bold, a link.
+HOSTILE_LABEL = "*<!channel> ack* <https://evil.example|re-login>"
+ESCAPED_LABEL = "*&lt;!channel&gt; ack* &lt;https://evil.example|re-login&gt;"
+
+
+def _mrkdwn_texts(value: object) -> list[str]:
+    if isinstance(value, dict):
+        own = [value["text"]] if value.get("type") == "mrkdwn" else []
+        return own + [t for child in value.values() for t in _mrkdwn_texts(child)]
+    if isinstance(value, list):
+        return [t for child in value for t in _mrkdwn_texts(child)]
+    return []
+
+
+def test_the_button_label_reaches_the_card_escaped(clicks: ClickStack) -> None:
+    url = clicks.cloudforet.issue_key("alert-1")
+    ts, _ = clicks.post_alert(callback_url=url, callbacks=[{"url": url, "label": HOSTILE_LABEL}])
+    clicks.click(clicks.payload(ts))
+    wait_for(lambda: len(clicks.card(ts).updates) == 2, what="the card in progress, then done")
+    in_progress = _mrkdwn_texts(clicks.card(ts).updates[0])  # what replace_original sent Slack
+    assert f"<@U0CLICKER> clicked *{ESCAPED_LABEL}*…" in " ".join(in_progress)
+    for update in clicks.card(ts).updates:
+        assert not any("<!channel>" in t or "<https://evil" in t for t in _mrkdwn_texts(update)), update
+
+
+def test_the_button_label_reaches_the_clicker_escaped(clicks: ClickStack) -> None:
+    url = clicks.cloudforet.issue_key("alert-1")
+    ts, _ = clicks.post_alert(callback_url=url, callbacks=[{"url": url, "label": HOSTILE_LABEL}])
+    clicks.cloudforet.expire(url)
+    clicks.click(clicks.payload(ts))
+    [text] = wait_for(clicks.ephemerals_for, what="the clicker told the link expired")
+    assert text.startswith(f":warning: *{ESCAPED_LABEL}* did not go through") and "<!channel>" not in text
+
+
 def test_ack_reaches_slack_before_a_slow_callback_finishes(any_transport: ClickStack) -> None:
     ts, url = any_transport.post_alert()
     any_transport.cloudforet.slow(url, 1.5)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ import pytest
 
 from bot.cli import main
 from bot.delivery.outbox import lane_key
-from bot.store import AuditRecord, ItemKind, ItemState, SqliteStore, Store
+from bot.store import AuditRecord, ItemKind, ItemState, RedisStore, SqliteStore, Store
+from bot.store.sqlite import DB_FILE
 from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import SIGNING_SECRET, wait_for
-from tests.process import ROOT
+from tests.process import ROOT, free_port
 from tests.redis_server import RedisServer
 from tests.samples import APP_TOKEN, TOKEN, alerting_message
 from tests.support import CHANNEL_ID, dispatch_request, live_stack
@@ -179,6 +182,16 @@ def test_a_directory_without_a_store_is_refused_not_filled(
     assert code == 2 and "invalid settings: BOT_DRAIN_SECONDS" in err
 
 
+@pytest.mark.parametrize("tail", ["/notadb", "/0?socket_timeout=abc", "/0?ssl_cert_reqs=none"])
+def test_a_store_url_redis_py_would_refuse_or_misread_is_refused(monkeypatch: pytest.MonkeyPatch, tail: str) -> None:
+    monkeypatch.setenv("BOT_STORE_URL", f"redis://:pass-word-1@127.0.0.1:{free_port()}{tail}")  # nothing listens
+    for argv in (["outbox"], ["audit"]):
+        result = _cli(*argv)
+        assert result.returncode == 2 and result.stdout == "", result.stdout
+        [line] = result.stderr.splitlines()
+        assert line.startswith("cannot open the store: BOT_STORE_URL cannot be used: ") and "pass-word-1" not in line
+
+
 def test_a_failed_item_retried_on_the_shared_store_goes_out_from_the_running_plugin(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +228,120 @@ def test_audit_shows_recent_clicks_newest_first(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "audit", "--limit", "1")
     header, row = out.splitlines()
     assert header.split()[:3] == ["time", "(UTC)", "who"] and "U0ALICE" in row and "expired" in row
+
+
+# -- records that cannot be read -------------------------------------------------------------------------------------
+
+
+def _break_sqlite(data_dir: Path, now: float) -> list[str]:
+    """Records the plugin never writes, put in the SQLite file by hand: a body that is not JSON, a kind this version
+    does not know, an audit row whose time is text."""
+    with sqlite3.connect(data_dir / DB_FILE) as db:
+        not_json = db.execute(
+            "INSERT INTO outbox (lane, kind, body, token, created_at) VALUES ('lane', 'dispatch', '{not json', ?, ?)",
+            (SEALED, now),
+        ).lastrowid
+        other_kind = db.execute(
+            "INSERT INTO outbox (lane, kind, body, token, created_at, state) VALUES ('lane', 'telegram', '{}', ?, ?, "
+            "'failed')",
+            (SEALED, now),
+        ).lastrowid
+        row = db.execute(
+            "INSERT INTO audit (at, actor, action, channel, message_ts, target, outcome) "
+            "VALUES ('yesterday', 'U0BOB', 'Ack', 'C1', '1.0', 'alert-x', 'done')"
+        ).lastrowid
+    return [f"outbox item {not_json}", f"outbox item {other_kind}", f"audit row {row}"]
+
+
+def _break_redis(url: str, now: float) -> list[str]:
+    """The same by hand in Redis: a body that is not JSON, an item hash without its fields, audit entries that are
+    not JSON or not a record."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        not_json, bare = client.incr("slack-chatops:outbox:next-id"), client.incr("slack-chatops:outbox:next-id")
+        client.hset(
+            f"slack-chatops:outbox:item:{not_json}",
+            mapping={
+                "lane": "lane",
+                "kind": "dispatch",
+                "body": "{not json",
+                "token": SEALED,
+                "created_at": now,
+                "attempts": 0,
+            },
+        )
+        client.hset(f"slack-chatops:outbox:item:{bare}", mapping={"state": "pending"})
+        client.zadd("slack-chatops:outbox:pending", {str(not_json): not_json, str(bare): bare})
+        client.lpush("slack-chatops:audit", "{not json", json.dumps([1, 2]))  # each to the head: [1, 2] is index 0
+    finally:
+        client.close()
+    return [
+        f"outbox item {not_json}",
+        f"outbox item {bare}",
+        "slack-chatops:audit index 0",
+        "slack-chatops:audit index 1",
+    ]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def broken(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The known content of ``_fill`` and, beside it, records that cannot be read (their names), on either store."""
+    now = time.time()
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path, lock_wait=0)
+        ids = asyncio.run(_fill(store, now))
+        asyncio.run(store.close())
+        monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+        yield ids, _break_sqlite(tmp_path, now)
+        return
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+
+        async def fill() -> dict[str, int]:
+            shared = await RedisStore.connect(server.url)
+            try:
+                return await _fill(shared, now)
+            finally:
+                await shared.close()
+
+        ids = asyncio.run(fill())
+        monkeypatch.setenv("BOT_STORE_URL", server.url)
+        yield ids, _break_redis(server.url, now)
+    finally:
+        server.stop()
+
+
+def test_outbox_leaves_out_and_names_what_it_cannot_read(broken: Any) -> None:
+    known, unreadable = broken
+    items = [name for name in unreadable if name.startswith("outbox item")]
+    result = _cli("outbox")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"2 records could not be read (left out): {', '.join(items)}\n"
+    lines = result.stdout.splitlines()
+    assert "pending: 2" in lines and "failed: 1" in lines, result.stdout
+    for item in ("queued", "note", "failed"):
+        assert any(line.startswith(f"{known[item]} ") for line in lines), result.stdout
+
+    result = _cli("outbox", "--json")
+    listed = json.loads(result.stdout)
+    assert [i["id"] for i in listed["pending"]] == [known["queued"], known["note"]]
+    assert [i["id"] for i in listed["failed"]] == [known["failed"]]
+    assert result.returncode == 0 and result.stderr.startswith("2 records could not be read")
+
+
+def test_audit_leaves_out_and_names_what_it_cannot_read(broken: Any) -> None:
+    _, unreadable = broken
+    records = [name for name in unreadable if "audit" in name]
+    result = _cli("audit")
+    assert result.returncode == 0, result.stderr
+    count = f"{len(records)} record{'s' if len(records) > 1 else ''}"
+    assert result.stderr == f"{count} could not be read (left out): {', '.join(records)}\n"
+    header, *rows = result.stdout.splitlines()
+    assert header.startswith("time (UTC)") and [row.split()[-1] for row in rows] == ["expired", "done"]
+    result = _cli("audit", "--json")
+    assert [r["outcome"] for r in json.loads(result.stdout)] == ["expired", "done"]
 
 
 # -- doctor ---------------------------------------------------------------------------------------------------------
@@ -346,3 +473,120 @@ def test_doctor_as_users_run_it(doctor_env: FakeSlack, tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and "FAIL  bot token" in result.stdout and "invalid_auth" in result.stdout
     assert "REVOKEDsecret" not in result.stdout + result.stderr
+
+
+# -- what reaches the operator's terminal ---------------------------------------------------------------------------
+
+# A value as an attacker would shape it: retitle the window (OSC), clear the screen (CSI), start a forged line (CR,
+# LF), colour by an 8-bit CSI (C1), and reverse what follows (a bidi override).
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\n7 forged\x9b31m\u202eok"
+ESCAPED = "\\x1b]0;pwned\\x07\\x1b[2J\\r\\n7 forged\\x9b31m\\u202eok"
+BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+
+
+def _acted_on(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would act on rather than show (but the line ends), found by Unicode's
+    own tables, not by the code under test."""
+    return [
+        c
+        for c in text
+        if c != "\n"
+        and (unicodedata.category(c) in {"Cc", "Zl", "Zp"} or unicodedata.bidirectional(c) in BIDI_CONTROLS)
+    ]
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``slack-chatops …`` in its own process, as an operator runs it, with this test's environment."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert _acted_on(result.stdout + result.stderr) == [], result.stdout + result.stderr
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """An embedded store whose outbox and audit trail hold ``HOSTILE`` in every field shown: titles, channels,
+    Alert Numbers, who clicked what, where, with what outcome."""
+
+    async def fill(store: Store) -> dict[str, int]:
+        message = {
+            "title": f"[Alerting] {HOSTILE}",
+            "tags": [{"key": "Alert Number", "value": f"#1{HOSTILE}"}],
+            "domain_name": "acme",
+        }
+        body = {"target": f"#al{HOSTILE}", "message": message, "notification_type": "ERROR"}
+        lane = lane_key(TOKEN, "#alerts")
+        queued = await store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=SEALED, now=time.time())
+        failed = await store.enqueue(lane=lane, kind=ItemKind.DISPATCH, body=body, token=SEALED, now=time.time())
+        await store.failed(failed, error=f"ERROR_SLACK_API: {HOSTILE}", now=time.time())
+        await store.add_audit(
+            AuditRecord(time.time(), f"U{HOSTILE}", HOSTILE, HOSTILE, "1.0", HOSTILE, HOSTILE, HOSTILE)
+        )
+        return {"queued": queued, "failed": failed}
+
+    store = SqliteStore(tmp_path, lock_wait=0)
+    try:
+        ids = asyncio.run(fill(store))
+    finally:
+        asyncio.run(store.close())
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    return ids
+
+
+def test_outbox_shows_control_characters_escaped_never_raw(hostile: dict[str, int]) -> None:
+    result = _cli("outbox")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # pending: 1, its header and row; failed: 1, its header and row; the hint: no line forged by a value
+    assert len(lines) == 7 and lines[0] == "pending: 1" and lines[3] == "failed: 1", result.stdout
+    queued, failed = lines[2], lines[5]
+    assert queued.startswith(f"{hostile['queued']} ") and failed.startswith(f"{hostile['failed']} ")
+    assert f"#al{ESCAPED}" in queued  # the channel
+    assert f"number:acme:#1{ESCAPED}" in queued  # the Alert Number
+    assert f"[Alerting] {ESCAPED}"[:40] in queued  # the title (cut to TITLE_CHARS before it is escaped)
+    assert f"ERROR_SLACK_API: {ESCAPED}" in failed
+
+    result = _cli("outbox", "--json")
+    listed = json.loads(result.stdout)  # the JSON still holds the values as they are
+    assert listed["pending"][0]["channel"] == f"#al{HOSTILE}"
+    assert listed["failed"][0]["reason"] == f"ERROR_SLACK_API: {HOSTILE}"
+    assert "\\u009b31m\\u202eok" in result.stdout  # written as JSON escapes, not raw
+
+
+def test_audit_shows_control_characters_escaped_never_raw(hostile: dict[str, int]) -> None:
+    result = _cli("audit")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.startswith("time (UTC)") and row.count(ESCAPED) == 6, row
+    result = _cli("audit", "--json")
+    [record] = json.loads(result.stdout)
+    assert record["actor"] == f"U{HOSTILE}" and record["channel"] == HOSTILE and record["outcome"] == HOSTILE
+
+
+def test_errors_show_control_characters_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / HOSTILE))
+    result = _cli("outbox")
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("no store at ") and ESCAPED in line
+
+
+def test_doctor_shows_control_characters_escaped(doctor_env: FakeSlack) -> None:
+    doctor_env.add_channel(f"ops{HOSTILE}", "C0HOSTILE1")  # a channel name as Slack gives it back
+    result = _cli("doctor", "--channel", "C0HOSTILE1", "--channel", f"#x{HOSTILE}")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and lines[-1].startswith("1 failed"), result.stdout
+    assert any(line.startswith("PASS") and f"#ops{ESCAPED} (C0HOSTILE1)" in line for line in lines), result.stdout
+    assert any(line.startswith("FAIL  channel #x" + ESCAPED) for line in lines), result.stdout
+    result = _cli("doctor", "--json", "--channel", "C0HOSTILE1")
+    [channel] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "channel C0HOSTILE1"]
+    assert f"#ops{HOSTILE} (C0HOSTILE1)" in channel["detail"]

@@ -17,6 +17,7 @@ from bot.core.cards import (
     CardStatus,
     iter_buttons,
     render_card,
+    status_block,
     text_length,
 )
 from bot.core.models import Message, NotificationType
@@ -206,3 +207,17 @@ def test_acknowledged_state_removes_callbacks_and_names_the_clicker() -> None:
 def test_unparsable_occurred_at_is_shown_as_text() -> None:
     card = render_card(Message.from_struct({"title": "t", "occurred_at": "yesterday"}), NotificationType.INFO)
     assert "yesterday" in body(card.payload())[-1]["elements"][0]["text"]
+
+
+@pytest.mark.parametrize("status", [CardStatus.PENDING, CardStatus.ACKNOWLEDGED, CardStatus.RESOLVED])
+def test_a_button_label_in_the_status_line_is_escaped(status: CardStatus) -> None:
+    at = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    label = "*<!channel> ack* <@U0EVIL> & <https://evil.example|here>"
+    state = CardState(status=status, actor="U42", acted_at=at, action_label=label)
+    line = status_block(state)
+    assert line is not None
+    [text] = _texts(line)
+    assert "<!channel>" not in text and "<@U0EVIL>" not in text and "<https://" not in text
+    shown = text.lower()  # a resolved card names the action in lower case
+    assert "&lt;!channel&gt;" in shown and "&lt;@u0evil&gt;" in shown and "&amp;" in shown
+    assert "<@U42>" in text  # the clicker is still mentioned: that mention is the card's own
