@@ -10,6 +10,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,35 @@ def test_a_permanent_failure_met_by_the_lane_holder_lets_the_retry_through(
         holder.close()
         other.close()
         wait_for(lambda: len(slack.messages.get("C0LATER", [])) == 1, timeout=30, what="the retry delivered")
+
+
+def _redis_calls(url: str, command: str) -> int:
+    """How many times clients (or scripts) had Redis run ``command``."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats: dict[str, dict[str, Any]] = client.info("commandstats")
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+def test_dispatches_waiting_on_other_replicas_cost_redis_no_polling(
+    tmp_path: Path, own_redis: RedisServer, background: BackgroundLoop
+) -> None:
+    count = 90
+    with (
+        fake_slack(background, post_rate_per_channel=20, post_burst=3) as slack,
+        pods(3, tmp_path, slack, own_redis.url) as servers,
+    ):
+        slack.delay = 0.3  # each post takes a while: the dispatches waiting for it on other replicas wait longer
+        cloudforet = RoundRobin(servers)
+        before = _redis_calls(own_redis.url, "hmget")  # an item's state, as a waiting dispatch reads it
+        with ThreadPoolExecutor(12) as pool:  # two in three reach a replica not holding the lane, and wait there
+            list(pool.map(lambda n: cloudforet.dispatch(_alert(n)), range(count)))
+        wait_for(lambda: len(_numbers(slack)) == count, timeout=90, what="every card")
+        looks = _redis_calls(own_redis.url, "hmget") - before
+        cloudforet.close()
+    print(f"redis: {looks} looks at an item's state for {count} dispatches")
+    # Before: each waiting dispatch asked every 20 ms (up to BOT_DISPATCH_WAIT, 1 s here: 50 looks each); now it
+    # learns the outcome from the store's events, with a look a second as the fallback.
+    assert looks <= 2 * count, looks
