@@ -29,9 +29,14 @@ key                                  type         what
 ``P:card-key:<bot>:<channel>:<key>`` string       card id of the alert named ``<key>`` in that bot's channel
 ``P:card-at:<channel>:<ts>``         string       card id of the Slack message ``ts`` in ``channel``
 ``P:channel:<bot>:<name>``           string       a channel name's ID, as learnt by ``save_card``
-``P:seen:<digest>``                  string       a recent dispatch (repeat suppression), expires after its window
+``P:seen:<digest>``                  string       the id of a recent dispatch's item (repeat suppression, set by
+                                                  the enqueue script), expires after its window
 ``P:secret:<name>``                  string       a secret shared by every replica (``shared_secret``)
+``P:secret:<name>:all``              sorted set   every value that secret has had (``sync_secret``), bounded
 ``P:lease:<name>``                   string       who holds the lease (a lane's deliverer), expires after its ttl
+``P:sending:<lane>``                 string       ``owner|item id``: the lane's item being sent (``begin_send``),
+                                                  deleted when that item is settled
+``P:events``                         channel      pub/sub: ``queued|id|lane``, ``delivered|id|``, ``failed|id|error``
 ===================================  ===========  =========================================================
 
 A card, its message pointer and its alert-name pointers expire together, RESOLVED_CARD_RETENTION_SECONDS (resolved)
