@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.directory import ClickerEmails, SlackDirectory
 from bot.slack.http_app import build_http_app
+from bot.slack.response_url import ResponseUrls
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
 from bot.startup import ListenError
@@ -126,7 +127,8 @@ class Runtime:
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
             claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )
-        self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
+        self.responses = ResponseUrls(settings.slack_api_url)  # a click's response_url: Slack's only
+        self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url, responses=self.responses)
         self.socket_mode = SocketModeConnections(
             self.bolt, settings.slack_api_url, on_accepted=self._app_token_accepted, on_refused=self._app_token_refused
         )
@@ -273,6 +275,7 @@ class Runtime:
         if self.http_runner is not None:
             await self.http_runner.cleanup()
         await self.callbacks.close()
+        await self.responses.close()
         await self.sender.close()
         await self.delivery_sender.close()
         await self.store.close()
