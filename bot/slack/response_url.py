@@ -8,13 +8,16 @@ Slack's own, GovSlack's, a proxy's, or the fake Slack's on loopback in tests), a
 host (GovSlack's ``hooks.slack-gov.com``); nothing else, and no user name or password in the address. With the
 default ``BOT_SLACK_API_URL`` that is https on ``hooks.slack.com`` and ``slack.com`` only.
 
-A redirect is never followed: Slack answers a response_url with 200 or an error, and a 3xx is a failure.
-Failures raise :class:`ResponseUrlFailed`, whose message names no address (the URL is a capability).
+A redirect is never followed: Slack answers a response_url with 200 or an error, and a 3xx is not Slack's
+answer. An answer other than 200 is logged (a warning with the status and Slack's error, as the SDK's webhook
+client, which raised nothing, left it unlogged); no answer at all raises :class:`ResponseUrlFailed`. Neither
+names the address (the URL is a capability).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any, NamedTuple, NewType
 
 import aiohttp
@@ -22,6 +25,7 @@ import aiohttp
 from bot import __version__
 from bot.core.text import echo, web_url_parts
 
+logger = logging.getLogger(__name__)
 # Where Slack's response_urls point (api.slack.com/interactivity/handling#message_responses).
 SLACK_RESPONSE_HOST = "hooks.slack.com"
 # GovSlack and the like serve their hooks on "hooks." + the API host (hooks.slack-gov.com beside slack-gov.com).
@@ -45,7 +49,7 @@ class ResponseUrlRefused(ValueError):
 
 
 class ResponseUrlFailed(Exception):
-    """Slack did not take a message sent to a response_url; the message names no address."""
+    """A message sent to a response_url got no answer; the message names no address."""
 
 
 # A response_url that passed ``ResponseUrls.check``.
@@ -107,8 +111,9 @@ class ResponseUrls:
             raise ResponseUrlRefused("its response_url is not one of Slack's (https on hooks.slack.com)")
         return ResponseUrl(url)
 
-    async def post(self, url: ResponseUrl, message: dict[str, Any]) -> None:
-        """Send ``message`` to a checked response_url; raise ``ResponseUrlFailed`` unless Slack answers 200."""
+    async def post(self, url: ResponseUrl, message: dict[str, Any]) -> bool:
+        """Send ``message`` to a checked response_url: whether Slack took it (any other answer is logged, and a
+        redirect not followed); raise ``ResponseUrlFailed`` when there is no answer."""
         if self._closed:
             raise ResponseUrlFailed("the plugin is stopping")
         if self._session is None:
@@ -123,18 +128,21 @@ class ResponseUrls:
             raise ResponseUrlFailed(f"Slack did not answer within {self._timeout:g} s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ResponseUrlFailed(f"could not reach Slack ({type(exc).__name__})") from None
+        if status == 200:
+            return True
         if 300 <= status < 400:
-            raise ResponseUrlFailed(f"the response_url answered a redirect (HTTP {status}); not followed")
-        if status != 200:
-            raise ResponseUrlFailed(f"Slack refused the message (HTTP {status}: {echo(body.strip())})")
+            logger.warning("a click's response_url answered a redirect (HTTP %d): not followed", status)
+        else:
+            logger.warning("Slack refused a message to a click's response_url: HTTP %d %s", status, echo(body.strip()))
+        return False
 
-    async def replace(self, url: ResponseUrl, payload: dict[str, Any]) -> None:
+    async def replace(self, url: ResponseUrl, payload: dict[str, Any]) -> bool:
         """Replace the clicked message with ``payload`` (``text``, ``blocks``, ``attachments``)."""
-        await self.post(url, _message(replace_original=True, **payload))
+        return await self.post(url, _message(replace_original=True, **payload))
 
-    async def tell(self, url: ResponseUrl, text: str) -> None:
+    async def tell(self, url: ResponseUrl, text: str) -> bool:
         """A message only the clicker sees."""
-        await self.post(url, _message(text, response_type="ephemeral", replace_original=False))
+        return await self.post(url, _message(text, response_type="ephemeral", replace_original=False))
 
     async def close(self) -> None:
         """Close the connection pool; a later ``post`` fails without sending anything."""
