@@ -27,6 +27,8 @@ from bot.settings import Settings
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.directory import ClickerEmails, SlackDirectory
 from bot.slack.http_app import build_http_app
+from bot.slack.listener import ConnectionGuard, connection_cap, descriptor_limit, listen_backlog
+from bot.slack.response_url import ResponseUrls
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
 from bot.startup import ListenError
@@ -127,7 +129,8 @@ class Runtime:
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
             claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
         )
-        self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url)
+        self.responses = ResponseUrls(settings.slack_api_url)  # a click's response_url: Slack's only
+        self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url, responses=self.responses)
         self.socket_mode = SocketModeConnections(
             self.bolt, settings.slack_api_url, on_accepted=self._app_token_accepted, on_refused=self._app_token_refused
         )
@@ -135,6 +138,12 @@ class Runtime:
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port = 0
         self.http_runner: web.AppRunner | None = None
+        self.http_server: asyncio.Server | None = None
+        self.http_guard = ConnectionGuard(
+            header_timeout=settings.http_header_timeout,
+            idle_timeout=settings.http_idle_timeout,
+            max_connections=connection_cap(settings.http_max_connections, descriptor_limit()),
+        )
         self.http_port = 0
         self.housekeeping: asyncio.Task[None] | None = None
         metrics.watch(self)  # the gauges read the outbox, Socket Mode and the store from here
@@ -253,21 +262,31 @@ class Runtime:
 
         secret = self.settings.signing_secret.get_secret_value() if self.settings.signing_secret else None
         self.http_runner = web.AppRunner(
-            build_http_app(self.bolt, secret, self.ready), access_log=None, handle_signals=False
+            build_http_app(self.bolt, secret, self.ready),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.settings.http_idle_timeout,  # the guard's idle timeout, aiohttp's own as well
         )
         await self.http_runner.setup()
-        site = web.TCPSite(self.http_runner, self.settings.http_host, self.settings.http_port)
+        assert self.http_runner.server is not None  # made by setup()
+        # aiohttp's request handler behind the guard (bot.slack.listener): deadlines and a cap on connections
         try:
-            await site.start()
+            self.http_server = await asyncio.get_running_loop().create_server(
+                self.http_guard.factory(self.http_runner.server),
+                self.settings.http_host,
+                self.settings.http_port,
+                backlog=listen_backlog(descriptor_limit()),
+            )
         except OSError as exc:
             where = f"{self.settings.http_host}:{self.settings.http_port}"
             raise ListenError("BOT_HTTP_PORT", "BOT_HTTP_HOST", where, exc) from exc
-        self.http_port = int(self.http_runner.addresses[0][1])
+        self.http_port = int(self.http_server.sockets[0].getsockname()[1])
         logger.info(
-            "HTTP listening on %s:%d (Slack interactivity %s)",
+            "HTTP listening on %s:%d (Slack interactivity %s; at most %d connections)",
             self.settings.http_host,
             self.http_port,
             "on at /slack/events" if secret else "off: no SLACK_SIGNING_SECRET",
+            self.http_guard.max_connections,
         )
 
         remembered = await self._remembered_app_tokens()
@@ -287,9 +306,15 @@ class Runtime:
             self.housekeeping.cancel()
         await self.outbox.drain(self.settings.drain_seconds if grace else 0)
         await self.socket_mode.close()
+        if self.http_server is not None:
+            self.http_server.close()  # no new connections; those open finish their requests below
         if self.http_runner is not None:
             await self.http_runner.cleanup()
+        self.http_guard.close_all()
+        if self.http_server is not None:
+            await self.http_server.wait_closed()
         await self.callbacks.close()
+        await self.responses.close()
         await self.sender.close()
         await self.delivery_sender.close()
         await self.store.close()

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.cloudforet.apis import CloudforetApi
+from bot.slack.listener import HEADER_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS
 
 
 def _split_csv(value: object) -> object:
@@ -50,6 +51,27 @@ class Settings(BaseSettings):
         "a free one",
     )
     http_host: str = Field("0.0.0.0", alias="BOT_HTTP_HOST", description="HTTP listen address")
+    http_header_timeout: float = Field(
+        HEADER_TIMEOUT_SECONDS,
+        alias="BOT_HTTP_HEADER_TIMEOUT",
+        gt=0,
+        description="seconds an HTTP client has to send a request's line and headers (from connecting, or from the "
+        "request's first byte on a kept-alive connection), > 0",
+    )
+    http_idle_timeout: float = Field(
+        IDLE_TIMEOUT_SECONDS,
+        alias="BOT_HTTP_IDLE_TIMEOUT",
+        gt=0,
+        description="seconds an HTTP connection may stay idle between requests, > 0; keep it above the idle timeout "
+        "of a load balancer in front",
+    )
+    http_max_connections: int = Field(
+        MAX_CONNECTIONS,
+        alias="BOT_HTTP_MAX_CONNECTIONS",
+        ge=1,
+        description="HTTP connections open at once, >= 1 (at most a quarter of the descriptor limit); a new one "
+        "beyond it closes the longest-waiting idle one, or is closed itself when none is idle",
+    )
     slack_api_url: str = Field(
         "https://slack.com/api/", alias="BOT_SLACK_API_URL", description="Slack Web API base URL (GovSlack, a proxy)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -52,6 +53,15 @@ class ServerProcess:
 
 @contextmanager
 def server_process(data_dir: Path, slack_api_url: str, **env: str) -> Iterator[ServerProcess]:
+    with limited_server_process(data_dir, slack_api_url, None, env) as server:
+        yield server
+
+
+@contextmanager
+def limited_server_process(
+    data_dir: Path, slack_api_url: str, nofile: int | None, env: dict[str, str]
+) -> Iterator[ServerProcess]:
+    """``python -m bot serve`` with ``env`` on top of the test's settings; ``nofile`` lowers its descriptor limit."""
     grpc_port, http_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "SLACK_"))}
     environment.update(
@@ -70,7 +80,12 @@ def server_process(data_dir: Path, slack_api_url: str, **env: str) -> Iterator[S
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)),
         )
     server = ServerProcess(process, grpc_port, http_port, log_path)
     try:

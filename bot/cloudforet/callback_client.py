@@ -6,9 +6,10 @@ failed. Cloudforet 1.x answers 2xx JSON, or (its REST handler) a 307 to the cons
 (``…/alert-manager/alert/{id}``), also done. Anything else, or no answer within the timeout, is a failure.
 
 Callback hosts can be restricted to an allow-list; link-local and cloud-metadata addresses are always refused,
-for literal IPs and for every address a host name resolves to (checked inside the resolver, so a DNS answer
-cannot change between the check and the connection). The client holds the allow-list: ``check`` is the one check
-of a callback URL, and ``call`` takes only a URL that passed it (a ``CallbackUrl``).
+also when an IPv6 address carries one (IPv4-mapped, NAT64, 6to4), for literal IPs and for every address a host
+name resolves to (checked inside the resolver, so a DNS answer cannot change between the check and the
+connection, and a DNS64 answer for a metadata address is refused too). The client holds the allow-list:
+``check`` is the one check of a callback URL, and ``call`` takes only a URL that passed it (a ``CallbackUrl``).
 
 The client's connection pool is opened by its constructor, which runs on the event loop, and closed by ``close``.
 """
@@ -29,11 +30,59 @@ from aiohttp.resolver import DefaultResolver
 from bot import __version__, tracing
 from bot.core.text import echo, web_url_parts
 
+# Where no callback may go: link-local networks and the addresses cloud providers serve instance metadata (and
+# with it the instance's credentials) on. Each from the provider's own documentation of its metadata service.
 FORBIDDEN_NETWORKS = (
-    ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local, incl. 169.254.169.254 cloud metadata
-    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
-    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+    # IPv4 link-local (RFC 3927): 169.254.169.254 (AWS, Google Cloud, Azure, Oracle Cloud, DigitalOcean,
+    # OpenStack), 169.254.170.2 (AWS ECS task metadata), 169.254.0.23 (Tencent Cloud)
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local, incl. OpenStack's IPv6 metadata fe80::a9fe:a9fe
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6 (Nitro instances)
+    ipaddress.ip_network("fd20:ce::254/128"),  # Google Cloud's metadata server on IPv6-only VMs
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud ECS metadata
+    ipaddress.ip_network("192.0.0.192/32"),  # Oracle Cloud's older metadata address
+    ipaddress.ip_network("168.63.129.16/32"),  # Azure's WireServer (host agent: extension settings, certificates)
 )
+# IPv6 prefixes that carry an IPv4 address, which a gateway or the host's own stack may reach for the IPv6 one.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 2.5.5.1 (deprecated; Python still parses it)
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: an operator's NAT64 prefix inside it
+# RFC 6052 2.2: where the IPv4 address sits after a NAT64 prefix of each length that fits inside 64:ff9b:1::/48
+# (bit offsets from the left; bits 64-71 are always skipped), as (offset, width) pieces.
+_NAT64_LAYOUTS = (
+    ((48, 16), (72, 16)),  # a /48 prefix
+    ((56, 8), (72, 24)),  # a /56 prefix
+    ((72, 32),),  # a /64 prefix
+    ((96, 32),),  # a /96 prefix
+)
+
+
+def _bits(value: int, offset: int, width: int) -> int:
+    """``width`` bits of a 128-bit ``value`` starting ``offset`` bits from the left."""
+    return (value >> (128 - offset - width)) & ((1 << width) - 1)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address may stand for: IPv4-mapped, -compatible and -translated forms, NAT64
+    (the well-known prefix, and every RFC 6052 layout of the local-use one), 6to4 and Teredo's client."""
+    value = int(ip)
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED or ip in _NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in _NAT64_LOCAL_USE:
+        for layout in _NAT64_LAYOUTS:
+            v4 = 0
+            for offset, width in layout:
+                v4 = (v4 << width) | _bits(value, offset, width)
+            found.append(ipaddress.IPv4Address(v4))
+    return found
 
 
 # Callbacks in flight at once: each click holds one for the callback's duration (up to the timeout).
@@ -64,13 +113,17 @@ CallbackUrl = NewType("CallbackUrl", str)
 
 
 def forbidden_address(address: str) -> bool:
+    """Whether ``address`` (an IP literal, with or without an IPv6 zone) is link-local or a cloud metadata address,
+    itself or through an IPv4 address it carries (``::ffff:169.254.169.254``, ``64:ff9b::a9fe:a9fe``). A host
+    name is not an address: False (its addresses are checked when it resolves)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in FORBIDDEN_NETWORKS)
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates.extend(embedded_ipv4(ip))
+    return any(candidate in network for candidate in candidates for network in FORBIDDEN_NETWORKS)
 
 
 def host_allowed(host: str, allowed: list[str] | None) -> bool:

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_internals import send_async_response
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.clicks.service import Click, ClickService
 from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
+from bot.slack.response_url import ResponseUrl, ResponseUrlRefused, ResponseUrls
 
 logger = logging.getLogger(__name__)
 
@@ -225,17 +226,19 @@ def http_request(payload: dict[str, Any]) -> AsyncBoltRequest:
     return AsyncBoltRequest(body=json.dumps(payload), headers={"content-type": "application/json"})
 
 
-class BoltResponder:
-    """Talks back through the click's ``response_url`` (works on any replica; no bot token needed)."""
+class ResponseUrlResponder:
+    """Talks back through the click's ``response_url``, checked to be Slack's (works on any replica; no bot token
+    needed; see :mod:`bot.slack.response_url`)."""
 
-    def __init__(self, respond: AsyncRespond) -> None:
-        self._respond = respond
+    def __init__(self, responses: ResponseUrls, url: ResponseUrl) -> None:
+        self._responses = responses
+        self._url = url
 
     async def replace(self, payload: dict[str, Any]) -> None:
-        await self._respond(replace_original=True, **payload)
+        await self._responses.replace(self._url, payload)
 
     async def tell(self, text: str) -> None:
-        await self._respond(text=text, response_type="ephemeral", replace_original=False)
+        await self._responses.tell(self._url, text)
 
 
 async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
@@ -269,7 +272,7 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
     metrics.CLICK_ACK_SECONDS.labels(metrics.Transport.SOCKET_MODE.value).observe(time.time() - started)
 
 
-def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:
+def build_bolt_app(clicks: ClickService, *, slack_api_url: str, responses: ResponseUrls) -> AsyncApp:
     async def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
         # Clicks are answered through response_url, which needs no token.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id)
@@ -286,11 +289,22 @@ def build_bolt_app(clicks: ClickService, *, slack_api_url: str) -> AsyncApp:
     )
 
     @app.action(re.compile(rf"^{CALLBACK_ACTION_PREFIX}\d+$"))
-    async def on_callback_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_callback_button(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
         await ack()
+        try:  # the card and every message about the click go there: only to Slack, or nowhere
+            url = responses.check(str(body.get("response_url") or ""))
+        except ResponseUrlRefused as exc:
+            transport = metrics.Transport.SOCKET_MODE if request.mode == "socket_mode" else metrics.Transport.HTTP
+            logger.warning(
+                "ignored a click: %s",
+                exc,
+                extra={"event": "request_refused", "reason": metrics.Refusal.MALFORMED.value},
+            )
+            metrics.INTERACTIONS_REFUSED.labels(transport.value, metrics.Refusal.MALFORMED.value).inc()
+            return
         # An exception escaping here would make Bolt forget the ack and answer 404 after 3 s: none may.
         try:
-            await clicks.handle(Click.from_body(body), BoltResponder(respond))
+            await clicks.handle(Click.from_body(body), ResponseUrlResponder(responses, url))
         except Exception as exc:
             logger.error("a click could not be handled: %s", type(exc).__name__)
 

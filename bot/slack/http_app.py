@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +28,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
 from bot.slack.bolt_app import MalformedInteraction, block_actions, http_request
+from bot.slack.listener import connection_of
 
 logger = logging.getLogger(__name__)
 # Slack's interaction payloads are a few KB (a card is at most ~16 KB of JSON); 1 MiB is generous.
@@ -127,6 +128,23 @@ def read_body(raw: bytes, content_type: str) -> dict[str, Any] | web.Response:
     raise MalformedRequest(f"the content type is not {FORM}")
 
 
+@web.middleware
+async def request_phases(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Tell the listener's guard (bot.slack.listener) that a request's head is in (a handler that reads the
+    body says when it has: until then the connection may be closed to make room) and, once answered, that its
+    connection is idle: the deadlines follow. A no-op when the app is served without the guard."""
+    connection = connection_of(request.transport)
+    if connection is not None:
+        connection.request_started(with_body=request.body_exists)
+    try:
+        return await handler(request)
+    finally:
+        if connection is not None:
+            connection.request_finished()
+
+
 def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Callable[[], bool]) -> web.Application:
     secret = signing_secret.encode() if signing_secret else None
     server_log = logging.getLogger("aiohttp.server")
@@ -153,6 +171,9 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
         except ConnectionError:  # the client went away mid-body: nobody to answer
             logger.info("a client closed its connection to /slack/events before sending the whole body")
             return web.json_response({"error": "incomplete body"}, status=400)
+        connection = connection_of(request.transport)
+        if connection is not None:
+            connection.body_read()  # from here on the request is handled, and its connection kept
         if len(raw) > MAX_BODY_BYTES:
             _refused(metrics.Refusal.TOO_LARGE)
             return web.json_response({"error": "request too large"}, status=413)
@@ -194,7 +215,7 @@ def build_http_app(bolt: AsyncApp | None, signing_secret: str | None, ready: Cal
         )
         return web.Response(body=body, headers=headers)
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[request_phases])
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -302,19 +302,20 @@ def test_app_token_from_the_channel_switches_buttons_on_and_is_remembered(tmp_pa
 
 
 def test_a_click_works_on_another_replica_with_the_same_settings(tmp_path: Path) -> None:
-    with click_stack(tmp_path / "a") as first, click_stack(tmp_path / "b") as second:
+    # Replica B talks to the same Slack as A (its own store, so it never saw the card); Slack delivers the click,
+    # with its response_url, to B.
+    with (
+        click_stack(tmp_path / "a") as first,
+        click_stack(tmp_path / "b", slack_api_url=first.slack.base_url) as second,
+    ):
         ts, _ = first.post_alert()
-        message = first.card(ts)
-        # replica B never saw this card; Slack delivers the click to it
-        second.slack.add_channel("alerts-b", "C0REPLICAB")
-        second.slack.messages["C0REPLICAB"].append(message)
-        second.slack._index[("C0REPLICAB", ts)] = message
         first_payload = first.payload(ts)
         second.cloudforet = first.cloudforet
         result = second.stack.loop.run(second.slack.click(second.events_url, SIGNING_SECRET, first_payload))
         assert result.status == 200
         wait_for(lambda: len(first.cloudforet.requests) == 1, what="callback from replica B")
         assert json.loads(first.cloudforet.requests[0].body) == {"responder": "alice (Slack U0CLICKER)"}
+        wait_for(lambda: "*Acknowledged* by <@U0CLICKER>" in first.card_text(ts), what="the card updated by B")
 
 
 def test_health_readiness_and_metrics(clicks: ClickStack) -> None:
