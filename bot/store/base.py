@@ -129,12 +129,16 @@ class Store(Protocol):
 
     shared: bool
 
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done."""
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done. A claim
+        not finished within ``stale_after`` seconds may be taken again. Time is the store's own (Redis' clock and
+        TTLs; the embedded store's one process), never the caller's: replicas whose clocks disagree still see one
+        claim. ``Claim.at`` is in the store's time."""
         ...
 
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
-        """Mark a claimed action done for good, or release it after a failure so it can be tried again."""
+    async def finish_action(self, key: str, *, done: bool) -> None:
+        """Mark a claimed action done for good (at the store's time), or release it after a failure so it can be
+        tried again."""
         ...
 
     async def add_audit(self, record: AuditRecord) -> None: ...

@@ -9,8 +9,9 @@ Key layout (``P`` is the prefix, ``slack-chatops`` by default, so a Redis shared
 ===================================  ===========  =========================================================
 key                                  type         what
 ===================================  ===========  =========================================================
-``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (when done);
-                                                  expires CLAIM_RETENTION_SECONDS after its last change
+``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (Redis' time);
+                                                  expires after its ``stale_after`` while in progress,
+                                                  CLAIM_RETENTION_SECONDS after it is done
 ``P:audit``                          list         audit records (JSON), newest first, capped at MAX_AUDIT_RECORDS
 ``P:app-tokens``                     hash         token id -> JSON ``[added_at, seq, sealed token]``
 ``P:app-tokens:seq``                 string       counter ordering app tokens added at the same instant
@@ -117,25 +118,33 @@ _CONDITION_CODES = re.compile(
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# KEYS: claim. ARGV: actor, now, stale_after, ttl_ms. Returns {status, actor, at}.
+# A claim is timed by Redis' own clock (TIME) and expires by Redis' TTL, so replicas whose clocks disagree still see
+# one claim: an action in progress stays claimed for ``stale_after`` (the key's TTL, however long ago any replica
+# thinks it was claimed), and a done one for CLAIM_RETENTION_SECONDS. ``at`` is Redis' time, for the clicker to read.
+# KEYS: claim. ARGV: actor, stale_after_ms. Returns {status, actor, at}.
 _CLAIM = """
+local t = redis.call('TIME')
+local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local held = redis.call('HMGET', KEYS[1], 'actor', 'at', 'done')
 if held[1] then
   if held[3] then return {'done', held[1], held[3]} end
-  if tonumber(held[2]) > tonumber(ARGV[2]) - tonumber(ARGV[3]) then return {'in_progress', held[1], held[2]} end
+  -- in progress: live until its TTL runs out (one kept by an older version for longer is cut to stale_after)
+  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return {'in_progress', held[1], held[2]}
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {'claimed', ARGV[1], ARGV[2]}
+redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {'claimed', ARGV[1], now}
 """
 
-# KEYS: claim. ARGV: '1' (done) or '0' (release), now, ttl_ms.
+# KEYS: claim. ARGV: '1' (done) or '0' (release), ttl_ms. Done is stamped with Redis' time and kept for ttl_ms.
 _FINISH = """
 if ARGV[1] == '1' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('HSET', KEYS[1], 'done', ARGV[2])
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'done', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
   end
 elseif redis.call('HEXISTS', KEYS[1], 'done') == 0 then
   redis.call('DEL', KEYS[1])
@@ -503,18 +512,13 @@ class RedisStore:
     # Clicks.
 
     @_translated
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        status, holder, at = await self._claim(
-            keys=[self._key("claim", key)],
-            args=[actor, _number(now), _number(stale_after), _ms(CLAIM_RETENTION_SECONDS)],
-        )
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        status, holder, at = await self._claim(keys=[self._key("claim", key)], args=[actor, _ms(stale_after)])
         return Claim(ClaimStatus(status), str(holder), float(at))
 
     @_translated
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
-        await self._finish(
-            keys=[self._key("claim", key)], args=["1" if done else "0", _number(now), _ms(CLAIM_RETENTION_SECONDS)]
-        )
+    async def finish_action(self, key: str, *, done: bool) -> None:
+        await self._finish(keys=[self._key("claim", key)], args=["1" if done else "0", _ms(CLAIM_RETENTION_SECONDS)])
 
     # Audit.
 

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -210,9 +211,18 @@ SCHEMA_VERSION = len(MIGRATIONS)
 class SqliteStore:
     shared = False
 
-    def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS, owner: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        owner: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """Open (creating) the store in ``data_dir``. The ``owner`` delivers from it and takes the directory's lock;
-        operator commands and tests open it beside a running owner with ``owner=False``."""
+        operator commands and tests open it beside a running owner with ``owner=False``. ``clock`` (epoch seconds)
+        times click claims."""
+        self._clock = clock
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
@@ -276,7 +286,8 @@ class SqliteStore:
                 raise
 
     @_translated
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        now = self._clock()  # the one process's clock: the only one this store has
         async with self.transaction():
             row = self._db.execute(
                 "SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?", (key,)
@@ -294,9 +305,9 @@ class SqliteStore:
             return Claim(ClaimStatus.CLAIMED, actor, now)
 
     @_translated
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
+    async def finish_action(self, key: str, *, done: bool) -> None:
         if done:
-            self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (now, key))
+            self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (self._clock(), key))
         else:
             self._db.execute("DELETE FROM action_claims WHERE key = ? AND done_at IS NULL", (key,))
 

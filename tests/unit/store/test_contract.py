@@ -44,7 +44,10 @@ NOW = 1_000_000_000.0
 
 
 class Backend:
-    """One store, and a way to open more clients of it (another replica's view of the same data)."""
+    """One store, and a way to open more clients of it (another replica's view of the same data).
+
+    The store's own clock: the embedded store's is the test's (``clock``, moved by ``advance``); Redis' is its own,
+    so ``advance`` waits for real there."""
 
     def __init__(self, name: str, tmp_path: Path, redis_server: RedisServer | None) -> None:
         self.name = name
@@ -52,6 +55,7 @@ class Backend:
         self.redis_server = redis_server
         self.prefix = f"test-{uuid.uuid4().hex[:12]}"
         self.module: ModuleType = redis_store if redis_server is not None else sqlite_store
+        self.clock = NOW
         self._opened: list[Store] = []
 
     async def open(self) -> Store:
@@ -59,9 +63,20 @@ class Backend:
         if self.redis_server is not None:
             store = await RedisStore.connect(self.redis_server.url, prefix=self.prefix)
         else:  # the first opens as the owner (the data-directory lock), the others beside it
-            store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened)
+            store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened, clock=lambda: self.clock)
         self._opened.append(store)
         return store
+
+    def now(self) -> float:
+        """The store's time now."""
+        return time.time() if self.redis_server is not None else self.clock
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass by the store's clock."""
+        if self.redis_server is not None:
+            await asyncio.sleep(seconds)
+        else:
+            self.clock += seconds
 
     async def close(self) -> None:
         for store in reversed(self._opened):
@@ -95,28 +110,45 @@ def _audit(ts: str, at: float = NOW) -> AuditRecord:
 # Clicks.
 
 
-async def test_claims_are_exclusive_until_released_or_stale(store: Store) -> None:
-    assert (await store.claim_action("k", "U1", now=100, stale_after=40)).status is ClaimStatus.CLAIMED
-    second = await store.claim_action("k", "U2", now=101, stale_after=40)
-    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", 100)
-    await store.finish_action("k", done=False, now=102)
-    assert (await store.claim_action("k", "U2", now=103, stale_after=40)).status is ClaimStatus.CLAIMED
-    assert (await store.claim_action("k", "U3", now=200, stale_after=40)).status is ClaimStatus.CLAIMED  # U2's: stale
-    await store.finish_action("k", done=True, now=201.5)
-    done = await store.claim_action("k", "U4", now=300, stale_after=40)
-    assert (done.status, done.actor, done.at) == (ClaimStatus.DONE, "U3", 201.5)
-    await store.finish_action("k", done=False, now=302)  # a done action is never released
-    assert (await store.claim_action("k", "U5", now=303, stale_after=40)).status is ClaimStatus.DONE
-    await store.finish_action("never-claimed", done=True, now=304)  # finishing nothing creates nothing
-    assert (await store.claim_action("never-claimed", "U6", now=305, stale_after=40)).status is ClaimStatus.CLAIMED
+async def test_claims_are_exclusive_until_released_or_stale(backend: Backend, store: Store) -> None:
+    first = await store.claim_action("k", "U1", stale_after=40)
+    assert first.status is ClaimStatus.CLAIMED and first.at == pytest.approx(backend.now(), abs=1)
+    second = await store.claim_action("k", "U2", stale_after=40)
+    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", first.at)
+    await store.finish_action("k", done=False)
+    assert (await store.claim_action("k", "U2", stale_after=40)).status is ClaimStatus.CLAIMED
+    await store.finish_action("k", done=True)
+    finished_at = backend.now()
+    done = await store.claim_action("k", "U4", stale_after=40)
+    assert (done.status, done.actor) == (ClaimStatus.DONE, "U2") and done.at == pytest.approx(finished_at, abs=1)
+    await store.finish_action("k", done=False)  # a done action is never released
+    assert (await store.claim_action("k", "U5", stale_after=40)).status is ClaimStatus.DONE
+    await store.finish_action("never-claimed", done=True)  # finishing nothing creates nothing
+    assert (await store.claim_action("never-claimed", "U6", stale_after=40)).status is ClaimStatus.CLAIMED
+
+
+async def test_a_claim_goes_stale_after_its_ttl_by_the_stores_clock(backend: Backend, store: Store) -> None:
+    """An action claimed and never finished (its replica died mid-callback) may be taken again once ``stale_after``
+    has passed by the store's clock; a done one never."""
+    stale_after = 1.0
+    first = await store.claim_action("k", "U1", stale_after=stale_after)
+    assert first.status is ClaimStatus.CLAIMED
+    await backend.advance(stale_after / 4)
+    held = await store.claim_action("k", "U2", stale_after=stale_after)
+    assert (held.status, held.actor, held.at) == (ClaimStatus.IN_PROGRESS, "U1", first.at)
+    await backend.advance(stale_after + 0.25)
+    again = await store.claim_action("k", "U3", stale_after=stale_after)
+    assert (again.status, again.actor) == (ClaimStatus.CLAIMED, "U3") and again.at > first.at
+    await store.finish_action("k", done=True)
+    await backend.advance(stale_after + 0.25)
+    assert (await store.claim_action("k", "U4", stale_after=stale_after)).actor == "U3"  # done: kept
 
 
 async def test_one_claim_wins_among_concurrent_clicks_on_three_clients(backend: Backend) -> None:
     """20 clicks on the same button at once, through three clients (three replicas): exactly one carries it out."""
     clients = [await backend.open() for _ in range(3)]
-    now = time.time()
     claims = await asyncio.gather(
-        *(clients[i % 3].claim_action("alert:a-1:ACK", f"U{i}", now=now, stale_after=40) for i in range(20))
+        *(clients[i % 3].claim_action("alert:a-1:ACK", f"U{i}", stale_after=40) for i in range(20))
     )
     winners = [claim for claim in claims if claim.status is ClaimStatus.CLAIMED]
     assert len(winners) == 1
