@@ -22,6 +22,18 @@ AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 # Row caps on top of the ages, so a flood of failures or clicks cannot grow the store without bound.
 MAX_FAILED_ITEMS = 10_000
 MAX_AUDIT_RECORDS = 100_000
+# What one failed item keeps of its body at most (``bot.core.compact.failed_body``; a bigger one is cut, visibly). A
+# card shows at most ~12,000 characters of block text and a 4,000-character fallback (``bot.core.limits``): under
+# 100 KiB even at JSON's worst 6 bytes a character, so 256 KiB keeps every real card whole (a Cloudforet message is
+# a few KiB) and cuts only what a card could not show anyway.
+MAX_FAILED_ITEM_BYTES = 256 * 1024
+# What all failed items keep together at most, oldest dropped first (checked as each one fails, and when pruning):
+# room for MAX_FAILED_ITEMS typical ones of ~3 KiB, and ~3 % of the `single` overlay's 1 GiB volume
+# (deploy/kubernetes/overlays/single/persistent-volume-claim.yaml) or of a small Redis, whatever fails.
+MAX_FAILED_BYTES = 32 * 1024 * 1024
+# Once over MAX_FAILED_BYTES as an item fails, the oldest are dropped until this share of it is left, so that a
+# flood of failures measures the total once in a while, not at every failure.
+FAILED_BYTES_KEPT_AFTER_DROP = 7 / 8
 
 
 class StoreError(Exception):
@@ -190,7 +202,9 @@ class Store(Protocol):
         ...
 
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
-        """The item failed for good: keep it, with its reason, for the operator (pruned after a while)."""
+        """The item failed for good: keep it, with its reason, for the operator (pruned after a while). What it keeps
+        of its body is bounded (``MAX_FAILED_ITEM_BYTES``), and so is what all failed items keep together
+        (``MAX_FAILED_BYTES``, the oldest dropped first)."""
         ...
 
     async def outbox_counts(self) -> dict[str, int]: ...
