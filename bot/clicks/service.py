@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -183,7 +184,11 @@ class ClickService:
         claim_timeout: float,
         cards: CardBook | None = None,
         people: People | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` (epoch seconds) dates audit records and acknowledgements; claims are timed by the store's own
+        clock, so replicas whose clocks disagree still carry out an action once."""
+        self._clock = clock
         self._people = people
         self._cards = cards
         self._store = store
@@ -197,7 +202,7 @@ class ClickService:
         try:
             await self._store.add_audit(
                 AuditRecord(
-                    at=time.time(),
+                    at=self._clock(),
                     actor=click.user_id,
                     action=click.label or click.action_id,
                     channel=click.channel_id,
@@ -217,7 +222,7 @@ class ClickService:
     async def _finish(self, key: str, *, done: bool) -> bool:
         """Mark the claimed action done (or release it); False when the store failed (logged)."""
         try:
-            await self._store.finish_action(key, done=done, now=time.time())
+            await self._store.finish_action(key, done=done)
         except Exception as exc:
             logger.error(
                 "could not record the end of a clicked action in the store: %s at %s", type(exc).__name__, _where(exc)
@@ -313,7 +318,7 @@ class ClickService:
 
         progress.step = Step.CLAIM
         key = action_key(url)
-        claim = await self._store.claim_action(key, click.user_id, now=time.time(), stale_after=self._claim_timeout)
+        claim = await self._store.claim_action(key, click.user_id, stale_after=self._claim_timeout)
         if claim.status is not ClaimStatus.CLAIMED:
             when = slack_date(datetime.fromtimestamp(claim.at, UTC))
             text = (
@@ -348,7 +353,7 @@ class ClickService:
                 outcome,
                 result.detail if recorded else f"{result.detail}; the plugin's store could not record it",
             )
-            acted_at = datetime.now(UTC)
+            acted_at = datetime.fromtimestamp(self._clock(), UTC)
             await self._show(
                 respond,
                 click,

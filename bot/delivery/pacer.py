@@ -66,6 +66,27 @@ class Pacer:
         if self.rate:
             self._tokens -= 1
 
+    def reserve(self, within: float) -> float | None:
+        """Take the next turn if it comes within ``within`` seconds, and say in how many seconds it comes; None,
+        taking nothing, when it comes later. A turn is taken at once (the bucket may go below zero), so callers
+        that reserve together are given successive turns, not all the same free moment. For callers that give up
+        rather than wait long (look-ups a card waits for); ``acquire`` waits for whatever turn is free."""
+        now = self._clock()
+        pause = max(0.0, self._paused_until - now)
+        if not self.rate:
+            return pause if pause <= within else None
+        self._refill()
+        # tokens accrue from the stamp (after a pause it lies ahead), one turn costs one token
+        wait = max(pause, max(0.0, self._stamp - now) + max(0.0, 1 - self._tokens) / self.rate)
+        if wait > within:
+            return None
+        self._tokens -= 1
+        return wait
+
+    def paused_for(self) -> float:
+        """Seconds left of a pause Slack asked for (``pause``); 0 when none."""
+        return max(0.0, self._paused_until - self._clock())
+
     def pause(self, seconds: float) -> None:
         """Slack said 429: nothing goes before ``seconds`` from now (at most ``MAX_PAUSE_SECONDS``), and the bucket
         starts empty."""

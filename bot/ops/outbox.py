@@ -3,7 +3,8 @@
 A retried item is queued again in the store, keeping its place in its lane's order. A plugin on a shared store
 (Redis) takes it in within a second or two; the embedded store's plugin reads the outbox when it starts, so it
 delivers the item after its next restart. Dropping a pending item keeps it from going out after a restart; a
-running plugin that already holds it in memory may still deliver it.
+running plugin that already holds it in memory may still deliver it. A failed item keeps at most 256 KiB of its
+notification (``MAX_FAILED_ITEM_BYTES``): one cut to fit says so in its reason, and a retry posts what was kept.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 from typing import Any
 
+from bot.core.compact import TRIMMED_KEY
 from bot.core.lifecycle import alert_key
 from bot.core.models import Message
 from bot.core.text import echo
@@ -67,7 +69,18 @@ def _record(entry: OutboxEntry, now: float) -> dict[str, Any]:
     if entry.state is ItemState.FAILED:
         record["reason"] = redact(entry.error)
         record["failed_at"] = utc(entry.finished_at) if entry.finished_at is not None else ""
+        trimmed = item.body.get(TRIMMED_KEY)
+        if isinstance(trimmed, int) and not isinstance(trimmed, bool):  # kept cut to its bound: a retry posts less
+            record["trimmed_from_bytes"] = trimmed
     return record
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """A failed item's reason, and whether it was kept cut (a retry posts its card with less text)."""
+    trimmed = record.get("trimmed_from_bytes")
+    if trimmed is None:
+        return str(record["reason"])
+    return f"{record['reason']} (kept cut from {trimmed / 1_000_000:.1f} MB)"
 
 
 def _print_list(pending: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
@@ -83,7 +96,7 @@ def _print_list(pending: list[dict[str, Any]], failed: list[dict[str, Any]]) -> 
     if failed:
         rows = [["id", "age", "failed at", "channel", "alert", "reason"]]
         rows += [
-            [str(r["id"]), age(r["age_seconds"]), r["failed_at"], r["channel"], r["alert"], r["reason"]] for r in failed
+            [str(r["id"]), age(r["age_seconds"]), r["failed_at"], r["channel"], r["alert"], _reason(r)] for r in failed
         ]
         print(table(rows))
         print("retry one with `slack-chatops outbox retry ID`, or forget it with `slack-chatops outbox drop ID`")

@@ -1,7 +1,8 @@
 """Slack's directory, for mentions and responders: user groups by handle, users by e-mail, a user's e-mail.
 
 Each look-up is cached per bot with a TTL, paced per bot and method at the method's Slack tier, and bounded in
-time; none ever fails a delivery or a click: what Slack does not answer stays plain text. A scope the app lacks
+time, pacing included (one deadline for everything a card or a click waits on); none ever fails a delivery or a
+click: what Slack does not answer in time stays plain text. A scope the app lacks
 (``missing_scope``) is logged once per bot and scope, and not asked for again until ``SCOPE_RETRY_SECONDS`` have
 passed (time to add it and reinstall the app). Logs name methods, scopes and error codes, never a token or an
 e-mail address.
@@ -77,10 +78,12 @@ FAILED_TTL_SECONDS = 60.0
 SCOPE_RETRY_SECONDS = 600.0
 # A missing scope is logged once per bot, and again after a day if it still holds (a reminder, not a stream).
 LOG_AGAIN_SECONDS = 24 * 3600.0
-# A look-up holds up its card or its click at most this long (Slack answers in well under a second), and waits for
-# its pacer at most this long; beyond that the card goes out, or the click goes on, without it.
+# Look-ups hold up their card or their click at most this long in all, waiting for their turn at the method's pace
+# included (Slack answers in well under a second; README: "hold a card at most 5 s"); a look-up whose turn comes
+# later is not made, and what is not answered by then stays plain text: the card goes out, or the click goes on.
 LOOKUP_TIMEOUT_SECONDS = 5.0
-MAX_PACING_WAIT_SECONDS = 5.0
+# Look-ups skipped for want of time (pacing) are logged at most this often per bot and method (a storm skips many).
+SKIPPED_LOG_SECONDS = 60.0
 # Answers and pacers remembered at most (oldest forgotten first): bounded memory whatever Cloudforet sends.
 MAX_REMEMBERED = 10_000
 # Slack's answers that mean "no such user" (users.lookupByEmail; users.info).
@@ -128,9 +131,18 @@ class _Answer:
 class SlackDirectory:
     """Look-ups in Slack's directory with a bot token: cached, paced, bounded in time, never raising for Slack."""
 
-    def __init__(self, sender: SlackSender, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sender: SlackSender,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``clock`` (monotonic seconds) times the caches, the pacers and the deadlines; ``sleep`` waits for a
+        look-up's turn at the pace."""
         self._sender = sender
         self._clock = clock
+        self._sleep = sleep
         self._values: TtlCache[str | None] = TtlCache(clock)  # (bot, method, key) -> user ID or e-mail
         self._groups: TtlCache[dict[str, str]] = TtlCache(clock)  # (bot,) -> user group IDs by handle
         self._pacers: OrderedDict[tuple[str, DirectoryMethod], Pacer] = OrderedDict()
@@ -140,28 +152,35 @@ class SlackDirectory:
 
     # -- look-ups ------------------------------------------------------------------------------------------------
 
-    async def user_by_email(self, token: str, email: str) -> str | None:
+    def deadline(self) -> float:
+        """The deadline (on this directory's clock) of look-ups starting now: ``LOOKUP_TIMEOUT_SECONDS`` away."""
+        return self._clock() + LOOKUP_TIMEOUT_SECONDS
+
+    async def user_by_email(self, token: str, email: str, *, deadline: float | None = None) -> str | None:
         """The user ID of the member with that address (``users.lookupByEmail``); None when Slack has no such
-        member, or cannot say."""
+        member, or cannot say by ``deadline`` (``deadline()`` when not given)."""
         address = email.strip()
         bot = fingerprint(token)
+        by = self.deadline() if deadline is None else deadline
 
         async def ask() -> tuple[str | None, float]:
-            answer = await self._ask(token, bot, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, {"email": address})
+            answer = await self._ask(token, bot, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, {"email": address}, by)
             user = answer.payload.get("user") if answer.payload else None
             if not isinstance(user, dict) or user.get("deleted") is True or not isinstance(user.get("id"), str):
                 return None, answer.ttl if answer.payload is None else NOT_FOUND_TTL_SECONDS
             return str(user["id"]), answer.ttl
 
-        return await self._cached((bot, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, address.lower()), ask)
+        method = DirectoryMethod.USERS_LOOKUP_BY_EMAIL
+        return await self._by(by, bot, method, self._cached((bot, method, address.lower()), ask), None)
 
-    async def email_of(self, token: str, user_id: str) -> str | None:
+    async def email_of(self, token: str, user_id: str, *, deadline: float | None = None) -> str | None:
         """A user's e-mail address (``users.info``; Slack gives it only to an app with ``users:read.email``); None
-        when Slack does not give it."""
+        when Slack does not give it, or not by ``deadline`` (``deadline()`` when not given)."""
         bot = fingerprint(token)
+        by = self.deadline() if deadline is None else deadline
 
         async def ask() -> tuple[str | None, float]:
-            answer = await self._ask(token, bot, DirectoryMethod.USERS_INFO, {"user": user_id})
+            answer = await self._ask(token, bot, DirectoryMethod.USERS_INFO, {"user": user_id}, by)
             user = answer.payload.get("user") if answer.payload else None
             if not isinstance(user, dict):
                 return None, answer.ttl if answer.payload is None else NOT_FOUND_TTL_SECONDS
@@ -177,17 +196,20 @@ class SlackDirectory:
                 return None, NOT_FOUND_TTL_SECONDS
             return email.strip(), answer.ttl
 
-        return await self._cached((bot, DirectoryMethod.USERS_INFO, user_id), ask)
+        method = DirectoryMethod.USERS_INFO
+        return await self._by(by, bot, method, self._cached((bot, method, user_id), ask), None)
 
-    async def group_ids(self, token: str, handles: tuple[str, ...]) -> dict[str, str]:
+    async def group_ids(self, token: str, handles: tuple[str, ...], *, deadline: float | None = None) -> dict[str, str]:
         """The IDs of the enabled user groups with these handles (``usergroups.list``, one call per bot for all
-        of them); handles Slack does not know are left out."""
+        of them); handles Slack does not know, or not by ``deadline`` (``deadline()`` when not given), are left
+        out."""
         if not handles:
             return {}
         bot = fingerprint(token)
+        by = self.deadline() if deadline is None else deadline
 
         async def ask() -> tuple[dict[str, str], float]:
-            answer = await self._ask(token, bot, DirectoryMethod.USERGROUPS_LIST, {})
+            answer = await self._ask(token, bot, DirectoryMethod.USERGROUPS_LIST, {}, by)
             groups = answer.payload.get("usergroups") if answer.payload else None
             if not isinstance(groups, list):
                 return {}, answer.ttl if answer.payload is None else FAILED_TTL_SECONDS
@@ -200,14 +222,17 @@ class SlackDirectory:
 
         hit, known = self._groups.get((bot,))
         if not hit or known is None:
-            known = await self._shared((bot, DirectoryMethod.USERGROUPS_LIST), ask, self._groups, (bot,))
+            method = DirectoryMethod.USERGROUPS_LIST
+            known = await self._by(by, bot, method, self._shared((bot, method), ask, self._groups, (bot,)), {})
         return {h: known[h] for h in handles if h in known}
 
     async def resolve(self, token: str, lookups: Lookups) -> Resolved:
-        """Everything a card's mentions need, looked up together."""
+        """Everything a card's mentions need, looked up together by one deadline (``LOOKUP_TIMEOUT_SECONDS`` from
+        now, pacing included); what is not known by then is left out, and stays plain text on the card."""
+        deadline = self.deadline()
         groups, assignee = await asyncio.gather(
-            self.group_ids(token, lookups.handles),
-            self.user_by_email(token, lookups.email) if lookups.email else _none(),
+            self.group_ids(token, lookups.handles, deadline=deadline),
+            self.user_by_email(token, lookups.email, deadline=deadline) if lookups.email else _none(),
         )
         return Resolved(groups=groups, assignee=assignee)
 
@@ -242,33 +267,63 @@ class SlackDirectory:
         result: V = await asyncio.shield(future)
         return result
 
+    async def _by(self, deadline: float, bot: str, method: DirectoryMethod, look_up: Awaitable[V], default: V) -> V:
+        """``look_up``'s answer, or ``default`` once ``deadline`` passes. A call to Slack already made goes on (it is
+        shared, and its answer cached for whoever asks next); a turn at the pace past the deadline is not taken."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                return await look_up
+        except TimeoutError:
+            self._say_once(
+                bot,
+                f"late:{method.value}",
+                f"Slack did not answer {method.value} look-ups within the {LOOKUP_TIMEOUT_SECONDS:g} s a card or a "
+                "click waits for them: they went on without (said at most once a minute)",
+                SKIPPED_LOG_SECONDS,
+            )
+            return default
+
     def _pacer(self, bot: str, method: DirectoryMethod) -> Pacer:
         pacer = self._pacers.get((bot, method))
         if pacer is None:
             tier = METHODS[method]
-            pacer = self._pacers[(bot, method)] = Pacer(tier.per_minute / 60, tier.burst)
+            pacer = self._pacers[(bot, method)] = Pacer(tier.per_minute / 60, tier.burst, clock=self._clock)
             while len(self._pacers) > MAX_REMEMBERED:
                 self._pacers.popitem(last=False)
         return pacer
 
-    def _say_once(self, bot: str, scope: str, text: str) -> None:
-        """Log ``text`` once per bot and scope (again ``LOG_AGAIN_SECONDS`` later, if it still holds)."""
+    def _say_once(self, bot: str, scope: str, text: str, again_after: float = LOG_AGAIN_SECONDS) -> None:
+        """Log ``text`` once per bot and scope (again ``again_after`` seconds later, if it still holds)."""
         if not self._logged.get((bot, scope))[0]:
-            self._logged.put((bot, scope), True, LOG_AGAIN_SECONDS)
+            self._logged.put((bot, scope), True, again_after)
             logger.warning("%s", text)
 
-    async def _ask(self, token: str, bot: str, method: DirectoryMethod, body: dict[str, Any]) -> _Answer:
-        """One paced, time-bounded call; what failed is logged and answered as no answer."""
+    async def _ask(
+        self, token: str, bot: str, method: DirectoryMethod, body: dict[str, Any], deadline: float
+    ) -> _Answer:
+        """One paced call, made only if its turn at the pace comes before ``deadline``, and answered by then; what
+        failed is logged and answered as no answer (a skipped call as no answer to keep, so it is asked again)."""
         tier = METHODS[method]
         if self._scope_missing.get((bot, method))[0]:
             return _Answer(None, 0)
         pacer = self._pacer(bot, method)
-        if pacer.wait_time() > MAX_PACING_WAIT_SECONDS:
-            logger.warning("skipped a Slack %s look-up: Slack asked to slow down", method.value)
+        wait = pacer.reserve(deadline - self._clock())
+        if wait is None:
+            why = "Slack asked to slow down" if pacer.paused_for() else "its turn at the method's pace comes too late"
+            self._say_once(
+                bot,
+                f"skipped:{method.value}",
+                f"skipped Slack {method.value} look-ups: {why} (a card waits at most {LOOKUP_TIMEOUT_SECONDS:g} s for "
+                "its mentions, which stay plain text); said at most once a minute",
+                SKIPPED_LOG_SECONDS,
+            )
             return _Answer(None, 0)
-        await pacer.acquire()
+        if wait > 0:
+            await self._sleep(wait)
+            if pacer.paused_for() > 0:  # Slack said 429 meanwhile: this turn is no longer Slack's to give
+                return _Answer(None, 0)
         try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT_SECONDS):
+            async with asyncio.timeout(LOOKUP_TIMEOUT_SECONDS):  # how long Slack may take, whoever still waits
                 return _Answer(await self._sender.call(token, method.value, body, form=True), FOUND_TTL_SECONDS)
         except TimeoutError:
             logger.warning("Slack did not answer a %s look-up within %g s", method.value, LOOKUP_TIMEOUT_SECONDS)

@@ -26,6 +26,18 @@ MAX_AUDIT_RECORDS = 100_000
 # A lane's sending mark (``Store.begin_send``) outlives any send; it is cleared when the item is settled, and goes by
 # itself after this long should its item vanish otherwise (dropped by an operator, the store pruned).
 SENDING_MARK_SECONDS = 24 * 3600
+# What one failed item keeps of its body at most (``bot.core.compact.failed_body``; a bigger one is cut, visibly). A
+# card shows at most ~12,000 characters of block text and a 4,000-character fallback (``bot.core.limits``): under
+# 100 KiB even at JSON's worst 6 bytes a character, so 256 KiB keeps every real card whole (a Cloudforet message is
+# a few KiB) and cuts only what a card could not show anyway.
+MAX_FAILED_ITEM_BYTES = 256 * 1024
+# What all failed items keep together at most, oldest dropped first (checked as each one fails, and when pruning):
+# room for MAX_FAILED_ITEMS typical ones of ~3 KiB, and ~3 % of the `single` overlay's 1 GiB volume
+# (deploy/kubernetes/overlays/single/persistent-volume-claim.yaml) or of a small Redis, whatever fails.
+MAX_FAILED_BYTES = 32 * 1024 * 1024
+# Once over MAX_FAILED_BYTES as an item fails, the oldest are dropped until this share of it is left, so that a
+# flood of failures measures the total once in a while, not at every failure.
+FAILED_BYTES_KEPT_AFTER_DROP = 7 / 8
 
 
 class StoreError(Exception):
@@ -202,12 +214,16 @@ class Store(Protocol):
 
     shared: bool
 
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done."""
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done. A claim
+        not finished within ``stale_after`` seconds may be taken again. Time is the store's own (Redis' clock and
+        TTLs; the embedded store's one process), never the caller's: replicas whose clocks disagree still see one
+        claim. ``Claim.at`` is in the store's time."""
         ...
 
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
-        """Mark a claimed action done for good, or release it after a failure so it can be tried again."""
+    async def finish_action(self, key: str, *, done: bool) -> None:
+        """Mark a claimed action done for good (at the store's time), or release it after a failure so it can be
+        tried again."""
         ...
 
     async def add_audit(self, record: AuditRecord) -> None: ...
@@ -278,7 +294,9 @@ class Store(Protocol):
         ...
 
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
-        """The item failed for good: keep it, with its reason, for the operator (pruned after a while)."""
+        """The item failed for good: keep it, with its reason, for the operator (pruned after a while). What it keeps
+        of its body is bounded (``MAX_FAILED_ITEM_BYTES``), and so is what all failed items keep together
+        (``MAX_FAILED_BYTES``, the oldest dropped first)."""
         ...
 
     async def outbox_counts(self) -> dict[str, int]: ...

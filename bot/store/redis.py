@@ -9,19 +9,23 @@ Key layout (``P`` is the prefix, ``slack-chatops`` by default, so a Redis shared
 ===================================  ===========  =========================================================
 key                                  type         what
 ===================================  ===========  =========================================================
-``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (when done);
-                                                  expires CLAIM_RETENTION_SECONDS after its last change
+``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (Redis' time);
+                                                  expires after its ``stale_after`` while in progress,
+                                                  CLAIM_RETENTION_SECONDS after it is done
 ``P:audit``                          list         audit records (JSON), newest first, capped at MAX_AUDIT_RECORDS
 ``P:app-tokens``                     hash         token id -> JSON ``[added_at, seq, sealed token]``
 ``P:app-tokens:seq``                 string       counter ordering app tokens added at the same instant
 ``P:outbox:next-id``                 string       the outbox item id counter (``INCR``)
 ``P:outbox:item:<id>``               hash         ``lane kind body token created_at attempts`` (+ ``state
-                                                  error finished_at`` once failed); deleted when delivered
+                                                  error finished_at`` once failed, when its body is cut to
+                                                  MAX_FAILED_ITEM_BYTES and it expires after
+                                                  FAILED_ITEM_RETENTION_SECONDS); deleted when delivered
 ``P:outbox:pending``                 sorted set   pending item ids, scored by id (oldest first)
 ``P:outbox:lane:<lane>``             sorted set   one lane's pending item ids, scored by id
 ``P:outbox:lanes``                   set          the lanes that have pending items (the lane index)
 ``P:outbox:failed``                  sorted set   failed item ids, scored by id (kept for the operator)
 ``P:outbox:failed-at``               sorted set   failed item ids, scored by when they failed (for pruning)
+``P:outbox:failed-bytes``            string       the bytes failed items' bodies keep (at most MAX_FAILED_BYTES)
 ``P:card:next-id``                   string       the card id counter
 ``P:card:seq``                       string       counter ordering each card's alert names as learnt
 ``P:card:<id>``                      string       the card (JSON of ``CardRecord`` but its id)
@@ -41,9 +45,9 @@ key                                  type         what
 
 A card, its message pointer and its alert-name pointers expire together, RESOLVED_CARD_RETENTION_SECONDS (resolved)
 or OPEN_CARD_RETENTION_SECONDS (otherwise) after the card's last save; a learnt channel name after
-OPEN_CARD_RETENTION_SECONDS. ``prune`` covers what expiry cannot: failed outbox items past their age or the cap,
-audit records past their age. Bot fingerprints and channel IDs hold no ``:``, so the last part of a key (alert
-name, channel name, lane, digest) is unambiguous whatever it holds.
+OPEN_CARD_RETENTION_SECONDS. ``prune`` covers what expiry cannot: failed outbox items past their age or the caps
+(and the ids of those that expired), audit records past their age. Bot fingerprints and channel IDs hold no ``:``,
+so the last part of a key (alert name, channel name, lane, digest) is unambiguous whatever it holds.
 
 Some scripts build key names from the prefix (an item id known only inside the script, a card's learnt names), so
 the store wants one Redis (standalone, or behind Sentinel), not Redis Cluster.
@@ -72,14 +76,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, RedisError, ResponseError
 
 from bot.core.cards import CardStatus
+from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
 from bot.redact import redact
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
+    MAX_FAILED_BYTES,
+    MAX_FAILED_ITEM_BYTES,
     MAX_FAILED_ITEMS,
     OPEN_CARD_RETENTION_SECONDS,
     RESOLVED_CARD_RETENTION_SECONDS,
@@ -137,25 +145,33 @@ _CONDITION_CODES = re.compile(
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# KEYS: claim. ARGV: actor, now, stale_after, ttl_ms. Returns {status, actor, at}.
+# A claim is timed by Redis' own clock (TIME) and expires by Redis' TTL, so replicas whose clocks disagree still see
+# one claim: an action in progress stays claimed for ``stale_after`` (the key's TTL, however long ago any replica
+# thinks it was claimed), and a done one for CLAIM_RETENTION_SECONDS. ``at`` is Redis' time, for the clicker to read.
+# KEYS: claim. ARGV: actor, stale_after_ms. Returns {status, actor, at}.
 _CLAIM = """
+local t = redis.call('TIME')
+local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local held = redis.call('HMGET', KEYS[1], 'actor', 'at', 'done')
 if held[1] then
   if held[3] then return {'done', held[1], held[3]} end
-  if tonumber(held[2]) > tonumber(ARGV[2]) - tonumber(ARGV[3]) then return {'in_progress', held[1], held[2]} end
+  -- in progress: live until its TTL runs out (one kept by an older version for longer is cut to stale_after)
+  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return {'in_progress', held[1], held[2]}
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {'claimed', ARGV[1], ARGV[2]}
+redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {'claimed', ARGV[1], now}
 """
 
-# KEYS: claim. ARGV: '1' (done) or '0' (release), now, ttl_ms.
+# KEYS: claim. ARGV: '1' (done) or '0' (release), ttl_ms. Done is stamped with Redis' time and kept for ttl_ms.
 _FINISH = """
 if ARGV[1] == '1' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('HSET', KEYS[1], 'done', ARGV[2])
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'done', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
   end
 elseif redis.call('HEXISTS', KEYS[1], 'done') == 0 then
   redis.call('DEL', KEYS[1])
@@ -217,37 +233,104 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attem
 return 0
 """
 
-# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, 'delivered' or 'failed', error, now,
-# sending-mark key prefix, events channel. The lane's sending mark goes if it names this item, and the outcome is
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, sending-mark key prefix, events channel.
+# The item was delivered: forgotten; the lane's sending mark goes if it names this item, and the outcome is
 # published (a replica whose dispatch waits for the item learns it at once).
 _SETTLE = """
 local lane = redis.call('HGET', KEYS[1], 'lane')
 if not lane then return 0 end
-local mark_key = ARGV[6] .. lane
+local mark_key = ARGV[3] .. lane
 local mark = redis.call('GET', mark_key)
 if mark and string.match(mark, '|(%d+)$') == ARGV[2] then redis.call('DEL', mark_key) end
-redis.call('PUBLISH', ARGV[7], ARGV[3] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
+redis.call('PUBLISH', ARGV[4], 'delivered|' .. ARGV[2] .. '|')
 local lane_key = ARGV[1] .. lane
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', lane_key, ARGV[2])
 if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', KEYS[3], lane) end
-if ARGV[3] == 'failed' then
-  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[4], 'finished_at', ARGV[5])
-  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[2])
-  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
-else
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[4], ARGV[2])
-  redis.call('ZREM', KEYS[5], ARGV[2])
-end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
 return 1
 """
 
-# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, now. A failed item pending again, with
-# its attempts and error cleared and its acceptance time now; returns 1, or 0 when it is not a failed item.
+# What failed items keep is counted in P:outbox:failed-bytes (their bodies' bytes): added to as each fails, taken
+# from as one is retried or dropped, and counted afresh (fit_failed) once it passes MAX_FAILED_BYTES and when
+# pruning, since a failed item's hash also expires by itself (FAILED_ITEM_RETENTION_SECONDS) and leaves its id
+# behind. Arguments: the failed, failed-at and failed-bytes keys, the item key prefix, the most bytes to keep.
+_FIT_FAILED = """
+local function fit_failed(failed, failed_at, counter, item_prefix, most)
+  local ids = redis.call('ZRANGE', failed, 0, -1)
+  local sizes, total, dropped = {}, 0, 0
+  for i, id in ipairs(ids) do
+    if redis.call('EXISTS', item_prefix .. id) == 1 then
+      sizes[i] = redis.call('HSTRLEN', item_prefix .. id, 'body')
+      total = total + sizes[i]
+    else
+      sizes[i] = -1
+    end
+  end
+  for i, id in ipairs(ids) do
+    if sizes[i] < 0 or total > most then
+      redis.call('ZREM', failed, id)
+      redis.call('ZREM', failed_at, id)
+      if sizes[i] >= 0 then
+        redis.call('DEL', item_prefix .. id)
+        total = total - sizes[i]
+        dropped = dropped + 1
+      end
+    end
+  end
+  redis.call('SET', counter, total)
+  return dropped
+end
+"""
+
+# KEYS: item, pending, lanes, failed, failed-at, failed-bytes. ARGV: lane key prefix, id, error, now, body as kept,
+# ttl_ms, byte cap, bytes left after a drop, item key prefix, sending-mark key prefix, events channel. The item
+# failed for good: it keeps the bounded body, expires after the retention, and the oldest failed items go while all
+# keep more than the cap; the lane's sending mark goes if it names the item, and the failure is published. Returns
+# 1, or 0 when there is no such item.
+_FAIL = (
+    _FIT_FAILED
+    + """
+local lane = redis.call('HGET', KEYS[1], 'lane')
+if not lane then return 0 end
+local mark_key = ARGV[10] .. lane
+local mark = redis.call('GET', mark_key)
+if mark and string.match(mark, '|(%d+)$') == ARGV[2] then redis.call('DEL', mark_key) end
+redis.call('PUBLISH', ARGV[11], 'failed|' .. ARGV[2] .. '|' .. ARGV[3])
+if redis.call('HGET', KEYS[1], 'state') == 'failed' then  -- failed again: a new reason, nothing more kept
+  redis.call('HSET', KEYS[1], 'error', ARGV[3], 'finished_at', ARGV[4])
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
+  return 1
+end
+local lane_key = ARGV[1] .. lane
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', lane_key, ARGV[2])
+if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', KEYS[3], lane) end
+redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[3], 'finished_at', ARGV[4], 'body', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
+if redis.call('INCRBY', KEYS[6], string.len(ARGV[5])) > tonumber(ARGV[7]) then
+  fit_failed(KEYS[4], KEYS[5], KEYS[6], ARGV[9], tonumber(ARGV[8]))
+end
+return 1
+"""
+)
+
+# KEYS: failed, failed-at, failed-bytes. ARGV: item key prefix, most bytes. Counts what failed items keep and drops
+# the oldest while they keep more than that; returns how many went.
+_FIT = _FIT_FAILED + "return fit_failed(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))"
+
+# KEYS: item, pending, lanes, failed, failed-at, failed-bytes. ARGV: lane key prefix, id, now. A failed item pending
+# again (no longer expiring), with its attempts and error cleared and its acceptance time now; returns 1, or 0 when
+# it is not a failed item.
 _RETRY = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
 local lane = redis.call('HGET', KEYS[1], 'lane')
+redis.call('DECRBY', KEYS[6], redis.call('HSTRLEN', KEYS[1], 'body'))
+redis.call('PERSIST', KEYS[1])
 redis.call('HDEL', KEYS[1], 'error', 'finished_at')
 redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', 0, 'created_at', ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[2])
@@ -258,11 +341,14 @@ redis.call('SADD', KEYS[3], lane)
 return 1
 """
 
-# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id. Forgets an item, pending or failed;
-# returns 1, or 0 when there is none.
+# KEYS: item, pending, lanes, failed, failed-at, failed-bytes. ARGV: lane key prefix, id. Forgets an item, pending
+# or failed; returns 1, or 0 when there is none.
 _DROP = """
 local lane = redis.call('HGET', KEYS[1], 'lane')
 if not lane then return 0 end
+if redis.call('HGET', KEYS[1], 'state') == 'failed' then
+  redis.call('DECRBY', KEYS[6], redis.call('HSTRLEN', KEYS[1], 'body'))
+end
 local lane_key = ARGV[1] .. lane
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', lane_key, ARGV[2])
@@ -273,7 +359,8 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
-# KEYS: failed, failed-at. ARGV: item key prefix, ids... Drops failed items; returns how many went.
+# KEYS: failed, failed-at. ARGV: item key prefix, ids... Drops failed items (pruning counts what is left afresh:
+# ``_FIT``); returns how many went.
 _DROP_FAILED = """
 local dropped = 0
 for i = 2, #ARGV do
@@ -572,6 +659,8 @@ class RedisStore:
         self._enqueue = script(_ENQUEUE)
         self._record_attempt = script(_RECORD_ATTEMPT)
         self._settle = script(_SETTLE)
+        self._fail = script(_FAIL)
+        self._fit = script(_FIT)
         self._drop_failed = script(_DROP_FAILED)
         self._retry = script(_RETRY)
         self._drop_item = script(_DROP)
@@ -627,18 +716,13 @@ class RedisStore:
     # Clicks.
 
     @_translated
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
-        status, holder, at = await self._claim(
-            keys=[self._key("claim", key)],
-            args=[actor, _number(now), _number(stale_after), _ms(CLAIM_RETENTION_SECONDS)],
-        )
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        status, holder, at = await self._claim(keys=[self._key("claim", key)], args=[actor, _ms(stale_after)])
         return Claim(ClaimStatus(status), str(holder), float(at))
 
     @_translated
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
-        await self._finish(
-            keys=[self._key("claim", key)], args=["1" if done else "0", _number(now), _ms(CLAIM_RETENTION_SECONDS)]
-        )
+    async def finish_action(self, key: str, *, done: bool) -> None:
+        await self._finish(keys=[self._key("claim", key)], args=["1" if done else "0", _ms(CLAIM_RETENTION_SECONDS)])
 
     # Audit.
 
@@ -776,19 +860,37 @@ class RedisStore:
             self._key("outbox", "lanes"),
             self._key("outbox", "failed"),
             self._key("outbox", "failed-at"),
+            self._key("outbox", "failed-bytes"),
         ]
-
-    def _settle_args(self, item_id: int, outcome: str, error: str, now: float) -> list[str | int]:
-        lanes, marks = self._key("outbox", "lane", ""), self._key("sending", "")
-        return [lanes, item_id, outcome, error, _number(now), marks, self._key("events")]
 
     @_translated
     async def delivered(self, item_id: int) -> None:
-        await self._settle(keys=self._settle_keys(item_id), args=self._settle_args(item_id, "delivered", "", 0))
+        await self._settle(
+            keys=self._settle_keys(item_id),
+            args=[self._key("outbox", "lane", ""), item_id, self._key("sending", ""), self._key("events")],
+        )
 
     @_translated
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
-        await self._settle(keys=self._settle_keys(item_id), args=self._settle_args(item_id, "failed", error, now))
+        stored = await self._redis.hget(self._key("outbox", "item", str(item_id)), "body")
+        if stored is None:
+            return
+        await self._fail(
+            keys=self._settle_keys(item_id),
+            args=[
+                self._key("outbox", "lane", ""),
+                item_id,
+                error,
+                _number(now),
+                failed_body(_text(stored), MAX_FAILED_ITEM_BYTES),
+                _ms(FAILED_ITEM_RETENTION_SECONDS),
+                MAX_FAILED_BYTES,
+                int(MAX_FAILED_BYTES * FAILED_BYTES_KEPT_AFTER_DROP),
+                self._key("outbox", "item", ""),
+                self._key("sending", ""),
+                self._key("events"),
+            ],
+        )
 
     async def events(self) -> AsyncGenerator[OutboxEvent, None]:
         """Items queued and settled by any replica, as they happen (Redis pub/sub on ``P:events``). Raises
@@ -1049,13 +1151,20 @@ class RedisStore:
 
     @_translated
     async def prune(self, now: float) -> int:
-        """What expiry does not cover: failed outbox items past their age or the cap, audit records past their age."""
+        """What expiry does not cover: failed outbox items past their age or the caps (count, bytes), audit records
+        past their age."""
         failed, failed_at = self._key("outbox", "failed"), self._key("outbox", "failed-at")
         old = await self._redis.zrangebyscore(failed_at, "-inf", f"({_number(now - FAILED_ITEM_RETENTION_SECONDS)}")
         removed = await self._drop(_texts(old))
         excess = int(await self._redis.zcard(failed)) - MAX_FAILED_ITEMS
         if excess > 0:
             removed += await self._drop(_texts(await self._redis.zrange(failed, 0, excess - 1)))
+        removed += int(
+            await self._fit(
+                keys=[failed, failed_at, self._key("outbox", "failed-bytes")],
+                args=[self._key("outbox", "item", ""), MAX_FAILED_BYTES],
+            )
+        )
         cutoff = _number(now - AUDIT_RETENTION_SECONDS)
         while True:
             dropped = int(await self._trim_audit(keys=[self._key("audit")], args=[cutoff, PRUNE_BATCH]))

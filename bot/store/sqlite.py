@@ -12,19 +12,24 @@ import functools
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from bot.core.cards import CardStatus
+from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
+    MAX_FAILED_BYTES,
+    MAX_FAILED_ITEM_BYTES,
     MAX_FAILED_ITEMS,
     OPEN_CARD_RETENTION_SECONDS,
     RESOLVED_CARD_RETENTION_SECONDS,
@@ -215,9 +220,21 @@ SCHEMA_VERSION = len(MIGRATIONS)
 class SqliteStore:
     shared = False
 
-    def __init__(self, data_dir: Path, *, lock_wait: float = LOCK_WAIT_SECONDS, owner: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        owner: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """Open (creating) the store in ``data_dir``. The ``owner`` delivers from it and takes the directory's lock;
-        operator commands and tests open it beside a running owner with ``owner=False``."""
+        operator commands and tests open it beside a running owner with ``owner=False``. ``clock`` (epoch seconds)
+        times click claims."""
+        self._clock = clock
+        # What failed items keep, in bytes, as this process last counted and then added to: never below the truth
+        # (others, the operator's commands, only ever take failed items away); None until first counted.
+        self._failed_bytes: int | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
@@ -241,6 +258,7 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db = db
+        self._failed_bytes = None  # a fresh file (reopen): counted again when needed
         self.migrate()
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
@@ -281,7 +299,8 @@ class SqliteStore:
                 raise
 
     @_translated
-    async def claim_action(self, key: str, actor: str, *, now: float, stale_after: float) -> Claim:
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        now = self._clock()  # the one process's clock: the only one this store has
         async with self.transaction():
             row = self._db.execute(
                 "SELECT actor, claimed_at, done_at FROM action_claims WHERE key = ?", (key,)
@@ -299,9 +318,9 @@ class SqliteStore:
             return Claim(ClaimStatus.CLAIMED, actor, now)
 
     @_translated
-    async def finish_action(self, key: str, *, done: bool, now: float) -> None:
+    async def finish_action(self, key: str, *, done: bool) -> None:
         if done:
-            self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (now, key))
+            self._db.execute("UPDATE action_claims SET done_at = ? WHERE key = ?", (self._clock(), key))
         else:
             self._db.execute("DELETE FROM action_claims WHERE key = ? AND done_at IS NULL", (key,))
 
@@ -418,10 +437,48 @@ class SqliteStore:
 
     @_translated
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
-        self._db.execute(
-            "UPDATE outbox SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-            (ItemState.FAILED.value, error, now, item_id),
-        )
+        async with self.transaction():
+            row = self._db.execute("SELECT state, body FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                return
+            if row[0] == ItemState.FAILED.value:  # failed again: a new reason, nothing more kept
+                self._db.execute("UPDATE outbox SET error = ?, finished_at = ? WHERE id = ?", (error, now, item_id))
+                return
+            kept = failed_body(row[1], MAX_FAILED_ITEM_BYTES)
+            self._db.execute(
+                "UPDATE outbox SET state = ?, error = ?, finished_at = ?, body = ? WHERE id = ?",
+                (ItemState.FAILED.value, error, now, kept.decode(), item_id),
+            )
+            total = self._failed_total() if self._failed_bytes is None else self._failed_bytes + len(kept)
+            self._failed_bytes = total
+            if total > MAX_FAILED_BYTES:
+                self._fit_failed(int(MAX_FAILED_BYTES * FAILED_BYTES_KEPT_AFTER_DROP))
+
+    def _failed_total(self) -> int:
+        """The bytes failed items keep, counted (their bodies as stored, UTF-8)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM outbox WHERE state = ?",
+            (ItemState.FAILED.value,),
+        ).fetchone()
+        return int(row[0])
+
+    def _fit_failed(self, most: int) -> int:
+        """Drop the oldest failed items until the rest keep at most ``most`` bytes (counted first: the running
+        total may be high); how many went."""
+        total = self._failed_total()
+        doomed: list[int] = []
+        if total > most:
+            for item_id, size in self._db.execute(
+                "SELECT id, length(CAST(body AS BLOB)) FROM outbox WHERE state = ? ORDER BY id",
+                (ItemState.FAILED.value,),
+            ):
+                if total <= most:
+                    break
+                doomed.append(int(item_id))
+                total -= int(size)
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(item_id,) for item_id in doomed])
+        self._failed_bytes = total
+        return len(doomed)
 
     @_translated
     async def outbox_counts(self) -> dict[str, int]:
@@ -604,6 +661,7 @@ class SqliteStore:
                 ),
             ):
                 removed += self._db.execute(statement, params).rowcount
+            removed += self._fit_failed(MAX_FAILED_BYTES)
         return removed
 
     @_translated

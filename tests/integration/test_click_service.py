@@ -1,9 +1,13 @@
-"""The click service driven directly, with real parts: the SQLite store, sealed buttons, the callback client and a
-fake Cloudforet on loopback. How a click ends, where its callback URL is checked, and closed clients."""
+"""The click service driven directly, with real parts: the SQLite store (or a real Redis shared by two services, as
+two replicas), sealed buttons, the callback client and a fake Cloudforet on loopback. How a click ends, where its
+callback URL is checked, closed clients, and replicas whose clocks disagree."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +22,9 @@ from bot.cloudforet.callback_client import CallbackClient, Outcome
 from bot.core.cards import CardStatus
 from bot.core.models import Message, NotificationType
 from bot.slack.card_builder import build_card, callback_values
-from bot.store import ClaimStatus, SqliteStore
+from bot.store import ClaimStatus, RedisStore, SqliteStore, Store
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
+from tests.redis_server import RedisServer
 from tests.samples import alerting_message
 
 CHANNEL = "C0ALERTS01"
@@ -61,14 +66,22 @@ class Parts:
     cloudforet: FakeCloudforet
     callbacks: CallbackClient
 
-    def service(self, *, cards: Cards | None = None, responders: list[str] | None = None) -> ClickService:
+    def service(
+        self,
+        *,
+        cards: Cards | None = None,
+        responders: list[str] | None = None,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> ClickService:
         return ClickService(
-            store=self.store,
+            store=self.store if store is None else store,
             callbacks=self.callbacks,
             keys=self.keys,
             responders=ResponderPolicy(responders),
             claim_timeout=30,
             cards=cards,
+            clock=clock,
         )
 
     def click(self, url: str, *, user: str = "U0CLICKER", value: str | None = None) -> Click:
@@ -119,7 +132,7 @@ async def test_the_callback_clients_allow_list_is_the_one_checked_before_anythin
     [audit] = await parts.store.audit()
     assert (audit.outcome, audit.target) == ("refused", "alert-1")
     assert (
-        await parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", now=1, stale_after=30)
+        await parts.store.claim_action("alert:alert-1:ACKNOWLEDGED", "U2", stale_after=30)
     ).status is ClaimStatus.CLAIMED  # nothing was left claimed
 
 
@@ -177,3 +190,34 @@ async def test_a_closed_callback_client_calls_nothing(parts: Parts) -> None:
     result = await parts.callbacks.call(url, "alice (Slack U0CLICKER)")
     assert result.outcome is Outcome.FAILED and "stopping" in result.detail
     assert parts.cloudforet.requests == []
+
+
+async def test_replicas_whose_clocks_disagree_still_carry_out_an_action_once(
+    parts: Parts, redis_server: RedisServer
+) -> None:
+    """Two replicas on one Redis, the second's clock a minute ahead: a click on each, a second apart while the first
+    click's callback is still on its way, makes one callback. Each replica's clock, a minute apart, says the first
+    claim is older than the claim timeout (30 s); only the store's own clock may say so."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    stores = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+    started = time.time()
+    ahead = started + 60 + 1  # the second replica: 60 s ahead, and its click a second later
+    first_replica = parts.service(store=stores[0], clock=lambda: started)
+    second_replica = parts.service(store=stores[1], clock=lambda: ahead)
+    url = parts.cloudforet.issue_key("alert-1")
+    parts.cloudforet.slow(url, 1.0)  # the first click's callback is in flight when the second click comes
+    try:
+        first = asyncio.ensure_future(first_replica.handle(parts.click(url), Replies()))
+        for _ in range(500):  # the first claim is taken once its callback reaches Cloudforet
+            if parts.cloudforet.requests or first.done():
+                break
+            await asyncio.sleep(0.01)
+        assert len(parts.cloudforet.requests) == 1
+        replies = Replies()
+        second = await second_replica.handle(parts.click(url, user="U0OTHER"), replies)
+        assert (await first, second) == (ClickOutcome.DONE, ClickOutcome.DUPLICATE)
+        assert len(parts.cloudforet.requests) == 1  # one callback
+        assert replies.told and "<@U0CLICKER> is already doing this" in replies.told[0]
+    finally:
+        for store in stores:
+            await store.close()

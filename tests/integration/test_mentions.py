@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from bot.slack import directory as directory_module
+from bot.slack.directory import METHODS, DirectoryMethod, MethodTier
 from tests.fakes.slack import FakeSlack, Message
 from tests.interactivity_support import ClickStack, click_stack, wait_for
 from tests.samples import ALERT_ID, CALLBACK_URL, LINK, TOKEN, alert_tags, alerting_message, resolved_message
@@ -187,3 +191,49 @@ def test_a_card_of_a_channel_without_mentions_is_as_it_always_was(stack: Stack) 
     assert card.blocks is not None and len(card.blocks) == 1 and not mentions_in(top(card))
     assert [c.method for c in stack.slack.calls] == ["chat.postMessage"]
     assert CHANNEL_ID in stack.slack.messages
+
+
+# A look-up storm, shortened: a bound of 1 s (5 s in production) and users.lookupByEmail at 300 a minute with a
+# burst of 2 (50 and 5 at Tier 3), so that 40 distinct assignees at once would have the last one wait ~8 s for its
+# turn (38 turns at 0.95 × 5 a second) where the bound allows ~1 s.
+STORM_BOUND_SECONDS = 1.0
+STORM_CARDS = 40
+# What delivering a card takes beyond its look-ups here (40 posts to the fake Slack on a loaded machine).
+DELIVERY_MARGIN_SECONDS = 1.5
+
+
+def test_a_card_waits_for_its_mentions_at_most_the_bound_pacing_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 alerts to 40 channels, each with its own assignee, at once: the look-ups that Slack's pace lets through
+    within the bound mention their assignee; the others' cards go out on time with the address as plain text."""
+    monkeypatch.setattr(directory_module, "LOOKUP_TIMEOUT_SECONDS", STORM_BOUND_SECONDS)
+    tier = METHODS[DirectoryMethod.USERS_LOOKUP_BY_EMAIL]
+    monkeypatch.setitem(METHODS, DirectoryMethod.USERS_LOOKUP_BY_EMAIL, MethodTier(tier.scope, 300, 2, tier.without))
+    with live_stack(tmp_path, repeat_window=0) as stack:
+        world(stack.slack)
+        for i in range(STORM_CARDS):
+            stack.slack.add_user(f"U0P{i:04d}", f"person{i}", email=f"person{i}@example.com")
+
+        def send(i: int) -> float:
+            rules = channel(mentions="U0LEAD", channel=f"#team-{i}")
+            stack.dispatch(alert(f"person{i}@example.com", number=i), channel_data=rules)
+            return time.monotonic()
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(STORM_CARDS) as pool:
+            answered = list(pool.map(send, range(STORM_CARDS)))
+        cards = [stack.posted(f"C0TEAM{i:04d}") for i in range(STORM_CARDS)]
+    # each dispatch is answered once its card is posted (or after BOT_DISPATCH_WAIT, 5 s here, as queued)
+    assert max(answered) - started < STORM_BOUND_SECONDS + DELIVERY_MARGIN_SECONDS
+    assert all(len(posted) == 1 for posted in cards)
+    mentioned = [i for i, [card] in enumerate(cards) if f"<@U0P{i:04d}>" in top(card)]
+    plain = [i for i, [card] in enumerate(cards) if f"person{i}@example.com" in field_of(card)]
+    assert sorted(mentioned + plain) == list(range(STORM_CARDS))  # each card one or the other
+    assert 2 <= len(mentioned) <= 2 + STORM_BOUND_SECONDS * 5  # the burst, then what the pace allows in the bound
+    for i in plain:  # the late ones: still the channel's people, and the assignee as plain text
+        [card] = cards[i]
+        assert card.text is not None and card.text.startswith("<@U0LEAD> :red_circle:")
+    # the late ones were not asked about: a call is made only when its turn comes within its card's bound (one that
+    # comes just in time may answer just too late for its card, and is cached for the next)
+    assert len(mentioned) <= stack.slack.call_count("users.lookupByEmail") <= 2 + 2 * STORM_BOUND_SECONDS * 5

@@ -25,7 +25,7 @@ from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import SIGNING_SECRET, wait_for
 from tests.process import ROOT, free_port
 from tests.redis_server import RedisServer
-from tests.samples import APP_TOKEN, TOKEN, alerting_message
+from tests.samples import APP_TOKEN, TOKEN, alert_tags, alerting_message
 from tests.support import CHANNEL_ID, dispatch_request, live_stack
 
 SEALED = "v1.sealed-token-blob-that-must-not-be-printed"
@@ -211,6 +211,39 @@ def test_a_failed_item_retried_on_the_shared_store_goes_out_from_the_running_plu
             wait_for(lambda: len(stack.posted()) == 1, what="the retried card")
             code, out, _ = run(capsys, "outbox", "--json")
             assert json.loads(out) == {"pending": [], "failed": []}
+    finally:
+        redis.stop()
+
+
+def test_a_huge_failed_dispatch_is_kept_cut_and_a_retry_still_posts_its_card(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ~3.85 MB notification (issue 16) that failed for good keeps at most 256 KiB, says so in the listing, and a
+    retry posts its card: the alert's title and fields, the rest cut visibly."""
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        with live_stack(tmp_path / "plugin", store_url=redis.url) as stack:
+            stack.slack.state.channels_by_id[CHANNEL_ID].archived = True
+            tags = alert_tags() + [{"key": f"Detail {i}", "value": "\U0001f600" * 4096} for i in range(235)]
+            request = dispatch_request(alerting_message(tags=tags))
+            assert request.ByteSize() > 3_800_000
+            with pytest.raises(Exception, match="ERROR_SLACK_CHANNEL_ARCHIVED"):
+                stack.notification.dispatch(request, timeout=30)
+            monkeypatch.setenv("BOT_STORE_URL", redis.url)
+            code, out, _ = run(capsys, "outbox", "--json")
+            [failed] = json.loads(out)["failed"]
+            assert failed["trimmed_from_bytes"] > 3_800_000 and failed["title"].startswith("[Alerting] Notification")
+            code, out, _ = run(capsys, "outbox")
+            failed_line = next(line for line in out.splitlines() if line.startswith(f"{failed['id']} "))
+            assert "ERROR_SLACK_CHANNEL_ARCHIVED" in failed_line and "(kept cut from 3.9 MB)" in failed_line
+            stack.slack.state.channels_by_id[CHANNEL_ID].archived = False
+            code, out, _ = run(capsys, "outbox", "retry", str(failed["id"]))
+            assert code == 0
+            wait_for(lambda: len(stack.posted()) == 1, what="the retried card")
+            [card] = stack.posted()
+            shown = json.dumps(card.attachments, ensure_ascii=False)
+            assert "Alert Number" in shown and "Detail 0" in shown and "\u2026" not in shown.split("Detail 0")[0]
+            assert card.text is not None and "[Alerting] Notification of access to the SpaceONE" in card.text
     finally:
         redis.stop()
 

@@ -78,7 +78,7 @@ async def test_redis_stopped_fails_calls_fast_and_restarted_serves_what_it_kept(
     server.stop()
     assert not await store.ping()
     await _fails_fast(store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2))
-    await _fails_fast(store.claim_action("k", "U1", now=2, stale_after=40))  # a script, too
+    await _fails_fast(store.claim_action("k", "U1", stale_after=40))  # a script, too
     await _fails_fast(store.seen_recently("digest", 60))
     server.start()  # the same port and directory: the append-only file is read back
     assert await store.ping()
@@ -86,7 +86,7 @@ async def test_redis_stopped_fails_calls_fast_and_restarted_serves_what_it_kept(
     assert await store.app_tokens() == ["sealed-1"]
     assert await store.shared_secret("button-key", lambda: "made-after") == secret
     # scripts are loaded again after the restart forgot them (EVALSHA, then SCRIPT LOAD)
-    assert (await store.claim_action("k", "U1", now=3, stale_after=40)).actor == "U1"
+    assert (await store.claim_action("k", "U1", stale_after=40)).actor == "U1"
     assert await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3) > item
 
 

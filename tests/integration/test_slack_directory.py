@@ -50,6 +50,7 @@ class Parts:
     slack: FakeSlack
     clock: Clock
     directory: SlackDirectory
+    sender: SlackSender
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ async def parts() -> AsyncIterator[Parts]:
     sender = SlackSender(slack.base_url, retry_handlers=[])
     clock = Clock()
     try:
-        yield Parts(slack, clock, SlackDirectory(sender, clock=clock))
+        yield Parts(slack, clock, SlackDirectory(sender, clock=clock), sender)
     finally:
         await sender.close()
         await slack.stop()
@@ -188,6 +189,28 @@ async def test_look_ups_are_paced_at_the_methods_tier_and_a_429_pauses_them(part
     calls = parts.slack.call_count("users.lookupByEmail")
     assert await parts.directory.user_by_email(OTHER_BOT, "user7@example.com") is None  # paused: not even asked
     assert parts.slack.call_count("users.lookupByEmail") == calls
+
+
+async def test_a_storm_of_distinct_addresses_waits_at_most_the_bound_pacing_included(parts: Parts) -> None:
+    """40 cards at once, each with its own assignee: at Tier 3 (a burst of 5, then one every 1.26 s) the 9th turn
+    would come 5.05 s later, past the 5 s a card waits for its mentions. The first 8 are looked up (the later ones
+    after waiting their turn), the other 32 are not asked about and stay plain text. The clock stands still and
+    the waits are recorded (deterministic): every wait is within the bound."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    directory = SlackDirectory(parts.sender, clock=parts.clock, sleep=sleep)
+    for i in range(40):
+        parts.slack.add_user(f"U0STORM{i:02d}", f"storm{i}", email=f"storm{i}@example.com")
+    found = await asyncio.gather(*(directory.resolve(READER, Lookups((), f"storm{i}@example.com")) for i in range(40)))
+    assert [r.assignee for r in found] == [f"U0STORM{i:02d}" for i in range(8)] + [None] * 32
+    assert parts.slack.call_count("users.lookupByEmail") == 8
+    assert sorted(waits) == pytest.approx([1.263, 2.526, 3.789], abs=0.01)
+    assert max(waits) <= directory_module.LOOKUP_TIMEOUT_SECONDS
+    parts.clock.now += 60  # a minute later the pace allows more: the skipped ones were not cached as unknown
+    assert await directory.user_by_email(READER, "storm39@example.com") == "U0STORM39"
 
 
 async def test_without_a_directory_ids_are_still_mentioned_and_the_rest_stays_plain_text() -> None:

@@ -6,6 +6,9 @@ repeat suppression, shared secrets; plus what only a shared store has (leases, k
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +20,9 @@ import pytest
 from redis.exceptions import ResponseError
 
 from bot.core.cards import CardStatus
+from bot.core.compact import TRIMMED_KEY
+from bot.core.lifecycle import alert_keys
+from bot.core.models import Message
 from bot.store import (
     AuditRecord,
     CardRecord,
@@ -36,17 +42,22 @@ from bot.store import sqlite as sqlite_store
 from bot.store.base import (
     AUDIT_RETENTION_SECONDS,
     FAILED_ITEM_RETENTION_SECONDS,
+    MAX_FAILED_BYTES,
+    MAX_FAILED_ITEM_BYTES,
     OPEN_CARD_RETENTION_SECONDS,
     RESOLVED_CARD_RETENTION_SECONDS,
 )
 from tests.redis_server import RedisServer
-from tests.samples import card_record
+from tests.samples import alert_tags, alerting_message, card_record
 
 NOW = 1_000_000_000.0
 
 
 class Backend:
-    """One store, and a way to open more clients of it (another replica's view of the same data)."""
+    """One store, and a way to open more clients of it (another replica's view of the same data).
+
+    The store's own clock: the embedded store's is the test's (``clock``, moved by ``advance``); Redis' is its own,
+    so ``advance`` waits for real there."""
 
     def __init__(self, name: str, tmp_path: Path, redis_server: RedisServer | None) -> None:
         self.name = name
@@ -54,6 +65,7 @@ class Backend:
         self.redis_server = redis_server
         self.prefix = f"test-{uuid.uuid4().hex[:12]}"
         self.module: ModuleType = redis_store if redis_server is not None else sqlite_store
+        self.clock = NOW
         self._opened: list[Store] = []
 
     async def open(self) -> Store:
@@ -61,9 +73,41 @@ class Backend:
         if self.redis_server is not None:
             store = await RedisStore.connect(self.redis_server.url, prefix=self.prefix)
         else:  # the first opens as the owner (the data-directory lock), the others beside it
-            store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened)
+            store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened, clock=lambda: self.clock)
         self._opened.append(store)
         return store
+
+    async def failed_sizes(self, store: Store) -> dict[int, tuple[int, int]]:
+        """What each failed item costs, measured beside the store: (bytes of its body as stored, bytes of the whole
+        item: Redis' MEMORY USAGE of its hash, or the embedded row's columns)."""
+        if isinstance(store, RedisStore):
+            raw = store._redis
+            ids = [int(i) for i in redis_store._texts(await raw.zrange(f"{store.prefix}:outbox:failed", 0, -1))]
+            sizes = {}
+            for item_id in ids:
+                key = f"{store.prefix}:outbox:item:{item_id}"
+                usage = await raw.memory_usage(key, samples=0)
+                if usage is not None:  # None: the item is gone (its id is forgotten when pruning)
+                    sizes[item_id] = (int(await raw.hstrlen(key, "body")), int(usage))
+            return sizes
+        assert isinstance(store, SqliteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            rows = db.execute(
+                "SELECT id, length(CAST(body AS BLOB)), length(CAST(body AS BLOB)) + length(CAST(lane AS BLOB)) + "
+                "length(CAST(token AS BLOB)) + length(CAST(error AS BLOB)) + 64 FROM outbox WHERE state = 'failed'"
+            ).fetchall()
+        return {int(item_id): (int(body), int(whole)) for item_id, body, whole in rows}
+
+    def now(self) -> float:
+        """The store's time now."""
+        return time.time() if self.redis_server is not None else self.clock
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass by the store's clock."""
+        if self.redis_server is not None:
+            await asyncio.sleep(seconds)
+        else:
+            self.clock += seconds
 
     async def close(self) -> None:
         for store in reversed(self._opened):
@@ -97,28 +141,45 @@ def _audit(ts: str, at: float = NOW) -> AuditRecord:
 # Clicks.
 
 
-async def test_claims_are_exclusive_until_released_or_stale(store: Store) -> None:
-    assert (await store.claim_action("k", "U1", now=100, stale_after=40)).status is ClaimStatus.CLAIMED
-    second = await store.claim_action("k", "U2", now=101, stale_after=40)
-    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", 100)
-    await store.finish_action("k", done=False, now=102)
-    assert (await store.claim_action("k", "U2", now=103, stale_after=40)).status is ClaimStatus.CLAIMED
-    assert (await store.claim_action("k", "U3", now=200, stale_after=40)).status is ClaimStatus.CLAIMED  # U2's: stale
-    await store.finish_action("k", done=True, now=201.5)
-    done = await store.claim_action("k", "U4", now=300, stale_after=40)
-    assert (done.status, done.actor, done.at) == (ClaimStatus.DONE, "U3", 201.5)
-    await store.finish_action("k", done=False, now=302)  # a done action is never released
-    assert (await store.claim_action("k", "U5", now=303, stale_after=40)).status is ClaimStatus.DONE
-    await store.finish_action("never-claimed", done=True, now=304)  # finishing nothing creates nothing
-    assert (await store.claim_action("never-claimed", "U6", now=305, stale_after=40)).status is ClaimStatus.CLAIMED
+async def test_claims_are_exclusive_until_released_or_stale(backend: Backend, store: Store) -> None:
+    first = await store.claim_action("k", "U1", stale_after=40)
+    assert first.status is ClaimStatus.CLAIMED and first.at == pytest.approx(backend.now(), abs=1)
+    second = await store.claim_action("k", "U2", stale_after=40)
+    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", first.at)
+    await store.finish_action("k", done=False)
+    assert (await store.claim_action("k", "U2", stale_after=40)).status is ClaimStatus.CLAIMED
+    await store.finish_action("k", done=True)
+    finished_at = backend.now()
+    done = await store.claim_action("k", "U4", stale_after=40)
+    assert (done.status, done.actor) == (ClaimStatus.DONE, "U2") and done.at == pytest.approx(finished_at, abs=1)
+    await store.finish_action("k", done=False)  # a done action is never released
+    assert (await store.claim_action("k", "U5", stale_after=40)).status is ClaimStatus.DONE
+    await store.finish_action("never-claimed", done=True)  # finishing nothing creates nothing
+    assert (await store.claim_action("never-claimed", "U6", stale_after=40)).status is ClaimStatus.CLAIMED
+
+
+async def test_a_claim_goes_stale_after_its_ttl_by_the_stores_clock(backend: Backend, store: Store) -> None:
+    """An action claimed and never finished (its replica died mid-callback) may be taken again once ``stale_after``
+    has passed by the store's clock; a done one never."""
+    stale_after = 1.0
+    first = await store.claim_action("k", "U1", stale_after=stale_after)
+    assert first.status is ClaimStatus.CLAIMED
+    await backend.advance(stale_after / 4)
+    held = await store.claim_action("k", "U2", stale_after=stale_after)
+    assert (held.status, held.actor, held.at) == (ClaimStatus.IN_PROGRESS, "U1", first.at)
+    await backend.advance(stale_after + 0.25)
+    again = await store.claim_action("k", "U3", stale_after=stale_after)
+    assert (again.status, again.actor) == (ClaimStatus.CLAIMED, "U3") and again.at > first.at
+    await store.finish_action("k", done=True)
+    await backend.advance(stale_after + 0.25)
+    assert (await store.claim_action("k", "U4", stale_after=stale_after)).actor == "U3"  # done: kept
 
 
 async def test_one_claim_wins_among_concurrent_clicks_on_three_clients(backend: Backend) -> None:
     """20 clicks on the same button at once, through three clients (three replicas): exactly one carries it out."""
     clients = [await backend.open() for _ in range(3)]
-    now = time.time()
     claims = await asyncio.gather(
-        *(clients[i % 3].claim_action("alert:a-1:ACK", f"U{i}", now=now, stale_after=40) for i in range(20))
+        *(clients[i % 3].claim_action("alert:a-1:ACK", f"U{i}", stale_after=40) for i in range(20))
     )
     winners = [claim for claim in claims if claim.status is ClaimStatus.CLAIMED]
     assert len(winners) == 1
@@ -327,6 +388,91 @@ async def test_prune_drops_failed_items_past_their_age_and_the_cap(
     assert [item.id for item in await store.pending()] == [waiting]  # pending items are never pruned
 
 
+# jemalloc's size classes are at most a quarter apart, so Redis may hold a value in up to 5/4 of its bytes.
+ALLOCATOR_SLACK = 5 / 4
+
+
+def huge_dispatch(title: str = "[Alerting] Disk full on db-1") -> dict[str, Any]:
+    """A ~3.85 MB dispatch body as the outbox keeps it (the one of issue 16): 235 tags of 4,096 emoji (the most
+    a kept tag value holds), 11.6 MB once \\u-escaped."""
+    tags = alert_tags() + [{"key": f"Detail {i}", "value": "\U0001f600" * 4096} for i in range(235)]
+    return {"target": "#gone", "message": alerting_message(title=title, tags=tags), "notification_type": "ERROR"}
+
+
+async def test_a_failed_item_keeps_at_most_its_bound_and_can_still_be_retried(backend: Backend, store: Store) -> None:
+    big = huge_dispatch()
+    assert len(json.dumps(big, ensure_ascii=False).encode()) > 3_800_000
+    item = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=big, token="t", now=1)
+    small_body = {"target": "#gone", "message": alerting_message(), "notification_type": "ERROR", "note": "ünï😀"}
+    small = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=small_body, token="t", now=2)
+    await store.failed(item, error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW)
+    await store.failed(small, error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW)
+    sizes = await backend.failed_sizes(store)
+    body_bytes, whole = sizes[item]
+    assert body_bytes <= MAX_FAILED_ITEM_BYTES  # was 11.6 MB (12.6 MB of Redis)
+    assert whole <= MAX_FAILED_ITEM_BYTES * ALLOCATOR_SLACK + 4096
+    assert sizes[small][0] == len(json.dumps(small_body, ensure_ascii=False, separators=(",", ":")).encode())
+    entries = {e.item.id: e for e in await store.outbox_entries(ItemState.FAILED)}
+    assert entries[small].item.body == small_body  # a real notification is kept whole
+    kept = entries[item].item.body
+    assert kept[TRIMMED_KEY] == len(json.dumps(big, ensure_ascii=False, separators=(",", ":")).encode())
+    assert (kept["target"], kept["notification_type"]) == ("#gone", "ERROR")
+    message, original = Message.from_struct(kept["message"]), Message.from_struct(big["message"])
+    assert message.title == original.title and alert_keys(message) == alert_keys(original)  # finds its card
+    assert [t.key for t in message.tags[:3]] == ["Alert Number", "State", "Urgency"]
+    assert message.tags[-1].value.endswith("…")  # cut, visibly
+    assert entries[item].error == "ERROR_SLACK_CHANNEL_NOT_FOUND: gone"
+    assert await store.retry_item(item, now=NOW + 1)  # what `slack-chatops outbox retry` does
+    [again] = [i for i in await store.pending("bot:C1") if i.id == item]
+    assert again.body == kept and again.attempts == 0
+    assert item not in await backend.failed_sizes(store)
+
+
+async def test_failed_items_keep_at_most_the_byte_cap_oldest_dropped_first(
+    backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted as each item fails (not only when pruning): 15 failed items of ~100 kB under a 1 MB cap."""
+    cap = 1_000_000
+    monkeypatch.setattr(backend.module, "MAX_FAILED_BYTES", cap)
+    ids = []
+    for n in range(15):
+        body = {"target": "#gone", "message": {"title": f"[Alerting] {n}", "description": "x" * 100_000}}
+        item = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="t", now=n)
+        await store.failed(item, error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW + n)
+        ids.append(item)
+        sizes = await backend.failed_sizes(store)
+        assert sum(body for body, _ in sizes.values()) <= cap
+        assert sum(whole for _, whole in sizes.values()) <= cap * ALLOCATOR_SLACK
+        assert sorted(sizes) == ids[-len(sizes) :]  # the newest kept, the oldest dropped first
+    assert len(sizes) >= 7  # dropped only as far as needed (to 7/8 of the cap)
+    assert await store.outbox_counts() == {"failed": len(sizes)}
+    assert [e.item.id for e in await store.outbox_entries(ItemState.FAILED)] == sorted(sizes, reverse=True)
+    monkeypatch.setattr(backend.module, "MAX_FAILED_BYTES", cap // 2)  # lowered since: pruning applies it
+    assert await store.prune(NOW) > 0
+    assert sum(body for body, _ in (await backend.failed_sizes(store)).values()) <= cap // 2
+    assert MAX_FAILED_BYTES >= 10_000 * 3 * 1024  # the real cap holds the count cap's worth of typical items
+
+
+async def test_the_byte_cap_counts_what_is_there_whoever_took_items_away(
+    backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item dropped or retried by the operator (another process, or another replica) frees its bytes: the next
+    failure drops nothing it need not."""
+    monkeypatch.setattr(backend.module, "MAX_FAILED_BYTES", 1_000_000)
+    ids = []
+    for n in range(4):  # 800 kB
+        body = {"target": "#gone", "message": {"title": f"[Alerting] {n}", "description": "x" * 200_000}}
+        ids.append(await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="t", now=n))
+        await store.failed(ids[-1], error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW + n)
+    operator = await backend.open()
+    assert await operator.drop_item(ids[1]) and await operator.retry_item(ids[2], now=NOW + 5)
+    for n in (4, 5):  # 400 kB in all now, 800 kB with these: under the cap
+        body = {"target": "#gone", "message": {"title": f"[Alerting] {n}", "description": "x" * 200_000}}
+        ids.append(await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="t", now=n))
+        await store.failed(ids[-1], error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW + n)
+    assert sorted(await backend.failed_sizes(store)) == [ids[0], ids[3], ids[4], ids[5]]
+
+
 # Cards.
 
 
@@ -468,6 +614,26 @@ async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
     open_card.status = CardStatus.RESOLVED  # resolving a card shortens what is left of it, names learnt before too
     await redis.save_card(open_card, [])
     assert await ttls(open_card, "alert:open") == {round(RESOLVED_CARD_RETENTION_SECONDS / 3600)}
+
+
+async def test_failed_items_expire_after_their_retention_unless_retried(redis: RedisStore) -> None:
+    """Failed items expire by themselves, as the embedded store prunes them (a Redis no replica prunes any more stays
+    bounded); the ids an expired item leaves behind are forgotten when pruning, and its bytes no longer counted."""
+    raw = redis._redis
+    ids = [await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": n}, token="t", now=n) for n in range(3)]
+    for item_id in ids:
+        await redis.failed(item_id, error="ERROR_SLACK_AUTH: revoked", now=time.time())
+    ttl = await raw.pttl(f"{redis.prefix}:outbox:item:{ids[0]}")
+    assert FAILED_ITEM_RETENTION_SECONDS * 1000 - 60_000 < ttl <= FAILED_ITEM_RETENTION_SECONDS * 1000
+    assert await redis.retry_item(ids[0], now=time.time())
+    assert await raw.pttl(f"{redis.prefix}:outbox:item:{ids[0]}") == -1  # pending again: kept until delivered
+    await raw.delete(f"{redis.prefix}:outbox:item:{ids[1]}")  # what its expiry does, a week on
+    assert [e.item.id for e in await redis.outbox_entries(ItemState.FAILED)] == [ids[2]]
+    await redis.prune(time.time())
+    assert await raw.zrange(f"{redis.prefix}:outbox:failed", 0, -1) == [str(ids[2])]
+    assert await raw.zrange(f"{redis.prefix}:outbox:failed-at", 0, -1) == [str(ids[2])]
+    assert await redis.outbox_counts() == {"pending": 1, "failed": 1}
+    assert await raw.get(f"{redis.prefix}:outbox:failed-bytes") == str(len('{"n":2}'))
 
 
 async def test_prefixes_keep_stores_apart(redis_server: RedisServer, redis: RedisStore) -> None:

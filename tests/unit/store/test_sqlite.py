@@ -112,8 +112,9 @@ async def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: py
     now = 1_000_000_000.0
     old_failure = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     await store.failed(old_failure, error="old", now=now - FAILED_ITEM_RETENTION_SECONDS - 1)
-    await store.claim_action("old-click", "U1", now=now - CLAIM_RETENTION_SECONDS - 1, stale_after=40)
-    await store.claim_action("new-click", "U1", now=now, stale_after=40)
+    for clock, key in ((now - CLAIM_RETENTION_SECONDS - 1, "old-click"), (now, "new-click")):
+        monkeypatch.setattr(store, "_clock", lambda at=clock: at)  # the store's clock when each was clicked
+        await store.claim_action(key, "U1", stale_after=40)
     resolved = card_record(status=CardStatus.RESOLVED, ts="1.0")
     resolved.updated_at = now - RESOLVED_CARD_RETENTION_SECONDS - 1
     await store.save_card(resolved, ["alert:gone"])
@@ -130,8 +131,8 @@ async def test_prune_keeps_the_store_bounded(store: SqliteStore, monkeypatch: py
     assert await store.find_card("bot-a", "alerts", ["alert:gone"]) is None
     assert await store.find_card("bot-a", "alerts", ["alert:kept"]) is not None
     assert [a.message_ts for a in await store.audit()] == ["4", "3", "2"]
-    assert (await store.claim_action("old-click", "U2", now=now, stale_after=40)).actor == "U2"  # forgotten: claimable
-    assert (await store.claim_action("new-click", "U2", now=now, stale_after=40)).actor == "U1"
+    assert (await store.claim_action("old-click", "U2", stale_after=40)).actor == "U2"  # forgotten: claimable
+    assert (await store.claim_action("new-click", "U2", stale_after=40)).actor == "U1"
 
 
 async def test_one_process_per_data_directory(tmp_path: Path) -> None:
@@ -171,18 +172,23 @@ async def test_a_vanished_database_is_noticed_and_started_afresh(store: SqliteSt
 
 
 async def test_store_claims_are_exclusive_until_released_or_stale(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
-    assert (await store.claim_action("k", "U1", now=100, stale_after=40)).status is ClaimStatus.CLAIMED
-    second = await store.claim_action("k", "U2", now=101, stale_after=40)
-    assert (second.status, second.actor) == (ClaimStatus.IN_PROGRESS, "U1")
-    await store.finish_action("k", done=False, now=102)
-    assert (await store.claim_action("k", "U2", now=103, stale_after=40)).status is ClaimStatus.CLAIMED
-    assert (
-        await store.claim_action("k", "U3", now=200, stale_after=40)
-    ).status is ClaimStatus.CLAIMED  # U2's went stale
-    await store.finish_action("k", done=True, now=201)
-    done = await store.claim_action("k", "U4", now=300, stale_after=40)
+    clock = [100.0]
+    store = SqliteStore(tmp_path, clock=lambda: clock[0])
+    assert (await store.claim_action("k", "U1", stale_after=40)).status is ClaimStatus.CLAIMED
+    clock[0] = 101
+    second = await store.claim_action("k", "U2", stale_after=40)
+    assert (second.status, second.actor, second.at) == (ClaimStatus.IN_PROGRESS, "U1", 100)
+    await store.finish_action("k", done=False)
+    clock[0] = 103
+    assert (await store.claim_action("k", "U2", stale_after=40)).status is ClaimStatus.CLAIMED
+    clock[0] = 200
+    assert (await store.claim_action("k", "U3", stale_after=40)).status is ClaimStatus.CLAIMED  # U2's went stale
+    clock[0] = 201
+    await store.finish_action("k", done=True)
+    clock[0] = 300
+    done = await store.claim_action("k", "U4", stale_after=40)
     assert (done.status, done.actor, done.at) == (ClaimStatus.DONE, "U3", 201)
+    await store.close()
 
 
 async def test_store_is_created_versioned_and_survives_reopening(tmp_path: Path) -> None:
