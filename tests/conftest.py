@@ -37,6 +37,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for tests that stop, pause, flush or restrict it."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def background() -> Iterator[BackgroundLoop]:
     """An event loop in a thread, for fakes serving a plugin that runs as a subprocess."""
     loop = BackgroundLoop()

@@ -30,20 +30,6 @@ from tests.support import BackgroundLoop, populate
 pytestmark = pytest.mark.storm
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def background() -> Iterator[BackgroundLoop]:
-    loop = BackgroundLoop()
-    yield loop
-    loop.close()
-
-
 @contextmanager
 def fake_slack(background: BackgroundLoop, **options: Any) -> Iterator[FakeSlack]:
     slack = FakeSlack(**options)

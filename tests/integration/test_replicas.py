@@ -46,20 +46,6 @@ ENV = {
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def background() -> Iterator[BackgroundLoop]:
-    loop = BackgroundLoop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
 def paced_slack(background: BackgroundLoop) -> Iterator[FakeSlack]:
     slack = FakeSlack(post_rate_per_channel=RATE, post_burst=3)
     populate(slack)
