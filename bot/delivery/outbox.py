@@ -26,21 +26,21 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bot import metrics, tracing
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.cards import CardKeeper, Parsed, StoreWrite, dispatch_body
+from bot.delivery.clock import Clock, LoopClock
 from bot.delivery.leases import RENEW_EVERY_SECONDS, SENDING_GRACE_SECONDS, Leases
 from bot.delivery.pacer import Pacer, SharedPacer
 from bot.delivery.tokens import TokenVault
-from bot.slack.web_api import Posted, SlackSender
+from bot.slack.web_api import Posted
 from bot.store import EventKind, ItemKind, ItemState, OutboxEvent, OutboxItem, SendOutcome, Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,17 @@ class Job:
     digest: str | None = None  # for repeat suppression
     begun: bool = False  # this attempt passed the store's fencing check (shared store)
     unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
+
+
+class SlackPort(Protocol):
+    """What the outbox asks of Slack: post a message, update one (``bot.slack.web_api.SlackSender`` in production).
+    A failure is a ``BotError``: retryable or not, with Slack's ``Retry-After`` when it said 429."""
+
+    async def post(
+        self, token: str, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None
+    ) -> Posted: ...
+
+    async def update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None: ...
 
 
 class _Fenced(Exception):
@@ -167,10 +178,14 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()  # nobody may be waiting any more; do not warn about it
 
 
-async def _paced(pacer: Pacer | SharedPacer, call: Callable[[], Awaitable[T]]) -> T:
+async def _paced(
+    pacer: Pacer | SharedPacer, fence: Callable[[], Awaitable[str]], call: Callable[[str], Awaitable[T]]
+) -> T:
+    """Wait for the turn ``pacer`` gives, pass the ``fence`` (which names the token to send with), then ``call``."""
     await pacer.acquire()
+    token = await fence()  # after the wait: the lane is marked as sending only once its call goes
     try:
-        return await call()
+        return await call(token)
     except BotError as exc:
         if exc.retry_after is not None:
             pacer.pause(exc.retry_after)  # Slack said 429: honour its Retry-After for everything behind
@@ -186,12 +201,10 @@ class _LaneCourier:
         self._outbox, self._lane, self._job = outbox, lane, job
 
     async def post(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
-        token = await self._outbox._fence(self._lane, self._job)
-        return await self._outbox._post(self._lane, token, channel, payload, thread_ts)
+        return await self._outbox._post(self._lane, self._job, channel, payload, thread_ts)
 
     async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
-        token = await self._outbox._fence(self._lane, self._job)
-        await self._outbox._update(token, channel_id, ts, payload)
+        await self._outbox._update(self._lane, self._job, channel_id, ts, payload)
 
     async def finish(self, write: StoreWrite | None = None) -> None:
         await self._outbox._finish(self._job, write)
@@ -201,7 +214,7 @@ class Outbox:
     def __init__(
         self,
         store: Store,
-        sender: SlackSender,
+        sender: SlackPort,
         cards: CardKeeper,
         tokens: TokenVault,
         *,
@@ -211,7 +224,9 @@ class Outbox:
         update_burst: int,
         lane_idle_seconds: float = LANE_IDLE_SECONDS,
         refresh_keys: Callable[[], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock: Clock = clock or LoopClock()
         self._store = store
         self._sender = sender
         self._cards = cards
@@ -223,7 +238,7 @@ class Outbox:
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: OrderedDict[str, Pacer | SharedPacer] = OrderedDict()
         self._stopping = False
-        self._leases = Leases(store) if store.shared else None
+        self._leases = Leases(store, clock=self._clock.monotonic) if store.shared else None
         self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
         self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
@@ -233,7 +248,9 @@ class Outbox:
     def _lane(self, key: str, target: str) -> Lane:
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = Lane(key, target, Pacer(self._post_rate, self._post_burst))
+            lane = self._lanes[key] = Lane(
+                key, target, Pacer(self._post_rate, self._post_burst, clock=self._clock.monotonic)
+            )
         if lane.task is None or lane.task.done():  # new, or (a bug) ended without being forgotten
             lane.task = asyncio.get_running_loop().create_task(
                 self._run(lane),
@@ -244,7 +261,7 @@ class Outbox:
 
     def _push(self, job: Job) -> float:
         lane = self._lane(job.item.lane, job.target)
-        eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - time.monotonic())
+        eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - self._clock.monotonic())
         if job.item.id:
             for queued in lane.jobs:
                 if queued.item.id == job.item.id:  # already taken in from the store: its dispatch waits for that one
@@ -278,7 +295,9 @@ class Outbox:
         if digest is not None:
             body["digest"] = digest  # whoever fails it for good lets the same dispatch through again
         tracing.stamp(body)  # the dispatch's trace, carried with the item to its delivery
-        item = OutboxItem(0, lane_key(token, target), ItemKind.DISPATCH, body, self._tokens.seal(token), time.time())
+        item = OutboxItem(
+            0, lane_key(token, target), ItemKind.DISPATCH, body, self._tokens.seal(token), self._clock.time()
+        )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         job = Job(item, token, target, future, parsed=parsed, digest=digest)
@@ -395,7 +414,7 @@ class Outbox:
     ) -> None:
         """Write an item made by the plugin itself (a thread line) to the store, with ``alongside`` in the same
         transaction, and queue it for delivery; nobody waits for it. Raises ``StoreError`` (nothing written)."""
-        lane, now = lane_key(token, target), time.time()
+        lane, now = lane_key(token, target), self._clock.time()
         tracing.stamp(body)
         async with self._store.transaction():
             if alongside is not None:
@@ -428,7 +447,7 @@ class Outbox:
         job is withdrawn (not delivered, not counted as seen). One already being delivered cannot be withdrawn; its
         outcome answers instead.
         """
-        deadline = time.monotonic() + PERSIST_DEADLINE_SECONDS
+        deadline = self._clock.monotonic() + PERSIST_DEADLINE_SECONDS
         delay = STORE_RETRY_SECONDS
         tried = False
         while not (job.item.id or job.delivered):
@@ -440,7 +459,7 @@ class Outbox:
                     job.item.id = -written  # our own earlier try: the store carried it out, its answer was lost
             except StoreError as exc:
                 tried = True
-                if time.monotonic() + delay > deadline:
+                if self._clock.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
                     if self._withdraw(job):
                         raise _store_unavailable() from None
@@ -514,7 +533,7 @@ class Outbox:
             pacer = self._update_pacers[key] = (
                 SharedPacer(self._store, f"update:{key}", self._update_rate, self._update_burst)
                 if self._store.shared
-                else Pacer(self._update_rate, self._update_burst)
+                else Pacer(self._update_rate, self._update_burst, clock=self._clock.monotonic)
             )
             if len(self._update_pacers) > MAX_REMEMBERED_BOTS:
                 self._update_pacers.popitem(last=False)
@@ -532,7 +551,7 @@ class Outbox:
                 raise _Fenced(SendOutcome.LOST)
             return job.token
         mark, since = lane.busy_mark, lane.busy_since
-        force = bool(mark) and time.monotonic() - since >= SENDING_GRACE_SECONDS
+        force = bool(mark) and self._clock.monotonic() - since >= SENDING_GRACE_SECONDS
         grant = await self._leases.begin(lane.key, job.item.id, force=force)
         if grant.outcome is SendOutcome.GO:
             if force:
@@ -546,19 +565,25 @@ class Outbox:
             job.begun = True
             return job.token
         if grant.outcome is SendOutcome.BUSY and grant.mark != mark:
-            lane.busy_mark, lane.busy_since = grant.mark, time.monotonic()
+            lane.busy_mark, lane.busy_since = grant.mark, self._clock.monotonic()
             logger.info("lane %s waits for another replica's send to be recorded", lane.label)
         raise _Fenced(grant.outcome)
 
     async def _post(
-        self, lane: Lane, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
+        self, lane: Lane, job: Job, channel: str, payload: dict[str, Any], thread_ts: str | None = None
     ) -> Posted:
-        posted = await _paced(lane.pacer, lambda: self._sender.post(token, channel, payload, thread_ts=thread_ts))
-        self._tokens.posted_in(posted.channel_id, token)
-        return posted
+        async def post(token: str) -> Posted:
+            posted = await self._sender.post(token, channel, payload, thread_ts=thread_ts)
+            self._tokens.posted_in(posted.channel_id, token)
+            return posted
 
-    async def _update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
-        await _paced(self._update_pacer(token), lambda: self._sender.update(token, channel_id, ts, payload))
+        return await _paced(lane.pacer, lambda: self._fence(lane, job), post)
+
+    async def _update(self, lane: Lane, job: Job, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        async def update(token: str) -> None:
+            await self._sender.update(token, channel_id, ts, payload)
+
+        await _paced(self._update_pacer(job.token or ""), lambda: self._fence(lane, job), update)
 
     async def _finish(self, job: Job, write: StoreWrite | None) -> None:
         if write is None:
@@ -594,7 +619,7 @@ class Outbox:
         await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
 
     async def _run(self, lane: Lane) -> None:
-        idle_since = time.monotonic()
+        idle_since = self._clock.monotonic()
         try:
             while True:
                 if self._leases is not None and not await self._sync(lane):
@@ -608,14 +633,14 @@ class Outbox:
                         async with asyncio.timeout(wait):
                             await lane.wake.wait()
                     except TimeoutError:
-                        idle = time.monotonic() - idle_since >= self._lane_idle_seconds
+                        idle = self._clock.monotonic() - idle_since >= self._lane_idle_seconds
                         if idle and not lane.jobs and lane.pacer.wait_time() == 0:
                             return  # idle: forgotten below, made anew by the next notification
                     continue
                 lane.stepping = True
                 await self._step(lane)
                 lane.stepping = False
-                idle_since = time.monotonic()
+                idle_since = self._clock.monotonic()
         finally:
             if self._lanes.get(lane.key) is lane and (lane.lost or not lane.jobs):
                 del self._lanes[lane.key]
@@ -640,9 +665,9 @@ class Outbox:
             await asyncio.sleep(UNCONFIRMED_POLL_SECONDS)
         known = {job.item.id for job in lane.jobs}
         lane.heard -= known
-        if not lane.heard and time.monotonic() - lane.synced < LANE_SYNC_SECONDS:
+        if not lane.heard and self._clock.monotonic() - lane.synced < LANE_SYNC_SECONDS:
             return True  # looked recently, and the store's events announced nothing this lane lacks
-        lane.synced = time.monotonic()
+        lane.synced = self._clock.monotonic()
         lane.heard.clear()
         try:
             ids = await self._store.pending_ids(lane.key)
@@ -682,7 +707,7 @@ class Outbox:
 
     def _open(self, job: Job) -> bool:
         if job.token is None and not self._opened(job, self._tokens):
-            job.unreadable_since = job.unreadable_since or time.monotonic()
+            job.unreadable_since = job.unreadable_since or self._clock.monotonic()
             return False
         return True
 
@@ -696,7 +721,7 @@ class Outbox:
                 await self._refresh_keys()
             if self._open(job):
                 return False
-        if self._refresh_keys is not None and time.monotonic() - job.unreadable_since < KEY_WAIT_SECONDS:
+        if self._refresh_keys is not None and self._clock.monotonic() - job.unreadable_since < KEY_WAIT_SECONDS:
             logger.warning("lane %s: no button key opens an item's bot token yet; waiting for it", lane.label)
             await self._back_off(lane, job)
         else:
@@ -758,7 +783,7 @@ class Outbox:
             await self._back_off(lane, job)
             return
         except BotError as exc:
-            if exc.retryable and time.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
+            if exc.retryable and self._clock.time() - job.item.created_at < MAX_ITEM_AGE_SECONDS:
                 metrics.OUTBOX_RETRIES.inc()
                 if exc.retry_after is None:  # 5xx, timeout, connection: back off; a 429 paused the pacer
                     logger.warning(
@@ -778,7 +803,7 @@ class Outbox:
         else:
             lane.backoff_until = 0.0
             if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
-                metrics.NOTIFICATION_LATENCY.observe(max(0.0, time.time() - job.item.created_at))
+                metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
             if job.future is not None and not job.future.done():
                 job.future.set_result(None)
         lane.jobs.popleft()
@@ -793,7 +818,7 @@ class Outbox:
         await self._count_attempt(job)
         doublings = min(job.item.attempts - 1, 10)  # bounded: the float stays small whatever the count
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**doublings)
-        lane.backoff_until = time.monotonic() + backoff
+        lane.backoff_until = self._clock.monotonic() + backoff
         lane.resting = True
         try:
             await asyncio.sleep(backoff)
@@ -816,7 +841,7 @@ class Outbox:
         async def record() -> None:
             if not job.item.id:  # recorded with its reason, even when its dispatch never had to wait for it
                 await self._write(job.item)
-            await self._store.failed(job.item.id, error=exc.details, now=time.time())
+            await self._store.failed(job.item.id, error=exc.details, now=self._clock.time())
 
         await self._settle(record)
         if job.future is not None and not job.future.done():

@@ -24,6 +24,9 @@ SAFETY = 0.95
 # The longest a pause can hold a lane: the same bound as any Retry-After (see slack_errors), so no value, however
 # it reaches us, keeps items waiting until a restart.
 MAX_PAUSE_SECONDS = MAX_RETRY_AFTER_SECONDS
+# A token this close to whole counts as whole: the refill arithmetic leaves waits of ~1e-13 s, which a clock that does
+# not move between two reads (a virtual one, or a coarse one) would wait out forever.
+WHOLE_TOKEN = 1 - 1e-9
 
 
 class Pacer:
@@ -50,7 +53,7 @@ class Pacer:
         if not self.rate:
             return pause
         self._refill()
-        return max(pause, 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate)
+        return max(pause, 0.0 if self._tokens >= WHOLE_TOKEN else (1 - self._tokens) / self.rate)
 
     def eta(self, ahead: int) -> float:
         """Roughly how long until ``ahead`` more sends have gone and the next may go."""

@@ -1,0 +1,370 @@
+"""The delivery engine on a virtual clock: the outbox, the card keeper and the in-memory store, with a scripted
+Slack port, in one event loop and no I/O (``tests/unit/virtual_time.py``). Minutes of pacing, Retry-After, backoff,
+lease expiry and takeover run in milliseconds; two outboxes on one shared in-memory store stand for two replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.button_keys import ButtonKeys
+from bot.core.errors import BotError, ErrorCode
+from bot.core.models import DispatchRequest
+from bot.core.requests import parse_dispatch
+from bot.delivery.cards import CardKeeper
+from bot.delivery.leases import LEASE_TTL_SECONDS
+from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS, Outbox, Submission
+from bot.delivery.tokens import TokenVault
+from bot.slack.web_api import Posted
+from bot.store.memory import MemoryStore
+from tests.unit.virtual_time import VirtualClock, run
+
+TOKEN = "xoxb-1111-2222-SECRETbottoken"
+CHANNEL_IDS = {"alerts": "C0ALERTS", "other": "C0OTHER", "#alerts": "C0ALERTS", "#other": "C0OTHER"}
+
+
+@dataclass
+class Call:
+    at: float
+    method: str
+    channel: str
+    text: str
+
+
+@dataclass
+class ScriptedSlack:
+    """The Slack port: records what reached Slack, when; ``faults`` are raised (a ``BotError``) or waited
+    (seconds, a slow answer) before the next calls, in order."""
+
+    calls: list[Call] = field(default_factory=list)
+    faults: deque[BotError | float] = field(default_factory=deque)
+    slow: float = 0.0  # every call takes this long
+    ts: int = 0
+
+    async def _answer(self) -> None:
+        if self.slow:
+            await asyncio.sleep(self.slow)
+        while self.faults:
+            fault = self.faults.popleft()
+            if isinstance(fault, BotError):
+                raise fault
+            await asyncio.sleep(fault)
+
+    async def post(self, token: str, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
+        await self._answer()
+        channel_id = CHANNEL_IDS.get(channel, channel)
+        self.ts += 1
+        text = str(payload.get("text", ""))
+        self.calls.append(Call(asyncio.get_running_loop().time(), "thread" if thread_ts else "post", channel_id, text))
+        return Posted(channel_id, f"{self.ts}.000100")
+
+    async def update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        await self._answer()
+        self.calls.append(Call(asyncio.get_running_loop().time(), "update", channel_id, str(payload.get("text", ""))))
+
+    def posted(self) -> list[str]:
+        return [call.text.rsplit(" ", 1)[-1] for call in self.calls if call.method == "post"]
+
+    def times(self, method: str = "post") -> list[float]:
+        return [call.at for call in self.calls if call.method == method]
+
+
+def request(title: str, *, channel: str = "#alerts", alert: str | None = None) -> DispatchRequest:
+    message: dict[str, Any] = {"title": title}
+    if alert is not None:
+        message["link"] = f"https://console.example.test/monitoring/alert-manager/alert/{alert}"
+    return parse_dispatch(
+        channel_data={"token": TOKEN, "channel": channel}, secret_data={}, message=message, notification_type="ERROR"
+    )
+
+
+def outbox(store: MemoryStore, slack: ScriptedSlack, **pace: Any) -> Outbox:
+    keys = ButtonKeys(["a-button-key-for-tests"], Path("/nonexistent"))
+    tokens = TokenVault(keys)
+    rates = {"post_rate": 1.0, "post_burst": 3, "update_rate": 1.0, "update_burst": 3, **pace}
+    return Outbox(store, slack, CardKeeper(store, keys, tokens), tokens, clock=VirtualClock(), **rates)
+
+
+@asynccontextmanager
+async def running(*boxes: Outbox) -> AsyncIterator[None]:
+    for box in boxes:
+        await box.start()
+    try:
+        yield
+    finally:
+        for box in boxes:
+            await box.drain(0)
+
+
+async def until(condition: Callable[[], bool], *, within: float = 600.0, step: float = 0.05) -> float:
+    """Let virtual time pass until ``condition`` holds (at most ``within`` seconds); the time it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not condition():
+        assert loop.time() - started < within, "never happened"
+        await asyncio.sleep(step)
+    return loop.time() - started
+
+
+async def submit(box: Outbox, title: str, **kwargs: Any) -> Submission:
+    submission = await box.submit(request(title, **kwargs), digest=None, window=0)
+    assert submission is not None
+    return submission
+
+
+def test_a_lane_delivers_in_order_at_slacks_pace_after_a_burst() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        box = outbox(MemoryStore(), slack, post_rate=1.0, post_burst=2)
+        async with running(box):
+            for n in range(6):
+                await submit(box, f"alert {n}")
+            await until(lambda: len(slack.posted()) == 6)
+        assert slack.posted() == [f"{n}" for n in range(6)]
+        times = slack.times()
+        assert times[1] - times[0] < 0.01  # the burst goes at once
+        gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+        assert all(gap >= 1 / 0.95 - 0.01 for gap in gaps), gaps  # then one a second (less a safety margin)
+        assert all(gap < 1.2 for gap in gaps), gaps
+
+    run(main())
+
+
+def test_lanes_of_two_channels_do_not_wait_for_each_other() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        slack.faults.append(30.0)  # the first call (to #alerts) is slow
+        box = outbox(MemoryStore(), slack)
+        async with running(box):
+            await submit(box, "slow one")
+            await submit(box, "other channel", channel="#other")
+            took = await until(lambda: any(call.channel == "C0OTHER" for call in slack.calls))
+            assert took < 1.0
+
+    run(main())
+
+
+def test_a_retry_after_pauses_the_lane_for_as_long_as_slack_said() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        box = outbox(MemoryStore(), slack, post_rate=10.0, post_burst=10)
+        async with running(box):
+            await submit(box, "first 1")
+            await until(lambda: len(slack.posted()) == 1)
+            slack.faults.append(BotError(ErrorCode.SLACK_RATE_LIMITED, "429", retryable=True, retry_after=12))
+            await submit(box, "second 2")
+            await submit(box, "third 3")
+            await until(lambda: len(slack.posted()) == 3)
+        first, second, third = slack.times()
+        assert second - first >= 12  # nothing went to the channel during the pause
+        assert third - second < 1.0  # then the queue moves at the pace again
+        assert slack.posted() == ["1", "2", "3"]
+
+    run(main())
+
+
+def test_a_retry_after_on_an_update_pauses_the_workspaces_updates() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        box = outbox(MemoryStore(), slack, post_rate=10.0, post_burst=10, update_rate=10.0, update_burst=10)
+        async with running(box):
+            await submit(box, "a", alert="alert-a")
+            await submit(box, "b", alert="alert-b", channel="#other")
+            await until(lambda: len(slack.posted()) == 2)
+            slack.faults.append(BotError(ErrorCode.SLACK_RATE_LIMITED, "429", retryable=True, retry_after=20))
+            await submit(box, "a again", alert="alert-a")  # its update meets the 429
+            await asyncio.sleep(0.5)
+            await submit(box, "b again", alert="alert-b", channel="#other")  # another channel, same workspace
+            await until(lambda: len(slack.times("update")) == 2)
+        first, second = slack.times("update")
+        assert first - slack.times()[1] >= 20 and second - first < 1.0  # both waited out the pause
+
+    run(main())
+
+
+def test_an_outage_is_retried_with_a_doubling_backoff() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        down = BotError(ErrorCode.SLACK_UNAVAILABLE, "503", retryable=True)
+        slack.faults.extend([down, down, down, down])
+        box = outbox(MemoryStore(), slack)
+        async with running(box):
+            submission = await submit(box, "during an outage 1")
+            took = await until(lambda: len(slack.posted()) == 1)
+            await asyncio.wait_for(submission.future, 1)
+        expected = sum(FIRST_BACKOFF_SECONDS * 2**n for n in range(4))  # 0.5 + 1 + 2 + 4
+        assert expected <= took < expected + 1, took
+
+    run(main())
+
+
+def test_a_permanent_failure_is_recorded_and_the_lane_goes_on() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        slack.faults.append(BotError(ErrorCode.SLACK_CHANNEL_NOT_FOUND, "channel_not_found"))
+        store = MemoryStore()
+        box = outbox(store, slack)
+        async with running(box):
+            doomed = await submit(box, "to nowhere 1")
+            await submit(box, "fine 2")
+            await until(lambda: len(slack.posted()) == 1)
+            assert isinstance(doomed.future.exception(), BotError)
+        assert slack.posted() == ["2"]
+        [(_, _, reason)] = await store.failed_items()
+        assert reason.startswith("ERROR_SLACK_CHANNEL_NOT_FOUND")
+
+    run(main())
+
+
+def test_draining_delivers_what_fits_and_keeps_the_rest_in_the_outbox() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        store = MemoryStore()
+        box = outbox(store, slack, post_rate=1.0, post_burst=1)
+        await box.start()
+        for n in range(6):
+            await box.persist((await submit(box, f"queued {n}")).job)  # written down: their dispatches answered
+        await box.drain(2.5)
+        delivered = len(slack.posted())
+        assert 2 <= delivered <= 4
+        assert (await store.outbox_counts()).get("pending") == 6 - delivered
+        again = outbox(store, slack, post_rate=10.0, post_burst=10)  # the next start delivers the rest
+        async with running(again):
+            await until(lambda: len(slack.posted()) == 6)
+        assert slack.posted() == [f"{n}" for n in range(6)]
+
+    run(main())
+
+
+def test_idle_lanes_are_forgotten() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        box = outbox(MemoryStore(), slack)
+        async with running(box):
+            for channel in ("#alerts", "#other"):
+                await submit(box, "x", channel=channel)
+            await until(lambda: len(slack.posted()) == 2)
+            assert box.lane_count() == 2
+            took = await until(lambda: box.lane_count() == 0, step=1.0)
+            assert 55 <= took <= 65  # LANE_IDLE_SECONDS
+
+    run(main())
+
+
+def test_a_card_is_posted_once_and_then_updated() -> None:
+    async def main() -> None:
+        slack = ScriptedSlack()
+        box = outbox(MemoryStore(), slack)
+        async with running(box):
+            for n in range(3):
+                await submit(box, f"escalated {n}", alert="alert-1")
+            await until(lambda: len(slack.times("update")) == 2)
+        assert len(slack.posted()) == 1
+
+    run(main())
+
+
+# Two replicas: two outboxes on one shared in-memory store.
+
+
+def _lane(store: MemoryStore) -> str:
+    [name] = [name for name in store._leases if name.startswith("lane:")]
+    return name
+
+
+def test_a_holder_keeps_its_lane_through_a_call_longer_than_a_lease() -> None:
+    async def main() -> None:
+        store, slack = MemoryStore(shared=True), ScriptedSlack(slow=20.0)  # each call outlasts the 6 s lease
+        a, b = outbox(store, slack), outbox(store, slack)
+        async with running(a, b):
+            for n in range(3):
+                await submit(a if n % 2 == 0 else b, f"alert {n}")
+            await until(lambda: len(slack.posted()) == 3)
+            await asyncio.sleep(30)
+        assert slack.posted() == ["0", "1", "2"]  # each once, in order
+
+    run(main())
+
+
+def test_a_lease_lost_mid_item_sends_nothing_twice() -> None:
+    async def main() -> None:
+        store, slack = MemoryStore(shared=True), ScriptedSlack()
+        a, b = outbox(store, slack), outbox(store, slack)
+        async with running(a, b):
+            await submit(a, "warm-up 0")
+            await until(lambda: len(slack.posted()) == 1)
+            slack.faults.append(30.0)  # a's next post hangs for 30 s ...
+            for n in (1, 2, 3):
+                await submit(a, f"alert {n}")
+            await asyncio.sleep(0.1)
+            store.failing.add("renew_leases")  # ... and meanwhile a cannot reach the store for its heartbeat
+            await asyncio.sleep(LEASE_TTL_SECONDS + TAKEOVER_SECONDS + 1)
+            assert store._leases[_lane(store)][0] == b._leases.owner if b._leases else False  # b took the lane
+            await until(lambda: len(slack.posted()) == 4)
+            store.failing.clear()
+            await asyncio.sleep(30)
+        assert slack.posted() == ["0", "1", "2", "3"]  # a's post landed once; b waited for it, then went on
+
+    run(main())
+
+
+def test_a_dead_replicas_lane_is_taken_over() -> None:
+    async def main() -> None:
+        store, slack = MemoryStore(shared=True), ScriptedSlack()
+        a, b = outbox(store, slack, post_rate=1.0, post_burst=1), outbox(store, slack)
+        await a.start()
+        async with running(b):
+            for n in range(5):
+                await a.persist((await submit(a, f"alert {n}")).job)
+            await until(lambda: len(slack.posted()) == 1)
+            for task in asyncio.all_tasks():  # a dies: its tasks stop, its leases are never released
+                if task.get_name().startswith("lane ") or task in a._background:
+                    task.cancel()
+            took = await until(lambda: len(slack.posted()) == 5, step=0.25)
+            assert took <= LEASE_TTL_SECONDS + TAKEOVER_SECONDS + 6  # taken over once the lease ran out
+        with contextlib.suppress(Exception):
+            await a.drain(0)
+        assert slack.posted() == ["0", "1", "2", "3", "4"]
+
+    run(main())
+
+
+def test_a_dispatch_through_the_replica_not_holding_the_lane_is_answered_when_posted() -> None:
+    async def main() -> None:
+        store, slack = MemoryStore(shared=True), ScriptedSlack()
+        a, b = outbox(store, slack), outbox(store, slack)
+        async with running(a, b):
+            await submit(a, "a holds the lane 0")
+            await until(lambda: len(slack.posted()) == 1)
+            through_b = await submit(b, "through b 1")
+            await asyncio.wait_for(through_b.future, 2)  # b learnt it from the store's events
+        assert slack.posted() == ["0", "1"]
+
+    run(main())
+
+
+def test_a_repeat_is_told_apart_and_a_refused_dispatch_is_not_one() -> None:
+    async def main() -> None:
+        store, slack = MemoryStore(shared=True), ScriptedSlack()
+        box = outbox(store, slack)
+        async with running(box):
+            store.fail_next.extend(["enqueue"] * 40)  # the store refuses the first dispatch until its deadline
+            try:
+                await box.submit(request("once 1"), digest="d1", window=300)
+            except BotError as exc:
+                assert exc.code is ErrorCode.STORE_UNAVAILABLE
+            else:
+                raise AssertionError("accepted while the store refused it")
+            store.fail_next.clear()
+            assert await box.submit(request("once 1"), digest="d1", window=300) is not None  # not a repeat
+            assert await box.submit(request("once 1"), digest="d1", window=300) is None  # now it is
+            await until(lambda: len(slack.posted()) == 1)
+
+    run(main())
