@@ -29,7 +29,7 @@ from bot.core.lifecycle import Transition, phase_of
 from bot.core.mentions import NO_MENTIONS, CardMentions, Lookups, Resolved, card_mentions, lookups_for, plan_mentions
 from bot.core.models import MentionRules, Message, NotificationType
 from bot.core.sealed import fingerprint
-from bot.delivery.pacer import Pacer
+from bot.pacing import Pacer
 from bot.slack.errors import SlackCallError, translate
 from bot.slack.web_api import SlackSender
 
