@@ -110,7 +110,7 @@ class CardBook(Protocol):
 
 
 class People(Protocol):
-    """Who clicked, in Cloudforet's words: the clicker's e-mail, when Slack gives it (bot.slack.directory)."""
+    """Who clicked, in Cloudforet's words: the clicker's e-mail, when Slack gives it (bot.mentions)."""
 
     async def email_of(self, user_id: str, channel_id: str) -> str | None: ...
 
