@@ -14,13 +14,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any
 
 from bot import metrics
 from bot.core.errors import BotError, ErrorCode
 from bot.core.lifecycle import alert_key
-from bot.core.models import DispatchRequest
+from bot.core.models import DispatchOutcome, DispatchRequest
 from bot.delivery.outbox import Outbox
 from bot.slack.web_api import SlackSender
 
@@ -28,15 +27,6 @@ logger = logging.getLogger(__name__)
 VERIFY_TIMEOUT_SECONDS = 30
 
 AppTokenHook = Callable[[str], Awaitable[None]]
-
-
-class DispatchOutcome(StrEnum):
-    """How a dispatch was answered (also the ``outcome`` label of ``chatops_dispatch_total``)."""
-
-    POSTED = "posted"  # the card is in Slack
-    QUEUED = "queued"  # durably in the outbox; it goes out at Slack's pace or after an outage
-    REPEAT = "repeat"  # the same dispatch was accepted within the repeat window: nothing more to do
-    FAILED = "failed"  # metrics only: a permanent error was raised to the caller
 
 
 metrics.outcomes(metrics.NOTIFICATIONS, DispatchOutcome)

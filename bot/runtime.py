@@ -23,9 +23,10 @@ from bot.delivery.cards import CardKeeper
 from bot.delivery.outbox import Outbox
 from bot.delivery.tokens import TokenVault
 from bot.dispatch import DispatchService
+from bot.mentions import ClickerEmails
 from bot.settings import Settings
 from bot.slack.bolt_app import build_bolt_app
-from bot.slack.directory import ClickerEmails, SlackDirectory
+from bot.slack.directory import SlackDirectory
 from bot.slack.http_app import build_http_app
 from bot.slack.listener import ConnectionGuard, connection_cap, descriptor_limit, listen_backlog
 from bot.slack.response_url import ResponseUrls

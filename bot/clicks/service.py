@@ -33,6 +33,7 @@ from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, Call
 from bot.core.alerts import action_key, alert_id_from_url, done_label
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
+from bot.core.clicks import Click
 from bot.core.mentions import responder_text
 from bot.core.sealed import SealError, unseal
 from bot.core.text import escape_mrkdwn
@@ -46,51 +47,6 @@ ADVICE = {
     Outcome.REFUSED: "This plugin is not allowed to call that address; ask the operator to check "
     "BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet.",
 }
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-@dataclass(frozen=True)
-class Click:
-    """What the service needs from a ``block_actions`` payload."""
-
-    user_id: str
-    user_name: str
-    team_id: str
-    channel_id: str
-    message_ts: str
-    action_id: str
-    value: str
-    label: str
-    message: dict[str, Any]
-
-    @classmethod
-    def from_body(cls, body: Any) -> Click:
-        """Read a click from a payload of any shape: a field that is missing or of the wrong type reads as empty
-        (and an empty button value is refused as not ours), so this never raises."""
-        body = _object(body)
-        actions = body.get("actions")
-        action = _object(actions[0]) if isinstance(actions, list) and actions else {}
-        user = _object(body.get("user"))
-        container = _object(body.get("container"))
-        message = _object(body.get("message"))
-        return cls(
-            user_id=_text(user.get("id")),
-            user_name=_text(user.get("username")) or _text(user.get("name")) or _text(user.get("id")) or "someone",
-            team_id=_text(_object(body.get("team")).get("id")) or _text(user.get("team_id")),
-            channel_id=_text(_object(body.get("channel")).get("id")) or _text(container.get("channel_id")),
-            message_ts=_text(container.get("message_ts")) or _text(message.get("ts")),
-            action_id=_text(action.get("action_id")),
-            value=_text(action.get("value")),
-            label=_text(_object(action.get("text")).get("text")),
-            message=message,
-        )
 
 
 class Responder(Protocol):
@@ -110,7 +66,7 @@ class CardBook(Protocol):
 
 
 class People(Protocol):
-    """Who clicked, in Cloudforet's words: the clicker's e-mail, when Slack gives it (bot.slack.directory)."""
+    """Who clicked, in Cloudforet's words: the clicker's e-mail, when Slack gives it (bot.mentions)."""
 
     async def email_of(self, user_id: str, channel_id: str) -> str | None: ...
 

@@ -27,6 +27,7 @@ from bot.cloudforet._proto.spaceone.api.alert_manager.plugin import (
 )
 from bot.cloudforet.channel_schema import plugin_metadata
 from bot.cloudforet.servicers import (
+    Dispatcher,
     ServiceHandlers,
     answer,
     dict_to_struct,
@@ -37,7 +38,6 @@ from bot.cloudforet.servicers import (
     verify_secret,
 )
 from bot.core.models import DOMAIN_ID_KEY
-from bot.dispatch import DispatchService
 
 # The notification type's name by its number in 2.x's own enum (not 1.x's: the same names, other numbers). A
 # number this code does not know has no name here, and ``parse_dispatch`` takes it for NONE.
@@ -69,7 +69,7 @@ def message_to_struct(message: notification_pb2.NotificationMessage, domain_id: 
 
 
 class AlertManagerProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
-    def __init__(self, service: DispatchService) -> None:
+    def __init__(self, service: Dispatcher) -> None:
         self._service = service
         self._metadata = dict_to_struct(plugin_metadata())
 
@@ -94,7 +94,7 @@ class AlertManagerProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
 
 
 class AlertManagerNotificationServicer(notification_pb2_grpc.NotificationServicer):
-    def __init__(self, service: DispatchService) -> None:
+    def __init__(self, service: Dispatcher) -> None:
         self._service = service
 
     async def dispatch(
@@ -117,7 +117,7 @@ class AlertManagerNotificationServicer(notification_pb2_grpc.NotificationService
         return await answer(context, "Notification.dispatch", run)
 
 
-def add_alert_manager_servicers(server: grpc.aio.Server, service: DispatchService) -> tuple[str, ...]:
+def add_alert_manager_servicers(server: grpc.aio.Server, service: Dispatcher) -> tuple[str, ...]:
     """Register 2.x ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
     protocol, notification = AlertManagerProtocolServicer(service), AlertManagerNotificationServicer(service)
     services: ServiceHandlers = {

@@ -15,11 +15,10 @@ from grpc_reflection.v1alpha import reflection
 
 from bot.cloudforet.alert_manager import add_alert_manager_servicers
 from bot.cloudforet.apis import CloudforetApi
-from bot.cloudforet.servicers import add_plugin_servicers
-from bot.dispatch import DispatchService
+from bot.cloudforet.servicers import Dispatcher, add_plugin_servicers
 
 # How each API's services are registered (each returns the full names of what it registered).
-_REGISTER: dict[CloudforetApi, Callable[[grpc.aio.Server, DispatchService], tuple[str, ...]]] = {
+_REGISTER: dict[CloudforetApi, Callable[[grpc.aio.Server, Dispatcher], tuple[str, ...]]] = {
     CloudforetApi.NOTIFICATION: add_plugin_servicers,
     CloudforetApi.ALERT_MANAGER: add_alert_manager_servicers,
 }
@@ -29,14 +28,14 @@ _REGISTER: dict[CloudforetApi, Callable[[grpc.aio.Server, DispatchService], tupl
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-def register_api(server: grpc.aio.Server, service: DispatchService, api: CloudforetApi) -> tuple[str, ...]:
+def register_api(server: grpc.aio.Server, service: Dispatcher, api: CloudforetApi) -> tuple[str, ...]:
     """Register ``api``'s ``Protocol`` and ``Notification`` (the generated add_*_to_server, with a parser that
     cannot fail); return their full service names."""
     return _REGISTER[api](server, service)
 
 
 async def start_grpc_server(
-    service: DispatchService, address: str, api: CloudforetApi = CloudforetApi.NOTIFICATION
+    service: Dispatcher, address: str, api: CloudforetApi = CloudforetApi.NOTIFICATION
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving ``api`` on ``address`` (``host:port``, port 0 picks a free one); return the server and its
     port."""

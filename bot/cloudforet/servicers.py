@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
@@ -30,10 +30,9 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import (
 from bot.cloudforet.channel_schema import plugin_metadata
 from bot.cloudforet.status import grpc_status
 from bot.core.errors import BotError, ErrorCode
-from bot.core.models import DOMAIN_ID_KEY, DispatchRequest
+from bot.core.models import DOMAIN_ID_KEY, DispatchOutcome, DispatchRequest
 from bot.core.requests import parse_channel, parse_dispatch
 from bot.core.text import ELLIPSIS
-from bot.dispatch import DispatchOutcome, DispatchService
 from bot.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -143,6 +142,15 @@ async def _answer(
     raise AssertionError("unreachable")  # context.abort always raises
 
 
+class Dispatcher(Protocol):
+    """What the servicers hand a request to (``bot.dispatch.DispatchService``, given by the runtime): a dispatch
+    answered or refused with a ``BotError``, and a bot token checked with Slack."""
+
+    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> DispatchOutcome: ...
+
+    async def verify(self, token: str) -> dict[str, Any]: ...
+
+
 def parse_counted(
     *, channel_data: dict[str, Any], secret_data: dict[str, Any], message: dict[str, Any], notification_type: str
 ) -> DispatchRequest:
@@ -157,7 +165,7 @@ def parse_counted(
         raise
 
 
-async def verify_secret(service: DispatchService, options: dict[str, Any], secret: dict[str, Any]) -> None:
+async def verify_secret(service: Dispatcher, options: dict[str, Any], secret: dict[str, Any]) -> None:
     """``Protocol.verify``: check the bot token in ``secret`` with Slack; nothing to check without one."""
     if not secret.get("token"):
         # Nothing to check (Cloudforet verifies a protocol before any channel exists).
@@ -167,7 +175,7 @@ async def verify_secret(service: DispatchService, options: dict[str, Any], secre
 
 
 class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
-    def __init__(self, service: DispatchService) -> None:
+    def __init__(self, service: Dispatcher) -> None:
         self._service = service
         self._metadata = dict_to_struct(plugin_metadata())
 
@@ -192,7 +200,7 @@ class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServicer):
-    def __init__(self, service: DispatchService) -> None:
+    def __init__(self, service: Dispatcher) -> None:
         self._service = service
 
     async def dispatch(
@@ -276,7 +284,7 @@ def register_services(server: grpc.aio.Server, services: ServiceHandlers) -> Non
         server.add_registered_method_handlers(name, handlers)
 
 
-def add_plugin_servicers(server: grpc.aio.Server, service: DispatchService) -> tuple[str, ...]:
+def add_plugin_servicers(server: grpc.aio.Server, service: Dispatcher) -> tuple[str, ...]:
     """Register 1.x ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
     protocol, notification = ProtocolServicer(service), NotificationServicer(service)
     services: ServiceHandlers = {

@@ -1,7 +1,8 @@
-"""Slack's message and Block Kit limits, each with where the number comes from.
+"""Slack's message and Block Kit limits, and the bounds of its ``Retry-After``, each with where the number comes from.
 
 Sources: https://api.slack.com/reference/block-kit/blocks, .../block-kit/block-elements,
-.../block-kit/composition-objects and https://api.slack.com/methods/chat.update.
+.../block-kit/composition-objects, https://api.slack.com/methods/chat.update and
+https://api.slack.com/apis/rate-limits.
 """
 
 from __future__ import annotations
@@ -35,3 +36,13 @@ MAX_TOP_LEVEL_TEXT = 4000
 # 12,000 characters (slackapi/bolt-js#2509). We keep a margin below it.
 MAX_TOTAL_BLOCK_TEXT = 12000
 TOTAL_BLOCK_TEXT_BUDGET = 11500
+
+# The longest wait a Retry-After can impose. Slack asks for seconds up to about a minute (its Tier 1 methods allow
+# one call a minute: https://api.slack.com/apis/rate-limits); a larger value comes from something in between
+# (a proxy) or a bug, and honouring it would hold every item behind it until a restart. Five minutes is past any
+# window Slack counts in; if Slack still means it afterwards it answers 429 again and we wait again.
+MAX_RETRY_AFTER_SECONDS = 300.0
+# A 429 whose Retry-After is missing or unreadable (a proxy rewrote it): wait as long as Slack's own example of a
+# 429 does ("Retry-After: 30", https://api.slack.com/apis/rate-limits), long enough for a per-minute window to
+# move on, short enough that a storm resumes quickly.
+DEFAULT_RETRY_AFTER_SECONDS = 30.0

@@ -1,4 +1,5 @@
-"""Validated models of a dispatch request: the channel settings, the message and its notification type.
+"""Validated models of a dispatch request: the channel settings, the message and its notification type; and how
+a dispatch was answered (``DispatchOutcome``).
 
 Cloudforet sends ``message`` as a protobuf Struct: numbers arrive as floats, keys may be missing and unknown
 keys appear. The message model is therefore lenient (any scalar becomes text, unknown keys are ignored);
@@ -420,3 +421,12 @@ class DispatchRequest(BaseModel):
     message: Message
     notification_type: NotificationType = NotificationType.NONE
     raw_message: dict[str, Any] = Field(default_factory=dict)  # as received, to re-render the card later
+
+
+class DispatchOutcome(StrEnum):
+    """How a dispatch was answered (also the ``outcome`` label of ``chatops_dispatch_total``)."""
+
+    POSTED = "posted"  # the card is in Slack
+    QUEUED = "queued"  # durably in the outbox; it goes out at Slack's pace or after an outage
+    REPEAT = "repeat"  # the same dispatch was accepted within the repeat window: nothing more to do
+    FAILED = "failed"  # metrics only: a permanent error was raised to the caller

@@ -27,8 +27,8 @@ from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_t
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.tokens import TokenVault
+from bot.mentions import Directory, MentionResolver
 from bot.slack.card_builder import build_card
-from bot.slack.directory import MentionResolver, SlackDirectory
 from bot.slack.web_api import Posted
 from bot.store import CardRecord, ItemKind, OutboxItem, Store
 
@@ -124,9 +124,9 @@ def _shown(action: metrics.CardChange, channel_id: str, ts: str, keys: list[str]
 
 class CardKeeper:
     def __init__(
-        self, store: Store, keys: ButtonKeys, tokens: TokenVault, *, directory: SlackDirectory | None = None
+        self, store: Store, keys: ButtonKeys, tokens: TokenVault, *, directory: Directory | None = None
     ) -> None:
-        self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.slack.directory)
+        self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.mentions)
         self._store = store
         self._keys = keys
         self._tokens = tokens

@@ -1,103 +1,19 @@
-"""Pacing: a token bucket per Slack rate limit, which Slack's own ``Retry-After`` can pause further.
+"""The outbox's shared budget: a pacer whose bucket lives in the shared store (``SharedPacer``).
 
-Slack allows ``chat.postMessage`` about one message per second per channel with short bursts
-(https://api.slack.com/methods/chat.postMessage#rate_limiting) and ``chat.update`` at Tier 3, about 50 per
-minute per workspace (https://api.slack.com/apis/rate-limits). Sending at that pace, rather than into 429s,
-is what keeps an alert storm from being throttled into loss.
+The generic token bucket is ``bot.pacing.Pacer``, named here too because the outbox takes both from this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
-from collections.abc import Callable
 
-from bot.slack.errors import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+from bot.pacing import SAFETY, Pacer, pause_seconds
 from bot.store import Store, StoreError
 
+__all__ = ["Pacer", "SharedPacer"]
+
 logger = logging.getLogger(__name__)
-
-# A little under the advertised pace: our send time and Slack's arrival time differ by network jitter.
-SAFETY = 0.95
-# The longest a pause can hold a lane: the same bound as any Retry-After (see slack_errors), so no value, however
-# it reaches us, keeps items waiting until a restart.
-MAX_PAUSE_SECONDS = MAX_RETRY_AFTER_SECONDS
-# A token this close to whole counts as whole: the refill arithmetic leaves waits of ~1e-13 s, which a clock that does
-# not move between two reads (a virtual one, or a coarse one) would wait out forever.
-WHOLE_TOKEN = 1 - 1e-9
-
-
-class Pacer:
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        """``rate`` per second (0 = unpaced), up to ``burst`` at once."""
-        self.rate = rate * SAFETY if rate > 0 else 0.0
-        self.burst = max(1, burst)
-        self._clock = clock
-        self._tokens = float(self.burst)
-        self._stamp = clock()
-        self._paused_until = 0.0
-
-    def _refill(self) -> None:
-        now = self._clock()
-        if now > self._stamp:  # after a pause the stamp lies ahead: nothing accrues until then
-            if self.rate:
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-
-    def wait_time(self) -> float:
-        """Seconds until the next send may go."""
-        now = self._clock()
-        pause = max(0.0, self._paused_until - now)
-        if not self.rate:
-            return pause
-        self._refill()
-        return max(pause, 0.0 if self._tokens >= WHOLE_TOKEN else (1 - self._tokens) / self.rate)
-
-    def eta(self, ahead: int) -> float:
-        """Roughly how long until ``ahead`` more sends have gone and the next may go."""
-        pause = max(0.0, self._paused_until - self._clock())
-        if not self.rate:
-            return pause
-        self._refill()
-        return pause + max(0.0, ahead + 1 - self._tokens) / self.rate
-
-    async def acquire(self) -> None:
-        while (wait := self.wait_time()) > 0:  # noqa: ASYNC110 - waiting out a deadline, not an event
-            await asyncio.sleep(wait)
-        if self.rate:
-            self._tokens -= 1
-
-    def reserve(self, within: float) -> float | None:
-        """Take the next turn if it comes within ``within`` seconds, and say in how many seconds it comes; None,
-        taking nothing, when it comes later. A turn is taken at once (the bucket may go below zero), so callers
-        that reserve together are given successive turns, not all the same free moment. For callers that give up
-        rather than wait long (look-ups a card waits for); ``acquire`` waits for whatever turn is free."""
-        now = self._clock()
-        pause = max(0.0, self._paused_until - now)
-        if not self.rate:
-            return pause if pause <= within else None
-        self._refill()
-        # tokens accrue from the stamp (after a pause it lies ahead), one turn costs one token
-        wait = max(pause, max(0.0, self._stamp - now) + max(0.0, 1 - self._tokens) / self.rate)
-        if wait > within:
-            return None
-        self._tokens -= 1
-        return wait
-
-    def paused_for(self) -> float:
-        """Seconds left of a pause Slack asked for (``pause``); 0 when none."""
-        return max(0.0, self._paused_until - self._clock())
-
-    def pause(self, seconds: float) -> None:
-        """Slack said 429: nothing goes before ``seconds`` from now (at most ``MAX_PAUSE_SECONDS``), and the bucket
-        starts empty."""
-        seconds = DEFAULT_RETRY_AFTER_SECONDS if math.isnan(seconds) else min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
-        self._refill()
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-        self._tokens = 0.0
-        self._stamp = self._paused_until
 
 
 class SharedPacer:
@@ -125,7 +41,7 @@ class SharedPacer:
             await asyncio.sleep(wait)
 
     def pause(self, seconds: float) -> None:
-        seconds = DEFAULT_RETRY_AFTER_SECONDS if math.isnan(seconds) else min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
+        seconds = pause_seconds(seconds)
         task = asyncio.get_running_loop().create_task(self._pause(seconds))
         self._pauses.add(task)
         task.add_done_callback(self._pauses.discard)

@@ -9,7 +9,7 @@ its request, and a listener that raises can make it wait out its 3-second ack ti
 fields checked (anything else Slack adds later is left out, not refused); the listener itself never lets an
 exception escape, and a click on a button no listener knows is acknowledged here rather than left to Bolt's
 unhandled-request path. A malformed payload is logged by what is wrong with it (field names and types), never by
-its content.
+its content. :func:`read_click` reads the click (``bot.core.clicks.Click``) that the click service is handed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.adapter.socket_mode.async_internals import send_async_response
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -30,8 +30,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.clicks.service import Click, ClickService
 from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
+from bot.core.clicks import Click
 from bot.slack.response_url import ResponseUrl, ResponseUrlRefused, ResponseUrls
 
 logger = logging.getLogger(__name__)
@@ -221,6 +221,39 @@ def block_actions(payload: Any) -> dict[str, Any]:
     return clean
 
 
+def _loose_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _loose_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def read_click(body: Any) -> Click:
+    """Read a click from a payload of any shape: a field that is missing or of the wrong type reads as empty
+    (and an empty button value is refused as not ours), so this never raises."""
+    body = _loose_object(body)
+    actions = body.get("actions")
+    action = _loose_object(actions[0]) if isinstance(actions, list) and actions else {}
+    user = _loose_object(body.get("user"))
+    container = _loose_object(body.get("container"))
+    message = _loose_object(body.get("message"))
+    return Click(
+        user_id=_loose_text(user.get("id")),
+        user_name=(_loose_text(user.get("username")) or _loose_text(user.get("name")) or _loose_text(user.get("id")))
+        or "someone",
+        team_id=_loose_text(_loose_object(body.get("team")).get("id")) or _loose_text(user.get("team_id")),
+        channel_id=(
+            _loose_text(_loose_object(body.get("channel")).get("id")) or _loose_text(container.get("channel_id"))
+        ),
+        message_ts=_loose_text(container.get("message_ts")) or _loose_text(message.get("ts")),
+        action_id=_loose_text(action.get("action_id")),
+        value=_loose_text(action.get("value")),
+        label=_loose_text(_loose_object(action.get("text")).get("text")),
+        message=message,
+    )
+
+
 def http_request(payload: dict[str, Any]) -> AsyncBoltRequest:
     """A Bolt request for a checked payload, as JSON: Bolt then reads exactly what was checked."""
     return AsyncBoltRequest(body=json.dumps(payload), headers={"content-type": "application/json"})
@@ -239,6 +272,13 @@ class ResponseUrlResponder:
 
     async def tell(self, text: str) -> None:
         await self._responses.tell(self._url, text)
+
+
+class ClickHandler(Protocol):
+    """What the Bolt app hands a click to (``bot.clicks.service.ClickService``, given by the runtime): it never
+    raises, and talks back through the responder."""
+
+    async def handle(self, click: Click, respond: ResponseUrlResponder) -> object: ...
 
 
 async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
@@ -272,7 +312,7 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
     metrics.CLICK_ACK_SECONDS.labels(metrics.Transport.SOCKET_MODE.value).observe(time.time() - started)
 
 
-def build_bolt_app(clicks: ClickService, *, slack_api_url: str, responses: ResponseUrls) -> AsyncApp:
+def build_bolt_app(clicks: ClickHandler, *, slack_api_url: str, responses: ResponseUrls) -> AsyncApp:
     async def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
         # Clicks are answered through response_url, which needs no token.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id)
@@ -304,7 +344,7 @@ def build_bolt_app(clicks: ClickService, *, slack_api_url: str, responses: Respo
             return
         # An exception escaping here would make Bolt forget the ack and answer 404 after 3 s: none may.
         try:
-            await clicks.handle(Click.from_body(body), ResponseUrlResponder(responses, url))
+            await clicks.handle(read_click(body), ResponseUrlResponder(responses, url))
         except Exception as exc:
             logger.error("a click could not be handled: %s", type(exc).__name__)
 

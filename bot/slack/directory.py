@@ -7,9 +7,7 @@ click: what Slack does not answer in time stays plain text. A scope the app lack
 passed (time to add it and reinstall the app). Logs name methods, scopes and error codes, never a token or an
 e-mail address.
 
-``MentionResolver`` is the card keeper's mention step (the pure plan of ``bot.core.mentions``, these look-ups, the
-mentions to write); ``ClickerEmails`` gives the click service the clicker's e-mail, with the bot that last posted in
-the click's channel.
+``SlackDirectory`` is what ``bot.mentions`` (a card's mentions, a clicker's e-mail) is given as its directory.
 """
 
 from __future__ import annotations
@@ -17,19 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePath
 from typing import Any, Generic, TypeVar
 
-from bot.core.lifecycle import Transition, phase_of
-from bot.core.mentions import NO_MENTIONS, CardMentions, Lookups, Resolved, card_mentions, lookups_for, plan_mentions
-from bot.core.models import MentionRules, Message, NotificationType
+from bot.core.mentions import Lookups, Resolved
 from bot.core.sealed import fingerprint
-from bot.delivery.pacer import Pacer
+from bot.pacing import Pacer
 from bot.slack.errors import SlackCallError, translate
 from bot.slack.web_api import SlackSender
 
@@ -349,55 +343,3 @@ class SlackDirectory:
 
 async def _none() -> None:
     return None
-
-
-def _where(exc: BaseException) -> str:
-    """Where an exception was raised (file and line only: no values, so no secret, reach the log)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{PurePath(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown place"
-
-
-class MentionResolver:
-    """The card keeper's mention step: which mentions a notification's card gets (``bot.core.mentions``), with
-    the look-ups that needs. Without a directory, handles and assignees stay plain text. Never raises: a card is
-    never lost for its mentions."""
-
-    def __init__(self, directory: SlackDirectory | None = None) -> None:
-        self._directory = directory
-
-    async def for_card(
-        self, token: str, rules: object, message: Message, kind: NotificationType, transition: Transition
-    ) -> CardMentions:
-        """The mentions for a notification's card; ``rules`` as its outbox item keeps them (``MentionRules``)."""
-        try:
-            parsed = MentionRules.from_body(rules)
-            plan = plan_mentions(parsed, transition, phase_of(message), kind)
-            if not plan.any:
-                return NO_MENTIONS
-            lookups = lookups_for(parsed, message, plan)
-            resolved = Resolved()
-            if lookups and self._directory is not None:
-                resolved = await self._directory.resolve(token, lookups)
-            return card_mentions(parsed, message, plan, resolved)
-        except Exception as exc:  # a bug here must not cost the card: it goes out without mentions
-            logger.error("could not work out a card's mentions: %s at %s", type(exc).__name__, _where(exc))
-            return NO_MENTIONS
-
-
-class ClickerEmails:
-    """The click service's way to a clicker's e-mail, asked with the bot token that last posted in the click's
-    channel (the click brings none). Never raises."""
-
-    def __init__(self, directory: SlackDirectory, token_for_channel: Callable[[str], str | None]) -> None:
-        self._directory = directory
-        self._token_for_channel = token_for_channel
-
-    async def email_of(self, user_id: str, channel_id: str) -> str | None:
-        token = self._token_for_channel(channel_id)
-        if token is None or not user_id:
-            return None
-        try:
-            return await self._directory.email_of(token, user_id)
-        except Exception as exc:
-            logger.error("could not look up a clicker's e-mail: %s at %s", type(exc).__name__, _where(exc))
-            return None

@@ -13,18 +13,9 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from bot.core.errors import BotError, ErrorCode
+from bot.core.limits import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
 from bot.core.text import echo
 from bot.redact import redact
-
-# The longest wait a Retry-After can impose. Slack asks for seconds up to about a minute (its Tier 1 methods allow
-# one call a minute: https://api.slack.com/apis/rate-limits); a larger value comes from something in between
-# (a proxy) or a bug, and honouring it would hold every item behind it until a restart. Five minutes is past any
-# window Slack counts in; if Slack still means it afterwards it answers 429 again and we wait again.
-MAX_RETRY_AFTER_SECONDS = 300.0
-# A 429 whose Retry-After is missing or unreadable (a proxy rewrote it): wait as long as Slack's own example of a
-# 429 does ("Retry-After: 30", https://api.slack.com/apis/rate-limits), long enough for a per-minute window to
-# move on, short enough that a storm resumes quickly.
-DEFAULT_RETRY_AFTER_SECONDS = 30.0
 
 # Slack's two ways of saying "too many calls": ``ratelimited`` with HTTP 429 (any method, with a Retry-After:
 # https://api.slack.com/apis/rate-limits), and ``rate_limited`` with HTTP 200 ("Application has posted too many

@@ -17,9 +17,10 @@ import pytest
 
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
-from bot.clicks.service import Click, ClickOutcome, ClickService
+from bot.clicks.service import ClickOutcome, ClickService
 from bot.cloudforet.callback_client import CallbackClient, Outcome
 from bot.core.cards import CardStatus
+from bot.core.clicks import Click
 from bot.core.models import Message, NotificationType
 from bot.slack.card_builder import build_card, callback_values
 from bot.store import ClaimStatus, RedisStore, SqliteStore, Store

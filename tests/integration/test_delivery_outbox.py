@@ -14,7 +14,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.sealed import fingerprint, seal
 from bot.delivery.cards import dispatch_body
 from bot.delivery.outbox import Lane, lane_key
-from bot.delivery.pacer import Pacer
+from bot.pacing import Pacer
 from bot.store import ItemKind
 from tests.delivery_support import delivery_parts, eventually, request
 from tests.samples import TOKEN

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import BotError, ErrorCode
-from bot.dispatch import DispatchOutcome, DispatchService
+from bot.core.models import DispatchOutcome
+from bot.dispatch import DispatchService
 from bot.slack.web_api import SlackSender
 from tests.delivery_support import delivery_parts, request
 from tests.samples import alerting_message

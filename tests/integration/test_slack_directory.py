@@ -16,14 +16,9 @@ import pytest
 from bot.core.lifecycle import next_transition, phase_of
 from bot.core.mentions import Lookups, Resolved
 from bot.core.models import MentionRules, Message, NotificationType
+from bot.mentions import MentionResolver
 from bot.slack import directory as directory_module
-from bot.slack.directory import (
-    FAILED_TTL_SECONDS,
-    NOT_FOUND_TTL_SECONDS,
-    SCOPE_RETRY_SECONDS,
-    MentionResolver,
-    SlackDirectory,
-)
+from bot.slack.directory import FAILED_TTL_SECONDS, NOT_FOUND_TTL_SECONDS, SCOPE_RETRY_SECONDS, SlackDirectory
 from bot.slack.web_api import SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.samples import alerting_message

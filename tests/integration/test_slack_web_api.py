@@ -22,14 +22,9 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot.core.errors import BotError, ErrorCode
-from bot.delivery.pacer import MAX_PAUSE_SECONDS, Pacer
-from bot.slack.errors import (
-    DEFAULT_RETRY_AFTER_SECONDS,
-    MAX_RETRY_AFTER_SECONDS,
-    SlackCallError,
-    parse_retry_after,
-    translate,
-)
+from bot.core.limits import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+from bot.pacing import MAX_PAUSE_SECONDS, Pacer
+from bot.slack.errors import SlackCallError, parse_retry_after, translate
 from bot.slack.web_api import SlackSender, default_retry_handlers
 from tests.samples import TOKEN
 

@@ -14,7 +14,7 @@ import bot.runtime  # noqa: F401  # imports every module that counts, as the ser
 from bot import metrics
 from bot.clicks.service import ClickOutcome
 from bot.core.errors import ErrorCode
-from bot.dispatch import DispatchOutcome
+from bot.core.models import DispatchOutcome
 from bot.slack.socket_mode import TokenState
 
 

@@ -1,4 +1,4 @@
-"""The pure lifecycle of an alert's card, and the pacer that keeps delivery within Slack's limits."""
+"""The token bucket that keeps calls to Slack within its limits (bot.pacing)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.delivery.pacer import SAFETY, Pacer
+from bot.core.limits import DEFAULT_RETRY_AFTER_SECONDS
+from bot.pacing import MAX_PAUSE_SECONDS, SAFETY, Pacer, pause_seconds
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -68,3 +69,18 @@ def test_a_pause_holds_reservations_too() -> None:
     clock.now += 30
     assert pacer.paused_for() == 0
     assert Pacer(rate=0, burst=1, clock=clock).reserve(within=0.0) == 0.0  # unpaced: always now
+
+
+@pytest.mark.parametrize(
+    ("asked", "held"),
+    [
+        (12.0, 12.0),
+        (-5.0, 0.0),
+        (1e9, MAX_PAUSE_SECONDS),
+        (float("inf"), MAX_PAUSE_SECONDS),
+        (float("nan"), DEFAULT_RETRY_AFTER_SECONDS),
+    ],
+)
+def test_a_pause_is_bounded_the_same_way_for_every_pacer(asked: float, held: float) -> None:
+    """One rule for how long a Retry-After may pause (the local pacer and the store-shared one both use it)."""
+    assert pause_seconds(asked) == held
