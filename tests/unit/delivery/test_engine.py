@@ -6,8 +6,8 @@ lease expiry and takeover run in milliseconds; two outboxes on one shared in-mem
 from __future__ import annotations
 
 import asyncio
-import itertools
 import contextlib
+import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
