@@ -30,7 +30,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import __version__, metrics, tracing
-from bot.slack.errors import SlackCallError, parse_retry_after, translate
+from bot.slack.errors import SlackCallError, retry_after_header, translate
 
 logger = logging.getLogger(__name__)
 HTTP_TIMEOUT_SECONDS = 15
@@ -52,16 +52,9 @@ class Posted:
     ts: str
 
 
-def _header(response: HttpResponse, name: str) -> str | None:
-    for key, values in response.headers.items():
-        if key.lower() == name and values:
-            return str(values[0])
-    return None
-
-
 def retry_after(response: HttpResponse) -> float:
     """Seconds a 429 asks to wait: its ``Retry-After`` read robustly, bounded (see ``parse_retry_after``)."""
-    return parse_retry_after(_header(response, "retry-after"))
+    return retry_after_header(response.headers)
 
 
 class RateLimitRetryHandler(AsyncRetryHandler):
