@@ -26,10 +26,12 @@ from typing import Any
 import aiohttp
 
 from bot import __version__
+from bot.core.models import is_channel_id
 from bot.core.text import echo, escape_controls
 from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, json_text, load_settings, open_ops_store
 from bot.redact import redact
 from bot.settings import Settings
+from bot.slack.scopes import OPTIONAL_SCOPES, REQUIRED_SCOPES
 from bot.store import Store
 
 BOT_TOKEN_VARIABLE = "SLACK_BOT_TOKEN"
@@ -41,16 +43,9 @@ HELLO_TIMEOUT_SECONDS = 10.0
 SIGNING_SECRET = re.compile(r"[0-9a-f]{32}")
 # conversations.list pages looked through to find a channel by name (1,000 channels a page).
 MAX_CHANNEL_PAGES = 20
-CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
-# The bot scopes the plugin uses (README, "Slack scopes"): what each is for, and whether the plugin can run without.
-REQUIRED_SCOPES = {"chat:write": "posting and updating cards"}
-OPTIONAL_SCOPES = {
-    "chat:write.public": "posting to public channels the bot was not invited to",
-    "usergroups:read": "@handle mentions, and user groups in BOT_ALLOWED_RESPONDERS",
-    "users:read": "the clicker's profile (the responder sent to Cloudforet)",
-    "users:read.email": "assignee mentions by e-mail, and the clicker's e-mail",
-}
-CHANNEL_SCOPES = ("channels:read", "groups:read")  # only for this check
+# Only for the channel check, never asked for by the manifests: the scope that lets the bot list each kind of
+# conversation (https://api.slack.com/methods/conversations.list).
+CHANNEL_SCOPES = {"public_channel": "channels:read", "private_channel": "groups:read"}
 
 
 class Status(StrEnum):
@@ -230,11 +225,10 @@ def check_scopes(header: str | None) -> list[Result]:
 
 async def _channel_id(slack: _Slack, token: str, wanted: str, granted: set[str]) -> str | Result:
     """The ID of ``wanted`` (an ID already, or a name looked up), or the result that says why not."""
-    if CHANNEL_ID.fullmatch(wanted):
+    if is_channel_id(wanted):
         return wanted
     name = wanted.lstrip("#")
-    kinds = (("public_channel", "channels:read"), ("private_channel", "groups:read"))
-    types = [kind for kind, scope in kinds if scope in granted]
+    types = [kind for kind, scope in CHANNEL_SCOPES.items() if scope in granted]
     if not types:
         return Result(
             f"channel {wanted}",
