@@ -7,6 +7,7 @@ plugin uses, and each ``--channel`` (the bot can post there, or the invite it ne
 ``channels:read`` (``groups:read`` for private ones), which the plugin itself does not: without them that check
 warns rather than fails.
 
+Slack's Web API is called through the plugin's own client (``bot.slack.web_api.SlackSender``, one try per call).
 Exit status 1 when any check fails, 0 otherwise (warnings included). Nothing printed holds a secret: tokens are
 named by their kind, Slack's answers by their error codes.
 """
@@ -21,15 +22,17 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
 
 import aiohttp
 
-from bot import __version__
+from bot.core.models import is_channel_id
 from bot.core.text import echo, escape_controls
 from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, json_text, load_settings, open_ops_store
 from bot.redact import redact
 from bot.settings import Settings
+from bot.slack.errors import SlackCallError
+from bot.slack.scopes import OPTIONAL_SCOPES, REQUIRED_SCOPES
+from bot.slack.web_api import USER_AGENT, SlackSender
 from bot.store import Store
 
 BOT_TOKEN_VARIABLE = "SLACK_BOT_TOKEN"
@@ -41,16 +44,9 @@ HELLO_TIMEOUT_SECONDS = 10.0
 SIGNING_SECRET = re.compile(r"[0-9a-f]{32}")
 # conversations.list pages looked through to find a channel by name (1,000 channels a page).
 MAX_CHANNEL_PAGES = 20
-CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
-# The bot scopes the plugin uses (README, "Slack scopes"): what each is for, and whether the plugin can run without.
-REQUIRED_SCOPES = {"chat:write": "posting and updating cards"}
-OPTIONAL_SCOPES = {
-    "chat:write.public": "posting to public channels the bot was not invited to",
-    "usergroups:read": "@handle mentions, and user groups in BOT_ALLOWED_RESPONDERS",
-    "users:read": "the clicker's profile (the responder sent to Cloudforet)",
-    "users:read.email": "assignee mentions by e-mail, and the clicker's e-mail",
-}
-CHANNEL_SCOPES = ("channels:read", "groups:read")  # only for this check
+# Only for the channel check, never asked for by the manifests: the scope that lets the bot list each kind of
+# conversation (https://api.slack.com/methods/conversations.list).
+CHANNEL_SCOPES = {"public_channel": "channels:read", "private_channel": "groups:read"}
 
 
 class Status(StrEnum):
@@ -66,35 +62,13 @@ class Result:
     detail: str
 
 
-class SlackError(Exception):
-    """Slack answered ``ok: false`` (the error code), or could not be reached (``unreachable: …``)."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-class _Slack:
-    """The few Web API calls the doctor makes, with the answer's headers (Slack names a token's scopes there)."""
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
-        self._session = session
-        self._base = base_url if base_url.endswith("/") else base_url + "/"
-
-    async def call(self, method: str, token: str, **params: str) -> tuple[dict[str, Any], dict[str, str]]:
-        try:
-            async with self._session.post(
-                self._base + method, data=params, headers={"Authorization": f"Bearer {token}"}
-            ) as answer:
-                payload = await answer.json(content_type=None)
-                headers = {k.lower(): v for k, v in answer.headers.items()}
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise SlackError(f"unreachable: {type(exc).__name__}") from None
-        if not isinstance(payload, dict):
-            raise SlackError(f"unreadable answer (HTTP {answer.status})")
-        if not payload.get("ok"):
-            raise SlackError(echo(str(payload.get("error") or f"HTTP {answer.status}"), 60))
-        return payload, headers
+def _reason(exc: SlackCallError) -> str:
+    """Slack's answer for the operator: its error code, or why there was none."""
+    if exc.status == 0:
+        return f"unreachable: {exc.error}"
+    if exc.error:
+        return echo(exc.error, 60)
+    return f"unreadable answer (HTTP {exc.status})"
 
 
 # -- the store and the settings ------------------------------------------------------------------------------------
@@ -141,17 +115,16 @@ def check_callback_hosts(settings: Settings) -> Result:
 # -- clicks: HTTP and Socket Mode ----------------------------------------------------------------------------------
 
 
-async def check_socket_mode(slack: _Slack, session: aiohttp.ClientSession, app_token: str) -> Result:
+async def check_socket_mode(slack: SlackSender, session: aiohttp.ClientSession, app_token: str) -> Result:
     name = "Socket Mode"
     if not app_token.startswith("xapp-"):
         return Result(name, Status.FAIL, "SLACK_APP_TOKEN is not an app-level token (xapp-…)")
     try:
-        answer, _ = await slack.call("apps.connections.open", app_token)
-    except SlackError as exc:
+        url = await slack.socket_mode_url(app_token)
+    except SlackCallError as exc:
         hint = " (a token with scope connections:write, from Basic Information → App-Level Tokens)"
-        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {exc.error}{hint}")
-    url = answer.get("url")
-    if not isinstance(url, str) or not url:
+        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {_reason(exc)}{hint}")
+    if not url:
         return Result(name, Status.FAIL, "apps.connections.open gave no WebSocket URL")
     try:
         async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
@@ -168,7 +141,9 @@ async def check_socket_mode(slack: _Slack, session: aiohttp.ClientSession, app_t
     return Result(name, Status.PASS, "SLACK_APP_TOKEN accepted; a WebSocket opened and Slack said hello")
 
 
-async def check_interactivity(settings: Settings, store: Store | None, slack: _Slack, session: Any) -> list[Result]:
+async def check_interactivity(
+    settings: Settings, store: Store | None, slack: SlackSender, session: aiohttp.ClientSession
+) -> list[Result]:
     results: list[Result] = []
     secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
     app_token = settings.app_token.get_secret_value() if settings.app_token else ""
@@ -211,10 +186,9 @@ async def check_interactivity(settings: Settings, store: Store | None, slack: _S
 # -- the bot token, its scopes, its channels -----------------------------------------------------------------------
 
 
-def check_scopes(header: str | None) -> list[Result]:
-    if header is None:
+def check_scopes(granted: frozenset[str] | None) -> list[Result]:
+    if granted is None:
         return [Result("scopes", Status.WARN, "Slack did not say which scopes the token has (no X-OAuth-Scopes)")]
-    granted = {s.strip() for s in header.split(",") if s.strip()}
     results: list[Result] = []
     missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
     if missing:
@@ -228,13 +202,12 @@ def check_scopes(header: str | None) -> list[Result]:
     return results
 
 
-async def _channel_id(slack: _Slack, token: str, wanted: str, granted: set[str]) -> str | Result:
+async def _channel_id(slack: SlackSender, token: str, wanted: str, granted: frozenset[str]) -> str | Result:
     """The ID of ``wanted`` (an ID already, or a name looked up), or the result that says why not."""
-    if CHANNEL_ID.fullmatch(wanted):
+    if is_channel_id(wanted):
         return wanted
     name = wanted.lstrip("#")
-    kinds = (("public_channel", "channels:read"), ("private_channel", "groups:read"))
-    types = [kind for kind, scope in kinds if scope in granted]
+    types = [kind for kind, scope in CHANNEL_SCOPES.items() if scope in granted]
     if not types:
         return Result(
             f"channel {wanted}",
@@ -244,17 +217,13 @@ async def _channel_id(slack: _Slack, token: str, wanted: str, granted: set[str])
         )
     cursor = ""
     for _ in range(MAX_CHANNEL_PAGES):
-        params = {"types": ",".join(types), "limit": "1000", "exclude_archived": "false"}
-        if cursor:
-            params["cursor"] = cursor
         try:
-            answer, _ = await slack.call("conversations.list", token, **params)
-        except SlackError as exc:
-            return Result(f"channel {wanted}", Status.FAIL, f"conversations.list failed: {exc.error}")
-        for channel in answer.get("channels") or []:
-            if isinstance(channel, dict) and channel.get("name") == name:
+            channels, cursor = await slack.channel_page(token, types, cursor)
+        except SlackCallError as exc:
+            return Result(f"channel {wanted}", Status.FAIL, f"conversations.list failed: {_reason(exc)}")
+        for channel in channels:
+            if channel.get("name") == name:
                 return str(channel.get("id"))
-        cursor = str((answer.get("response_metadata") or {}).get("next_cursor") or "")
         if not cursor:
             break
     return Result(
@@ -265,14 +234,14 @@ async def _channel_id(slack: _Slack, token: str, wanted: str, granted: set[str])
     )
 
 
-async def check_channel(slack: _Slack, token: str, wanted: str, granted: set[str], bot: str) -> Result:
+async def check_channel(slack: SlackSender, token: str, wanted: str, granted: frozenset[str], bot: str) -> Result:
     found = await _channel_id(slack, token, wanted, granted)
     if isinstance(found, Result):
         return found
     name = f"channel {wanted}"
     try:
-        answer, _ = await slack.call("conversations.info", token, channel=found)
-    except SlackError as exc:
+        channel = await slack.channel_info(token, found)
+    except SlackCallError as exc:
         if exc.error == "missing_scope":
             return Result(
                 name,
@@ -287,8 +256,7 @@ async def check_channel(slack: _Slack, token: str, wanted: str, granted: set[str
                 f"Slack knows no channel {echo(found, 40)} this bot can see: check the ID; invite the bot to a "
                 f"private channel first (/invite @{bot})",
             )
-        return Result(name, Status.FAIL, f"conversations.info failed: {exc.error}")
-    channel = answer.get("channel") or {}
+        return Result(name, Status.FAIL, f"conversations.info failed: {_reason(exc)}")
     label = f"#{channel.get('name', '?')} ({found})"
     if channel.get("is_archived"):
         return Result(name, Status.FAIL, f"{label} is archived: unarchive it or send alerts elsewhere")
@@ -299,21 +267,22 @@ async def check_channel(slack: _Slack, token: str, wanted: str, granted: set[str
     return Result(name, Status.FAIL, f"{label}: the bot is not a member: invite it with /invite @{bot}")
 
 
-async def check_bot(slack: _Slack, token: str, channels: list[str]) -> list[Result]:
+async def check_bot(slack: SlackSender, token: str, channels: list[str]) -> list[Result]:
     if not token.startswith("xoxb-"):
         return [Result("bot token", Status.FAIL, f"{BOT_TOKEN_VARIABLE} is not a bot token (xoxb-…)")]
     try:
-        answer, headers = await slack.call("auth.test", token)
-    except SlackError as exc:
-        results = [Result("bot token", Status.FAIL, f"auth.test failed: {exc.error} (a revoked or mistyped token?)")]
+        me = await slack.identity(token)
+    except SlackCallError as exc:
+        why = f"auth.test failed: {_reason(exc)} (a revoked or mistyped token?)"
         unchecked = "not checked: the bot token does not work"
-        return results + [Result(f"channel {c}", Status.FAIL, unchecked) for c in channels]
-    bot = str(answer.get("user") or "the bot")
-    team = f"{answer.get('team', '?')} ({answer.get('team_id', '?')})"
-    results = [Result("bot token", Status.PASS, f"auth.test: @{bot} ({answer.get('user_id', '?')}) in {team}")]
-    header = headers.get("x-oauth-scopes")
-    results += check_scopes(header)
-    granted = {s.strip() for s in (header or "").split(",") if s.strip()}
+        return [Result("bot token", Status.FAIL, why)] + [
+            Result(f"channel {c}", Status.FAIL, unchecked) for c in channels
+        ]
+    bot = me.user or "the bot"
+    team = f"{me.team or '?'} ({me.team_id or '?'})"
+    results = [Result("bot token", Status.PASS, f"auth.test: @{bot} ({me.user_id or '?'}) in {team}")]
+    results += check_scopes(me.scopes)
+    granted = me.scopes or frozenset()
     for channel in channels:
         results.append(await check_channel(slack, token, channel, granted, bot))
     return results
@@ -343,9 +312,11 @@ async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> l
             results += await _guarded("store", lambda: check_store(opened))
         results.append(check_callback_hosts(settings))
         timeout = aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"slack-chatops/{__version__}"}) as s:
-            slack = _Slack(s, settings.slack_api_url)
-            results += await _guarded("interactivity", lambda: check_interactivity(settings, store, slack, s))
+        # The Web API through the plugin's own client, one try per call; a session of its own for the WebSocket.
+        slack = SlackSender(settings.slack_api_url, retry_handlers=[], timeout=SLACK_TIMEOUT_SECONDS)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as s:
+                results += await _guarded("interactivity", lambda: check_interactivity(settings, store, slack, s))
             if bot_token:
                 results += await _guarded("bot token", lambda: check_bot(slack, bot_token, channels))
             else:
@@ -360,6 +331,8 @@ async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> l
                 results += [
                     Result(f"channel {c}", Status.FAIL, f"not checked: set {BOT_TOKEN_VARIABLE}") for c in channels
                 ]
+        finally:
+            await slack.close()
     finally:
         if store is not None:
             await store.close()

@@ -1,13 +1,15 @@
 """Translation of Slack Web API failures into the plugin's coded errors, with operator hints.
 
-Also the one reading of HTTP ``Retry-After`` (``parse_retry_after``): whatever a 429 carries, a number of seconds
-within bounds comes out, and nothing raises.
+Also the one reading of HTTP ``Retry-After`` (``parse_retry_after``, ``retry_after_header`` for a response's
+headers): whatever a 429 carries, a number of seconds within bounds comes out, and nothing raises; and the one set of
+Slack errors saying a token is refused (``AUTH_ERRORS``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -23,16 +25,29 @@ from bot.redact import redact
 RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 _RATE_LIMITED_HINT = "Slack kept rate-limiting posts to {channel}; try again later"
 
-_AUTH = {
-    "not_authed",
-    "invalid_auth",
-    "account_inactive",
-    "token_revoked",
-    "token_expired",
-    "no_permission",
-    "not_allowed_token_type",
-    "ekm_access_denied",
-}
+# Slack's errors saying the token itself is refused: wrong, revoked, expired, of the wrong kind, or its workspace,
+# user or organisation shut it out. Slack lists them among the errors of every method (e.g.
+# https://api.slack.com/methods/chat.postMessage#errors, https://api.slack.com/methods/apps.connections.open#errors).
+# Asking again with the same token gets the same answer, so none is retried: a bot token's call fails with
+# ERROR_SLACK_AUTH, an app-level token is given up on (bot.slack.socket_mode).
+AUTH_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "not_allowed_token_type",
+        "access_denied",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "enterprise_is_restricted",
+        "org_login_required",
+        "two_factor_setup_required",
+        "is_bot",
+    }
+)
 _HINTS: dict[str, tuple[ErrorCode, str]] = {
     "channel_not_found": (
         ErrorCode.SLACK_CHANNEL_NOT_FOUND,
@@ -88,6 +103,17 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+def retry_after_header(headers: Mapping[str, object]) -> float:
+    """Seconds to wait from a response's headers (any case; a value or a list of values, as aiohttp and slack_sdk
+    give them), read by ``parse_retry_after``."""
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            if isinstance(value, list | tuple):
+                value = value[0] if value else None
+            return parse_retry_after(None if value is None else str(value))
+    return parse_retry_after(None)
+
+
 @dataclass
 class SlackCallError(Exception):
     """A Web API call that failed: HTTP status (0 when Slack was not reached) and Slack's ``error`` string.
@@ -129,7 +155,7 @@ def translate(exc: BaseException, *, channel: str = "the channel") -> BotError:
                 "Slack's answer could not be read (HTTP 200 without a JSON body; is a proxy in between?)",
                 retryable=True,
             )
-        if error in _AUTH:
+        if error in AUTH_ERRORS:
             return BotError(
                 ErrorCode.SLACK_AUTH,
                 f"Slack refused the bot token ({error}); check the token in the Cloudforet channel",

@@ -24,9 +24,8 @@ import contextlib
 import hashlib
 import logging
 import math
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -40,38 +39,25 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.core.backoff import Backoff
 from bot.slack.bolt_app import dispatch_socket_mode
+from bot.slack.errors import AUTH_ERRORS, retry_after_header
 
 logger = logging.getLogger(__name__)
 
 # A deployment serves one Slack app per workspace it posts to: 20 is far past any real set-up, and bounds the
 # WebSockets, tasks and apps.connections.open calls that app tokens brought by dispatches can cause.
 MAX_APP_TOKENS = 20
-# Slack's errors for a token it will never accept (apps.connections.open's documented auth and token errors).
-REFUSED_FOR_GOOD = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "not_allowed_token_type",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "no_permission",
-        "missing_scope",
-        "access_denied",
-        "ekm_access_denied",
-        "team_access_not_granted",
-        "enterprise_is_restricted",
-        "org_login_required",
-        "two_factor_setup_required",
-        "is_bot",
-    }
-)
+# Slack's errors for an app-level token it will never accept: those refusing any token (the one set), and a token
+# without connections:write (``missing_scope``: apps.connections.open needs no other scope, and a token's scopes
+# are fixed when it is made).
+REFUSED_FOR_GOOD = AUTH_ERRORS | {"missing_scope"}
 # Back-off after a transient failure: 1 s, 2 s, 4 s … up to 5 min, each wait jittered to 50–100 % so tokens do not
 # retry in step. apps.connections.open is Tier 1 (about one call a minute sustained); at the cap an outage costs
 # about 12 calls an hour per token.
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
+BACKOFF_JITTER = 0.5  # each wait drawn from 50–100 % of its ceiling
 # A connection that stayed up this long was healthy: after it drops, the first reconnect is immediate. One that
 # drops sooner counts as a failure, so a connection Slack closes right after opening is not a tight loop.
 STABLE_CONNECTION_SECONDS = 60.0
@@ -154,16 +140,6 @@ class _Connection:
         return self.token_id[:8]
 
 
-def _retry_after(headers: Mapping[str, Any]) -> float:
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            with contextlib.suppress(TypeError, ValueError):
-                seconds = float(value[0] if isinstance(value, list) else value)
-                if math.isfinite(seconds):
-                    return max(0.0, seconds)
-    return 0.0
-
-
 class SocketModeConnections:
     def __init__(
         self,
@@ -185,8 +161,7 @@ class SocketModeConnections:
         self._on_accepted = on_accepted
         self._on_refused = on_refused
         self._max_tokens = max_tokens
-        self._backoff_first = backoff_first
-        self._backoff_max = backoff_max
+        self._backoff = Backoff(first=backoff_first, cap=backoff_max, jitter=BACKOFF_JITTER)
         self._stable_after = stable_after
         self._refused_for = refused_for
         self._ping_interval = ping_interval
@@ -328,8 +303,7 @@ class SocketModeConnections:
             self._release(conn)
 
     def _delay(self, conn: _Connection) -> float:
-        ceiling = min(self._backoff_max, self._backoff_first * 2.0 ** min(conn.failures - 1, 30))
-        delay = max(ceiling * random.uniform(0.5, 1.0), conn.retry_after)
+        delay = max(self._backoff.delay(conn.failures), conn.retry_after)
         conn.retry_after = 0.0
         return delay
 
@@ -349,7 +323,7 @@ class SocketModeConnections:
             if error in REFUSED_FOR_GOOD:
                 raise _Refused(error) from None
             if exc.response.status_code == 429 or error == "ratelimited":
-                conn.retry_after = _retry_after(exc.response.headers)
+                conn.retry_after = retry_after_header(exc.response.headers)
                 metrics.SLACK_RATE_LIMITED.labels(metrics.SlackMethod.APPS_CONNECTIONS_OPEN.value).inc()
                 metrics.SLACK_RETRY_AFTER.labels(metrics.SlackMethod.APPS_CONNECTIONS_OPEN.value).inc(conn.retry_after)
             reason = error or f"HTTP {exc.response.status_code}"
@@ -370,7 +344,7 @@ class SocketModeConnections:
                 "Socket Mode with app token %s… failed (%s); retrying with back-off (at most every %g s)",
                 conn.name,
                 reason,
-                self._backoff_max,
+                self._backoff.cap,
             )
         else:
             logger.debug(

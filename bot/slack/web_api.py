@@ -30,7 +30,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import __version__, metrics, tracing
-from bot.slack.errors import SlackCallError, parse_retry_after, translate
+from bot.slack.errors import SlackCallError, retry_after_header, translate
 
 logger = logging.getLogger(__name__)
 HTTP_TIMEOUT_SECONDS = 15
@@ -44,6 +44,8 @@ MAX_INLINE_RETRY_AFTER_SECONDS = 10.0
 RETRY_AFTER_JITTER_SECONDS = 1.0
 # Proxies and load balancers answer these when Slack (or the way to it) is briefly unavailable.
 TRANSIENT_HTTP_STATUSES = frozenset({500, 502, 503, 504})
+# conversations.list's largest page (its ``limit``: at most 1,000, https://api.slack.com/methods/conversations.list).
+CHANNELS_PER_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,20 @@ class Posted:
     ts: str
 
 
-def _header(response: HttpResponse, name: str) -> str | None:
-    for key, values in response.headers.items():
-        if key.lower() == name and values:
-            return str(values[0])
-    return None
+@dataclass(frozen=True)
+class Identity:
+    """Who a token is (``auth.test``), and the scopes Slack names for it (``None`` when it does not say)."""
+
+    user: str
+    user_id: str
+    team: str
+    team_id: str
+    scopes: frozenset[str] | None
 
 
 def retry_after(response: HttpResponse) -> float:
     """Seconds a 429 asks to wait: its ``Retry-After`` read robustly, bounded (see ``parse_retry_after``)."""
-    return parse_retry_after(_header(response, "retry-after"))
+    return retry_after_header(response.headers)
 
 
 class RateLimitRetryHandler(AsyncRetryHandler):
@@ -148,20 +154,34 @@ class SlackSender:
     Construct it on the event loop; ``close`` it when done.
     """
 
-    def __init__(self, base_url: str, *, retry_handlers: list[AsyncRetryHandler] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry_handlers: list[AsyncRetryHandler] | None = None,
+        timeout: float = HTTP_TIMEOUT_SECONDS,
+    ) -> None:
         self._base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._retry_handlers = retry_handlers if retry_handlers is not None else default_retry_handlers()
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
+            timeout=aiohttp.ClientTimeout(total=timeout),
             headers={"User-Agent": USER_AGENT},
         )
 
-    async def call(self, token: str, method: str, body: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
+    async def call(
+        self,
+        token: str,
+        method: str,
+        body: dict[str, Any],
+        *,
+        form: bool = False,
+        headers_seen: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """POST one Web API method (JSON body, or form fields for read methods); return Slack's answer.
 
-        Raises ``SlackCallError`` when Slack says no or cannot be reached after the retries, or the sender is
-        closed.
+        ``headers_seen``, when given, receives the last answer's headers (names in lower case). Raises
+        ``SlackCallError`` when Slack says no or cannot be reached after the retries, or the sender is closed.
         """
         url = self._base_url + method
         headers = {"Authorization": f"Bearer {token}"}
@@ -173,12 +193,14 @@ class SlackSender:
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         with tracing.span(f"slack {method}", kind=tracing.Kind.CLIENT, attributes={"slack.method": method}) as span:
             try:
-                return await self._call(method, url, headers, data)
+                return await self._call(method, url, headers, data, headers_seen)
             except SlackCallError as exc:
                 span.fail(exc.error or f"HTTP {exc.status}")
                 raise
 
-    async def _call(self, method: str, url: str, headers: dict[str, str], data: bytes) -> dict[str, Any]:
+    async def _call(
+        self, method: str, url: str, headers: dict[str, str], data: bytes, headers_seen: dict[str, str] | None
+    ) -> dict[str, Any]:
         label = metrics.slack_method(method)
         state = RetryState()
         retry_request = HttpRequest(method="POST", url=url, headers={}, data=None)  # no token in it
@@ -192,6 +214,9 @@ class SlackSender:
             try:
                 async with self._session.post(url, data=data, headers=headers) as answer:
                     status = answer.status
+                    if headers_seen is not None:
+                        headers_seen.clear()
+                        headers_seen.update((key.lower(), value) for key, value in answer.headers.items())
                     try:
                         payload = await answer.json(content_type=None)
                     except ValueError:  # not JSON (an HTML page from a proxy), or not UTF-8
@@ -275,6 +300,43 @@ class SlackSender:
         except SlackCallError as exc:
             raise translate(exc) from None
         return {str(u) for u in answer.get("users") or []}
+
+    # -- what the operator's doctor asks (Slack's own error codes: SlackCallError, not translated) ------------------
+
+    async def identity(self, token: str) -> Identity:
+        """``auth.test``: who ``token`` is and its scopes (from ``X-OAuth-Scopes``). Raises ``SlackCallError``."""
+        headers: dict[str, str] = {}
+        answer = await self.call(token, "auth.test", {}, form=True, headers_seen=headers)
+        header = headers.get("x-oauth-scopes")
+        scopes = None if header is None else frozenset(s.strip() for s in header.split(",") if s.strip())
+        return Identity(
+            user=str(answer.get("user") or ""),
+            user_id=str(answer.get("user_id") or ""),
+            team=str(answer.get("team") or ""),
+            team_id=str(answer.get("team_id") or ""),
+            scopes=scopes,
+        )
+
+    async def socket_mode_url(self, app_token: str) -> str:
+        """``apps.connections.open`` with an app-level token: the WebSocket URL (empty when Slack gave none).
+        Raises ``SlackCallError``."""
+        url = (await self.call(app_token, "apps.connections.open", {}, form=True)).get("url")
+        return url if isinstance(url, str) else ""
+
+    async def channel_info(self, token: str, channel_id: str) -> dict[str, Any]:
+        """``conversations.info``: the channel as Slack describes it to this bot. Raises ``SlackCallError``."""
+        channel = (await self.call(token, "conversations.info", {"channel": channel_id}, form=True)).get("channel")
+        return channel if isinstance(channel, dict) else {}
+
+    async def channel_page(
+        self, token: str, types: list[str], cursor: str = "", *, limit: int = CHANNELS_PER_PAGE
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of ``conversations.list`` (archived channels included): the channels and the next page's
+        cursor (empty on the last page). Raises ``SlackCallError``."""
+        body = {"types": ",".join(types), "limit": str(limit), "exclude_archived": "false", "cursor": cursor or None}
+        answer = await self.call(token, "conversations.list", body, form=True)
+        channels = [c for c in answer.get("channels") or [] if isinstance(c, dict)]
+        return channels, str((answer.get("response_metadata") or {}).get("next_cursor") or "")
 
     async def close(self) -> None:
         """Close the connection pool; a later call fails (as Slack not reached) without calling anything."""

@@ -9,21 +9,14 @@ import jsonschema
 import pytest
 import yaml
 
+from bot.slack.scopes import METHOD_SCOPES, SCOPE_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 # A copy of Slack's manifest schema (MIT, licence beside it), so the suite runs on a bare clone.
 SCHEMA_PATH = ROOT / "tests" / "data" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
 MANIFESTS = sorted((ROOT / "manifests").glob("slack-app-*.yaml"))
-# What the plugin calls with the bot token, and the scope each needs (https://api.slack.com/methods/<method>).
-METHOD_SCOPES = {
-    "chat.postMessage": "chat:write",
-    "chat.update": "chat:write",
-    "usergroups.users.list": "usergroups:read",
-    "usergroups.list": "usergroups:read",
-    "users.info": "users:read",
-    "users.lookupByEmail": "users:read.email",
-}
-# Those scopes, plus chat:write.public (posting to public channels without an /invite; optional) and nothing else.
-BOT_SCOPES = {*METHOD_SCOPES.values(), "chat:write.public"}
+# The one list of scopes (bot/slack/scopes.py); checked here against the manifests, the README and the code.
+BOT_SCOPES = set(SCOPE_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +35,7 @@ def test_manifest_is_valid_for_slack(path: Path, validator: jsonschema.Draft7Val
     errors = [e.message for e in validator.iter_errors(manifest)]
     assert errors == []
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    scopes = manifest["oauth_config"]["scopes"]["bot"]
-    assert sorted(scopes) == sorted(set(scopes)) and set(scopes) == set(BOT_SCOPES)
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(SCOPE_NAMES)  # exactly the one list, nothing twice
     socket = manifest["settings"]["socket_mode_enabled"]
     assert socket == ("socket" in path.name)
     assert ("request_url" in manifest["settings"]["interactivity"]) != socket
@@ -54,16 +46,20 @@ def test_every_scope_asked_for_is_explained_in_the_readme() -> None:
     users:read, so both are asked for."""
     readme = (ROOT / "README.md").read_text()
     assert "users:read" in BOT_SCOPES and "users:read.email" in BOT_SCOPES
-    for scope in BOT_SCOPES:
-        assert f"| `{scope}` |" in readme, scope
+    section = readme[readme.index("### Slack scopes") :]
+    section = section[: section.index("\n## ")]
+    rows = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+    assert rows == list(SCOPE_NAMES)  # every scope explained, and no other
 
 
 def test_the_plugin_calls_no_method_whose_scope_is_not_asked_for() -> None:
     called = set()
     for path in (ROOT / "bot").rglob("*.py"):
+        if path == ROOT / "bot" / "slack" / "scopes.py":  # the list itself
+            continue
         text = path.read_text()
         called |= {m for m in METHOD_SCOPES if f'"{m}"' in text}
-    assert called == set(METHOD_SCOPES)  # the table above is the plugin's own list, no more, no less
+    assert called == set(METHOD_SCOPES)  # the one list names the plugin's own methods, no more, no less
 
 
 def test_schema_catches_unknown_keys(validator: jsonschema.Draft7Validator) -> None:

@@ -19,6 +19,8 @@ import pytest
 
 from bot.cli import main
 from bot.delivery.outbox import lane_key
+from bot.ops.doctor import CHANNEL_SCOPES
+from bot.slack.scopes import SCOPE_NAMES
 from bot.store import AuditRecord, ItemKind, ItemState, RedisStore, SqliteStore, Store
 from bot.store.sqlite import DB_FILE
 from tests.fakes.slack import FakeSlack
@@ -29,15 +31,7 @@ from tests.samples import APP_TOKEN, TOKEN, alert_tags, alerting_message
 from tests.support import CHANNEL_ID, dispatch_request, live_stack
 
 SEALED = "v1.sealed-token-blob-that-must-not-be-printed"
-FULL_SCOPES = (
-    "chat:write",
-    "chat:write.public",
-    "usergroups:read",
-    "users:read",
-    "users:read.email",
-    "channels:read",
-    "groups:read",
-)
+FULL_SCOPES = (*SCOPE_NAMES, *CHANNEL_SCOPES.values())
 DOCTOR_TOKEN = "xoxb-3333-4444-DOCTORsecret"
 LIMITED_TOKEN = "xoxb-5555-6666-LIMITEDsecret"
 SECRETS = (TOKEN, APP_TOKEN, SIGNING_SECRET, DOCTOR_TOKEN, LIMITED_TOKEN, SEALED, "DOCTORsecret", "LIMITEDsecret")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.core.errors import BotError, ErrorCode
-from bot.core.models import Message, NotificationType, parse_timestamp
+from bot.core.models import Message, NotificationType, is_channel_id, parse_timestamp
 from bot.core.requests import parse_channel, parse_dispatch
 from tests.samples import TOKEN
 
@@ -111,3 +111,26 @@ def test_unknown_notification_type_is_none() -> None:
         channel_data={"token": TOKEN, "channel": "a"}, secret_data={}, message={}, notification_type="BOGUS"
     )
     assert request.notification_type is NotificationType.NONE
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("C0123456789", True),  # a channel (public, or private since 2021)
+        ("G0PRIVATE1", True),  # an older private channel or a group DM
+        ("D0123ABCDE", True),  # a direct message: chat.postMessage takes it too
+        ("C012345", True),  # the shortest (7 characters)
+        ("C" + "A" * 79, True),  # room to grow, up to a channel name's 80 characters
+        ("C" + "A" * 80, False),
+        ("C01234", False),
+        ("c0123456789", False),  # IDs are upper case; this is a name
+        ("U0123456789", False),  # a user
+        ("S0123456789", False),  # a user group
+        ("alerts", False),
+        ("#C0123456789", False),
+        ("C0123 456789", False),
+    ],
+)
+def test_is_channel_id_is_the_one_rule(value: str, expected: bool) -> None:
+    """The one channel-ID rule (doctor had its own, without D… and without a length bound)."""
+    assert is_channel_id(value) is expected

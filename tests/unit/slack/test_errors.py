@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bot.core.errors import BotError, ErrorCode
-from bot.slack.errors import SlackCallError, translate
+from bot.core.limits import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
+from bot.slack.errors import (
+    AUTH_ERRORS,
+    SlackCallError,
+    retry_after_header,
+    translate,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +61,37 @@ def test_a_coded_error_passes_through_and_anything_else_is_internal() -> None:
     coded = BotError(ErrorCode.TIMEOUT, "slow")
     assert translate(coded) is coded
     assert translate(ValueError("boom")).code is ErrorCode.INTERNAL
+
+
+@pytest.mark.parametrize("error", sorted(AUTH_ERRORS))
+def test_every_refused_token_error_is_an_auth_error(error: str) -> None:
+    """One set: what refuses an app-level token for good (Socket Mode) refuses a bot token's call too. Before it was
+    one set, ``access_denied``, ``team_access_not_granted``, ``org_login_required``, … came out as ERROR_SLACK_API."""
+    translated = translate(SlackCallError("chat.postMessage", 200, error))
+    assert (translated.code, translated.retryable) == (ErrorCode.SLACK_AUTH, False)
+    assert error in translated.message
+
+
+def test_a_missing_scope_is_not_an_auth_error() -> None:
+    """The token works; it lacks a scope: its own code and hint (reinstall with the scope)."""
+    assert "missing_scope" not in AUTH_ERRORS
+    assert translate(SlackCallError("chat.postMessage", 200, "missing_scope")).code is ErrorCode.SLACK_MISSING_SCOPE
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": ["1.5"]}, 1.5),  # slack_sdk's HttpResponse: a list per header
+        ({"RETRY-AFTER": ("12",)}, 12.0),
+        ({"Retry-After": 3}, 3.0),
+        ({"Retry-After": []}, DEFAULT_RETRY_AFTER_SECONDS),
+        ({"Retry-After": "soon"}, DEFAULT_RETRY_AFTER_SECONDS),
+        ({"Retry-After": "1e9"}, MAX_RETRY_AFTER_SECONDS),
+        ({"Retry-After": "-5"}, 0.0),
+        ({"Content-Type": "application/json"}, DEFAULT_RETRY_AFTER_SECONDS),
+        ({}, DEFAULT_RETRY_AFTER_SECONDS),
+    ],
+)
+def test_retry_after_header_is_the_one_reading(headers: dict[str, object], expected: float) -> None:
+    assert retry_after_header(headers) == expected
