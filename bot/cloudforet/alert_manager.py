@@ -13,37 +13,14 @@ same dispatch service, so the cards, buttons, living cards and delivery are the 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2
 
-from bot.cloudforet._proto.spaceone.api.alert_manager.plugin import (
-    notification_pb2,
-    notification_pb2_grpc,
-    protocol_pb2,
-    protocol_pb2_grpc,
-)
-from bot.cloudforet.channel_schema import plugin_metadata
-from bot.cloudforet.servicers import (
-    Dispatcher,
-    ServiceHandlers,
-    answer,
-    dict_to_struct,
-    parse_counted,
-    register_services,
-    struct_to_dict,
-    unary_handler,
-    verify_secret,
-)
+from bot.cloudforet._proto.spaceone.api.alert_manager.plugin import notification_pb2, protocol_pb2
+from bot.cloudforet.servicers import Dispatcher, PluginApi, add_servicers, struct_to_dict
 from bot.core.models import DOMAIN_ID_KEY
 
-# The notification type's name by its number in 2.x's own enum (not 1.x's: the same names, other numbers). A
-# number this code does not know has no name here, and ``parse_dispatch`` takes it for NONE.
-NOTIFICATION_TYPE_NAMES: dict[int, str] = {
-    number: name for name, number in notification_pb2.DispatchRequest.NotificationType.items()
-}
 # The typed message's text fields, under the names a 1.x message Struct gives them.
 _TEXT_FIELDS = ("title", "link", "description", "image_url", "occurred_at")
 
@@ -68,66 +45,21 @@ def message_to_struct(message: notification_pb2.NotificationMessage, domain_id: 
     return data
 
 
-class AlertManagerProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
-    def __init__(self, service: Dispatcher) -> None:
-        self._service = service
-        self._metadata = dict_to_struct(plugin_metadata())
-
-    async def init(
-        self,
-        request: protocol_pb2.InitRequest,
-        context: grpc.aio.ServicerContext[protocol_pb2.InitRequest, protocol_pb2.PluginInfo],
-    ) -> protocol_pb2.PluginInfo:
-        # The same channel form as 1.x; instant and offline.
-        return protocol_pb2.PluginInfo(metadata=self._metadata)
-
-    async def verify(
-        self,
-        request: protocol_pb2.VerifyRequest,
-        context: grpc.aio.ServicerContext[protocol_pb2.VerifyRequest, empty_pb2.Empty],
-    ) -> empty_pb2.Empty:
-        async def run() -> empty_pb2.Empty:
-            await verify_secret(self._service, struct_to_dict(request.options), struct_to_dict(request.secret_data))
-            return empty_pb2.Empty()
-
-        return await answer(context, "Protocol.verify", run)
+def _read_message(request: notification_pb2.DispatchRequest) -> dict[str, Any]:
+    return message_to_struct(request.message, request.domain_id)
 
 
-class AlertManagerNotificationServicer(notification_pb2_grpc.NotificationServicer):
-    def __init__(self, service: Dispatcher) -> None:
-        self._service = service
-
-    async def dispatch(
-        self,
-        request: notification_pb2.DispatchRequest,
-        context: grpc.aio.ServicerContext[notification_pb2.DispatchRequest, empty_pb2.Empty],
-    ) -> empty_pb2.Empty:
-        async def run() -> empty_pb2.Empty:
-            parsed = parse_counted(
-                channel_data=struct_to_dict(request.channel_data),
-                secret_data=struct_to_dict(request.secret_data),
-                message=message_to_struct(request.message, request.domain_id),
-                notification_type=NOTIFICATION_TYPE_NAMES.get(request.notification_type, ""),
-            )
-            # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
-            digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-            await self._service.dispatch(parsed, digest=digest)
-            return empty_pb2.Empty()
-
-        return await answer(context, "Notification.dispatch", run)
+ALERT_MANAGER_API = PluginApi(
+    protocol_pb2=protocol_pb2,
+    notification_pb2=notification_pb2,
+    verify_request=protocol_pb2.VerifyRequest,
+    dispatch_request=notification_pb2.DispatchRequest,
+    read_message=_read_message,
+)
+# The notification type's name by its number in 2.x's own enum (not 1.x's: the same names, other numbers).
+NOTIFICATION_TYPE_NAMES: dict[int, str] = ALERT_MANAGER_API.notification_type_names
 
 
 def add_alert_manager_servicers(server: grpc.aio.Server, service: Dispatcher) -> tuple[str, ...]:
-    """Register 2.x ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
-    protocol, notification = AlertManagerProtocolServicer(service), AlertManagerNotificationServicer(service)
-    services: ServiceHandlers = {
-        protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
-            "init": unary_handler(protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
-            "verify": unary_handler(protocol.verify, protocol_pb2.VerifyRequest, empty_pb2.Empty),
-        },
-        notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
-            "dispatch": unary_handler(notification.dispatch, notification_pb2.DispatchRequest, empty_pb2.Empty),
-        },
-    }
-    register_services(server, services)
-    return tuple(services)
+    """Register 2.x ``Protocol`` and ``Notification``; return their full service names."""
+    return add_servicers(server, service, ALERT_MANAGER_API)

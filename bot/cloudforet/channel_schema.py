@@ -87,6 +87,6 @@ CHANNEL_SCHEMA: dict[str, Any] = {
 }
 
 
-def plugin_metadata() -> dict[str, Any]:
-    """What ``Protocol.init`` answers."""
+def plugin_metadata(options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``Protocol.init`` answers for the protocol's ``options`` (the same form whatever they are)."""
     return {"data_type": "SECRET", "data": {"schema": CHANNEL_SCHEMA}}

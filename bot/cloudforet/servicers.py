@@ -1,5 +1,6 @@
-"""gRPC servicers for Cloudforet 1.x's ``spaceone.api.notification.plugin``: ``Protocol`` (init, verify) and
-``Notification`` (dispatch); and what the 2.x servicers (``bot.cloudforet.alert_manager``) share with them.
+"""The gRPC adapter for Cloudforet's plugin APIs: ``Protocol`` (init, verify) and ``Notification`` (dispatch), one
+generic adapter (``PluginServicers``) over a generated package (``PluginApi``): 1.x's
+``spaceone.api.notification.plugin`` here (``NOTIFICATION_API``), 2.x's in ``bot.cloudforet.alert_manager``.
 
 They translate Structs to the core's models and coded errors to gRPC status; every error leaves with details
 ``ERROR_<CODE>: <message>``, short enough for any client's metadata limit, and never a stack trace or a secret.
@@ -13,7 +14,11 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from types import ModuleType
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 import grpc
@@ -21,12 +26,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from google.protobuf.message import DecodeError, Message
 
 from bot import metrics, tracing
-from bot.cloudforet._proto.spaceone.api.notification.plugin import (
-    notification_pb2,
-    notification_pb2_grpc,
-    protocol_pb2,
-    protocol_pb2_grpc,
-)
+from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 from bot.cloudforet.channel_schema import plugin_metadata
 from bot.cloudforet.status import grpc_status
 from bot.core.errors import BotError, ErrorCode
@@ -41,16 +41,18 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 # Handlers by method name, by full service name (grpc's own signatures take RpcMethodHandler[Any, Any]; it is
 # generic only in grpc's type stubs, so the alias is a string).
 ServiceHandlers: TypeAlias = "dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]"
-# The notification type's name by its number on the wire; a number this code does not know has no name here, and
-# ``parse_dispatch`` takes it for NONE.
-_NOTIFICATION_TYPE_NAMES: dict[int, str] = {
-    number: name for name, number in notification_pb2.PluginDispatchRequest.NotificationType.items()
-}
 # Error details travel in the grpc-message header, percent-encoded: up to 3 bytes on the wire per UTF-8 byte.
 # gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
 # keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
 MAX_DETAILS_BYTES = 1024
-DISPATCH_METHOD = "Notification.dispatch"
+
+
+class Rpc(StrEnum):
+    """The plugin's methods, as their log lines and spans name them."""
+
+    INIT = "Protocol.init"
+    VERIFY = "Protocol.verify"
+    DISPATCH = "Notification.dispatch"
 
 
 def bounded_details(details: str) -> str:
@@ -89,7 +91,7 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
 
 
 async def answer(
-    context: grpc.aio.ServicerContext[RequestT, ResponseT], method: str, call: Callable[[], Awaitable[ResponseT]]
+    context: grpc.aio.ServicerContext[RequestT, ResponseT], method: Rpc, call: Callable[[], Awaitable[ResponseT]]
 ) -> ResponseT:
     """Run a handler; turn a coded error into its status, anything else into INTERNAL with a reference.
 
@@ -105,7 +107,7 @@ _RPC_ATTRIBUTES = {"rpc.system": "grpc"}
 
 async def _answer(
     context: grpc.aio.ServicerContext[RequestT, ResponseT],
-    method: str,
+    method: Rpc,
     call: Callable[[], Awaitable[ResponseT]],
     span: tracing.Span,
 ) -> ResponseT:
@@ -115,7 +117,12 @@ async def _answer(
     except BotError as exc:
         details = bounded_details(redact(exc.details))  # redacted: input echoed in a message may hold a secret
         elapsed_ms = (time.perf_counter() - started) * 1000
-        fields = {"event": "grpc_error", "method": method, "code": exc.code.value, "duration_ms": round(elapsed_ms, 1)}
+        fields = {
+            "event": "grpc_error",
+            "method": method.value,
+            "code": exc.code.value,
+            "duration_ms": round(elapsed_ms, 1),
+        }
         logger.warning("%s failed: %s (%.0f ms)", method, details, elapsed_ms, extra=fields)
         span.fail(exc.code.value)
         await context.abort(grpc_status(exc.code), details)
@@ -129,10 +136,10 @@ async def _answer(
             reference,
             type(exc).__name__,
             exc_info=exc,
-            extra={"event": "grpc_error", "method": method, "code": ErrorCode.INTERNAL.value, "ref": reference},
+            extra={"event": "grpc_error", "method": method.value, "code": ErrorCode.INTERNAL.value, "ref": reference},
         )
         span.fail(ErrorCode.INTERNAL.value)
-        if method == DISPATCH_METHOD:  # a bug: the dispatch service did not count it
+        if method is Rpc.DISPATCH:  # a bug: the dispatch service did not count it
             metrics.NOTIFICATIONS.labels(DispatchOutcome.FAILED.value).inc()
             metrics.NOTIFICATIONS_FAILED.labels(ErrorCode.INTERNAL.value).inc()
         await context.abort(
@@ -174,57 +181,116 @@ async def verify_secret(service: Dispatcher, options: dict[str, Any], secret: di
     await service.verify(channel.token.get_secret_value())
 
 
-class ProtocolServicer(protocol_pb2_grpc.ProtocolServicer):
-    def __init__(self, service: Dispatcher) -> None:
+@dataclass(frozen=True)
+class PluginApi:
+    """One of Cloudforet's generated plugin packages, as the adapter serves it. The packages' services and fields
+    are the same in all that matters; their request types' names, their message and their enum order differ."""
+
+    protocol_pb2: ModuleType  # Protocol: init(InitRequest) -> PluginInfo, verify(<verify_request>) -> Empty
+    notification_pb2: ModuleType  # Notification: dispatch(<dispatch_request>) -> Empty
+    verify_request: type[Message]
+    dispatch_request: type[Message]  # its NotificationType is read with this package's own numbering
+    read_message: Callable[[Any], dict[str, Any]]  # a dispatch request's message, as a 1.x message Struct reads
+
+    @property
+    def notification_type_names(self) -> dict[int, str]:
+        """The notification type's name by its number in this package's enum; an unknown number has no name
+        here, and ``parse_dispatch`` takes it for NONE."""
+        enum = self.dispatch_request.DESCRIPTOR.enum_types_by_name["NotificationType"]
+        return {value.number: value.name for value in enum.values}
+
+    def service_name(self, short: str) -> str:
+        module = self.protocol_pb2 if short == "Protocol" else self.notification_pb2
+        return str(module.DESCRIPTOR.services_by_name[short].full_name)
+
+
+def _read_1x_message(request: Any) -> dict[str, Any]:
+    message = struct_to_dict(request.message)
+    # A 1.x request names no domain: whatever a message calls domain_id is not one, and must not make its alert's
+    # card keys differ from those of the same alert before the 2.x API existed.
+    message.pop(DOMAIN_ID_KEY, None)
+    return message
+
+
+NOTIFICATION_API = PluginApi(
+    protocol_pb2=protocol_pb2,
+    notification_pb2=notification_pb2,
+    verify_request=protocol_pb2.PluginVerifyRequest,
+    dispatch_request=notification_pb2.PluginDispatchRequest,
+    read_message=_read_1x_message,
+)
+# The distinct ``options`` an init answer is kept for (Cloudforet sends ``{}``; a few protocols' options at most).
+MAX_INIT_ANSWERS = 64
+
+
+class PluginServicers:
+    """``Protocol`` (init, verify) and ``Notification`` (dispatch) of one ``PluginApi``, over the dispatch service."""
+
+    def __init__(self, api: PluginApi, service: Dispatcher) -> None:
+        self._api = api
         self._service = service
-        self._metadata = dict_to_struct(plugin_metadata())
+        self._type_names = api.notification_type_names
+        self._plugin_info: Callable[..., Message] = api.protocol_pb2.PluginInfo
+        self._init_answers: OrderedDict[bytes, Message] = OrderedDict()
 
-    async def init(
-        self,
-        request: protocol_pb2.InitRequest,
-        context: grpc.aio.ServicerContext[protocol_pb2.InitRequest, protocol_pb2.PluginInfo],
-    ) -> protocol_pb2.PluginInfo:
-        # Called before every dispatch: instant and offline.
-        return protocol_pb2.PluginInfo(metadata=self._metadata)
+    async def init(self, request: Any, context: Any) -> Message:
+        """Called before every dispatch: instant and offline, answered from the response built for these options."""
+        # A Struct's deterministic serialization orders its keys: the same options, the same key.
+        key = request.options.SerializeToString(deterministic=True)
+        answer = self._init_answers.get(key)
+        if answer is None:
+            answer = self._plugin_info(metadata=dict_to_struct(plugin_metadata(struct_to_dict(request.options))))
+            self._init_answers[key] = answer
+            if len(self._init_answers) > MAX_INIT_ANSWERS:
+                self._init_answers.popitem(last=False)
+        return answer
 
-    async def verify(
-        self,
-        request: protocol_pb2.PluginVerifyRequest,
-        context: grpc.aio.ServicerContext[protocol_pb2.PluginVerifyRequest, empty_pb2.Empty],
-    ) -> empty_pb2.Empty:
+    async def verify(self, request: Any, context: grpc.aio.ServicerContext[Any, empty_pb2.Empty]) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
             await verify_secret(self._service, struct_to_dict(request.options), struct_to_dict(request.secret_data))
             return empty_pb2.Empty()
 
-        return await answer(context, "Protocol.verify", run)
+        return await answer(context, Rpc.VERIFY, run)
 
-
-class NotificationServicer(notification_pb2_grpc.NotificationServicer):
-    def __init__(self, service: Dispatcher) -> None:
-        self._service = service
-
-    async def dispatch(
-        self,
-        request: notification_pb2.PluginDispatchRequest,
-        context: grpc.aio.ServicerContext[notification_pb2.PluginDispatchRequest, empty_pb2.Empty],
-    ) -> empty_pb2.Empty:
+    async def dispatch(self, request: Any, context: grpc.aio.ServicerContext[Any, empty_pb2.Empty]) -> empty_pb2.Empty:
         async def run() -> empty_pb2.Empty:
-            message = struct_to_dict(request.message)
-            # A 1.x request names no domain: whatever a message calls domain_id is not one, and must not make
-            # its alert's card keys differ from those of the same alert before the 2.x API existed.
-            message.pop(DOMAIN_ID_KEY, None)
             parsed = parse_counted(
                 channel_data=struct_to_dict(request.channel_data),
                 secret_data=struct_to_dict(request.secret_data),
-                message=message,
-                notification_type=_NOTIFICATION_TYPE_NAMES.get(request.notification_type, ""),
+                message=self._api.read_message(request),
+                notification_type=self._type_names.get(request.notification_type, ""),
             )
             # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
             digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
             await self._service.dispatch(parsed, digest=digest)
             return empty_pb2.Empty()
 
-        return await answer(context, DISPATCH_METHOD, run)
+        return await answer(context, Rpc.DISPATCH, run)
+
+    def handlers(self) -> ServiceHandlers:
+        """The handlers by method, by full service name, parsing leniently."""
+        api = self._api
+        return {
+            api.service_name("Protocol"): {
+                "init": unary_handler(self.init, api.protocol_pb2.InitRequest, api.protocol_pb2.PluginInfo),
+                "verify": unary_handler(self.verify, api.verify_request, empty_pb2.Empty),
+            },
+            api.service_name("Notification"): {
+                "dispatch": unary_handler(self.dispatch, api.dispatch_request, empty_pb2.Empty),
+            },
+        }
+
+
+def add_servicers(server: grpc.aio.Server, service: Dispatcher, api: PluginApi) -> tuple[str, ...]:
+    """Register ``api``'s ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
+    services = PluginServicers(api, service).handlers()
+    register_services(server, services)
+    return tuple(services)
+
+
+def add_plugin_servicers(server: grpc.aio.Server, service: Dispatcher) -> tuple[str, ...]:
+    """Register 1.x ``Protocol`` and ``Notification``; return their full service names."""
+    return add_servicers(server, service, NOTIFICATION_API)
 
 
 class Undecodable:
@@ -282,19 +348,3 @@ def register_services(server: grpc.aio.Server, services: ServiceHandlers) -> Non
     for name, handlers in services.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
         server.add_registered_method_handlers(name, handlers)
-
-
-def add_plugin_servicers(server: grpc.aio.Server, service: Dispatcher) -> tuple[str, ...]:
-    """Register 1.x ``Protocol`` and ``Notification``, parsing leniently; return their full service names."""
-    protocol, notification = ProtocolServicer(service), NotificationServicer(service)
-    services: ServiceHandlers = {
-        protocol_pb2.DESCRIPTOR.services_by_name["Protocol"].full_name: {
-            "init": unary_handler(protocol.init, protocol_pb2.InitRequest, protocol_pb2.PluginInfo),
-            "verify": unary_handler(protocol.verify, protocol_pb2.PluginVerifyRequest, empty_pb2.Empty),
-        },
-        notification_pb2.DESCRIPTOR.services_by_name["Notification"].full_name: {
-            "dispatch": unary_handler(notification.dispatch, notification_pb2.PluginDispatchRequest, empty_pb2.Empty),
-        },
-    }
-    register_services(server, services)
-    return tuple(services)

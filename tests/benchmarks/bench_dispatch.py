@@ -7,7 +7,8 @@ Targets (2-core machine): p50 <= 1.5 ms, >= 1,000 dispatches/s.
 Two clients, since figures from different clients do not compare: a bare ``grpc.aio`` client (the plugin's own
 cost), and Cloudforet's real client (``SpaceConnector`` in its own venv, ``Protocol.init`` before each
 ``Notification.dispatch`` as Cloudforet's notification service does), which is how other plugins are measured.
-With the real client the benchmark also reads the server's CPU time per notification from ``/proc``.
+With the real client (``bench_cpu``) it reads the server's and the client's CPU time per notification from ``/proc``,
+beside the do-nothing server's in the same run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pathlib import Path
 import grpc
 
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, notification_pb2_grpc
-from bot.cloudforet.servicers import dict_to_struct, struct_to_dict
-from tests.benchmarks.harness import CHANNELS, fake_slack_process, stack_processes
-from tests.process import ROOT, server_process
+from bot.cloudforet.servicers import dict_to_struct
+from tests.benchmarks.harness import CHANNELS, stack_processes
+from tests.process import ROOT
 from tests.samples import TOKEN, alerting_message
 
 
@@ -99,46 +100,6 @@ def floor(sequential: int, concurrent: int, workers: int) -> dict[str, float]:
         process.wait(10)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def real_client(count: int = 500) -> dict[str, float]:
-    """Cloudforet's own client, ``init`` then ``dispatch`` per notification, sequentially."""
-    from tests.cloudforet.client_venv import CloudforetClient
-
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        fake_slack_process() as slack_url,
-        server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="0") as server,
-        CloudforetClient() as client,
-    ):
-        endpoint = f"grpc://{server.endpoint}"
-
-        def notify(number: int) -> float:
-            request = _request(CHANNELS[number % len(CHANNELS)], number)
-            params = {
-                "options": {},
-                "message": struct_to_dict(request.message),
-                "notification_type": "ERROR",
-                "secret_data": {},
-                "channel_data": struct_to_dict(request.channel_data),
-            }
-            started = time.perf_counter()
-            assert client.call(endpoint, "Protocol.init", {"options": {}})["ok"]
-            answer = client.call(endpoint, "Notification.dispatch", params)
-            assert answer["ok"], answer
-            return (time.perf_counter() - started) * 1000
-
-        for i in range(50):
-            notify(1_000_000 + i)  # warm up: reflection, connections
-        cpu = _cpu_seconds(server.process.pid)
-        latencies = [notify(i) for i in range(count)]
-        cpu = _cpu_seconds(server.process.pid) - cpu
-    return {"p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99), "cpu_ms": cpu * 1000 / count}
-
-
 def run(sequential: int = 2000, concurrent: int = 10000, workers: int = 64) -> dict[str, float]:
     base = floor(sequential, concurrent, workers)
     print(
@@ -156,11 +117,9 @@ def run(sequential: int = 2000, concurrent: int = 10000, workers: int = 64) -> d
         f"dispatch throughput at concurrency {workers}, {len(CHANNELS)} channels ({concurrent} calls): "
         f"{figures['throughput']:.0f} dispatches/s   (target >= 1,000/s)"
     )
-    real = real_client()
-    print(
-        f"Cloudforet's real client, init + dispatch per notification: p50 {real['p50_ms']:.2f} ms, "
-        f"p99 {real['p99_ms']:.2f} ms; server CPU {real['cpu_ms']:.2f} ms per notification"
-    )
+    from tests.benchmarks import bench_cpu  # imports this module
+
+    figures.update(bench_cpu.run())
     return figures
 
 

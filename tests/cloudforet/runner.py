@@ -4,7 +4,8 @@ This script runs inside the separate ``spaceone-core`` virtual environment (prot
 pydantic 1) built by ``client_venv.py``, so it must not import anything from our project.
 
 Each stdin line is a request ``{"id", "endpoint", "method", "params", "timeout"}``; each
-stdout line is the answer ``{"id", "ok": true, "result": {...}}`` or ``{"id", "ok": false,
+stdout line is the answer ``{"id", "ok": true, "result": {...}}`` (``"result": {}`` when the request says
+``"discard": true``) or ``{"id", "ok": false,
 "status", "details", "error", ...}``. Requests run concurrently (one worker thread each) and
 answers may come back out of order; match them by ``id``.
 
@@ -203,7 +204,8 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
         try:
             connector = SpaceConnector(endpoint=endpoint, token="NO_TOKEN")
             response = connector.dispatch(method, request.get("params") or {})
-            answer = {"ok": True, "result": _to_jsonable(response)}
+            # ``discard``: the caller wants no result (a benchmark), so none is written out for it.
+            answer = {"ok": True, "result": {} if request.get("discard") else _to_jsonable(response)}
         except Exception as exc:
             answer = _describe_error(exc)
     sent = _sent_trace(trace_id)

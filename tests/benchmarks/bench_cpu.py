@@ -1,0 +1,168 @@
+"""CPU per notification with Cloudforet's real client, the plugin beside the do-nothing grpc.aio server.
+
+Cloudforet's notification service calls ``Protocol.init`` before each ``Notification.dispatch`` (``SpaceConnector``
+in its own venv, ``tests/cloudforet``). Against the plugin (SQLite, fake Slack answering at once, pacing off) and
+against ``noop_server`` (reflection, init and dispatch answering empty messages), alternated round by round so that
+both see the same machine state, this reads from ``/proc``:
+
+- the server's CPU per init+dispatch, at concurrency 1 and 64, and the plugin's as a multiple of the floor's
+  (issue 17's target: at most 2x);
+- the client's CPU per notification (the runner process: SpaceConnector, its pure-Python protobuf 3, and the
+  runner's own JSON lines, the same on both sides).
+
+``python -m tests.benchmarks.bench_cpu [--rounds N] [--count N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import count as numbers
+from pathlib import Path
+
+from bot.cloudforet.servicers import struct_to_dict
+from tests.benchmarks.bench_dispatch import _request
+from tests.benchmarks.harness import CHANNELS, fake_slack_process
+from tests.cloudforet.client_venv import CloudforetClient
+from tests.process import ROOT, server_process
+
+CONCURRENCIES = (1, 64)
+ISSUE_TARGET_RATIO = 2.0  # issue 17: the plugin's server CPU per init+dispatch at most 2x the do-nothing server's
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    endpoint: str  # grpc://host:port
+    pid: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    server_ms: float  # server CPU per init+dispatch
+    client_ms: float  # client CPU per notification
+    p50_ms: float
+
+
+_numbers = numbers(1)  # every notification a distinct alert (a repeat would be suppressed or update a card)
+
+
+def _params(number: int) -> dict[str, object]:
+    request = _request(CHANNELS[number % len(CHANNELS)], number)
+    return {
+        "options": {},
+        "message": struct_to_dict(request.message),
+        "notification_type": "ERROR",
+        "secret_data": {},
+        "channel_data": struct_to_dict(request.channel_data),
+    }
+
+
+def _notify(client: CloudforetClient, endpoint: str) -> float:
+    params = _params(next(_numbers))
+    started = time.perf_counter()
+    assert client.call(endpoint, "Protocol.init", {"options": {}}, discard=True)["ok"]
+    answer = client.call(endpoint, "Notification.dispatch", params, discard=True)
+    assert answer["ok"], answer
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(client: CloudforetClient, target: Target, count: int, concurrency: int) -> Figures:
+    with ThreadPoolExecutor(concurrency) as pool:
+        server, runner = cpu_seconds(target.pid), cpu_seconds(client.pid)
+        latencies = list(pool.map(lambda _: _notify(client, target.endpoint), range(count)))
+        server, runner = cpu_seconds(target.pid) - server, cpu_seconds(client.pid) - runner
+    return Figures(server * 1000 / count, runner * 1000 / count, statistics.median(latencies))
+
+
+@contextmanager
+def noop_process() -> Iterator[Target]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.noop_server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().decode().split()[1]
+        yield Target("floor", f"grpc://127.0.0.1:{port}", process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def plugin_process() -> Iterator[Target]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_slack_process() as slack_url,
+        server_process(Path(tmp), slack_url, BOT_SLACK_POST_RATE="0") as server,
+    ):
+        yield Target("plugin", f"grpc://{server.endpoint}", server.process.pid)
+
+
+def run(rounds: int = 3, count: int = 300) -> dict[str, float]:
+    """Alternate floor and plugin ``rounds`` times at each concurrency; print and return the medians."""
+    results: dict[tuple[str, int], list[Figures]] = {}
+    with noop_process() as floor, plugin_process() as plugin, CloudforetClient() as client:
+        for target in (floor, plugin):  # warm up: reflection, connections, caches
+            measure(client, target, 100, 8)
+        for _ in range(rounds):
+            for concurrency in CONCURRENCIES:
+                for target in (floor, plugin):
+                    results.setdefault((target.name, concurrency), []).append(
+                        measure(client, target, count, concurrency)
+                    )
+    figures: dict[str, float] = {}
+    print(
+        f"Cloudforet's real client, init + dispatch per notification, {rounds} alternated rounds of {count} "
+        f"(medians; server CPU from /proc; the floor is a grpc.aio server that answers empty messages):"
+    )
+    for concurrency in CONCURRENCIES:
+        base, ours = results["floor", concurrency], results["plugin", concurrency]
+        floor_ms = statistics.median(f.server_ms for f in base)
+        plugin_ms = statistics.median(f.server_ms for f in ours)
+        ratio = statistics.median(o.server_ms / b.server_ms for o, b in zip(ours, base, strict=True))
+        client_floor = statistics.median(f.client_ms for f in base)
+        client_plugin = statistics.median(f.client_ms for f in ours)
+        print(
+            f"  concurrency {concurrency:>2}: server CPU per init+dispatch: plugin {plugin_ms:.2f} ms, "
+            f"floor {floor_ms:.2f} ms, ratio {ratio:.2f}x (target <= {ISSUE_TARGET_RATIO:g}x); "
+            f"client CPU per notification: {client_plugin:.2f} ms (against the floor {client_floor:.2f} ms); "
+            f"p50 {statistics.median(f.p50_ms for f in ours):.2f} ms (floor "
+            f"{statistics.median(f.p50_ms for f in base):.2f} ms)"
+        )
+        figures.update(
+            {
+                f"plugin_cpu_ms_c{concurrency}": plugin_ms,
+                f"floor_cpu_ms_c{concurrency}": floor_ms,
+                f"ratio_c{concurrency}": ratio,
+                f"client_cpu_ms_c{concurrency}": client_plugin,
+                f"client_floor_cpu_ms_c{concurrency}": client_floor,
+            }
+        )
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    parser.add_argument("--count", type=int, default=300, help="notifications per measurement (default 300)")
+    arguments = parser.parse_args()
+    run(arguments.rounds, arguments.count)
