@@ -1,8 +1,8 @@
 """Why the plugin could not start, in one line that names the setting and says what to do.
 
 ``slack-chatops serve`` prints the line and exits with status 2 instead of a traceback: a port in use, a data
-directory it cannot write, a store that does not answer or was written by a newer release, a malformed setting. Secrets (``SecretStr`` settings such
-as ``BOT_STORE_URL``, which may hold a password) are never quoted.
+directory it cannot write, a store that does not answer or that a newer release wrote, a malformed setting. Secrets
+(``SecretStr`` settings such as ``BOT_STORE_URL``, which may hold a password) are never quoted.
 """
 
 from __future__ import annotations

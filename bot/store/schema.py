@@ -80,9 +80,9 @@ class _Stored(BaseModel):
     v: int = Field(default=FIRST_LAYOUT, ge=FIRST_LAYOUT)
 
     def dump(self) -> dict[str, Any]:
-        fields = self.model_dump(mode="json", exclude_none=False)
+        fields = self.model_dump(mode="json", exclude_unset=True)  # what was read or given, in its order
         if self.v == FIRST_LAYOUT:
-            del fields[VERSION_FIELD]
+            fields.pop(VERSION_FIELD, None)
         return fields
 
 

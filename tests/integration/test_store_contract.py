@@ -1,5 +1,6 @@
-"""The store contract, run against both backends (here in tests/integration: the Redis runs need a server): the embedded SQLite store and Redis (a real ``redis-server``,
-the session's ``redis_server``, each test under its own key prefix). What one backend does, the other does too:
+"""The store contract, run against both backends (in tests/integration: the Redis runs need a server): the embedded
+SQLite store and Redis (a real ``redis-server``, the session's ``redis_server``, each test under its own key prefix).
+What one backend does, the other does too:
 claims, the audit trail, app tokens, the outbox and its lanes, cards found by any name of their alert, retention,
 repeat suppression, shared secrets; plus what only a shared store has (leases, key expiry, prefixes)."""
 
