@@ -1,8 +1,8 @@
 """Why the plugin could not start, in one line that names the setting and says what to do.
 
 ``slack-chatops serve`` prints the line and exits with status 2 instead of a traceback: a port in use, a data
-directory it cannot write, a store that does not answer, a malformed setting. Secrets (``SecretStr`` settings such
-as ``BOT_STORE_URL``, which may hold a password) are never quoted.
+directory it cannot write, a store that does not answer or that a newer release wrote, a malformed setting. Secrets
+(``SecretStr`` settings such as ``BOT_STORE_URL``, which may hold a password) are never quoted.
 """
 
 from __future__ import annotations
@@ -135,9 +135,12 @@ def check_ports(settings: Settings) -> None:
 def explain(exc: BaseException, settings: Settings) -> str | None:
     """The line for a failure to start, or None when ``exc`` is not one the operator can fix by a setting."""
     from bot.store import DataDirInUse, StoreError  # not at import: ``serve --help`` and ``preview`` need no Redis
+    from bot.store.schema import NewerLayout
 
     embedded = settings.store_url is None or not settings.store_url.get_secret_value().strip()
     data_dir = settings.data_dir
+    if isinstance(exc, NewerLayout):  # a rollback onto data a newer release wrote
+        return one_line(f"{'BOT_DATA_DIR' if embedded else 'BOT_STORE_URL'}: {exc.details}")
     if isinstance(exc, ListenError):
         setting, problem = _listen_problem(exc)
         return one_line(f"{setting}: cannot listen on {exc.address}: {problem}")

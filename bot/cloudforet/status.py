@@ -25,6 +25,8 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.TIMEOUT: grpc.StatusCode.UNAVAILABLE,
     # The plugin's own store failed: nothing was accepted, and ERROR_ details keep the client from retrying.
     ErrorCode.STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    # The store holds data of a newer release (a rollback): the operator's to fix by rolling forward.
+    ErrorCode.STORE_TOO_NEW: grpc.StatusCode.FAILED_PRECONDITION,
     # An accepted notification whose sealed bot token no button key opens (BOT_BUTTON_KEY changed, or the shared key
     # was lost with every replica that knew it): the operator's to fix.
     ErrorCode.TOKEN_UNREADABLE: grpc.StatusCode.FAILED_PRECONDITION,

@@ -31,6 +31,7 @@ from bot.mentions import Directory, MentionResolver
 from bot.slack.card_builder import build_card
 from bot.slack.web_api import Posted
 from bot.store import CardRecord, ItemKind, OutboxItem, Store
+from bot.store.schema import DispatchBody, NoteBody, UnreadableRecord, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -171,17 +172,19 @@ class CardKeeper:
 
     async def deliver(self, item: OutboxItem, token: str, parsed: Parsed | None, courier: Courier) -> None:
         """Carry one outbox item to Slack. Raises what Slack or the store raised before anything was sent (the
-        outbox retries it or records it as failed)."""
-        if item.kind is ItemKind.NOTE:
-            body = item.body
-            await self._thread_line(courier, body["channel_id"], body["ts"], body["text"])
+        outbox retries it or records it as failed). An item of a newer layout than this release reads is refused
+        (``NewerLayout``, not retryable: the outbox fails it with that reason, and its lane goes on)."""
+        try:
+            body = read_body(item.body, kind=item.kind.value, item_id=item.id)
+        except UnreadableRecord as exc:
+            raise BotError(ErrorCode.INTERNAL, str(exc)) from None
+        if isinstance(body, NoteBody):
+            await self._thread_line(courier, body.channel_id, body.ts, body.text)
             await courier.finish()
             return
-        message, kind = parsed or (
-            Message.from_struct(item.body["message"]),
-            NotificationType.parse(item.body["notification_type"]),
-        )
-        await self._show(item, token, item.body["target"], message, kind, courier)
+        assert isinstance(body, DispatchBody)
+        message, kind = parsed or (Message.from_struct(body.message), NotificationType.parse(body.notification_type))
+        await self._show(item, token, body.target, message, kind, courier)
 
     async def _show(
         self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType, courier: Courier

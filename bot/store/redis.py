@@ -9,7 +9,10 @@ Key layout (``P`` is the prefix, ``slack-chatops`` by default, so a Redis shared
 ===================================  ===========  =========================================================
 key                                  type         what
 ===================================  ===========  =========================================================
-``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (Redis' time);
+``P:layout``                         string       the key layout's version (``bot.store.schema.REDIS_LAYOUT``),
+                                                  written at connect; a newer one is refused
+``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (Redis' time),
+                                                  ``v`` (layout; none: 1);
                                                   expires after its ``stale_after`` while in progress,
                                                   CLAIM_RETENTION_SECONDS after it is done
 ``P:audit``                          list         audit records (JSON), newest first, capped at MAX_AUDIT_RECORDS
@@ -28,7 +31,7 @@ key                                  type         what
 ``P:outbox:failed-bytes``            string       the bytes failed items' bodies keep (at most MAX_FAILED_BYTES)
 ``P:card:next-id``                   string       the card id counter
 ``P:card:seq``                       string       counter ordering each card's alert names as learnt
-``P:card:<id>``                      string       the card (JSON of ``CardRecord`` but its id)
+``P:card:<id>``                      string       the card (JSON of ``schema.StoredCard``: ``v``, none: 1)
 ``P:card:<id>:keys``                 sorted set   the card's alert names, in the order they were (re)learnt
 ``P:card-key:<bot>:<channel>:<key>`` string       card id of the alert named ``<key>`` in that bot's channel
 ``P:card-at:<channel>:<ts>``         string       card id of the Slack message ``ts`` in ``channel``
@@ -107,6 +110,14 @@ from bot.store.base import (
     readable_audit,
     readable_entry,
 )
+from bot.store.schema import (
+    CLAIM_LAYOUT,
+    REDIS_LAYOUT,
+    StoredCard,
+    check_claim,
+    check_store,
+    read_card,
+)
 
 DEFAULT_PREFIX = "slack-chatops"
 SCHEMES = ("redis", "rediss")
@@ -142,17 +153,21 @@ _CONDITION_CODES = re.compile(
     r"\b(?:WRONGTYPE|OOM|READONLY|BUSY|MASTERDOWN|MISCONF|LOADING|NOREPLICAS|TRYAGAIN|NOPERM|NOAUTH)\b"
 )
 
+_NEWER = "newer"  # the claim script's answer for a claim of a newer layout (not a ClaimStatus: it is refused)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # A claim is timed by Redis' own clock (TIME) and expires by Redis' TTL, so replicas whose clocks disagree still see
 # one claim: an action in progress stays claimed for ``stale_after`` (the key's TTL, however long ago any replica
 # thinks it was claimed), and a done one for CLAIM_RETENTION_SECONDS. ``at`` is Redis' time, for the clicker to read.
-# KEYS: claim. ARGV: actor, stale_after_ms. Returns {status, actor, at}.
+# A claim of a newer layout (its ``v`` above ARGV[3]) is left as it is and answered 'newer' with that ``v``.
+# KEYS: claim. ARGV: actor, stale_after_ms, the newest claim layout known. Returns {status, actor, at[, v]}.
 _CLAIM = """
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local held = redis.call('HMGET', KEYS[1], 'actor', 'at', 'done')
+local held = redis.call('HMGET', KEYS[1], 'actor', 'at', 'done', 'v')
+if held[4] and (tonumber(held[4]) or math.huge) > tonumber(ARGV[3]) then return {'newer', '', '0', held[4]} end
 if held[1] then
   if held[3] then return {'done', held[1], held[3]} end
   -- in progress: live until its TTL runs out (one kept by an older version for longer is cut to stale_after)
@@ -163,6 +178,12 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'actor', ARGV[1], 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {'claimed', ARGV[1], now}
+"""
+
+# KEYS: layout. ARGV: this release's layout. Returns the layout the store has (written when it had none).
+_LAYOUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
 """
 
 # KEYS: claim. ARGV: '1' (done) or '0' (release), ttl_ms. Done is stamped with Redis' time and kept for ttl_ms.
@@ -700,7 +721,19 @@ class RedisStore:
 
     @_translated
     async def _check(self) -> None:
-        await self._redis.ping()
+        """Redis answers, and its key layout is one this release reads (``P:layout``, written here when absent: a
+        Redis the release before versioning wrote is layout 1). ``NewerLayout`` for a newer one."""
+        found = await self._redis.eval(_LAYOUT, 1, self._key("layout"), REDIS_LAYOUT)
+        try:
+            layout = int(found)
+        except (TypeError, ValueError):
+            raise StoreError(f"the shared store (Redis at {self._where}) has an unreadable layout version") from None
+        check_store(
+            f"the shared store (Redis at {self._where}, prefix {self.prefix!r})",
+            layout,
+            REDIS_LAYOUT,
+            ", or point BOT_STORE_URL at another Redis database",
+        )
 
     def _failure(self, exc: BaseException) -> StoreError:
         return StoreError(
@@ -717,7 +750,11 @@ class RedisStore:
 
     @_translated
     async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
-        status, holder, at = await self._claim(keys=[self._key("claim", key)], args=[actor, _ms(stale_after)])
+        status, holder, at, *version = await self._claim(
+            keys=[self._key("claim", key)], args=[actor, _ms(stale_after), CLAIM_LAYOUT]
+        )
+        if status == _NEWER:
+            check_claim(version[0], key=key)
         return Claim(ClaimStatus(status), str(holder), float(at))
 
     @_translated
@@ -985,9 +1022,9 @@ class RedisStore:
 
     @staticmethod
     def _card(card_id: str, raw: str) -> CardRecord:
-        fields = json.loads(raw)
-        fields["status"] = CardStatus(fields["status"])
-        return CardRecord(**fields, id=int(card_id))
+        """The card ``raw`` keeps (``NewerLayout`` when a newer release wrote it)."""
+        stored = read_card(json.loads(raw), card_id=card_id)
+        return CardRecord(**stored.model_dump(exclude={"v"}), id=int(card_id))
 
     async def _card_by_id(self, card_id: str | None) -> CardRecord | None:
         if card_id is None:
@@ -1026,7 +1063,7 @@ class RedisStore:
     async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
         fields = dataclasses.asdict(record)
         del fields["id"]
-        fields["status"] = record.status.value
+        fields = StoredCard.model_validate(fields).dump()
         retention = (
             RESOLVED_CARD_RETENTION_SECONDS if record.status is CardStatus.RESOLVED else OPEN_CARD_RETENTION_SECONDS
         )

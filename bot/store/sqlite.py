@@ -8,6 +8,7 @@ locked by another program holds the loop for at most ``BUSY_TIMEOUT_MS`` before 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -50,6 +51,7 @@ from bot.store.base import (
 )
 from bot.store.lock import DataDirLock
 from bot.store.repeats import RepeatFilter
+from bot.store.schema import check_store
 
 DB_FILE = "slack-chatops.sqlite3"
 # The longest a database locked by another program may hold the event loop; the call then fails (and is retried
@@ -245,6 +247,8 @@ class SqliteStore:
         try:
             self._db = self._open()
         except BaseException:
+            with contextlib.suppress(AttributeError):  # set as soon as the file opened
+                self._db.close()
             self._lock.release()
             raise
 
@@ -286,8 +290,12 @@ class SqliteStore:
 
     def migrate(self) -> None:
         version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema {version}, newer than this version knows ({SCHEMA_VERSION})")
+        check_store(
+            f"the embedded store {self.path}",
+            version,
+            SCHEMA_VERSION,
+            ", or point BOT_DATA_DIR at another directory",
+        )
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:

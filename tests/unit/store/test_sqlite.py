@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot.core.cards import CardStatus
+from bot.core.errors import ErrorCode
 from bot.store import AuditRecord, ClaimStatus, DataDirInUse, ItemKind, SqliteStore, StoreError
 from bot.store import sqlite as sqlite_store
 from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
+from bot.store.schema import NewerLayout
 from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
 from tests.samples import card_record
 
@@ -213,5 +215,10 @@ async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
     db.commit()
     db.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(NewerLayout) as refused:
         SqliteStore(tmp_path)
+    assert refused.value.code is ErrorCode.STORE_TOO_NEW
+    assert (refused.value.found, refused.value.known) == (SCHEMA_VERSION + 5, SCHEMA_VERSION)
+    assert f"layout {SCHEMA_VERSION + 5}, this release reads up to {SCHEMA_VERSION}" in str(refused.value)
+    with pytest.raises(NewerLayout):  # again, not DataDirInUse: the refusal let go of the directory's lock
+        SqliteStore(tmp_path, lock_wait=0)

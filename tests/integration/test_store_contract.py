@@ -1,5 +1,6 @@
-"""The store contract, run against both backends: the embedded SQLite store and Redis (a real ``redis-server``,
-the session's ``redis_server``, each test under its own key prefix). What one backend does, the other does too:
+"""The store contract, run against both backends (in tests/integration: the Redis runs need a server): the embedded
+SQLite store and Redis (a real ``redis-server``, the session's ``redis_server``, each test under its own key prefix).
+What one backend does, the other does too:
 claims, the audit trail, app tokens, the outbox and its lanes, cards found by any name of their alert, retention,
 repeat suppression, shared secrets; plus what only a shared store has (leases, key expiry, prefixes)."""
 
@@ -646,7 +647,7 @@ async def test_prefixes_keep_stores_apart(redis_server: RedisServer, redis: Redi
     assert ours and all(key.startswith(f"{redis.prefix}:") for key in ours)
     # every key in this Redis is some test's prefixed key: nothing was written outside a prefix
     assert all(str(key).startswith("test-") for key in await redis._redis.keys("*"))
-    assert await redis._redis.keys(f"{other.prefix}:*") == []
+    assert await redis._redis.keys(f"{other.prefix}:*") == [f"{other.prefix}:layout"]  # what connecting writes
     await other.close()
 
 
@@ -659,6 +660,8 @@ async def test_open_store_picks_the_backend_from_the_url(tmp_path: Path, redis_s
     await blank.close()
     shared = await open_store(redis_server.url, tmp_path / "c", lock_wait=0)
     assert isinstance(shared, RedisStore) and shared.prefix == "slack-chatops" and await shared.ping()
+    assert await shared._redis.get("slack-chatops:layout") == "1"
+    await shared._redis.delete("slack-chatops:layout")  # the session's Redis keeps only test-prefixed keys
     await shared.close()
     assert not (tmp_path / "c").exists()  # Redis alone: no data directory made
     for url in ("postgres://admin:pa55word@db:5432/x", "admin:pa55word@redis-host:6379", "http://x"):
