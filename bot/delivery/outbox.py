@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from bot import metrics, tracing
+from bot.core.backoff import Backoff
 from bot.core.errors import BotError, ErrorCode
 from bot.core.models import DispatchRequest
 from bot.core.sealed import SealError, fingerprint
@@ -67,6 +68,11 @@ MAX_STORE_RETRY_SECONDS = 5.0
 # Recording what Slack already has is retried faster: the lane's sending mark stands until it is recorded, and
 # another replica that takes the lane over waits for it (leases.SENDING_GRACE_SECONDS) before sending again.
 MAX_SETTLE_RETRY_SECONDS = 1.0
+# The one back-off rule (bot.core.backoff) for each kind of retry above.
+DELIVERY_BACKOFF = Backoff(FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
+PERSIST_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_PERSIST_RETRY_SECONDS)
+SETTLE_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_SETTLE_RETRY_SECONDS)
+EVENTS_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_STORE_RETRY_SECONDS)
 UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
 # Shared store: replicas learn of items queued and settled elsewhere from the store's events (``Store.events``), at
 # once; these looks at the store only catch what a broken event stream missed. A lane checks for items written down
@@ -356,12 +362,12 @@ class Outbox:
 
     async def _listen(self) -> None:
         """Shared store: follow the store's events for as long as the outbox runs (resubscribing after a break)."""
-        delay = STORE_RETRY_SECONDS
+        failures = 0
         while not self._stopping:
             try:
                 async with contextlib.aclosing(self._store.events()) as events:
                     async for event in events:
-                        delay = STORE_RETRY_SECONDS
+                        failures = 0
                         self._on_event(event)
             except StoreError as exc:
                 logger.warning("lost the store's events; looking at the store meanwhile: %s", exc)
@@ -371,8 +377,8 @@ class Outbox:
             for item_id in list(self._watched):
                 with contextlib.suppress(StoreError):
                     self._settled_elsewhere(item_id, await self._store.item_state(item_id))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_STORE_RETRY_SECONDS)
+            failures += 1
+            await asyncio.sleep(EVENTS_BACKOFF.delay(failures))
 
     async def _poll_watched(self) -> None:
         """Shared store: the fallback look at the items dispatches here wait for (an event may have been missed)."""
@@ -448,17 +454,17 @@ class Outbox:
         outcome answers instead.
         """
         deadline = self._clock.monotonic() + PERSIST_DEADLINE_SECONDS
-        delay = STORE_RETRY_SECONDS
-        tried = False
+        failures = 0
         while not (job.item.id or job.delivered):
             try:
                 written = await self._write(job.item, digest=job.digest, window=window)
                 if written < 0:
-                    if not tried:
+                    if not failures:
                         return False  # a repeat of a dispatch accepted earlier
                     job.item.id = -written  # our own earlier try: the store carried it out, its answer was lost
             except StoreError as exc:
-                tried = True
+                failures += 1
+                delay = PERSIST_BACKOFF.delay(failures)
                 if self._clock.monotonic() + delay > deadline:
                     logger.error("could not write a notification to the outbox: %s", exc)
                     if self._withdraw(job):
@@ -466,7 +472,6 @@ class Outbox:
                     await self._outcome_of(job)
                     return True
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_PERSIST_RETRY_SECONDS)
         return True
 
     def _withdraw(self, job: Job) -> bool:
@@ -600,14 +605,15 @@ class Outbox:
     async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
         again because the store was briefly unavailable (the lane's sending mark stands until then)."""
-        delay = STORE_RETRY_SECONDS
+        failures = 0
         while True:
             try:
                 return await write()
             except StoreError as exc:
+                failures += 1
+                delay = SETTLE_BACKOFF.delay(failures)
                 logger.warning("the store failed after a Slack call; retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_SETTLE_RETRY_SECONDS)
 
     async def _done(self, job: Job) -> None:
         job.delivered = True
@@ -816,8 +822,7 @@ class Outbox:
 
     async def _back_off(self, lane: Lane, job: Job) -> None:
         await self._count_attempt(job)
-        doublings = min(job.item.attempts - 1, 10)  # bounded: the float stays small whatever the count
-        backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**doublings)
+        backoff = DELIVERY_BACKOFF.delay(job.item.attempts)
         lane.backoff_until = self._clock.monotonic() + backoff
         lane.resting = True
         try:
