@@ -67,7 +67,7 @@ def _notification_type(data: dict[str, Any]) -> Any:
 def _preview(path: str) -> int:
     from bot.button_keys import ButtonKeys
     from bot.core.models import Message
-    from bot.slack.card_builder import build_card
+    from bot.delivery.card_builder import build_card
 
     try:
         raw = sys.stdin.read() if path == "-" else Path(path).read_text()

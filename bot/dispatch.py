@@ -21,7 +21,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.lifecycle import alert_key
 from bot.core.models import DispatchOutcome, DispatchRequest
 from bot.delivery.outbox import Outbox
-from bot.slack.web_api import SlackSender
+from bot.ports.slack import Verifier
 
 logger = logging.getLogger(__name__)
 VERIFY_TIMEOUT_SECONDS = 30
@@ -49,7 +49,7 @@ class DispatchService:
     def __init__(
         self,
         outbox: Outbox,
-        verifier: SlackSender,
+        verifier: Verifier,
         *,
         wait: float,
         repeat_window: float,

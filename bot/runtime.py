@@ -81,9 +81,7 @@ async def open_runtime(settings: Settings) -> Runtime:
 
 def describe(store: Store) -> str:
     """The store in use, for the start-up log: never its password."""
-    if isinstance(store, SqliteStore):
-        return f"embedded SQLite at {store.path} (one replica)"
-    return f"{store!r}, shared by every replica"
+    return f"{store.describe()}, shared by every replica" if store.shared else f"{store.describe()} (one replica)"
 
 
 class Runtime:

@@ -134,8 +134,8 @@ def check_ports(settings: Settings) -> None:
 
 def explain(exc: BaseException, settings: Settings) -> str | None:
     """The line for a failure to start, or None when ``exc`` is not one the operator can fix by a setting."""
+    from bot.ports.schema import NewerLayout
     from bot.store import DataDirInUse, StoreError  # not at import: ``serve --help`` and ``preview`` need no Redis
-    from bot.store.schema import NewerLayout
 
     embedded = settings.store_url is None or not settings.store_url.get_secret_value().strip()
     data_dir = settings.data_dir

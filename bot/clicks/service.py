@@ -29,7 +29,6 @@ from typing import Any, Protocol
 from bot import metrics, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
-from bot.cloudforet.callback_client import CallbackClient, CallbackRefused, CallbackResult, Outcome
 from bot.core.alerts import action_key, alert_id_from_url, done_label
 from bot.core.card_updates import apply_state
 from bot.core.cards import CardState, CardStatus, slack_date
@@ -37,7 +36,8 @@ from bot.core.clicks import Click
 from bot.core.mentions import responder_text
 from bot.core.sealed import SealError, unseal
 from bot.core.text import escape_mrkdwn
-from bot.store import AuditRecord, ClaimStatus, Store
+from bot.ports.callbacks import CallbackRefused, CallbackResult, Callbacks, Outcome
+from bot.ports.store import AuditRecord, ClaimStatus, ClickLedger
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ class ClickService:
     def __init__(
         self,
         *,
-        store: Store,
-        callbacks: CallbackClient,
+        store: ClickLedger,
+        callbacks: Callbacks,
         keys: ButtonKeys,
         responders: ResponderPolicy,
         claim_timeout: float,

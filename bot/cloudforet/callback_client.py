@@ -19,9 +19,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import NewType
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -29,6 +26,9 @@ from aiohttp.resolver import DefaultResolver
 
 from bot import __version__, tracing
 from bot.core.text import echo, web_url_parts
+from bot.ports.callbacks import CallbackRefused, CallbackResult, CallbackUrl, Outcome
+
+__all__ = ["CallbackClient", "CallbackRefused", "CallbackResult", "CallbackUrl", "Outcome", "check_url"]
 
 # Where no callback may go: link-local networks and the addresses cloud providers serve instance metadata (and
 # with it the instance's credentials) on. Each from the provider's own documentation of its metadata service.
@@ -87,29 +87,6 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 
 # Callbacks in flight at once: each click holds one for the callback's duration (up to the timeout).
 MAX_CONNECTIONS = 512
-
-
-class Outcome(StrEnum):
-    DONE = "done"
-    EXPIRED = "expired"
-    FAILED = "failed"
-    REFUSED = "refused"  # not called at all: host not allowed
-
-
-@dataclass(frozen=True)
-class CallbackResult:
-    outcome: Outcome
-    detail: str  # safe to show: names no URL and no key
-    status: int | None = None
-    elapsed: float = 0.0
-
-
-class CallbackRefused(Exception):
-    """The callback URL points somewhere it must not."""
-
-
-# A callback URL that passed ``check_url`` with the client's allow-list (made by ``CallbackClient.check``).
-CallbackUrl = NewType("CallbackUrl", str)
 
 
 def forbidden_address(address: str) -> bool:

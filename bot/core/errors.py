@@ -26,7 +26,7 @@ class ErrorCode(StrEnum):
     SLACK_API = "ERROR_SLACK_API"
     TIMEOUT = "ERROR_TIMEOUT"
     STORE_UNAVAILABLE = "ERROR_STORE_UNAVAILABLE"
-    STORE_TOO_NEW = "ERROR_STORE_TOO_NEW"  # data written by a newer release (``bot.store.schema``)
+    STORE_TOO_NEW = "ERROR_STORE_TOO_NEW"  # data written by a newer release (``bot.ports.schema``)
     TOKEN_UNREADABLE = "ERROR_TOKEN_UNREADABLE"
     INTERNAL = "ERROR_INTERNAL"
 

@@ -26,12 +26,12 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
+from bot.delivery.card_builder import build_card
 from bot.delivery.tokens import TokenVault
 from bot.mentions import Directory, MentionResolver
-from bot.slack.card_builder import build_card
-from bot.slack.web_api import Posted
-from bot.store import CardRecord, ItemKind, OutboxItem, Store
-from bot.store.schema import DispatchBody, NoteBody, UnreadableRecord, read_body
+from bot.ports.schema import DispatchBody, NoteBody, UnreadableRecord, read_body
+from bot.ports.slack import Posted
+from bot.ports.store import CardIndex, CardRecord, ItemKind, OutboxItem
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _shown(action: metrics.CardChange, channel_id: str, ts: str, keys: list[str]
 
 class CardKeeper:
     def __init__(
-        self, store: Store, keys: ButtonKeys, tokens: TokenVault, *, directory: Directory | None = None
+        self, store: CardIndex, keys: ButtonKeys, tokens: TokenVault, *, directory: Directory | None = None
     ) -> None:
         self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.mentions)
         self._store = store

@@ -23,8 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from bot.slack.web_api import HTTP_TIMEOUT_SECONDS
-from bot.store import SendGrant, SendOutcome, Store
+from bot.ports.slack import HTTP_TIMEOUT_SECONDS
+from bot.ports.store import Coordination, SendGrant, SendOutcome
 
 # How long a lease lasts unless extended: a dead replica's lanes are taken over within this plus one scan
 # (TAKEOVER_SECONDS in the outbox), "within a few seconds"; long enough that a busy event loop never loses one.
@@ -48,7 +48,7 @@ def process_name() -> str:
 class Leases:
     def __init__(
         self,
-        store: Store,
+        store: Coordination,
         *,
         owner: str | None = None,
         ttl: float = LEASE_TTL_SECONDS,

@@ -29,7 +29,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from bot import metrics, tracing
 from bot.core.backoff import Backoff
@@ -41,8 +41,17 @@ from bot.delivery.clock import Clock, LoopClock
 from bot.delivery.leases import RENEW_EVERY_SECONDS, SENDING_GRACE_SECONDS, Leases
 from bot.delivery.pacer import Pacer, SharedPacer
 from bot.delivery.tokens import TokenVault
-from bot.slack.web_api import Posted
-from bot.store import EventKind, ItemKind, ItemState, OutboxEvent, OutboxItem, SendOutcome, Store, StoreError
+from bot.ports.slack import Posted, SlackPort
+from bot.ports.store import (
+    DeliveryStore,
+    EventKind,
+    ItemKind,
+    ItemState,
+    OutboxEvent,
+    OutboxItem,
+    SendOutcome,
+    StoreError,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,17 +110,6 @@ class Job:
     digest: str | None = None  # for repeat suppression
     begun: bool = False  # this attempt passed the store's fencing check (shared store)
     unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
-
-
-class SlackPort(Protocol):
-    """What the outbox asks of Slack: post a message, update one (``bot.slack.web_api.SlackSender`` in production).
-    A failure is a ``BotError``: retryable or not, with Slack's ``Retry-After`` when it said 429."""
-
-    async def post(
-        self, token: str, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None
-    ) -> Posted: ...
-
-    async def update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None: ...
 
 
 class _Fenced(Exception):
@@ -219,7 +217,7 @@ class _LaneCourier:
 class Outbox:
     def __init__(
         self,
-        store: Store,
+        store: DeliveryStore,
         sender: SlackPort,
         cards: CardKeeper,
         tokens: TokenVault,

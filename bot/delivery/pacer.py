@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 from bot.pacing import SAFETY, Pacer, pause_seconds
-from bot.store import Store, StoreError
+from bot.ports.store import Coordination, StoreError
 
 __all__ = ["Pacer", "SharedPacer"]
 
@@ -20,7 +20,7 @@ class SharedPacer:
     """A pacer whose bucket lives in the shared store, so every replica draws from one budget (Slack's
     per-workspace ``chat.update`` limit) and a ``Retry-After`` seen by one pauses them all."""
 
-    def __init__(self, store: Store, bucket: str, rate: float, burst: int) -> None:
+    def __init__(self, store: Coordination, bucket: str, rate: float, burst: int) -> None:
         self._store = store
         self._bucket = bucket
         self.rate = rate * SAFETY if rate > 0 else 0.0

@@ -64,9 +64,7 @@ async def open_ops_store(settings: Settings) -> Store:
 
 
 def describe_store(store: Store) -> str:
-    if isinstance(store, SqliteStore):
-        return f"embedded SQLite at {store.path}"
-    return repr(store)
+    return store.describe()
 
 
 def age(seconds: float) -> str:

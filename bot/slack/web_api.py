@@ -30,10 +30,12 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import __version__, metrics, tracing
+from bot.ports.slack import HTTP_TIMEOUT_SECONDS, Posted
 from bot.slack.errors import SlackCallError, retry_after_header, translate
 
+__all__ = ["HTTP_TIMEOUT_SECONDS", "Posted", "SlackSender"]
+
 logger = logging.getLogger(__name__)
-HTTP_TIMEOUT_SECONDS = 15
 USER_AGENT = f"slack-chatops/{__version__} aiohttp/{aiohttp.__version__}"
 # A 429 is retried within the call only when its Retry-After is this short: two such waits (with their jitter)
 # fit in a verify's 30 s (dispatch.VERIFY_TIMEOUT_SECONDS). A longer one is reported with its Retry-After, for
@@ -46,12 +48,6 @@ RETRY_AFTER_JITTER_SECONDS = 1.0
 TRANSIENT_HTTP_STATUSES = frozenset({500, 502, 503, 504})
 # conversations.list's largest page (its ``limit``: at most 1,000, https://api.slack.com/methods/conversations.list).
 CHANNELS_PER_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Posted:
-    channel_id: str
-    ts: str
 
 
 @dataclass(frozen=True)

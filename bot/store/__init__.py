@@ -7,7 +7,7 @@
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.store.base import (
+from bot.ports.store import (
     AuditRecord,
     CardRecord,
     Claim,

@@ -21,7 +21,7 @@ from typing import Any
 from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
-from bot.store.base import (
+from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
@@ -427,6 +427,9 @@ class MemoryStore:
         if method in self.fail_next:
             self.fail_next.remove(method)
             raise StoreError(f"the in-memory store was told to fail {method}")
+
+    def describe(self) -> str:
+        return "in memory" + (" (shared)" if self.shared else "")
 
     async def ping(self) -> bool:
         return True

@@ -9,7 +9,7 @@ Key layout (``P`` is the prefix, ``slack-chatops`` by default, so a Redis shared
 ===================================  ===========  =========================================================
 key                                  type         what
 ===================================  ===========  =========================================================
-``P:layout``                         string       the key layout's version (``bot.store.schema.REDIS_LAYOUT``),
+``P:layout``                         string       the key layout's version (``bot.ports.schema.REDIS_LAYOUT``),
                                                   written at connect; a newer one is refused
 ``P:claim:<key>``                    hash         a click's claim: ``actor``, ``at``, ``done`` (Redis' time),
                                                   ``v`` (layout; none: 1);
@@ -82,8 +82,15 @@ from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
-from bot.redact import redact
-from bot.store.base import (
+from bot.ports.schema import (
+    CLAIM_LAYOUT,
+    REDIS_LAYOUT,
+    StoredCard,
+    check_claim,
+    check_store,
+    read_card,
+)
+from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
     FAILED_BYTES_KEPT_AFTER_DROP,
@@ -110,14 +117,7 @@ from bot.store.base import (
     readable_audit,
     readable_entry,
 )
-from bot.store.schema import (
-    CLAIM_LAYOUT,
-    REDIS_LAYOUT,
-    StoredCard,
-    check_claim,
-    check_store,
-    read_card,
-)
+from bot.redact import redact
 
 DEFAULT_PREFIX = "slack-chatops"
 SCHEMES = ("redis", "rediss")
@@ -1172,6 +1172,9 @@ class RedisStore:
         return None if holder is None else str(holder)
 
     # Upkeep.
+
+    def describe(self) -> str:
+        return repr(self)
 
     async def ping(self) -> bool:
         try:

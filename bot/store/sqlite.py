@@ -23,7 +23,8 @@ from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
-from bot.store.base import (
+from bot.ports.schema import check_store
+from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
     CLAIM_RETENTION_SECONDS,
     FAILED_BYTES_KEPT_AFTER_DROP,
@@ -51,7 +52,6 @@ from bot.store.base import (
 )
 from bot.store.lock import DataDirLock
 from bot.store.repeats import RepeatFilter
-from bot.store.schema import check_store
 
 DB_FILE = "slack-chatops.sqlite3"
 # The longest a database locked by another program may hold the event loop; the call then fails (and is retried
@@ -731,6 +731,9 @@ class SqliteStore:
 
     async def pause_slot(self, bucket: str, seconds: float) -> None:
         return None
+
+    def describe(self) -> str:
+        return f"embedded SQLite at {self.path}"
 
     async def ping(self) -> bool:
         return True

@@ -18,7 +18,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.models import Message, NotificationType
 from bot.core.requests import parse_channel
 from bot.core.text import MAX_ECHOED_CHARS, echo, is_web_url, split_url
-from bot.slack.card_builder import build_card, callback_values
+from bot.delivery.card_builder import build_card, callback_values
 from tests.samples import APP_TOKEN, CALLBACK_URL, LINK, TOKEN
 from tests.support import Stack, details_of
 

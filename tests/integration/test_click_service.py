@@ -22,7 +22,7 @@ from bot.cloudforet.callback_client import CallbackClient, Outcome
 from bot.core.cards import CardStatus
 from bot.core.clicks import Click
 from bot.core.models import Message, NotificationType
-from bot.slack.card_builder import build_card, callback_values
+from bot.delivery.card_builder import build_card, callback_values
 from bot.store import ClaimStatus, RedisStore, SqliteStore, Store
 from tests.fakes.cloudforet_callbacks import FakeCloudforet
 from tests.redis_server import RedisServer

@@ -24,6 +24,14 @@ from bot.core.cards import CardStatus
 from bot.core.compact import TRIMMED_KEY
 from bot.core.lifecycle import alert_keys
 from bot.core.models import Message
+from bot.ports.store import (
+    AUDIT_RETENTION_SECONDS,
+    FAILED_ITEM_RETENTION_SECONDS,
+    MAX_FAILED_BYTES,
+    MAX_FAILED_ITEM_BYTES,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
+)
 from bot.store import (
     AuditRecord,
     CardRecord,
@@ -40,14 +48,6 @@ from bot.store import (
 )
 from bot.store import redis as redis_store
 from bot.store import sqlite as sqlite_store
-from bot.store.base import (
-    AUDIT_RETENTION_SECONDS,
-    FAILED_ITEM_RETENTION_SECONDS,
-    MAX_FAILED_BYTES,
-    MAX_FAILED_ITEM_BYTES,
-    OPEN_CARD_RETENTION_SECONDS,
-    RESOLVED_CARD_RETENTION_SECONDS,
-)
 from tests.redis_server import RedisServer
 from tests.samples import alert_tags, alerting_message, card_record
 

@@ -1,4 +1,4 @@
-"""Layout versions across releases (``bot.store.schema``).
+"""Layout versions across releases (``bot.ports.schema``).
 
 An upgrade keeps what the release before layout versions wrote (``tests/data/stores/release-before-layouts.json``,
 made by that release's own code: a pending dispatch, a card, a done click claim, on SQLite and on Redis): the queue
@@ -25,9 +25,9 @@ from bot.core.sealed import fingerprint
 from bot.delivery.cards import CardKeeper
 from bot.delivery.outbox import Outbox, lane_key
 from bot.delivery.tokens import TokenVault
+from bot.ports.schema import ITEM_LAYOUT, REDIS_LAYOUT
 from bot.slack.web_api import SlackSender
 from bot.store import ClaimStatus, ItemKind, ItemState, RedisStore, Store
-from bot.store.schema import ITEM_LAYOUT, REDIS_LAYOUT
 from bot.store.sqlite import DB_FILE, SCHEMA_VERSION
 from tests.data.stores.make_release_before_layouts import alert_message
 from tests.delivery_support import Parts, delivery_parts, eventually

@@ -13,7 +13,7 @@ from bot.cloudforet.alert_manager import NOTIFICATION_TYPE_NAMES, message_to_str
 from bot.cloudforet.servicers import dict_to_struct
 from bot.core.models import DOMAIN_ID_KEY, Message, NotificationType
 from bot.core.requests import parse_dispatch
-from bot.slack.card_builder import build_card
+from bot.delivery.card_builder import build_card
 from tests.samples import CALLBACK_URL, LINK, alert_tags
 
 TAGS = alert_tags()

@@ -1,4 +1,4 @@
-"""Stored layouts (``bot.store.schema``): a record without ``v`` is layout 1 and is written back exactly as the
+"""Stored layouts (``bot.ports.schema``): a record without ``v`` is layout 1 and is written back exactly as the
 release before versioning wrote it; a newer one is refused naming both versions; a malformed one is told apart."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from bot.core.errors import ErrorCode
-from bot.store.schema import (
+from bot.ports.schema import (
     CARD_LAYOUT,
     ITEM_LAYOUT,
     DispatchBody,

@@ -12,10 +12,10 @@ import pytest
 
 from bot.core.cards import CardStatus
 from bot.core.errors import ErrorCode
+from bot.ports.schema import NewerLayout
+from bot.ports.store import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
 from bot.store import AuditRecord, ClaimStatus, DataDirInUse, ItemKind, SqliteStore, StoreError
 from bot.store import sqlite as sqlite_store
-from bot.store.base import CLAIM_RETENTION_SECONDS, FAILED_ITEM_RETENTION_SECONDS, RESOLVED_CARD_RETENTION_SECONDS
-from bot.store.schema import NewerLayout
 from bot.store.sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION
 from tests.samples import card_record
 

@@ -203,47 +203,11 @@ def readable_entry(entry: OutboxEntry) -> OutboxEntry:
     return entry
 
 
-class Store(Protocol):
-    """Persistence for the plugin, asynchronous so that a network store (Redis) fits behind it. Every write is durable
-    (committed) when it returns. A method that cannot do its work just now raises ``StoreError``.
+class OutboxQueue(Protocol):
+    """The outbox's queue (``bot.delivery.outbox``): items accepted, in order per lane, until delivered or failed;
+    repeats told apart; the events other processes' items make."""
 
-    ``shared`` says whether other processes use the same store at once (Redis: any number of replicas), in which
-    case lanes are leased so that one process at a time delivers each; the embedded store belongs to one process
-    (its data-directory lock), so every lease is its own.
-    """
-
-    shared: bool
-
-    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
-        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done. A claim
-        not finished within ``stale_after`` seconds may be taken again. Time is the store's own (Redis' clock and
-        TTLs; the embedded store's one process), never the caller's: replicas whose clocks disagree still see one
-        claim. ``Claim.at`` is in the store's time."""
-        ...
-
-    async def finish_action(self, key: str, *, done: bool) -> None:
-        """Mark a claimed action done for good (at the store's time), or release it after a failure so it can be
-        tried again."""
-        ...
-
-    async def add_audit(self, record: AuditRecord) -> None: ...
-
-    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
-        """The newest audit records first. One that cannot be read (see ``readable_audit``) is left out, and named
-        in ``unreadable`` when given."""
-        ...
-
-    async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
-        """Keep an app-level token (Socket Mode, sealed) across restarts; True when ``token_id`` is new."""
-        ...
-
-    async def app_tokens(self) -> list[str]:
-        """The sealed app-level tokens, oldest first."""
-        ...
-
-    async def forget_app_token(self, token_id: str) -> bool:
-        """Drop a remembered app-level token (Slack refused it for good); True when it was there."""
-        ...
+    shared: bool  # other processes use the same store at once (see ``Store``)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Group writes so they land together or not at all (where the backend can; each call is atomic anyway)."""
@@ -299,6 +263,114 @@ class Store(Protocol):
         (``MAX_FAILED_BYTES``, the oldest dropped first)."""
         ...
 
+    async def seen_recently(self, digest: str, window: float) -> bool:
+        """Record ``digest``; True when it was already recorded within the last ``window`` seconds (a retry)."""
+        ...
+
+    async def forget_seen(self, digest: str) -> None: ...
+
+
+class Coordination(Protocol):
+    """What several processes on one store agree through (``bot.delivery.leases``, ``pacer``, the button key):
+    leases, sending marks, shared pacing budgets, shared secrets. On a store of one process every lease is its own
+    and pacing stays in memory."""
+
+    shared: bool  # other processes use the same store at once (see ``Store``)
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Take (or extend) the lease ``name`` for ``owner`` unless someone else holds it."""
+        ...
+
+    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend a lease ``owner`` holds; False when it is no longer theirs (it expired and was taken)."""
+        ...
+
+    async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        """Extend each lease ``owner`` holds (one round trip for all); False for those it no longer holds."""
+        ...
+
+    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+        """The fencing check before the Slack calls of a lane's item: the lane's lease must be ``owner``'s (it is
+        extended), and no other process may have an unsettled send in the lane (unless ``force``: it is known
+        stale), and the item must still be pending. On GO the lane is marked as sending ``item_id`` until the item is
+        delivered or failed."""
+        ...
+
+    async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
+        """Give a lease up; ``idle``: no send of the owner's is in flight, so its sending mark goes too."""
+        ...
+
+    async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
+        """Draw from the token bucket ``bucket`` (``rate`` per second, up to ``burst``): 0 when drawn, else the
+        seconds to wait before asking again. Shared by every process using a shared store; a store that belongs to
+        one process always answers 0 (that process paces in memory)."""
+        ...
+
+    async def pause_slot(self, bucket: str, seconds: float) -> None:
+        """Nobody draws from ``bucket`` for ``seconds`` (Slack's Retry-After), and it starts empty afterwards."""
+        ...
+
+    async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
+        """The secret kept under ``name``, made once with ``make`` by whichever process asks first."""
+        ...
+
+    async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
+        """The shared secret ``name`` as the store has it (set back to ``current`` when the store lost it), and
+        every one it has had (bounded), so what an older one sealed still opens."""
+        ...
+
+
+class CardIndex(Protocol):
+    """Which card shows which alert (``bot.delivery.cards``)."""
+
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        """The card ``bot`` posted in channel ``target`` (name or ID) for the alert named by any of ``keys``."""
+        ...
+
+    async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
+
+    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+        """Create or update the card (assigning ``record.id``); it is found from then on by each of ``keys`` too."""
+        ...
+
+
+class ClickLedger(Protocol):
+    """Each click's action carried out once, and who did what (``bot.clicks``)."""
+
+    async def claim_action(self, key: str, actor: str, *, stale_after: float) -> Claim:
+        """Atomically take the right to carry out the action ``key``, unless someone has it or it is done. A claim
+        not finished within ``stale_after`` seconds may be taken again. Time is the store's own (Redis' clock and
+        TTLs; the embedded store's one process), never the caller's: replicas whose clocks disagree still see one
+        claim. ``Claim.at`` is in the store's time."""
+        ...
+
+    async def finish_action(self, key: str, *, done: bool) -> None:
+        """Mark a claimed action done for good (at the store's time), or release it after a failure so it can be
+        tried again."""
+        ...
+
+    async def add_audit(self, record: AuditRecord) -> None: ...
+
+
+class AppTokenRegistry(Protocol):
+    """The app-level tokens Socket Mode keeps connected across restarts (``bot.runtime``)."""
+
+    async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
+        """Keep an app-level token (Socket Mode, sealed) across restarts; True when ``token_id`` is new."""
+        ...
+
+    async def app_tokens(self) -> list[str]:
+        """The sealed app-level tokens, oldest first."""
+        ...
+
+    async def forget_app_token(self, token_id: str) -> bool:
+        """Drop a remembered app-level token (Slack refused it for good); True when it was there."""
+        ...
+
+
+class AdminView(Protocol):
+    """What the operator commands read and change (``bot.ops``)."""
+
     async def outbox_counts(self) -> dict[str, int]: ...
 
     async def failed_items(self, limit: int = 100) -> list[tuple[int, str, str]]:
@@ -322,62 +394,17 @@ class Store(Protocol):
         """Forget an item, pending or failed; False when there is none ``item_id``."""
         ...
 
-    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
-        """The card ``bot`` posted in channel ``target`` (name or ID) for the alert named by any of ``keys``."""
+    async def audit(self, limit: int = 100, *, unreadable: list[str] | None = None) -> list[AuditRecord]:
+        """The newest audit records first. One that cannot be read (see ``readable_audit``) is left out, and named
+        in ``unreadable`` when given."""
         ...
 
-    async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None: ...
 
-    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
-        """Create or update the card (assigning ``record.id``); it is found from then on by each of ``keys`` too."""
-        ...
+class Upkeep(Protocol):
+    """What the runtime does with a store as a whole (``bot.runtime``)."""
 
-    async def seen_recently(self, digest: str, window: float) -> bool:
-        """Record ``digest``; True when it was already recorded within the last ``window`` seconds (a retry)."""
-        ...
-
-    async def forget_seen(self, digest: str) -> None: ...
-
-    async def shared_secret(self, name: str, make: Callable[[], str]) -> str:
-        """The secret kept under ``name``, made once with ``make`` by whichever process asks first."""
-        ...
-
-    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
-        """Take (or extend) the lease ``name`` for ``owner`` unless someone else holds it."""
-        ...
-
-    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool:
-        """Extend a lease ``owner`` holds; False when it is no longer theirs (it expired and was taken)."""
-        ...
-
-    async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
-        """Extend each lease ``owner`` holds (one round trip for all); False for those it no longer holds."""
-        ...
-
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
-        """The fencing check before the Slack calls of a lane's item: the lane's lease must be ``owner``'s (it is
-        extended), and no other process may have an unsettled send in the lane (unless ``force``: it is known
-        stale), and the item must still be pending. On GO the lane is marked as sending ``item_id`` until the item is
-        delivered or failed."""
-        ...
-
-    async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
-        """The shared secret ``name`` as the store has it (set back to ``current`` when the store lost it), and
-        every one it has had (bounded), so what an older one sealed still opens."""
-        ...
-
-    async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
-        """Give a lease up; ``idle``: no send of the owner's is in flight, so its sending mark goes too."""
-        ...
-
-    async def take_slot(self, bucket: str, rate: float, burst: int) -> float:
-        """Draw from the token bucket ``bucket`` (``rate`` per second, up to ``burst``): 0 when drawn, else the
-        seconds to wait before asking again. Shared by every process using a shared store; a store that belongs to
-        one process always answers 0 (that process paces in memory)."""
-        ...
-
-    async def pause_slot(self, bucket: str, seconds: float) -> None:
-        """Nobody draws from ``bucket`` for ``seconds`` (Slack's Retry-After), and it starts empty afterwards."""
+    def describe(self) -> str:
+        """Which store this is, for logs and operators: where, never a password."""
         ...
 
     async def ping(self) -> bool:
@@ -397,3 +424,21 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class DeliveryStore(OutboxQueue, Coordination, Protocol):
+    """What the outbox uses: its queue, and the coordination its leases and shared budgets need."""
+
+
+class Store(OutboxQueue, Coordination, CardIndex, ClickLedger, AppTokenRegistry, AdminView, Upkeep, Protocol):
+    """Every port at once: what one backend (``bot.store``: memory, SQLite, Redis) implements and the runtime wires.
+
+    Persistence for the plugin, asynchronous so that a network store (Redis) fits behind it. Every write is durable
+    (committed) when it returns. A method that cannot do its work just now raises ``StoreError``.
+
+    ``shared`` says whether other processes use the same store at once (Redis: any number of replicas), in which
+    case lanes are leased so that one process at a time delivers each; the embedded store belongs to one process
+    (its data-directory lock), so every lease is its own.
+    """
+
+    shared: bool
