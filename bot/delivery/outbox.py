@@ -1,23 +1,26 @@
 """The outbox: notifications are delivered in order per lane (one bot token and channel), paced within Slack's
-limits, retried through 429s, 5xx and outages. A notification is written to the store before its dispatch is
-answered unless it was already delivered by then (the common, fast case), so every dispatch answered OK is
-delivered, and a quiet channel costs no outbox write at all.
+limits, retried through 429s, 5xx and outages, so that every dispatch answered OK is delivered.
+
+One algorithm, for one process and for replicas alike: each lane is delivered by the one process holding its lease
+(``bot.delivery.leases``), in the store's order, and a heartbeat keeps the leases while the lanes work; before each
+Slack call the lane passes the fencing check. On a store of one process (``OutboxQueue.shared`` false) every
+lease is this process's and every check passes at once without I/O, so the same code runs with nothing to wait
+for. Two policies follow ``shared``: on a shared store every item is written down before it is queued (whichever
+replica holds its lane delivers it; a dispatch that reaches another replica waits for it there, told by the
+store's events), while one process writes an item down only when its dispatch must wait for it (the common, fast
+case costs no outbox write at all); and the ``chat.update`` budget lives in the store for replicas, in memory for
+one process. A replica that dies stops extending its leases and the others take its lanes over
+(``TAKEOVER_SECONDS``); on start, every lane with items in the store is picked up the same way.
 
 What an item does in Slack is the card keeper's business (``bot.delivery.cards``): the outbox hands it each item
-in turn with a ``Courier`` that paces its calls; repeats of a recent dispatch are dropped by the repeat filter
-(``bot.delivery.repeats``); tokens are sealed for the store by the token vault (``bot.delivery.tokens``). Items
-survive a crash: on start every undelivered item is picked up again. A dispatch waits for its own item only a few
-seconds (see DispatchService).
+in turn with a ``Courier`` that paces and fences its calls; tokens are sealed for the store by the token vault
+(``bot.delivery.tokens``). A dispatch waits for its own item only a few seconds (see DispatchService).
 
 A lane is one asyncio task that never dies of an error: Slack failures are retried or recorded against the item,
-store failures (``StoreError``) are retried with backoff without sending anything twice, and a lane idle for
-``LANE_IDLE_SECONDS`` ends and is forgotten, so memory follows the channels in use, not every channel ever seen.
-
-On a shared store (several replicas, ``Store.shared``) every item is written down before anything else, and each
-lane is delivered by the one replica holding its lease (``bot.delivery.leases``), in the store's order: a dispatch
-that reaches another replica is written down and waited for there; a replica that dies stops extending its leases
-and the others take its lanes over (``TAKEOVER_SECONDS``). Pacing per channel holds across replicas because only
-the lane's holder posts to the channel.
+store failures (``StoreError``) are retried with the one back-off (``bot.core.backoff``) without sending anything
+twice, and a lane idle for ``LANE_IDLE_SECONDS`` ends and is forgotten, so memory follows the channels in use. The
+engine reads time only from its ``Clock`` and reaches Slack only through its ``SlackPort``, so the unit suite runs
+it on virtual time (``tests/unit/delivery/test_engine.py``).
 """
 
 from __future__ import annotations
@@ -242,7 +245,10 @@ class Outbox:
         self._lanes: dict[str, Lane] = {}
         self._update_pacers: OrderedDict[str, Pacer | SharedPacer] = OrderedDict()
         self._stopping = False
-        self._leases = Leases(store, clock=self._clock.monotonic) if store.shared else None
+        # One algorithm for one process and for replicas: on a store of one process (``store.shared`` false) every
+        # lease is this process's and every fencing check passes at once, without I/O; only two policies follow
+        # ``shared``: whether an item is written down before it is queued (``submit``) and where budgets live.
+        self._leases = Leases(store, clock=self._clock.monotonic)
         self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
         self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
@@ -289,9 +295,9 @@ class Outbox:
         """Queue a dispatch for delivery (in memory: see ``persist``); None when it repeats one accepted within
         ``window`` seconds (a retry from Cloudforet, which may have reached another replica first)."""
         repeats = digest is not None and window > 0
-        if repeats and self._leases is None:
+        if repeats and not self._store.shared:
             assert digest is not None
-            if await self._store.seen_recently(digest, window):  # the embedded store: in memory, never fails
+            if await self._store.seen_recently(digest, window):  # one process's store: in memory, never fails
                 return None
         token = request.channel.token.get_secret_value()
         target = request.channel.target
@@ -305,21 +311,19 @@ class Outbox:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         job = Job(item, token, target, future, parsed=parsed, digest=digest)
-        if self._leases is None:
+        # Shared: written down first (a repeat told apart in the same step), for whichever replica holds the lane.
+        # One process: written down only should its dispatch have to wait (``persist``), the common fast case.
+        if self._store.shared and not await self.persist(job, window=window if repeats else 0.0):
+            return None
+        if await self._holds(item.lane):
             eta = self._push(job)
-        else:  # written down first (a repeat is told apart in the same step): whichever replica holds the lane
-            if not await self.persist(job, window=window if repeats else 0.0):
-                return None
-            if await self._holds(item.lane):
-                eta = self._push(job)
-            else:
-                self._watch(job, future)
-                eta = 0.0
+        else:
+            self._watch(job, future)
+            eta = 0.0
         return Submission(job, future, eta)
 
     async def _holds(self, lane: str) -> bool:
-        """Shared store: whether this replica delivers ``lane`` (taking its lease when nobody holds it)."""
-        assert self._leases is not None
+        """Whether this process delivers ``lane`` (taking its lease when nobody holds it)."""
         held = self._lanes.get(lane)
         if held is not None:
             return not held.lost and self._leases.known(lane)
@@ -389,9 +393,8 @@ class Outbox:
                     break
 
     async def _heartbeat(self) -> None:
-        """Shared store: keep every lease this replica holds, whatever its lanes are doing (``bot.delivery.leases``);
-        a lane whose lease was found lost stops before its next Slack call."""
-        assert self._leases is not None
+        """Keep every lease this process holds, whatever its lanes are doing (``bot.delivery.leases``); a lane whose
+        lease was found lost stops before its next Slack call."""
         while not self._stopping:
             await asyncio.sleep(RENEW_EVERY_SECONDS)
             try:
@@ -424,7 +427,7 @@ class Outbox:
             if alongside is not None:
                 await alongside()
             item_id = await self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
-        if self._leases is None or await self._holds(lane):  # else the lane's holder finds it in the store
+        if await self._holds(lane):  # else the lane's holder finds it in the store
             self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
     async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
@@ -499,19 +502,14 @@ class Outbox:
                 raise error
 
     async def start(self) -> None:
-        """Pick up everything a previous run accepted but did not deliver (on a shared store: every lane nobody
-        delivers, now and from then on)."""
-        if self._leases is not None:
-            self._background_task(self._take_over(), name="takeover")
-            self._background_task(self._heartbeat(), name="lease heartbeat")
+        """Deliver every lane with items in the store that nobody delivers: what a previous run accepted and did not
+        deliver, at once; a dead replica's lanes, from then on."""
+        await self._take_over_once(resuming=True)
+        self._background_task(self._take_over(), name="takeover")
+        self._background_task(self._heartbeat(), name="lease heartbeat")
+        if self._store.shared:  # what other processes queue and settle
             self._background_task(self._listen(), name="store events")
             self._background_task(self._poll_watched(), name="watched items")
-            return
-        resumed = 0
-        for item in await self._store.pending():
-            resumed += await self._take_in(item)
-        if resumed:
-            logger.info("resuming delivery of %d accepted notification(s) from the outbox", resumed)
 
     async def rewrite_queued(self) -> int:
         """Write every queued item that was in the store into it again (after its file vanished); return how many.
@@ -547,8 +545,6 @@ class Outbox:
         asked at the item's first call, this process's lease clock after); the job's token. Raises ``_Fenced``
         (nothing of this attempt sent), or ``StoreError`` at the first call."""
         assert job.token is not None
-        if self._leases is None:
-            return job.token
         if job.begun:
             if lane.lost or not self._leases.holds(lane.key):
                 raise _Fenced(SendOutcome.LOST)
@@ -626,13 +622,13 @@ class Outbox:
         idle_since = self._clock.monotonic()
         try:
             while True:
-                if self._leases is not None and not await self._sync(lane):
+                if not await self._sync(lane):
                     return
                 if not lane.jobs:
                     if self._stopping:
                         return
                     lane.wake.clear()
-                    wait = LANE_SYNC_SECONDS if self._leases is not None else self._lane_idle_seconds
+                    wait = LANE_SYNC_SECONDS
                     try:
                         async with asyncio.timeout(wait):
                             await lane.wake.wait()
@@ -653,14 +649,13 @@ class Outbox:
                         continue
                     self._watch(job, job.future)
                 lane.jobs.clear()
-                if self._leases is not None:
-                    with contextlib.suppress(StoreError, asyncio.CancelledError):
-                        await self._leases.release(lane.key, idle=not lane.stepping)
+                with contextlib.suppress(StoreError, asyncio.CancelledError):
+                    await self._leases.release(lane.key, idle=not lane.stepping)
 
     async def _sync(self, lane: Lane) -> bool:
-        """Shared store: check the lane is still this replica's, and take in the items other replicas wrote down for
-        it, in the store's order. False when the lease went to another replica (which delivers what is queued)."""
-        assert self._leases is not None
+        """Check the lane is still this process's, and take in the items written down for it that it lacks (other
+        replicas', or a retry the operator asked for), in the store's order. False when the lease went to another
+        replica (which delivers what is queued)."""
         if lane.lost or not self._leases.known(lane.key):
             return False
         while not self._leases.holds(lane.key):  # the heartbeat could not confirm it: send nothing meanwhile
@@ -734,17 +729,23 @@ class Outbox:
         return True
 
     async def _take_over(self) -> None:
-        """Shared store: deliver every lane with queued items that no replica delivers (its holder died)."""
-        assert self._leases is not None
+        """Deliver every lane with queued items that no process delivers (its holder died), looking every
+        ``TAKEOVER_SECONDS``."""
         while not self._stopping:
-            try:
-                for key in await self._store.pending_lanes():
-                    if key not in self._lanes and await self._leases.take(key):
-                        logger.info("took over lane %s", lane_label(key))
-                        self._lane(key, lane_label(key)).wake.set()
-            except StoreError as exc:
-                logger.warning("cannot look for lanes to take over: %s", exc)
             await asyncio.sleep(TAKEOVER_SECONDS)
+            await self._take_over_once(resuming=False)
+
+    async def _take_over_once(self, *, resuming: bool) -> None:
+        try:
+            for key in await self._store.pending_lanes():
+                if key not in self._lanes and await self._leases.take(key):
+                    if resuming:
+                        logger.info("resuming delivery of lane %s from the outbox", lane_label(key))
+                    else:
+                        logger.info("took over lane %s", lane_label(key))
+                    self._lane(key, lane_label(key)).wake.set()
+        except StoreError as exc:
+            logger.warning("cannot look for lanes to take over: %s", exc)
 
     async def _settled_by_another(self, lane: Lane, job: Job) -> None:
         """The lane's head item was delivered or failed by another replica (it held the lane before): drop it here,
@@ -867,7 +868,7 @@ class Outbox:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._leases is not None and self._lanes:  # no heartbeat from now on: keep the leases through the drain
+        if self._lanes:  # no heartbeat from now on: keep the leases through the drain
             with contextlib.suppress(StoreError):
                 await self._leases.renew()
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
