@@ -74,13 +74,15 @@ class ScriptedSlack:
         return [call.at for call in self.calls if call.method == method]
 
 
-def request(title: str, *, channel: str = "#alerts", alert: str | None = None) -> DispatchRequest:
+def request(title: str, *, channel: str = "#alerts", alert: str | None = None, **more: Any) -> DispatchRequest:
+    """A dispatch of a notification titled ``title`` (its card's text ends with it); ``alert`` gives it an alert to
+    keep a card for; ``more``: more of the message (``tags``, ``callbacks``) or ``channel_data`` (a dict)."""
     message: dict[str, Any] = {"title": title}
     if alert is not None:
         message["link"] = f"https://console.example.test/monitoring/alert-manager/alert/{alert}"
-    return parse_dispatch(
-        channel_data={"token": TOKEN, "channel": channel}, secret_data={}, message=message, notification_type="ERROR"
-    )
+    channel_data = {"token": TOKEN, "channel": channel, **more.pop("channel_data", {})}
+    message.update(more)
+    return parse_dispatch(channel_data=channel_data, secret_data={}, message=message, notification_type="ERROR")
 
 
 def outbox(store: MemoryStore, slack: ScriptedSlack, **pace: Any) -> Outbox:
