@@ -26,6 +26,7 @@ from tests.unit.virtual_time import VirtualClock
 
 TOKEN = "xoxb-1111-2222-SECRETbottoken"
 CHANNEL_IDS = {"alerts": "C0ALERTS", "other": "C0OTHER", "#alerts": "C0ALERTS", "#other": "C0OTHER"}
+KEYS = ButtonKeys(["a-button-key-for-tests"], Path("/nonexistent"))
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Call:
     method: str
     channel: str
     text: str
+    ts: str = ""  # the message posted or updated; for a thread line, the card it is under
 
 
 @dataclass
@@ -60,12 +62,15 @@ class ScriptedSlack:
         channel_id = CHANNEL_IDS.get(channel, channel)
         self.ts += 1
         text = str(payload.get("text", ""))
-        self.calls.append(Call(asyncio.get_running_loop().time(), "thread" if thread_ts else "post", channel_id, text))
-        return Posted(channel_id, f"{self.ts}.000100")
+        ts = f"{self.ts}.000100"
+        method = "thread" if thread_ts else "post"
+        self.calls.append(Call(asyncio.get_running_loop().time(), method, channel_id, text, thread_ts or ts))
+        return Posted(channel_id, ts)
 
     async def update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
         await self._answer()
-        self.calls.append(Call(asyncio.get_running_loop().time(), "update", channel_id, str(payload.get("text", ""))))
+        text = str(payload.get("text", ""))
+        self.calls.append(Call(asyncio.get_running_loop().time(), "update", channel_id, text, ts))
 
     def posted(self) -> list[str]:
         return [call.text.rsplit(" ", 1)[-1] for call in self.calls if call.method == "post"]
@@ -85,11 +90,13 @@ def request(title: str, *, channel: str = "#alerts", alert: str | None = None, *
     return parse_dispatch(channel_data=channel_data, secret_data={}, message=message, notification_type="ERROR")
 
 
-def outbox(store: MemoryStore, slack: ScriptedSlack, **pace: Any) -> Outbox:
-    keys = ButtonKeys(["a-button-key-for-tests"], Path("/nonexistent"))
-    tokens = TokenVault(keys)
+def outbox(store: MemoryStore, slack: ScriptedSlack, *, keeper: CardKeeper | None = None, **pace: Any) -> Outbox:
+    """An outbox on ``store`` with its card keeper (by default one of its own) and the test keys, on the virtual
+    clock; ``pace``: the ``Outbox`` rates to change."""
+    tokens = TokenVault(KEYS)
     rates = {"post_rate": 1.0, "post_burst": 3, "update_rate": 1.0, "update_burst": 3, **pace}
-    return Outbox(store, slack, CardKeeper(store, keys, tokens), tokens, clock=VirtualClock(), **rates)
+    keeper = keeper or CardKeeper(store, KEYS, tokens)
+    return Outbox(store, slack, keeper, tokens, clock=VirtualClock(), **rates)
 
 
 @asynccontextmanager
