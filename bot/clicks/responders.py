@@ -13,7 +13,15 @@ GroupLookup = Callable[[str, str], Awaitable[set[str] | None]]  # (group id, cha
 
 
 class ResponderPolicy:
-    def __init__(self, allowed: list[str] | None, group_members: GroupLookup | None = None) -> None:
+    def __init__(
+        self,
+        allowed: list[str] | None,
+        group_members: GroupLookup | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` (monotonic seconds) times how long a user group's members are remembered."""
+        self._clock = clock
         self._users = {a for a in allowed or [] if not a.startswith("S")}
         self._groups = [a for a in allowed or [] if a.startswith("S")]
         self._open = not allowed
@@ -40,11 +48,11 @@ class ResponderPolicy:
 
     async def _members(self, group: str, channel_id: str) -> set[str] | None:
         cached = self._cache.get(group)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > self._clock():
             return cached[1]
         if self._group_members is None:
             return None
         members = await self._group_members(group, channel_id)
         if members is not None:
-            self._cache[group] = (time.monotonic() + GROUP_CACHE_SECONDS, members)
+            self._cache[group] = (self._clock() + GROUP_CACHE_SECONDS, members)
         return members

@@ -21,6 +21,7 @@ from typing import Any
 from bot.core.compact import failed_body
 from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
+from bot.pacing import WHOLE_TOKEN
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
     FAILED_ITEM_RETENTION_SECONDS,
@@ -406,8 +407,8 @@ class MemoryStore:
             return state.paused - now
         if now > state.stamp:
             state.tokens, state.stamp = min(float(burst), state.tokens + (now - state.stamp) * rate), now
-        if state.tokens >= 1:
-            state.tokens -= 1
+        if state.tokens >= WHOLE_TOKEN:  # as bot.pacing.Pacer: a clock that does not move never waits ~1e-13 s
+            state.tokens = max(0.0, state.tokens - 1)
             return 0.0
         return (1 - state.tokens) / rate
 

@@ -8,116 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from bot.button_keys import ButtonKeys
 from bot.core.errors import BotError, ErrorCode
-from bot.core.models import DispatchRequest
-from bot.core.requests import parse_dispatch
-from bot.delivery.cards import CardKeeper
 from bot.delivery.leases import LEASE_TTL_SECONDS
-from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS, Outbox, Submission
-from bot.delivery.tokens import TokenVault
-from bot.slack.web_api import Posted
+from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS
 from bot.store.memory import MemoryStore
-from tests.unit.virtual_time import VirtualClock, run
-
-TOKEN = "xoxb-1111-2222-SECRETbottoken"
-CHANNEL_IDS = {"alerts": "C0ALERTS", "other": "C0OTHER", "#alerts": "C0ALERTS", "#other": "C0OTHER"}
-
-
-@dataclass
-class Call:
-    at: float
-    method: str
-    channel: str
-    text: str
-
-
-@dataclass
-class ScriptedSlack:
-    """The Slack port: records what reached Slack, when; ``faults`` are raised (a ``BotError``) or waited
-    (seconds, a slow answer) before the next calls, in order."""
-
-    calls: list[Call] = field(default_factory=list)
-    faults: deque[BotError | float] = field(default_factory=deque)
-    slow: float = 0.0  # every call takes this long
-    ts: int = 0
-
-    async def _answer(self) -> None:
-        if self.slow:
-            await asyncio.sleep(self.slow)
-        while self.faults:
-            fault = self.faults.popleft()
-            if isinstance(fault, BotError):
-                raise fault
-            await asyncio.sleep(fault)
-
-    async def post(self, token: str, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
-        await self._answer()
-        channel_id = CHANNEL_IDS.get(channel, channel)
-        self.ts += 1
-        text = str(payload.get("text", ""))
-        self.calls.append(Call(asyncio.get_running_loop().time(), "thread" if thread_ts else "post", channel_id, text))
-        return Posted(channel_id, f"{self.ts}.000100")
-
-    async def update(self, token: str, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
-        await self._answer()
-        self.calls.append(Call(asyncio.get_running_loop().time(), "update", channel_id, str(payload.get("text", ""))))
-
-    def posted(self) -> list[str]:
-        return [call.text.rsplit(" ", 1)[-1] for call in self.calls if call.method == "post"]
-
-    def times(self, method: str = "post") -> list[float]:
-        return [call.at for call in self.calls if call.method == method]
-
-
-def request(title: str, *, channel: str = "#alerts", alert: str | None = None) -> DispatchRequest:
-    message: dict[str, Any] = {"title": title}
-    if alert is not None:
-        message["link"] = f"https://console.example.test/monitoring/alert-manager/alert/{alert}"
-    return parse_dispatch(
-        channel_data={"token": TOKEN, "channel": channel}, secret_data={}, message=message, notification_type="ERROR"
-    )
-
-
-def outbox(store: MemoryStore, slack: ScriptedSlack, **pace: Any) -> Outbox:
-    keys = ButtonKeys(["a-button-key-for-tests"], Path("/nonexistent"))
-    tokens = TokenVault(keys)
-    rates = {"post_rate": 1.0, "post_burst": 3, "update_rate": 1.0, "update_burst": 3, **pace}
-    return Outbox(store, slack, CardKeeper(store, keys, tokens), tokens, clock=VirtualClock(), **rates)
-
-
-@asynccontextmanager
-async def running(*boxes: Outbox) -> AsyncIterator[None]:
-    for box in boxes:
-        await box.start()
-    try:
-        yield
-    finally:
-        for box in boxes:
-            await box.drain(0)
-
-
-async def until(condition: Callable[[], bool], *, within: float = 600.0, step: float = 0.05) -> float:
-    """Let virtual time pass until ``condition`` holds (at most ``within`` seconds); the time it took."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not condition():
-        assert loop.time() - started < within, "never happened"
-        await asyncio.sleep(step)
-    return loop.time() - started
-
-
-async def submit(box: Outbox, title: str, **kwargs: Any) -> Submission:
-    submission = await box.submit(request(title, **kwargs), digest=None, window=0)
-    assert submission is not None
-    return submission
+from tests.unit.engine_parts import ScriptedSlack, outbox, request, running, submit, until
+from tests.unit.virtual_time import run
 
 
 def test_a_lane_delivers_in_order_at_slacks_pace_after_a_burst() -> None:
