@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -51,9 +51,14 @@ class Courier(Protocol):
         """``chat.update``, paced per bot."""
         ...
 
-    async def finish(self, write: StoreWrite | None = None) -> None:
-        """The item is delivered: record that, together with ``write`` (in one transaction). A failing store is
-        retried until it succeeds, so what Slack already has is never sent again."""
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        """The alert's card (``Store.find_card``), looked up with the item's fencing check when both fit in one round
+        trip to the store. Raises ``StoreError`` (nothing was sent)."""
+        ...
+
+    async def finish(self, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        """The item is delivered: record that, together with ``card`` saved under ``keys`` (in one atomic step). A
+        failing store is retried until it succeeds, so what Slack already has is never sent again."""
         ...
 
 
@@ -192,7 +197,7 @@ class CardKeeper:
         """Post the alert's card, or update the one it has; record where the alert stands."""
         keys = alert_keys(message)
         bot = fingerprint(token)
-        record = await self._store.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
+        record = await courier.find_card(bot, target, keys) if keys else None  # StoreError: retried, nothing sent
         transition = next_transition(
             state_of(record) if record else None, phase_of(message), message, datetime.now(UTC)
         )
@@ -208,7 +213,7 @@ class CardKeeper:
                 await courier.finish()
                 return
             new = _new_record(bot, target, posted, transition.state, item.token)
-            await courier.finish(lambda: self._store.save_card(new, keys))
+            await courier.finish(new, keys)
             return
         if transition.action is CardAction.IGNORE:
             logger.info("ignored a late notification for resolved alert card %s", record.ts)
@@ -234,7 +239,7 @@ class CardKeeper:
         state = transition.state
         record.status, record.notified, record.updated_at = state.status, state.notified, time.time()
         record.resolved_at = state.resolved_at.timestamp() if state.resolved_at else None
-        await courier.finish(lambda: self._store.save_card(record, keys))
+        await courier.finish(record, keys)
 
     @staticmethod
     async def _thread_line(courier: Courier, channel_id: str, ts: str, text: str) -> None:

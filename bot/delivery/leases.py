@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from bot.ports.slack import HTTP_TIMEOUT_SECONDS
-from bot.ports.store import Coordination, SendGrant, SendOutcome
+from bot.ports.store import CardQuery, Coordination, SendGrant, SendOutcome
 
 # How long a lease lasts unless extended: a dead replica's lanes are taken over within this plus one scan
 # (TAKEOVER_SECONDS in the outbox), "within a few seconds"; long enough that a busy event loop never loses one.
@@ -99,11 +99,11 @@ class Leases:
                 lost.append(lane)
         return lost
 
-    async def begin(self, lane: str, item_id: int, *, force: bool = False) -> SendGrant:
-        """The store's fencing check before an item's first Slack call (see the module docstring). Raises
-        ``StoreError``."""
+    async def begin(self, lane: str, item_id: int, *, force: bool = False, cards: CardQuery | None = None) -> SendGrant:
+        """The store's fencing check before an item's first Slack call (see the module docstring), reading the
+        alert's ``cards`` in the same step when asked. Raises ``StoreError``."""
         sent = self._clock()
-        grant = await self._store.begin_send(lane, self.owner, item_id, self._ttl, force=force)
+        grant = await self._store.begin_send(lane, self.owner, item_id, self._ttl, force=force, cards=cards)
         if grant.outcome is SendOutcome.LOST:
             self._until.pop(lane, None)
         elif grant.outcome is not SendOutcome.SETTLED:

@@ -30,7 +30,7 @@ import contextlib
 import contextvars
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,14 +46,18 @@ from bot.delivery.pacer import Pacer, SharedPacer
 from bot.delivery.tokens import TokenVault
 from bot.ports.slack import Posted, SlackPort
 from bot.ports.store import (
+    CardQuery,
+    CardRecord,
     DeliveryStore,
     EventKind,
     ItemKind,
     ItemState,
     OutboxEvent,
     OutboxItem,
+    SendGrant,
     SendOutcome,
     StoreError,
+    strongest_card,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,6 +97,10 @@ UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BU
 LANE_SYNC_SECONDS = 1.0
 WATCH_POLL_SECONDS = 1.0
 TAKEOVER_SECONDS = 1.0
+# Shared store: the ids of items this replica wrote down lately, remembered so that the store's event announcing one
+# (which may arrive after the item was delivered) does not send its lane to look at the store. Events arrive within
+# milliseconds of the write; this many covers far more than any burst written meanwhile.
+MAX_OWN_IDS = 1024
 # A lane whose head item another replica may still be sending looks again this often (see leases.SENDING_GRACE).
 BUSY_POLL_SECONDS = 0.25
 # A lane whose lease is unconfirmed (the store did not answer the heartbeat) waits this long between looks.
@@ -213,8 +221,11 @@ class _LaneCourier:
     async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
         await self._outbox._update(self._lane, self._job, channel_id, ts, payload)
 
-    async def finish(self, write: StoreWrite | None = None) -> None:
-        await self._outbox._finish(self._job, write)
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        return await self._outbox._find_card(self._lane, self._job, CardQuery(bot, target, tuple(keys)))
+
+    async def finish(self, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        await self._outbox._finish(self._job, card, keys)
 
 
 class Outbox:
@@ -250,6 +261,7 @@ class Outbox:
         # ``shared``: whether an item is written down before it is queued (``submit``) and where budgets live.
         self._leases = Leases(store, clock=self._clock.monotonic)
         self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
+        self._own: OrderedDict[int, None] = OrderedDict()  # shared store: ids written here lately (MAX_OWN_IDS)
         self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
 
@@ -351,7 +363,19 @@ class Outbox:
         else:
             self._watched[item_id] = job  # still pending
 
+    def _wrote(self, item_id: int) -> int:
+        """Remember an id this replica wrote down (its lane took it in already, or its holder is another)."""
+        if self._store.shared and item_id > 0:
+            self._own[item_id] = None
+            if len(self._own) > MAX_OWN_IDS:
+                self._own.popitem(last=False)
+        return item_id
+
     def _on_event(self, event: OutboxEvent) -> None:
+        if event.kind is EventKind.QUEUED and event.item_id in self._own:
+            return  # written here: queued here when this replica holds its lane, nothing to take in
+        if event.kind is not EventKind.QUEUED:  # settled: queued again later (an operator's retry) is news
+            self._own.pop(event.item_id, None)
         if event.kind is EventKind.QUEUED:
             lane = self._lanes.get(event.detail)
             if lane is not None:  # ours: take it in now rather than at the next look (unless this replica queued it)
@@ -426,21 +450,25 @@ class Outbox:
         async with self._store.transaction():
             if alongside is not None:
                 await alongside()
-            item_id = await self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
+            item_id = self._wrote(
+                await self._store.enqueue(lane=lane, kind=kind, body=body, token=sealed_token, now=now)
+            )
         if await self._holds(lane):  # else the lane's holder finds it in the store
             self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
     async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
         """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
         id is returned negated."""
-        item_id = await self._store.enqueue(
-            lane=item.lane,
-            kind=item.kind,
-            body=item.body,
-            token=item.token,
-            now=item.created_at,
-            digest=digest,
-            window=window,
+        item_id = self._wrote(
+            await self._store.enqueue(
+                lane=item.lane,
+                kind=item.kind,
+                body=item.body,
+                token=item.token,
+                now=item.created_at,
+                digest=digest,
+                window=window,
+            )
         )
         if item_id > 0:
             item.id = item_id
@@ -549,9 +577,23 @@ class Outbox:
             if lane.lost or not self._leases.holds(lane.key):
                 raise _Fenced(SendOutcome.LOST)
             return job.token
+        await self._begin(lane, job)
+        return job.token
+
+    async def _find_card(self, lane: Lane, job: Job, query: CardQuery) -> CardRecord | None:
+        """The alert's card for a job about to be delivered. On a shared store whose lane may send at once, asked
+        with the store's fencing check (one round trip for both, ``Store.begin_send``); when the lane must first
+        wait for its pacing turn, asked alone, so that the lane is not marked as sending through the wait (a replica
+        taking the lane over would wait for that mark)."""
+        if not self._store.shared or job.begun or lane.pacer.wait_time() > 0:
+            return await self._store.find_card(query.bot, query.target, query.keys)
+        return strongest_card(query.keys, (await self._begin(lane, job, query)).cards)
+
+    async def _begin(self, lane: Lane, job: Job, cards: CardQuery | None = None) -> SendGrant:
+        """The store's fencing check at an item's first Slack call (see ``_fence``); raises ``_Fenced`` unless GO."""
         mark, since = lane.busy_mark, lane.busy_since
         force = bool(mark) and self._clock.monotonic() - since >= SENDING_GRACE_SECONDS
-        grant = await self._leases.begin(lane.key, job.item.id, force=force)
+        grant = await self._leases.begin(lane.key, job.item.id, force=force, cards=cards)
         if grant.outcome is SendOutcome.GO:
             if force:
                 logger.warning(
@@ -562,7 +604,7 @@ class Outbox:
                 )
             lane.busy_mark = ""
             job.begun = True
-            return job.token
+            return grant
         if grant.outcome is SendOutcome.BUSY and grant.mark != mark:
             lane.busy_mark, lane.busy_since = grant.mark, self._clock.monotonic()
             logger.info("lane %s waits for another replica's send to be recorded", lane.label)
@@ -584,17 +626,8 @@ class Outbox:
 
         await _paced(self._update_pacer(job.token or ""), lambda: self._fence(lane, job), update)
 
-    async def _finish(self, job: Job, write: StoreWrite | None) -> None:
-        if write is None:
-            await self._settle(lambda: self._done(job))
-            return
-
-        async def together() -> None:
-            async with self._store.transaction():
-                await write()
-                await self._done(job)
-
-        await self._settle(together)
+    async def _finish(self, job: Job, card: CardRecord | None, keys: Sequence[str]) -> None:
+        await self._settle(lambda: self._done(job, card, keys))
 
     async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
@@ -609,10 +642,12 @@ class Outbox:
                 logger.warning("the store failed after a Slack call; retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
 
-    async def _done(self, job: Job) -> None:
-        job.delivered = True
-        if job.item.id:
-            await self._store.delivered(job.item.id)
+    async def _done(self, job: Job, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        job.delivered = True  # first: a dispatch still waiting must not write it down meanwhile
+        if job.item.id:  # the card saved in the same step (one round trip to a network store)
+            await self._store.delivered(job.item.id, card=card, keys=keys)
+        elif card is not None:  # never written down (delivered before its dispatch had to wait): only the card
+            await self._store.save_card(card, keys)
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs

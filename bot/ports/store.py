@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.core.cards import CardStatus
+from bot.core.lifecycle import same_alert
 
 # How long the store keeps what it no longer needs (pruned by ``Store.prune``). Failed outbox items are kept for
 # the operator to read; done click claims stop repeats of a click (Cloudforet's callback links last 1 hour, a week
@@ -71,9 +72,20 @@ class SendOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class CardQuery:
+    """Which card to look up with ``Coordination.begin_send`` (the same question as ``CardIndex.find_card``), so that
+    the fencing check and the alert's card cost one round trip to a network store."""
+
+    bot: str
+    target: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SendGrant:
     outcome: SendOutcome
     mark: str = ""  # BUSY: who was sending what (``owner|item id``)
+    cards: tuple[FoundCard, ...] = ()  # GO, when asked with a ``CardQuery``: what its names found
 
 
 class EventKind(StrEnum):
@@ -149,6 +161,26 @@ class CardRecord:
     resolved_at: float | None = None
     updated_at: float = 0.0
     id: int = 0  # 0 until first saved
+
+
+@dataclass(frozen=True)
+class FoundCard:
+    """A card one of an alert's names points to, as a backend finds it; ``strongest_card`` decides which one is the
+    alert's."""
+
+    position: int  # which of the asked names found it (0: the strongest)
+    record: CardRecord
+    names: tuple[str, ...]  # every name the card is known by (a backend may leave it empty at position 0)
+
+
+def strongest_card(keys: Sequence[str], found: Sequence[FoundCard]) -> CardRecord | None:
+    """The alert's card among those its names found: the one the strongest name points to, else the first whose
+    names do not contradict the alert's (``same_alert``). The one place this rule lives; every backend finds, this
+    chooses."""
+    for card in sorted(found, key=lambda card: card.position):
+        if card.position == 0 or same_alert(keys, card.names):  # nothing can contradict the strongest name
+            return card.record
+    return None
 
 
 @dataclass
@@ -253,8 +285,10 @@ class OutboxQueue(Protocol):
 
     async def record_attempt(self, item_id: int) -> None: ...
 
-    async def delivered(self, item_id: int) -> None:
-        """The item reached Slack: forget it."""
+    async def delivered(self, item_id: int, *, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        """The item reached Slack: forget it; with ``card``, save it (as ``save_card(card, keys)``) in the same atomic
+        step (one round trip to a network store), so the card and the item's settlement land together or not at
+        all."""
         ...
 
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
@@ -289,11 +323,14 @@ class Coordination(Protocol):
         """Extend each lease ``owner`` holds (one round trip for all); False for those it no longer holds."""
         ...
 
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+    async def begin_send(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
+    ) -> SendGrant:
         """The fencing check before the Slack calls of a lane's item: the lane's lease must be ``owner``'s (it is
         extended), and no other process may have an unsettled send in the lane (unless ``force``: it is known
         stale), and the item must still be pending. On GO the lane is marked as sending ``item_id`` until the item is
-        delivered or failed."""
+        delivered or failed, and with ``cards`` the grant carries what ``find_card`` would have looked at
+        (``SendGrant.cards``, chosen from with ``strongest_card``), read in the same atomic step."""
         ...
 
     async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
@@ -426,8 +463,9 @@ class Upkeep(Protocol):
     async def close(self) -> None: ...
 
 
-class DeliveryStore(OutboxQueue, Coordination, Protocol):
-    """What the outbox uses: its queue, and the coordination its leases and shared budgets need."""
+class DeliveryStore(OutboxQueue, Coordination, CardIndex, Protocol):
+    """What the outbox uses: its queue, the coordination its leases and shared budgets need, and the card index it
+    reads with its fencing check and writes with an item's settlement (one round trip each on a network store)."""
 
 
 class Store(OutboxQueue, Coordination, CardIndex, ClickLedger, AppTokenRegistry, AdminView, Upkeep, Protocol):

@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 from bot.ports.store import (
     AuditRecord,
+    CardQuery,
     CardRecord,
     Claim,
     ClaimStatus,
     EventKind,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEntry,
@@ -22,6 +24,7 @@ from bot.ports.store import (
     SendOutcome,
     Store,
     StoreError,
+    strongest_card,
 )
 from bot.store.lock import DataDirInUse
 from bot.store.redis import SCHEMES as REDIS_SCHEMES
@@ -49,11 +52,13 @@ async def open_store(url: str | None, data_dir: Path, lock_wait: float) -> Store
 
 __all__ = [
     "AuditRecord",
+    "CardQuery",
     "CardRecord",
     "Claim",
     "ClaimStatus",
     "DataDirInUse",
     "EventKind",
+    "FoundCard",
     "ItemKind",
     "ItemState",
     "OutboxEntry",
@@ -66,4 +71,5 @@ __all__ = [
     "Store",
     "StoreError",
     "open_store",
+    "strongest_card",
 ]

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.compact import failed_body
-from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
 from bot.pacing import WHOLE_TOKEN
 from bot.ports.store import (
@@ -30,10 +29,12 @@ from bot.ports.store import (
     MAX_FAILED_ITEM_BYTES,
     MAX_FAILED_ITEMS,
     AuditRecord,
+    CardQuery,
     CardRecord,
     Claim,
     ClaimStatus,
     EventKind,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEntry,
@@ -43,6 +44,7 @@ from bot.ports.store import (
     SendOutcome,
     Store,
     StoreError,
+    strongest_card,
 )
 
 
@@ -222,8 +224,10 @@ class MemoryStore:
         if self._marks.get(lane, "").endswith(f"|{item_id}"):
             del self._marks[lane]
 
-    async def delivered(self, item_id: int) -> None:
+    async def delivered(self, item_id: int, *, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
         self._raise_if_told("delivered")
+        if card is not None:  # both or neither: a fault told for either fails the step before the item goes
+            await self.save_card(card, keys)
         kept = self._items.pop(item_id, None)
         if kept is not None:
             self._clear_mark(kept.item.lane, item_id)
@@ -287,18 +291,20 @@ class MemoryStore:
     def _channel_id(self, bot: str, target: str) -> str | None:
         return target if is_channel_id(target) else self._channel_names.get((bot, target))
 
-    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
-        self._raise_if_told("find_card")
+    def _found(self, bot: str, target: str, keys: Sequence[str]) -> list[FoundCard]:
         channel_id = self._channel_id(bot, target) if keys else None
         if channel_id is None:
-            return None
+            return []
+        found = []
         for position, key in enumerate(keys):
             card = self._cards.get(self._card_keys.get((bot, channel_id, key), 0))
-            if card is None:
-                continue
-            if position == 0 or same_alert(keys, card.keys):  # the strongest name, or names that agree
-                return replace(card.record)
-        return None
+            if card is not None:
+                found.append(FoundCard(position, replace(card.record), tuple(card.keys)))
+        return found
+
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        self._raise_if_told("find_card")
+        return strongest_card(keys, self._found(bot, target, keys))
 
     async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
         for card in self._cards.values():
@@ -371,10 +377,13 @@ class MemoryStore:
                 self._leases[name] = (owner, self._clock() + ttl)
         return held
 
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+    async def begin_send(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
+    ) -> SendGrant:
         self._raise_if_told("begin_send")
+        found = () if cards is None else tuple(self._found(cards.bot, cards.target, cards.keys))
         if not self.shared:
-            return SendGrant(SendOutcome.GO)
+            return SendGrant(SendOutcome.GO, cards=found)
         name = f"lane:{lane}"
         if self._holder(name) != owner:
             return SendGrant(SendOutcome.LOST)
@@ -386,7 +395,7 @@ class MemoryStore:
         if mark and not mark.startswith(f"{owner}|") and not force:
             return SendGrant(SendOutcome.BUSY, mark)
         self._marks[lane] = f"{owner}|{item_id}"
-        return SendGrant(SendOutcome.GO)
+        return SendGrant(SendOutcome.GO, cards=found)
 
     async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:
         if self._holder(name) == owner:

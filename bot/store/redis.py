@@ -80,7 +80,6 @@ from redis.exceptions import DataError, RedisError, ResponseError
 
 from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
-from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
 from bot.ports.schema import (
     CLAIM_LAYOUT,
@@ -103,9 +102,11 @@ from bot.ports.store import (
     RESOLVED_CARD_RETENTION_SECONDS,
     SENDING_MARK_SECONDS,
     AuditRecord,
+    CardQuery,
     CardRecord,
     Claim,
     ClaimStatus,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEntry,
@@ -116,6 +117,7 @@ from bot.ports.store import (
     StoreError,
     readable_audit,
     readable_entry,
+    strongest_card,
 )
 from bot.redact import redact
 
@@ -254,25 +256,42 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attem
 return 0
 """
 
-# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, sending-mark key prefix, events channel.
-# The item was delivered: forgotten; the lane's sending mark goes if it names this item, and the outcome is
-# published (a replica whose dispatch waits for the item learns it at once).
-_SETTLE = """
-local lane = redis.call('HGET', KEYS[1], 'lane')
-if not lane then return 0 end
-local mark_key = ARGV[3] .. lane
-local mark = redis.call('GET', mark_key)
-if mark and string.match(mark, '|(%d+)$') == ARGV[2] then redis.call('DEL', mark_key) end
-redis.call('PUBLISH', ARGV[4], 'delivered|' .. ARGV[2] .. '|')
-local lane_key = ARGV[1] .. lane
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZREM', lane_key, ARGV[2])
-if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', KEYS[3], lane) end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('ZREM', KEYS[5], ARGV[2])
-return 1
+# ARGV from a position on, as a table (the alert names at the end of a script's arguments).
+_SLICE = """
+local function slice(values, first)
+  local out = {}
+  for i = first, #values do out[#out + 1] = values[i] end
+  return out
+end
 """
+
+# The item was delivered: forgotten; the lane's sending mark goes if it names this item, and the outcome is
+# published (a replica whose dispatch waits for the item learns it at once). Arguments: the item, pending, lanes,
+# failed and failed-at keys, the lane key prefix, the id, the sending-mark key prefix, the events channel. Returns 1,
+# or 0 when there is no such item.
+_SETTLE_FUNCTION = """
+local function settle(item, pending, lanes, failed, failed_at, lane_prefix, id, mark_prefix, events)
+  local lane = redis.call('HGET', item, 'lane')
+  if not lane then return 0 end
+  local mark_key = mark_prefix .. lane
+  local mark = redis.call('GET', mark_key)
+  if mark and string.match(mark, '|(%d+)$') == id then redis.call('DEL', mark_key) end
+  redis.call('PUBLISH', events, 'delivered|' .. id .. '|')
+  local lane_key = lane_prefix .. lane
+  redis.call('ZREM', pending, id)
+  redis.call('ZREM', lane_key, id)
+  if redis.call('ZCARD', lane_key) == 0 then redis.call('SREM', lanes, lane) end
+  redis.call('DEL', item)
+  redis.call('ZREM', failed, id)
+  redis.call('ZREM', failed_at, id)
+  return 1
+end
+"""
+
+# KEYS: item, pending, lanes, failed, failed-at. ARGV: lane key prefix, id, sending-mark key prefix, events channel.
+_SETTLE = (
+    _SETTLE_FUNCTION + "return settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
+)
 
 # What failed items keep is counted in P:outbox:failed-bytes (their bodies' bytes): added to as each fails, taken
 # from as one is retried or dropped, and counted afresh (fit_failed) once it passes MAX_FAILED_BYTES and when
@@ -394,44 +413,104 @@ end
 return dropped
 """
 
+# Create or update a card (id 0: new) and point each of its alert names at it. Arguments: the card id counter, the
+# name order counter, the prefix, id, card JSON, bot, channel id, ts, target, ttl_ms, name ttl_ms, the alert names (a
+# table). Returns the card's id.
+_SAVE_CARD_FUNCTION = """
+local function save_card(next_id, seq, p, id, json, bot, channel, ts, target, ttl, name_ttl, keys)
+  id = tonumber(id)
+  if id == 0 then id = redis.call('INCR', next_id) end
+  local sid = tostring(id)
+  local card = p .. ':card:' .. sid
+  local old = redis.call('GET', card)
+  if old then
+    local was = cjson.decode(old)
+    if was['channel_id'] ~= channel or was['ts'] ~= ts then
+      local at = p .. ':card-at:' .. was['channel_id'] .. ':' .. was['ts']
+      if redis.call('GET', at) == sid then redis.call('DEL', at) end
+    end
+  end
+  local names = card .. ':keys'
+  local pointers = p .. ':card-key:' .. bot .. ':' .. channel .. ':'
+  for _, key in ipairs(keys) do
+    local pointer = pointers .. key
+    local other = redis.call('GET', pointer)
+    if other and other ~= sid then redis.call('ZREM', p .. ':card:' .. other .. ':keys', key) end
+    redis.call('SET', pointer, sid, 'PX', ttl)
+    redis.call('ZADD', names, redis.call('INCR', seq), key)
+  end
+  for _, name in ipairs(redis.call('ZRANGE', names, 0, -1)) do
+    local pointer = pointers .. name
+    if redis.call('GET', pointer) == sid then
+      redis.call('PEXPIRE', pointer, ttl)
+    else
+      redis.call('ZREM', names, name)
+    end
+  end
+  redis.call('PEXPIRE', names, ttl)
+  redis.call('SET', card, json, 'PX', ttl)
+  redis.call('SET', p .. ':card-at:' .. channel .. ':' .. ts, sid, 'PX', ttl)
+  if #keys > 0 and target ~= channel then
+    redis.call('SET', p .. ':channel:' .. bot .. ':' .. target, channel, 'PX', name_ttl)
+  end
+  return id
+end
+"""
+
 # KEYS: card id counter, name order counter. ARGV: prefix, id (0: new), card JSON, bot, channel id, ts, target,
 # ttl_ms, name ttl_ms, alert names... Returns the card's id.
-_SAVE_CARD = """
-local p = ARGV[1]
-local id = tonumber(ARGV[2])
-if id == 0 then id = redis.call('INCR', KEYS[1]) end
-local sid = tostring(id)
-local bot, channel, ts, target, ttl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local card = p .. ':card:' .. sid
-local old = redis.call('GET', card)
-if old then
-  local was = cjson.decode(old)
-  if was['channel_id'] ~= channel or was['ts'] ~= ts then
-    local at = p .. ':card-at:' .. was['channel_id'] .. ':' .. was['ts']
-    if redis.call('GET', at) == sid then redis.call('DEL', at) end
-  end
-end
-local names = card .. ':keys'
-local pointers = p .. ':card-key:' .. bot .. ':' .. channel .. ':'
-for i = 10, #ARGV do
-  local pointer = pointers .. ARGV[i]
-  local other = redis.call('GET', pointer)
-  if other and other ~= sid then redis.call('ZREM', p .. ':card:' .. other .. ':keys', ARGV[i]) end
-  redis.call('SET', pointer, sid, 'PX', ttl)
-  redis.call('ZADD', names, redis.call('INCR', KEYS[2]), ARGV[i])
-end
-for _, name in ipairs(redis.call('ZRANGE', names, 0, -1)) do
-  local pointer = pointers .. name
-  if redis.call('GET', pointer) == sid then redis.call('PEXPIRE', pointer, ttl) else redis.call('ZREM', names, name) end
-end
-redis.call('PEXPIRE', names, ttl)
-redis.call('SET', card, ARGV[3], 'PX', ttl)
-redis.call('SET', p .. ':card-at:' .. channel .. ':' .. ts, sid, 'PX', ttl)
-if #ARGV >= 10 and target ~= channel then
-  redis.call('SET', p .. ':channel:' .. bot .. ':' .. target, channel, 'PX', ARGV[9])
-end
+_SAVE_CARD = (
+    _SLICE
+    + _SAVE_CARD_FUNCTION
+    + "return save_card(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], "
+    + "ARGV[9], slice(ARGV, 10))"
+)
+
+# KEYS: item, pending, lanes, failed, failed-at, failed-bytes, card id counter, name order counter. ARGV: lane key
+# prefix, id, sending-mark key prefix, events channel, then the card's as for _SAVE_CARD (prefix, card id, ...,
+# alert names...). The item was delivered and its card is saved, in one step (``delivered(card=...)``): the card
+# first, so a replica that learns of the delivery from the event finds the card saved. Returns the card's id.
+_SETTLE_SAVING = (
+    _SLICE
+    + _SAVE_CARD_FUNCTION
+    + _SETTLE_FUNCTION
+    + """
+local id = save_card(KEYS[7], KEYS[8], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
+                     ARGV[13], slice(ARGV, 14))
+settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return id
 """
+)
+
+# The cards an alert's names point to in a bot's channel (``find_card``): {position (0: the strongest name), card
+# id, card JSON, the card's names (left out at position 0: nothing contradicts the strongest name)}, in the names'
+# order, each card once, and nothing after the strongest name's card. The Python side chooses among them
+# (``bot.ports.store.strongest_card``). Arguments: the prefix, bot, target, '1' when the target is a channel ID (else a
+# channel name, looked up as ``save_card`` learnt it), the names (a table).
+_FIND_CARDS_FUNCTION = """
+local function find_cards(p, bot, target, is_id, keys)
+  local found = {}
+  local channel = target
+  if is_id ~= '1' then channel = redis.call('GET', p .. ':channel:' .. bot .. ':' .. target) end
+  if not channel then return found end
+  local seen = {}
+  for i, key in ipairs(keys) do
+    local id = redis.call('GET', p .. ':card-key:' .. bot .. ':' .. channel .. ':' .. key)
+    if id and not seen[id] then
+      seen[id] = true
+      local card = redis.call('GET', p .. ':card:' .. id)
+      if card then
+        if i == 1 then return {{0, id, card, {}}} end
+        found[#found + 1] = {i - 1, id, card, redis.call('ZRANGE', p .. ':card:' .. id .. ':keys', 0, -1)}
+      end
+    end
+  end
+  return found
+end
+"""
+
+# ARGV: prefix, bot, target, is_id, alert names...
+_FIND_CARDS = _SLICE + _FIND_CARDS_FUNCTION + "return find_cards(ARGV[1], ARGV[2], ARGV[3], ARGV[4], slice(ARGV, 5))"
 
 # KEYS: lease. ARGV: owner, ttl_ms. Returns 1 when the lease is now the owner's.
 _ACQUIRE_LEASE = """
@@ -471,11 +550,15 @@ return held
 """
 
 # KEYS: lease, the lane's sending mark, the item. ARGV: owner, ttl_ms, item id, force ('1': another holder's mark is
-# stale), mark ttl_ms. The fencing check before a Slack call: {0, ''} when the lease is not the owner's (nothing may
-# be sent); {3, ''} when the item is no longer pending (another holder settled it); {2, mark} when another holder's
-# send of the lane may still be in flight; else {1, ''}: the lease is extended and the lane marked as sending this
-# item, until the item is settled.
-_BEGIN_SEND = """
+# stale), mark ttl_ms[, then what _FIND_CARDS takes: prefix, bot, target, is_id, alert names...]. The fencing check
+# before a Slack call: {0, ''} when the lease is not the owner's (nothing may be sent); {3, ''} when the item is no
+# longer pending (another holder settled it); {2, mark} when another holder's send of the lane may still be in
+# flight; else {1, '', cards}: the lease is extended and the lane marked as sending this item, until the item is
+# settled, and (asked with the card arguments) the cards the names point to, in the same round trip.
+_BEGIN_SEND = (
+    _SLICE
+    + _FIND_CARDS_FUNCTION
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, ''} end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if redis.call('HGET', KEYS[3], 'state') ~= 'pending' then return {3, ''} end
@@ -483,8 +566,10 @@ local mark = redis.call('GET', KEYS[2])
 local mine = ARGV[1] .. '|'
 if mark and string.sub(mark, 1, #mine) ~= mine and ARGV[4] ~= '1' then return {2, mark} end
 redis.call('SET', KEYS[2], mine .. ARGV[3], 'PX', ARGV[5])
-return {1, ''}
+if #ARGV > 5 then return {1, '', find_cards(ARGV[6], ARGV[7], ARGV[8], ARGV[9], slice(ARGV, 10))} end
+return {1, '', {}}
 """
+)
 
 # KEYS: lease, the lane's sending mark. ARGV: owner, '1' to clear the owner's sending mark (nothing in flight).
 _RELEASE_LEASE = """
@@ -680,6 +765,8 @@ class RedisStore:
         self._enqueue = script(_ENQUEUE)
         self._record_attempt = script(_RECORD_ATTEMPT)
         self._settle = script(_SETTLE)
+        self._settle_saving = script(_SETTLE_SAVING)
+        self._find_cards = script(_FIND_CARDS)
         self._fail = script(_FAIL)
         self._fit = script(_FIT)
         self._drop_failed = script(_DROP_FAILED)
@@ -901,11 +988,21 @@ class RedisStore:
         ]
 
     @_translated
-    async def delivered(self, item_id: int) -> None:
-        await self._settle(
-            keys=self._settle_keys(item_id),
-            args=[self._key("outbox", "lane", ""), item_id, self._key("sending", ""), self._key("events")],
+    async def delivered(self, item_id: int, *, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        settling: list[str | int] = [
+            self._key("outbox", "lane", ""),
+            item_id,
+            self._key("sending", ""),
+            self._key("events"),
+        ]
+        if card is None:
+            await self._settle(keys=self._settle_keys(item_id), args=settling)
+            return
+        card_id = await self._settle_saving(
+            keys=[*self._settle_keys(item_id), self._key("card", "next-id"), self._key("card", "seq")],
+            args=[*settling, *self._card_args(card, keys)],
         )
+        card.id = int(card_id)
 
     @_translated
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
@@ -1032,55 +1129,51 @@ class RedisStore:
         raw = _maybe(await self._redis.get(self._key("card", card_id)))
         return None if raw is None else self._card(card_id, raw)
 
+    def _find_args(self, bot: str, target: str, keys: Sequence[str]) -> list[str]:
+        """What ``find_cards`` (in _FIND_CARDS and _BEGIN_SEND) takes."""
+        return [self.prefix, bot, target, "1" if is_channel_id(target) else "0", *keys]
+
+    def _found(self, reply: Iterable[Any]) -> tuple[FoundCard, ...]:
+        return tuple(
+            FoundCard(int(position), self._card(_text(card_id), _text(raw)), tuple(_texts(names)))
+            for position, card_id, raw, names in reply
+        )
+
     @_translated
     async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
         if not keys:
             return None
-        channel_id = (
-            target if is_channel_id(target) else _maybe(await self._redis.get(self._key("channel", bot, target)))
-        )
-        if channel_id is None:
-            return None
-        card_ids = [
-            _maybe(v) for v in await self._redis.mget([self._key("card-key", bot, channel_id, k) for k in keys])
-        ]
-        for position, card_id in enumerate(card_ids):
-            card = await self._card_by_id(card_id)
-            if card is None:
-                continue
-            if position == 0:  # the strongest name matched: nothing can contradict it
-                return card
-            known = _texts(await self._redis.zrange(self._key("card", str(card.id), "keys"), 0, -1))
-            if same_alert(keys, known):
-                return card
-        return None
+        return strongest_card(keys, self._found(await self._find_cards(args=self._find_args(bot, target, keys))))
 
     @_translated
     async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
         return await self._card_by_id(_maybe(await self._redis.get(self._key("card-at", channel_id, ts))))
 
-    @_translated
-    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
+    def _card_args(self, record: CardRecord, keys: Sequence[str]) -> list[str | int]:
+        """What ``save_card`` (in _SAVE_CARD and _SETTLE_SAVING) takes."""
         fields = dataclasses.asdict(record)
         del fields["id"]
         fields = StoredCard.model_validate(fields).dump()
         retention = (
             RESOLVED_CARD_RETENTION_SECONDS if record.status is CardStatus.RESOLVED else OPEN_CARD_RETENTION_SECONDS
         )
+        return [
+            self.prefix,
+            record.id,
+            json.dumps(fields, separators=(",", ":")),
+            record.bot,
+            record.channel_id,
+            record.ts,
+            record.target,
+            _ms(retention),
+            _ms(OPEN_CARD_RETENTION_SECONDS),
+            *keys,
+        ]
+
+    @_translated
+    async def save_card(self, record: CardRecord, keys: Sequence[str] = ()) -> None:
         card_id = await self._save_card(
-            keys=[self._key("card", "next-id"), self._key("card", "seq")],
-            args=[
-                self.prefix,
-                record.id,
-                json.dumps(fields, separators=(",", ":")),
-                record.bot,
-                record.channel_id,
-                record.ts,
-                record.target,
-                _ms(retention),
-                _ms(OPEN_CARD_RETENTION_SECONDS),
-                *keys,
-            ],
+            keys=[self._key("card", "next-id"), self._key("card", "seq")], args=self._card_args(record, keys)
         )
         record.id = int(card_id)
 
@@ -1136,14 +1229,17 @@ class RedisStore:
         return [int(value) == 1 for value in held]
 
     @_translated
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
-        code, mark = await self._begin_send(
+    async def begin_send(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
+    ) -> SendGrant:
+        finding = self._find_args(cards.bot, cards.target, cards.keys) if cards is not None and cards.keys else []
+        code, mark, *found = await self._begin_send(
             keys=[
                 self._key("lease", f"lane:{lane}"),
                 self._key("sending", lane),
                 self._key("outbox", "item", str(item_id)),
             ],
-            args=[owner, _ms(ttl), item_id, "1" if force else "0", _ms(SENDING_MARK_SECONDS)],
+            args=[owner, _ms(ttl), item_id, "1" if force else "0", _ms(SENDING_MARK_SECONDS), *finding],
         )
         if int(code) == 0:
             return SendGrant(SendOutcome.LOST)
@@ -1151,7 +1247,7 @@ class RedisStore:
             return SendGrant(SendOutcome.SETTLED)
         if int(code) == 2:
             return SendGrant(SendOutcome.BUSY, _text(mark))
-        return SendGrant(SendOutcome.GO)
+        return SendGrant(SendOutcome.GO, cards=self._found(found[0]) if found else ())
 
     @_translated
     async def release_lease(self, name: str, owner: str, *, idle: bool = False) -> None:

@@ -21,7 +21,6 @@ from typing import Any, ParamSpec, TypeVar
 
 from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
-from bot.core.lifecycle import same_alert
 from bot.core.models import is_channel_id
 from bot.ports.schema import check_store
 from bot.ports.store import (
@@ -36,9 +35,11 @@ from bot.ports.store import (
     OPEN_CARD_RETENTION_SECONDS,
     RESOLVED_CARD_RETENTION_SECONDS,
     AuditRecord,
+    CardQuery,
     CardRecord,
     Claim,
     ClaimStatus,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEntry,
@@ -49,6 +50,7 @@ from bot.ports.store import (
     StoreError,
     readable_audit,
     readable_entry,
+    strongest_card,
 )
 from bot.store.lock import DataDirLock
 from bot.store.repeats import RepeatFilter
@@ -440,8 +442,13 @@ class SqliteStore:
         self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
 
     @_translated
-    async def delivered(self, item_id: int) -> None:
-        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+    async def delivered(self, item_id: int, *, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        if card is None:
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            return
+        async with self.transaction():
+            await self.save_card(card, keys)
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
     @_translated
     async def failed(self, item_id: int, *, error: str, now: float) -> None:
@@ -555,26 +562,30 @@ class SqliteStore:
 
     @_translated
     async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        return strongest_card(keys, self._found(bot, target, keys))
+
+    def _found(self, bot: str, target: str, keys: Sequence[str]) -> list[FoundCard]:
+        """The cards ``keys`` point to in ``bot``'s channel ``target``, each with its names (none needed at position
+        0: the strongest name wins whatever they are). Synchronous: one process owns the file."""
         channel_id = self._channel_id(bot, target) if keys else None
         if channel_id is None:
-            return None
+            return []
+        found = []
         for position, key in enumerate(keys):
-            row = self._db.execute(
-                f"SELECT {self._CARD_COLUMNS} FROM alert_card_keys k JOIN alert_cards c ON c.id = k.card_id "
-                "WHERE k.bot IN (?, ?) AND k.channel_id = ? AND k.alert_key = ? ORDER BY k.bot DESC LIMIT 1",
-                (bot, LEGACY_BOT, channel_id, key),
-            ).fetchone()
-            card = self._card(row)
+            card = self._card(
+                self._db.execute(
+                    f"SELECT {self._CARD_COLUMNS} FROM alert_card_keys k JOIN alert_cards c ON c.id = k.card_id "
+                    "WHERE k.bot IN (?, ?) AND k.channel_id = ? AND k.alert_key = ? ORDER BY k.bot DESC LIMIT 1",
+                    (bot, LEGACY_BOT, channel_id, key),
+                ).fetchone()
+            )
             if card is None:
                 continue
-            if position == 0:  # the strongest name matched: nothing can contradict it
-                return card
-            known = [
-                k for (k,) in self._db.execute("SELECT alert_key FROM alert_card_keys WHERE card_id = ?", (card.id,))
-            ]
-            if same_alert(keys, known):
-                return card
-        return None
+            if position == 0:  # nothing can contradict the strongest name: no need to look further
+                return [FoundCard(0, card, ())]
+            names = self._db.execute("SELECT alert_key FROM alert_card_keys WHERE card_id = ?", (card.id,))
+            found.append(FoundCard(position, card, tuple(k for (k,) in names)))
+        return found
 
     @_translated
     async def card_by_message(self, channel_id: str, ts: str) -> CardRecord | None:
@@ -715,8 +726,14 @@ class SqliteStore:
     async def renew_leases(self, names: Sequence[str], owner: str, ttl: float) -> list[bool]:
         return [True for _ in names]
 
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
-        return SendGrant(SendOutcome.GO)
+    @_translated
+    async def begin_send(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
+    ) -> SendGrant:
+        # One process owns the file: its lease is its own, and nothing else sends; the cards as find_card sees them.
+        return SendGrant(
+            SendOutcome.GO, cards=() if cards is None else tuple(self._found(cards.bot, cards.target, cards.keys))
+        )
 
     async def sync_secret(self, name: str, current: str) -> tuple[str, list[str]]:
         return current, [current]  # one process: nobody else made another

@@ -34,6 +34,7 @@ from bot.ports.store import (
 )
 from bot.store import (
     AuditRecord,
+    CardQuery,
     CardRecord,
     ClaimStatus,
     EventKind,
@@ -45,9 +46,11 @@ from bot.store import (
     Store,
     StoreError,
     open_store,
+    strongest_card,
 )
 from bot.store import redis as redis_store
 from bot.store import sqlite as sqlite_store
+from bot.store.memory import MemoryStore
 from tests.redis_server import RedisServer
 from tests.samples import alert_tags, alerting_message, card_record
 
@@ -520,6 +523,94 @@ async def test_cards_belong_to_their_bot_and_channel_id(store: Store) -> None:
     b = await store.find_card("bot-b", "alerts", ["alert:alert-1"])
     assert a is not None and b is not None and (a.channel_id, b.channel_id) == ("C0AAAAAAA1", "C0BBBBBBB1")
     assert a.id != b.id
+
+
+# One step for two (a network store's round trips): the fencing check reads the alert's cards, the delivery saves the
+# card. Over every backend, the in-memory reference too (shared, as two replicas on one Redis).
+
+
+@pytest.fixture(params=["sqlite", "redis", "memory"])
+async def any_store(request: pytest.FixtureRequest, backend_for: Any) -> AsyncIterator[Store]:
+    yield await backend_for(request.param)
+
+
+@pytest.fixture
+async def backend_for(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    opened: list[Backend] = []
+
+    async def open_one(name: str) -> Store:
+        if name == "memory":
+            return MemoryStore(shared=True, clock=time.monotonic)
+        server = request.getfixturevalue("redis_server") if name == "redis" else None
+        backend = Backend(name, tmp_path, server)
+        opened.append(backend)
+        return await backend.open()
+
+    yield open_one
+    for backend in opened:
+        await backend.close()
+
+
+async def _granted(store: Store, item: int, bot: str, target: str, keys: list[str]) -> CardRecord | None:
+    """The card the fencing check's grant names (as the outbox chooses it), checked against ``find_card``."""
+    grant = await store.begin_send("l", "A", item, 5, cards=CardQuery(bot, target, tuple(keys)))
+    assert grant.outcome is SendOutcome.GO
+    chosen = strongest_card(keys, grant.cards)
+    assert chosen == await store.find_card(bot, target, keys)
+    return chosen
+
+
+async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(any_store: Store) -> None:
+    store = any_store
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert await store.acquire_lease("lane:l", "A", 5)
+    assert await _granted(store, item, "bot-a", "alerts", ["alert:alert-1"]) is None  # no channel name learnt yet
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1", "number:acme:#7"])
+    assert await _granted(store, item, "bot-a", "alerts", ["alert:alert-1"]) == card  # by the learnt channel name
+    assert await _granted(store, item, "bot-a", "C0ALERTS01", ["number:acme:#7"]) == card  # by its ID, a weaker name
+    assert await _granted(store, item, "bot-a", "alerts", ["alert:alert-2", "number:acme:#7"]) is None  # another alert
+    assert await _granted(store, item, "bot-b", "alerts", ["alert:alert-1"]) is None  # another bot's
+    newer = card_record(ts="2.0")
+    await store.save_card(newer, ["alert:alert-2", "number:acme:#7"])  # the number passes to the newer alert
+    old = await _granted(store, item, "bot-a", "alerts", ["alert:alert-1", "number:acme:#7"])
+    assert old is not None and old.ts == "1.0"  # the strongest name wins
+    plain = await store.begin_send("l", "A", item, 5)
+    assert plain.outcome is SendOutcome.GO and plain.cards == ()  # not asked: nothing read
+
+
+async def test_a_fenced_out_check_reads_no_card(backend_for: Any) -> None:
+    for name in ("redis", "memory"):  # shared stores: the embedded one belongs to one process, always GO
+        store = await backend_for(name)
+        item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+        await store.save_card(card_record(), ["alert:alert-1"])
+        query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
+        lost = await store.begin_send("l", "A", item, 5, cards=query)  # nobody took the lease
+        assert (lost.outcome, lost.cards) == (SendOutcome.LOST, ()), name
+        assert await store.acquire_lease("lane:l", "A", 5)
+        await store.delivered(item)
+        settled = await store.begin_send("l", "A", item, 5, cards=query)
+        assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ()), name
+
+
+async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> None:
+    store = any_store
+    first, second = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) for _ in "ab"]
+    assert await store.acquire_lease("lane:l", "A", 5)
+    assert (await store.begin_send("l", "A", first, 5)).outcome is SendOutcome.GO  # the lane marked as sending it
+    card = card_record()
+    await store.delivered(first, card=card, keys=["alert:alert-1", "number:acme:#7"])
+    assert card.id  # assigned, as save_card does
+    assert [item.id for item in await store.pending()] == [second] and await store.item_state(first) is None
+    assert await store.find_card("bot-a", "alerts", ["number:acme:#7"]) == card
+    await store.release_lease("lane:l", "A")  # not idle: only settling the item cleared A's sending mark
+    assert await store.acquire_lease("lane:l", "B", 5)
+    assert (await store.begin_send("l", "B", second, 5)).outcome is SendOutcome.GO  # not BUSY: no mark left
+    card.notified = 2
+    await store.delivered(second, card=card, keys=["alert:alert-1"])  # an update: the same card, saved again
+    found = await store.find_card("bot-a", "alerts", ["number:acme:#7"])
+    assert found is not None and (found.id, found.notified) == (card.id, 2)
+    assert await store.outbox_counts() == {}
 
 
 # Repeat suppression, shared secrets, upkeep.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.delivery.leases import LEASE_TTL_SECONDS, RENEW_EVERY_SECONDS, Leases
-from bot.store import SendGrant, SendOutcome
+from bot.store import CardQuery, SendGrant, SendOutcome
 
 
 class Clock:
@@ -43,7 +43,9 @@ class LeaseStore:
                 self.leases[name] = (owner, self._clock() + ttl)
         return held
 
-    async def begin_send(self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False) -> SendGrant:
+    async def begin_send(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
+    ) -> SendGrant:
         if self._holder(f"lane:{lane}") != owner:
             return SendGrant(SendOutcome.LOST)
         self.leases[f"lane:{lane}"] = (owner, self._clock() + ttl)
