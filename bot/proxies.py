@@ -29,8 +29,6 @@ proxy_bypass_environment: Callable[[str, dict[str, str]], bool] = urllib.request
 
 # Which proxy variable serves which scheme (curl: HTTPS_PROXY for https and wss, HTTP_PROXY for http and ws).
 PROXY_FOR_SCHEME = {"https": "https", "wss": "https", "http": "http", "ws": "http"}
-# The proxy schemes aiohttp speaks to (it has no SOCKS).
-SUPPORTED_PROXY_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
 
 
@@ -90,7 +88,8 @@ def proxy_for(url: str) -> str | None:
 
 
 def shown(proxy: str) -> str:
-    """``proxy`` for a log line or a message: its scheme, host and port, never ``user:password@``."""
+    """``proxy`` for a log line or a message: ``host:port`` (``over TLS`` for an https:// proxy), never
+    ``user:password@``; written without ``scheme://`` so that log redaction (``bot.redact``) leaves it readable."""
     try:
         parts = urlsplit(_with_scheme(proxy))
         host, port = parts.hostname, parts.port
@@ -98,9 +97,14 @@ def shown(proxy: str) -> str:
         return "(a proxy URL that cannot be read)"
     if not host:
         return "(a proxy URL without a host)"
+    scheme = parts.scheme.lower()
     where = f"[{host}]" if ":" in host else host
-    credentials = "***@" if parts.username is not None or parts.password is not None else ""
-    return f"{parts.scheme}://{credentials}{where}{f':{port}' if port else ''}"
+    port = port or {"https": 443, "http": 80}.get(scheme)
+    notes = [] if scheme == "http" else ["over TLS"] if scheme == "https" else [f"{scheme}, not supported"]
+    if parts.username is not None or parts.password is not None:
+        notes.append("with credentials, not shown")
+    described = f"{where}:{port}" if port else where
+    return f"{described} ({', '.join(notes)})" if notes else described
 
 
 def configured() -> bool:
@@ -116,9 +120,7 @@ def describe() -> str:
     for variable, schemes in (("https", "https:// and wss://"), ("http", "http:// and ws://")):
         proxy = proxies.get(variable, "").strip()
         if proxy:
-            scheme = urlsplit(_with_scheme(proxy)).scheme.lower()
-            unsupported = "" if scheme in SUPPORTED_PROXY_SCHEMES else " (not supported: only http(s) proxies)"
-            lines.append(f"{schemes} through {shown(proxy)}{unsupported}")
+            lines.append(f"{schemes} through {shown(proxy)}")
     if not lines:
         return "none (direct connections; HTTPS_PROXY, HTTP_PROXY unset)"
     no_proxy = _no_proxy().strip()

@@ -144,7 +144,8 @@ async def check_socket_mode(slack: SlackSender, session: aiohttp.ClientSession, 
         hint = " (a token with scope connections:write, from Basic Information → App-Level Tokens)"
         if exc.status == 0:
             return Result(name, Status.FAIL, f"apps.connections.open failed: {_reason(exc, slack.proxy)}")
-        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {_reason(exc)}{hint}")
+        why = echo(exc.error, 60) if exc.error else _reason(exc)  # Slack's code: "refused" is said already
+        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {why}{hint}")
     if not url:
         return Result(name, Status.FAIL, "apps.connections.open gave no WebSocket URL")
     proxy = proxies.proxy_for(url)
@@ -348,13 +349,13 @@ async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> l
         if proxy is not None:
             results.append(proxy)
         timeout = aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS)
-        # The Web API through the plugin's own client, one try per call (but a pooled connection found closed,
-        # as a proxy closes one after each forwarded request, is tried again at once on a fresh one); a session
-        # of its own for the WebSocket.
+        # The Web API through the plugin's own client, one try per call (but a connection that is closed or reset,
+        # as a pooled one a proxy closed after forwarding a request is, is tried again at once on a fresh one); a
+        # session of its own for the WebSocket.
         stale = AsyncConnectionErrorRetryHandler(
             max_retry_count=1,
             interval_calculator=FixedValueRetryIntervalCalculator(0.0),
-            error_types=[aiohttp.ServerDisconnectedError],
+            error_types=[aiohttp.ServerDisconnectedError, aiohttp.ClientOSError],
         )
         slack = SlackSender(settings.slack_api_url, retry_handlers=[stale], timeout=SLACK_TIMEOUT_SECONDS)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import proxies
+from bot.redact import redact
 
 VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
@@ -86,15 +87,17 @@ def test_a_url_that_cannot_be_read_is_left_to_its_client(monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("proxy", "expected"),
     [
-        ("http://alice:s3cret-pw@proxy.example.com:3128", "http://***@proxy.example.com:3128"),
-        ("alice:s3cret-pw@proxy.example.com:3128", "http://***@proxy.example.com:3128"),
-        ("http://proxy.example.com:3128", "http://proxy.example.com:3128"),
-        ("https://proxy.example.com", "https://proxy.example.com"),
-        ("http://[fd00::1]:3128", "http://[fd00::1]:3128"),
+        ("http://alice:s3cret-pw@proxy.example.com:3128", "proxy.example.com:3128 (with credentials, not shown)"),
+        ("alice:s3cret-pw@proxy.example.com:3128", "proxy.example.com:3128 (with credentials, not shown)"),
+        ("http://proxy.example.com:3128", "proxy.example.com:3128"),
+        ("http://proxy.example.com", "proxy.example.com:80"),
+        ("https://proxy.example.com", "proxy.example.com:443 (over TLS)"),
+        ("http://[fd00::1]:3128", "[fd00::1]:3128"),
     ],
 )
 def test_shown_never_holds_the_password(proxy: str, expected: str) -> None:
     assert proxies.shown(proxy) == expected
+    assert redact(expected) == expected  # the log filter leaves it as it is
 
 
 def test_describe_names_each_proxy_and_no_proxy_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,10 +107,12 @@ def test_describe_names_each_proxy_and_no_proxy_without_credentials(monkeypatch:
     assert proxies.configured()
     assert "s3cret-pw" not in described and "alice" not in described
     assert described == (
-        "https:// and wss:// through http://***@proxy.example.com:3128; direct to NO_PROXY=.svc,10.0.0.0/8"
+        "https:// and wss:// through proxy.example.com:3128 (with credentials, not shown); "
+        "direct to NO_PROXY=.svc,10.0.0.0/8"
     )
+    assert redact(described) == described
 
 
 def test_describe_says_when_a_proxy_scheme_is_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", "socks5://proxy.example.com:1080")
-    assert "http:// and ws:// through socks5://proxy.example.com:1080 (not supported" in proxies.describe()
+    assert "http:// and ws:// through proxy.example.com:1080 (socks5, not supported)" in proxies.describe()

@@ -64,5 +64,5 @@ def test_slacks_answer_as_the_operator_reads_it(failure: SlackCallError, shown: 
 def test_a_proxy_that_does_not_answer_is_named_without_its_password() -> None:
     failure = SlackCallError("auth.test", 0, "proxy unreachable (ClientProxyConnectionError)")
     reason = _reason(failure, "http://alice:s3cret-pw@proxy.example.com:3128")
-    assert reason == "proxy unreachable: nothing answers at http://***@proxy.example.com:3128"
+    assert reason == "proxy unreachable: nothing answers at proxy.example.com:3128 (with credentials, not shown)"
     assert "Slack unreachable" not in _reason(failure) and "token" not in reason
