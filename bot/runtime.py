@@ -11,7 +11,7 @@ import time
 import grpc
 from aiohttp import web
 
-from bot import metrics, tracing
+from bot import metrics, proxies, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
 from bot.clicks.service import ClickService
@@ -76,6 +76,7 @@ async def open_runtime(settings: Settings) -> Runtime:
         await store.close()
         raise
     logger.info("store: %s", describe(store))
+    logger.info("outbound proxy: %s", proxies.describe())  # names no credentials
     return Runtime(settings, store, shared_key=shared_key)
 
 

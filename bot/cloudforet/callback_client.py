@@ -11,6 +11,11 @@ name resolves to (checked inside the resolver, so a DNS answer cannot change bet
 connection, and a DNS64 answer for a metadata address is refused too). The client holds the allow-list:
 ``check`` is the one check of a callback URL, and ``call`` takes only a URL that passed it (a ``CallbackUrl``).
 
+Callbacks go through the proxy the environment names (``bot.proxies``: ``HTTP_PROXY``/``HTTPS_PROXY``; Cloudforet
+is usually inside the network, and a host in ``NO_PROXY`` is called directly). Through a proxy the proxy resolves
+the host, so before a URL is handed to it the host is resolved here and refused when any of its addresses is
+forbidden, or when it does not resolve here at all (then nothing can be checked).
+
 The client's connection pool is opened by its constructor, which runs on the event loop, and closed by ``close``.
 """
 
@@ -24,7 +29,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from bot import __version__, tracing
+from bot import __version__, proxies, tracing
 from bot.core.text import echo, web_url_parts
 from bot.ports.callbacks import CallbackRefused, CallbackResult, CallbackUrl, Outcome
 
@@ -117,6 +122,10 @@ def host_allowed(host: str, allowed: list[str] | None) -> bool:
     return False
 
 
+# The one detail both ways of refusing a forbidden address give (the resolver's OSError, the check before a proxy).
+FORBIDDEN_DETAIL = "could not reach Cloudforet (a forbidden address)"
+
+
 class GuardedResolver(AbstractResolver):
     """Resolves like aiohttp's default resolver, then drops forbidden addresses."""
 
@@ -168,6 +177,7 @@ class CallbackClient:
             connector=aiohttp.TCPConnector(resolver=GuardedResolver(), limit=MAX_CONNECTIONS),
             headers={"User-Agent": f"slack-chatops/{__version__}"},
         )
+        self._resolver = DefaultResolver()  # a proxied callback's host, checked before the proxy sees it
 
     def check(self, url: str) -> CallbackUrl:
         """``url`` as a URL ``call`` may call; raises ``CallbackRefused`` when it may not be called."""
@@ -187,6 +197,11 @@ class CallbackClient:
         started = time.perf_counter()
         if self._session.closed:
             return CallbackResult(Outcome.FAILED, "could not reach Cloudforet (the plugin is stopping)")
+        proxy = proxies.proxy_for(url)
+        if proxy is not None:
+            refused = await self._before_proxy(url)
+            if refused is not None:
+                return CallbackResult(refused.outcome, refused.detail, None, time.perf_counter() - started)
         try:
             async with self._session.post(
                 url,
@@ -194,6 +209,7 @@ class CallbackClient:
                 headers=tracing.headers(),  # Cloudforet's services continue the click's trace
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
+                proxy=proxy,
             ) as answer:
                 await answer.read()
                 result = read_outcome(answer.status, answer.headers.get("Location", ""))
@@ -202,10 +218,31 @@ class CallbackClient:
         except ValueError:  # a host the client cannot encode (an IDNA label over 63 characters, an empty label)
             result = CallbackResult(Outcome.REFUSED, "the callback is not a valid web address")
         except (aiohttp.ClientError, OSError) as exc:
-            reason = "a forbidden address" if "forbidden" in str(exc) else type(exc).__name__
-            result = CallbackResult(Outcome.FAILED, f"could not reach Cloudforet ({reason})")
+            if "forbidden" in str(exc):
+                result = CallbackResult(Outcome.FAILED, FORBIDDEN_DETAIL)
+            elif isinstance(exc, aiohttp.ClientProxyConnectionError):
+                result = CallbackResult(Outcome.FAILED, "could not reach Cloudforet (the proxy is unreachable)")
+            else:
+                result = CallbackResult(Outcome.FAILED, f"could not reach Cloudforet ({type(exc).__name__})")
         return CallbackResult(result.outcome, result.detail, result.status, time.perf_counter() - started)
+
+    async def _before_proxy(self, url: CallbackUrl) -> CallbackResult | None:
+        """Why a callback may not be handed to the proxy (the proxy would resolve its host, past the guarded
+        resolver), or None: its host resolves here, to no forbidden address."""
+        host = web_url_parts(url)
+        if host is None or not host.hostname:
+            return CallbackResult(Outcome.REFUSED, "the callback is not a valid web address")
+        try:
+            found = await self._resolver.resolve(host.hostname, 0, socket.AF_UNSPEC)
+        except (OSError, ValueError):
+            return CallbackResult(
+                Outcome.FAILED, "could not reach Cloudforet (its host does not resolve here, so it cannot be checked)"
+            )
+        if not found or any(forbidden_address(r["host"]) for r in found):
+            return CallbackResult(Outcome.FAILED, FORBIDDEN_DETAIL)
+        return None
 
     async def close(self) -> None:
         """Close the connection pool; a later ``call`` fails (as FAILED) without calling anything."""
         await self._session.close()
+        await self._resolver.close()

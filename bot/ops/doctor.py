@@ -7,7 +7,10 @@ plugin uses, and each ``--channel`` (the bot can post there, or the invite it ne
 ``channels:read`` (``groups:read`` for private ones), which the plugin itself does not: without them that check
 warns rather than fails.
 
-Slack's Web API is called through the plugin's own client (``bot.slack.web_api.SlackSender``, one try per call).
+Slack's Web API is called through the plugin's own client (``bot.slack.web_api.SlackSender``, one try per call),
+through the proxy the environment names (``bot.proxies``), as the WebSocket is. A call that gets no answer says
+whether the proxy could not be reached ("proxy unreachable"), or Slack ("Slack unreachable (proxy? DNS?
+firewall?)"), apart from Slack refusing a token ("token refused").
 Exit status 1 when any check fails, 0 otherwise (warnings included). Nothing printed holds a secret: tokens are
 named by their kind, Slack's answers by their error codes.
 """
@@ -24,15 +27,18 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 import aiohttp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
+from bot import proxies
 from bot.core.models import is_channel_id
 from bot.core.text import echo, escape_controls
 from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, json_text, load_settings, open_ops_store
 from bot.redact import redact
 from bot.settings import Settings
-from bot.slack.errors import SlackCallError
+from bot.slack.errors import AUTH_ERRORS, SlackCallError
 from bot.slack.scopes import OPTIONAL_SCOPES, REQUIRED_SCOPES
-from bot.slack.web_api import USER_AGENT, SlackSender
+from bot.slack.web_api import PROXY_REFUSED, PROXY_UNREACHABLE, USER_AGENT, SlackSender
 from bot.store import Store
 
 BOT_TOKEN_VARIABLE = "SLACK_BOT_TOKEN"
@@ -62,13 +68,26 @@ class Result:
     detail: str
 
 
-def _reason(exc: SlackCallError) -> str:
-    """Slack's answer for the operator: its error code, or why there was none."""
+def _reason(exc: SlackCallError, proxy: str | None = None) -> str:
+    """Slack's answer for the operator: its error code, or why there was none: the proxy (``proxy``, the one the
+    call went through), or Slack, unreachable."""
     if exc.status == 0:
-        return f"unreachable: {exc.error}"
+        if exc.error.startswith(PROXY_UNREACHABLE) and proxy:
+            return f"{PROXY_UNREACHABLE}: nothing answers at {proxies.shown(proxy)}"
+        if exc.error.startswith((PROXY_UNREACHABLE, PROXY_REFUSED)):
+            return exc.error
+        cause = exc.error.removeprefix("connection failed (").removesuffix(")")
+        return f"Slack unreachable (proxy? DNS? firewall?): {cause}"
+    if exc.error in AUTH_ERRORS:
+        return f"token refused ({echo(exc.error, 40)})"
     if exc.error:
         return echo(exc.error, 60)
     return f"unreadable answer (HTTP {exc.status})"
+
+
+def check_proxy() -> Result | None:
+    """The proxies in use (no credentials), when the environment names one."""
+    return Result("proxy", Status.PASS, proxies.describe()) if proxies.configured() else None
 
 
 # -- the store and the settings ------------------------------------------------------------------------------------
@@ -123,12 +142,25 @@ async def check_socket_mode(slack: SlackSender, session: aiohttp.ClientSession, 
         url = await slack.socket_mode_url(app_token)
     except SlackCallError as exc:
         hint = " (a token with scope connections:write, from Basic Information → App-Level Tokens)"
-        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {_reason(exc)}{hint}")
+        if exc.status == 0:
+            return Result(name, Status.FAIL, f"apps.connections.open failed: {_reason(exc, slack.proxy)}")
+        why = echo(exc.error, 60) if exc.error else _reason(exc)  # Slack's code: "refused" is said already
+        return Result(name, Status.FAIL, f"Slack refused SLACK_APP_TOKEN: {why}{hint}")
     if not url:
         return Result(name, Status.FAIL, "apps.connections.open gave no WebSocket URL")
+    proxy = proxies.proxy_for(url)
     try:
-        async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
+        async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=2.0), proxy=proxy) as ws:
             message = await ws.receive(timeout=HELLO_TIMEOUT_SECONDS)
+    except aiohttp.ClientProxyConnectionError:
+        shown = proxies.shown(proxy or "")
+        return Result(name, Status.FAIL, f"proxy unreachable: nothing answers at {shown} (HTTPS_PROXY)")
+    except aiohttp.ClientHttpProxyError as exc:
+        return Result(
+            name,
+            Status.FAIL,
+            f"the proxy refused the WebSocket (HTTP {exc.status}): does it allow CONNECT to Slack's wss:// port 443?",
+        )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return Result(
             name,
@@ -273,7 +305,9 @@ async def check_bot(slack: SlackSender, token: str, channels: list[str]) -> list
     try:
         me = await slack.identity(token)
     except SlackCallError as exc:
-        why = f"auth.test failed: {_reason(exc)} (a revoked or mistyped token?)"
+        reason = _reason(exc, slack.proxy)
+        hint = " (a revoked or mistyped token?)" if reason.startswith("token refused") else ""
+        why = f"auth.test failed: {reason}{hint}"
         unchecked = "not checked: the bot token does not work"
         return [Result("bot token", Status.FAIL, why)] + [
             Result(f"channel {c}", Status.FAIL, unchecked) for c in channels
@@ -311,9 +345,19 @@ async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> l
             opened = store
             results += await _guarded("store", lambda: check_store(opened))
         results.append(check_callback_hosts(settings))
+        proxy = check_proxy()
+        if proxy is not None:
+            results.append(proxy)
         timeout = aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS)
-        # The Web API through the plugin's own client, one try per call; a session of its own for the WebSocket.
-        slack = SlackSender(settings.slack_api_url, retry_handlers=[], timeout=SLACK_TIMEOUT_SECONDS)
+        # The Web API through the plugin's own client, one try per call (but a connection that is closed or reset,
+        # as a pooled one a proxy closed after forwarding a request is, is tried again at once on a fresh one); a
+        # session of its own for the WebSocket.
+        stale = AsyncConnectionErrorRetryHandler(
+            max_retry_count=1,
+            interval_calculator=FixedValueRetryIntervalCalculator(0.0),
+            error_types=[aiohttp.ServerDisconnectedError, aiohttp.ClientOSError],
+        )
+        slack = SlackSender(settings.slack_api_url, retry_handlers=[stale], timeout=SLACK_TIMEOUT_SECONDS)
         try:
             async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as s:
                 results += await _guarded("interactivity", lambda: check_interactivity(settings, store, slack, s))

@@ -11,7 +11,8 @@ default ``BOT_SLACK_API_URL`` that is https on ``hooks.slack.com`` and ``slack.c
 A redirect is never followed: Slack answers a response_url with 200 or an error, and a 3xx is not Slack's
 answer. An answer other than 200 is logged (a warning with the status and Slack's error, as the SDK's webhook
 client, which raised nothing, left it unlogged); no answer at all raises :class:`ResponseUrlFailed`. Neither
-names the address (the URL is a capability).
+names the address (the URL is a capability). Posts go through the proxy the environment names for the URL
+(``bot.proxies``: ``HTTPS_PROXY``, ``NO_PROXY``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple, NewType
 
 import aiohttp
 
-from bot import __version__
+from bot import __version__, proxies
 from bot.core.text import echo, web_url_parts
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,11 @@ class ResponseUrls:
             self._session = aiohttp.ClientSession(headers={"User-Agent": f"slack-chatops/{__version__}"})
         try:
             async with self._session.post(
-                url, json=message, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                url,
+                json=message,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                proxy=proxies.proxy_for(url),
             ) as answer:
                 status = answer.status
                 body = (await answer.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")

@@ -15,6 +15,10 @@ any caller of dispatch can bring, so none is trusted until Slack accepts it:
   wait for a free place, new ones from channels are ignored (one warning).
 
 Nothing here makes its caller wait: ``ensure`` starts background work and returns.
+
+``apps.connections.open`` and the WebSocket go through the proxy the environment names for each address
+(``bot.proxies``: ``HTTPS_PROXY``, ``NO_PROXY``), never slack_sdk's own reading of the environment, which ignores
+``NO_PROXY`` (and logs the proxy URL, password included, at debug level).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import metrics
+from bot import metrics, proxies
 from bot.core.backoff import Backoff
 from bot.slack.bolt_app import dispatch_socket_mode
 from bot.slack.errors import AUTH_ERRORS, retry_after_header
@@ -72,6 +76,9 @@ PING_INTERVAL_SECONDS = 10.0
 # the limit ends that, so each attempt is one try and the next one is paced by the back-off with a fresh URL.
 OPEN_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Given to slack_sdk's clients in place of "no proxy", which they would take as "read HTTPS_PROXY yourself"; their
+# ``proxy`` is set to what bot.proxies says right after.
+_NOT_FROM_ENVIRONMENT = "(set by bot.proxies)"
 
 TokenHook = Callable[[str], Awaitable[None]]
 
@@ -105,7 +112,8 @@ class _Client(SocketModeClient):
     """slack_sdk's Socket Mode client, with every reconnection left to :class:`SocketModeConnections`."""
 
     def __init__(self, app_token: str, *, wake: Callable[[bool], None], **kwargs: Any) -> None:
-        super().__init__(app_token, auto_reconnect_enabled=False, **kwargs)
+        super().__init__(app_token, auto_reconnect_enabled=False, proxy=_NOT_FROM_ENVIRONMENT, **kwargs)
+        self.proxy: str | None = None  # per WebSocket URL, set before each connect
         self._wake = wake
         self.on_close_listeners.append(self._on_close)
 
@@ -173,7 +181,9 @@ class SocketModeConnections:
             timeout=math.ceil(open_timeout),
             retry_handlers=[],
             logger=logging.getLogger("bot.socket_mode.web"),
+            proxy=_NOT_FROM_ENVIRONMENT,
         )
+        self._web.proxy = proxies.proxy_for(slack_api_url)  # None: direct
         self._held: dict[str, _Connection] = {}  # by token id: checking, connected or retrying (counts to the cap)
         self._waiting: dict[str, str] = {}  # token id -> remembered token waiting for a free place, oldest first
         self._refused: dict[str, float] = {}  # token id -> monotonic time until which it is not tried again
@@ -375,6 +385,7 @@ class SocketModeConnections:
         conn.refresh = False
         conn.wake.clear()
         conn.client.wss_uri = url
+        conn.client.proxy = proxies.proxy_for(url)
         try:
             # slack_sdk's connect() retries a failed handshake with the same URL forever; the timeout ends that.
             async with asyncio.timeout(self._connect_timeout):

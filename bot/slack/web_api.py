@@ -8,6 +8,8 @@ on ``1.5``; ours reads it with ``parse_retry_after``). A handler that raises any
 call. Every failure leaves as a coded ``BotError`` naming no token and no URL.
 
 The sender's connection pool is opened by its constructor, which runs on the event loop, and closed by ``close``.
+It goes through the proxy the environment names for the Web API's address (``bot.proxies``: ``HTTPS_PROXY``,
+``NO_PROXY``), read once when it is made.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot import __version__, metrics, tracing
+from bot import __version__, metrics, proxies, tracing
 from bot.ports.slack import HTTP_TIMEOUT_SECONDS, Posted
 from bot.slack.errors import SlackCallError, retry_after_header, translate
 
@@ -46,6 +48,10 @@ MAX_INLINE_RETRY_AFTER_SECONDS = 10.0
 RETRY_AFTER_JITTER_SECONDS = 1.0
 # Proxies and load balancers answer these when Slack (or the way to it) is briefly unavailable.
 TRANSIENT_HTTP_STATUSES = frozenset({500, 502, 503, 504})
+# How a call that never reached Slack because of the proxy begins its ``SlackCallError.error`` (doctor tells it
+# from Slack being unreachable).
+PROXY_UNREACHABLE = "proxy unreachable"
+PROXY_REFUSED = "proxy refused"
 # conversations.list's largest page (its ``limit``: at most 1,000, https://api.slack.com/methods/conversations.list).
 CHANNELS_PER_PAGE = 1000
 
@@ -144,6 +150,16 @@ def _count_failure(label: str, response: HttpResponse) -> None:
         metrics.SLACK_REQUESTS_FAILED.labels(label, metrics.RequestFailure.SERVER_ERROR.value).inc()
 
 
+def connection_failure(error: BaseException) -> str:
+    """Why a call got no answer from Slack: the proxy could not be reached, the proxy refused the tunnel, or the
+    connection failed (Slack, DNS or a firewall); names the exception's type only."""
+    if isinstance(error, aiohttp.ClientProxyConnectionError):
+        return f"{PROXY_UNREACHABLE} ({type(error).__name__})"
+    if isinstance(error, aiohttp.ClientHttpProxyError):
+        return f"{PROXY_REFUSED} (HTTP {error.status})"
+    return f"connection failed ({type(error).__name__})"
+
+
 class SlackSender:
     """Calls Slack Web API methods with a bot token; keeps one warm connection pool for all tokens.
 
@@ -159,10 +175,12 @@ class SlackSender:
     ) -> None:
         self._base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._retry_handlers = retry_handlers if retry_handlers is not None else default_retry_handlers()
+        self.proxy = proxies.proxy_for(self._base_url)  # None: direct (credentials inside: never log it)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=timeout),
             headers={"User-Agent": USER_AGENT},
+            proxy=self.proxy,
         )
 
     async def call(
@@ -237,7 +255,7 @@ class SlackSender:
             if await self._retry(state, retry_request, response, error):
                 continue
             if error is not None:
-                raise SlackCallError(method, 0, f"connection failed ({type(error).__name__})") from None
+                raise SlackCallError(method, 0, connection_failure(error)) from None
             assert response is not None
             body = response.body or {}
             slack_error = "" if response.status_code == 200 else str(body.get("error") or "")

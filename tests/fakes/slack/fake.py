@@ -9,6 +9,7 @@ The parts are reachable as ``web_api``, ``interactivity`` and ``socket_mode`` fo
 
 from __future__ import annotations
 
+import ssl
 from collections import defaultdict
 from typing import Any
 
@@ -105,6 +106,17 @@ class FakeSlack:
         self.host = host
         self.interactivity.server_url = self.url
         self.socket_mode.server_ws_url = f"ws://{host}:{self.port}"
+
+    async def serve_tls(self, ssl_context: ssl.SSLContext) -> int:
+        """Serve the same app over TLS too, on another free port of the same host, and hand out Socket Mode's
+        ``wss://`` URLs there (as Slack does: a client reaches them through a proxy's CONNECT). Returns the port."""
+        if self._runner is None:
+            raise RuntimeError("start the FakeSlack first")
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=ssl_context)
+        await site.start()
+        port = int(self._runner.addresses[-1][1])
+        self.socket_mode.url_base = f"wss://{self.host}:{port}"
+        return port
 
     async def stop(self) -> None:
         """Close Socket Mode connections and stop listening. Safe to call twice."""

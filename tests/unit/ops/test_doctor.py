@@ -46,11 +46,23 @@ def test_no_scopes_header_warns() -> None:
 @pytest.mark.parametrize(
     ("failure", "shown"),
     [
-        (SlackCallError("auth.test", 200, "invalid_auth"), "invalid_auth"),
-        (SlackCallError("auth.test", 0, "connection failed (ClientConnectorError)"), "unreachable: connection failed"),
+        (SlackCallError("auth.test", 200, "invalid_auth"), "token refused (invalid_auth)"),
+        (
+            SlackCallError("auth.test", 0, "connection failed (ClientConnectorError)"),
+            "Slack unreachable (proxy? DNS? firewall?): ClientConnectorError",
+        ),
+        (SlackCallError("auth.test", 0, "proxy unreachable (ClientProxyConnectionError)"), "proxy unreachable ("),
+        (SlackCallError("auth.test", 0, "proxy refused (HTTP 407)"), "proxy refused (HTTP 407)"),
         (SlackCallError("auth.test", 502, ""), "unreadable answer (HTTP 502)"),
         (SlackCallError("auth.test", 200, "x" * 500), "x" * 40),
     ],
 )
 def test_slacks_answer_as_the_operator_reads_it(failure: SlackCallError, shown: str) -> None:
     assert shown in _reason(failure) and len(_reason(failure)) <= 80
+
+
+def test_a_proxy_that_does_not_answer_is_named_without_its_password() -> None:
+    failure = SlackCallError("auth.test", 0, "proxy unreachable (ClientProxyConnectionError)")
+    reason = _reason(failure, "http://alice:s3cret-pw@proxy.example.com:3128")
+    assert reason == "proxy unreachable: nothing answers at proxy.example.com:3128 (with credentials, not shown)"
+    assert "Slack unreachable" not in _reason(failure) and "token" not in reason
