@@ -144,6 +144,11 @@ _series(CARDS, action=[action.value for action in CardChange])
 
 # -- the outbox ----------------------------------------------------------------------------------------------------
 
+DEGRADED_DELIVERIES = Counter(
+    f"{PREFIX}_degraded_deliveries",
+    "Notifications sent to Slack while the store could not be written (degraded mode): straight from the replica "
+    "they reached, or without looking up their alert's card",
+)
 OUTBOX_RETRIES = Counter(
     f"{PREFIX}_outbox_retries",
     "Deliveries that failed transiently (5xx, timeout, connection, 429) and will be tried again",

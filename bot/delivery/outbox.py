@@ -89,6 +89,12 @@ DELIVERY_BACKOFF = Backoff(FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
 PERSIST_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_PERSIST_RETRY_SECONDS)
 SETTLE_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_SETTLE_RETRY_SECONDS)
 EVENTS_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_STORE_RETRY_SECONDS)
+# The store counts as down (degraded mode) once it has failed for this long without a success in between: then a
+# notification never written down is looked up without its card (a new card) and its card kept in memory until the
+# store takes it, so Slack still gets it. Longer than SQLite's busy wait (0.2 s), so a brief lock is waited out.
+DEGRADED_AFTER_SECONDS = 0.5
+# Cards posted while the store was down and not yet written to it, at most (oldest forgotten first).
+MAX_UNRECORDED_CARDS = 10_000
 UNREADABLE_TOKEN = "the bot token cannot be opened with the current keys (BOT_BUTTON_KEY or the signing secret changed)"
 # Shared store: replicas learn of items queued and settled elsewhere from the store's events (``Store.events``), at
 # once; these looks at the store only catch what a broken event stream missed. A lane checks for items written down
@@ -121,6 +127,8 @@ class Job:
     digest: str | None = None  # for repeat suppression
     begun: bool = False  # this attempt passed the store's fencing check (shared store)
     unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
+    direct: asyncio.Task[None] | None = None  # degraded mode: its delivery straight to Slack (never written down)
+    calling: bool = False  # degraded mode: its Slack call is under way
 
 
 class _Fenced(Exception):
@@ -222,10 +230,53 @@ class _LaneCourier:
         await self._outbox._update(self._lane, self._job, channel_id, ts, payload)
 
     async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
-        return await self._outbox._find_card(self._lane, self._job, CardQuery(bot, target, tuple(keys)))
+        query = CardQuery(bot, target, tuple(keys))
+        return await self._outbox._degradable(self._job, self._outbox._find_card(self._lane, self._job, query))
 
     async def finish(self, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
         await self._outbox._finish(self._job, card, keys)
+
+
+class _DirectCourier:
+    """Degraded mode on a shared store: a dispatch that could not be written down goes straight to Slack from the
+    replica it reached (no lease: nobody can coordinate without the store), paced in this process, its card looked
+    up only if the store answers, and kept in memory until the store takes it."""
+
+    __slots__ = ("_job", "_outbox", "_pacer")
+
+    def __init__(self, outbox: Outbox, job: Job, pacer: Pacer) -> None:
+        self._outbox, self._job, self._pacer = outbox, job, pacer
+
+    async def _call(self, call: Callable[[str], Awaitable[T]]) -> T:
+        assert self._job.token is not None
+        await self._pacer.acquire()
+        self._job.calling = True
+        try:
+            return await call(self._job.token)
+        except BotError as exc:
+            if exc.retry_after is not None:
+                self._pacer.pause(exc.retry_after)
+            raise
+
+    async def post(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None) -> Posted:
+        sender, tokens = self._outbox._sender, self._outbox._tokens
+
+        async def post(token: str) -> Posted:
+            posted = await sender.post(token, channel, payload, thread_ts=thread_ts)
+            tokens.posted_in(posted.channel_id, token)
+            return posted
+
+        return await self._call(post)
+
+    async def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> None:
+        sender = self._outbox._sender
+        await self._call(lambda token: sender.update(token, channel_id, ts, payload))
+
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        return await self._outbox._degradable(self._job, self._outbox._store.find_card(bot, target, keys))
+
+    async def finish(self, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
+        await self._outbox._done(self._job, card, keys)
 
 
 class Outbox:
@@ -262,6 +313,9 @@ class Outbox:
         self._leases = Leases(store, clock=self._clock.monotonic)
         self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
         self._own: OrderedDict[int, None] = OrderedDict()  # shared store: ids written here lately (MAX_OWN_IDS)
+        self._down_since: float | None = None  # monotonic time the store began failing (None: it answers)
+        self._unrecorded: OrderedDict[tuple[str, str], tuple[CardRecord, tuple[str, ...]]] = OrderedDict()
+        self._direct_pacers: OrderedDict[str, Pacer] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
         cards.queue_notes_in(self)  # thread lines (acknowledgements) wait in their lane like any item
 
@@ -325,8 +379,14 @@ class Outbox:
         job = Job(item, token, target, future, parsed=parsed, digest=digest)
         # Shared: written down first (a repeat told apart in the same step), for whichever replica holds the lane.
         # One process: written down only should its dispatch have to wait (``persist``), the common fast case.
-        if self._store.shared and not await self.persist(job, window=window if repeats else 0.0):
-            return None
+        if self._store.shared:
+            try:
+                if not await self.persist(job, window=window if repeats else 0.0):
+                    return None
+            except BotError as exc:
+                if exc.code is not ErrorCode.STORE_UNAVAILABLE:
+                    raise
+                return self._deliver_direct(job, future)
         if await self._holds(item.lane):
             eta = self._push(job)
         else:
@@ -421,6 +481,8 @@ class Outbox:
         lease was found lost stops before its next Slack call."""
         while not self._stopping:
             await asyncio.sleep(RENEW_EVERY_SECONDS)
+            if self._unrecorded:
+                await self._record_cards()
             try:
                 lost = await self._leases.renew()
             except StoreError as exc:
@@ -482,16 +544,25 @@ class Outbox:
         job is withdrawn (not delivered, not counted as seen). One already being delivered cannot be withdrawn; its
         outcome answers instead.
         """
+        if job.direct is not None:  # degraded mode: it goes straight to Slack or not at all, never written later
+            if job.delivered:
+                return True
+            if self._withdraw(job):
+                raise _store_unavailable()
+            await self._outcome_of(job)
+            return True
         deadline = self._clock.monotonic() + PERSIST_DEADLINE_SECONDS
         failures = 0
         while not (job.item.id or job.delivered):
             try:
                 written = await self._write(job.item, digest=job.digest, window=window)
+                self._store_answered()
                 if written < 0:
                     if not failures:
                         return False  # a repeat of a dispatch accepted earlier
                     job.item.id = -written  # our own earlier try: the store carried it out, its answer was lost
             except StoreError as exc:
+                self._store_failed()
                 failures += 1
                 delay = PERSIST_BACKOFF.delay(failures)
                 if self._clock.monotonic() + delay > deadline:
@@ -506,6 +577,11 @@ class Outbox:
     def _withdraw(self, job: Job) -> bool:
         """Take back a job its dispatch could not write down (so its answer, not accepted, is true): False when its
         delivery is already under way."""
+        if job.direct is not None:  # degraded mode: straight to Slack unless its call is under way
+            if job.calling or job.delivered:
+                return False
+            job.direct.cancel()
+            return True
         lane = self._lanes.get(job.item.lane)
         if lane is None or job not in lane.jobs:
             return not job.delivered
@@ -646,8 +722,96 @@ class Outbox:
         job.delivered = True  # first: a dispatch still waiting must not write it down meanwhile
         if job.item.id:  # the card saved in the same step (one round trip to a network store)
             await self._store.delivered(job.item.id, card=card, keys=keys)
+            self._store_answered()
         elif card is not None:  # never written down (delivered before its dispatch had to wait): only the card
-            await self._store.save_card(card, keys)
+            try:
+                await self._store.save_card(card, keys)
+                self._store_answered()
+            except StoreError:  # degraded mode: kept until the store answers (``_record_cards``)
+                self._store_failed()
+                self._unrecorded[(card.channel_id, card.ts)] = (card, tuple(keys))
+                if len(self._unrecorded) > MAX_UNRECORDED_CARDS:
+                    self._unrecorded.popitem(last=False)
+                logger.warning("the store is down: card %s is kept in memory until it answers", card.ts)
+
+    # -- degraded mode: the store cannot be written -------------------------------------------------------------
+
+    def _store_failed(self) -> None:
+        if self._down_since is None:
+            self._down_since = self._clock.monotonic()
+
+    def _store_answered(self) -> None:
+        if self._down_since is not None:
+            self._down_since = None
+            logger.info("the store answers again")
+
+    def degraded(self) -> bool:
+        """Whether the store has failed for ``DEGRADED_AFTER_SECONDS`` without a success since (degraded mode)."""
+        return self._down_since is not None and self._clock.monotonic() - self._down_since >= DEGRADED_AFTER_SECONDS
+
+    async def _degradable(self, job: Job, lookup: Awaitable[CardRecord | None]) -> CardRecord | None:
+        """An item's card lookup; while the store is down, a job never written down goes on without its card (a new
+        card, recorded once the store answers) rather than waiting: nothing of it is in the store to send twice."""
+        try:
+            found = await lookup
+        except StoreError:
+            self._store_failed()
+            if job.item.id or not self.degraded():
+                raise
+            logger.warning("the store is down: posting a notification without looking for its alert's card")
+            metrics.DEGRADED_DELIVERIES.inc()
+            return None
+        self._store_answered()
+        return found
+
+    def _deliver_direct(self, job: Job, future: asyncio.Future[None]) -> Submission:
+        """Degraded mode on a shared store: deliver a dispatch that could not be written down straight to Slack;
+        its dispatch is answered OK once it is posted, else ``ERROR_STORE_UNAVAILABLE`` (see ``DispatchService``)."""
+        self._store_failed()
+        pacer = self._direct_pacers.get(job.item.lane)
+        if pacer is None:
+            pacer = self._direct_pacers[job.item.lane] = Pacer(
+                self._post_rate, self._post_burst, clock=self._clock.monotonic
+            )
+            if len(self._direct_pacers) > MAX_REMEMBERED_BOTS:
+                self._direct_pacers.popitem(last=False)
+
+        async def deliver() -> None:
+            parsed, job.parsed = job.parsed, None
+            try:
+                await self._cards.deliver(job.item, job.token or "", parsed, _DirectCourier(self, job, pacer))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # not posted, and not written down: not accepted (the dispatch says so)
+                if not future.done():  # a permanent Slack error as itself; else neither the store nor Slack took it
+                    permanent = isinstance(exc, BotError) and not exc.retryable
+                    error = exc if isinstance(exc, BotError) and permanent else _store_unavailable()
+                    metrics.NOTIFICATIONS_FAILED.labels(error.code.value).inc()
+                    future.set_exception(error)
+                return
+            if job.item.kind is ItemKind.DISPATCH:
+                metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
+            if not future.done():
+                future.set_result(None)
+
+        logger.warning("the store cannot be written: delivering a notification straight to Slack")
+        metrics.DEGRADED_DELIVERIES.inc()
+        job.direct = asyncio.get_running_loop().create_task(deliver(), name="direct delivery")
+        self._background.add(job.direct)
+        job.direct.add_done_callback(self._background.discard)
+        return Submission(job, future, 0.0)
+
+    async def _record_cards(self) -> None:
+        """Write down the cards posted while the store was down (even into a store that came back empty), so the
+        alert's next notification updates its card rather than starting another."""
+        for key, (card, keys) in list(self._unrecorded.items()):
+            try:
+                await self._store.save_card(card, keys)
+            except StoreError:
+                return
+            self._unrecorded.pop(key, None)
+            logger.info("wrote down card %s, posted while the store was down", card.ts)
+        self._store_answered()
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
@@ -819,6 +983,7 @@ class Outbox:
                 await asyncio.sleep(BUSY_POLL_SECONDS)
             return
         except StoreError as exc:  # before anything was sent: try the same job again shortly
+            self._store_failed()
             logger.warning("delivery to %s waits for the store: %s", lane.label, exc)
             await self._back_off(lane, job)
             return

@@ -80,6 +80,25 @@ def test_a_locked_database_neither_stalls_the_plugin_nor_loses_the_notification(
         assert len(stack.posted()) == 1
 
 
+def test_a_database_that_cannot_be_written_does_not_hold_notifications_back(tmp_path: Path) -> None:
+    """Degraded mode on the embedded store: while another program holds the database's write lock, a notification
+    is still posted and answered OK; its card is written down once the lock goes, so the alert's next message
+    updates it rather than starting a second card."""
+    with live_stack(tmp_path, repeat_window=0) as stack:  # the same message twice: an escalation step
+        other = sqlite3.connect(sqlite_path(stack.runtime), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            stack.dispatch(alerting_message())  # answered OK: posted, though its card cannot be written down
+            assert len(stack.posted()) == 1
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        time.sleep(3)  # the heartbeat writes the card down
+        stack.dispatch(alerting_message())  # the same alert's next message
+        wait_for(lambda: bool(stack.posted()[0].updates), what="the card updated")
+        assert len(stack.posted()) == 1  # no second card
+
+
 def test_idle_lanes_are_reaped(tmp_path: Path) -> None:
     with live_stack(tmp_path) as stack:
         stack.runtime.outbox._lane_idle_seconds = 0.2

@@ -172,11 +172,13 @@ def test_a_dispatch_the_store_refused_is_not_taken_for_a_repeat(
                 "slack-chatops:pace:*",
             ]
             admin.acl_setuser("plugin", enabled=True, reset_keys=True, keys=allowed)
+            slack.outage(60)  # and Slack is down too: the dispatch can go nowhere (else it would go straight there)
             with pytest.raises(grpc.RpcError) as refused:
                 cloudforet.dispatch(_alert(2))
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert str(refused.value.details()).startswith("ERROR_STORE_UNAVAILABLE")
             admin.acl_setuser("plugin", enabled=True, keys=["*"])
+            slack.outage(0)
             cloudforet.dispatch(_alert(2))  # sent again: not a repeat, since it was never accepted
             cloudforet.close()
             wait_for(lambda: "0002" in _numbers(slack), timeout=30, what="the dispatch sent again, delivered")

@@ -174,18 +174,22 @@ def test_a_permanent_slack_error_comes_back_on_the_dispatch_that_meets_it_and_is
     run(main())
 
 
-def test_a_dispatch_the_shared_store_cannot_write_down_fails_and_is_counted() -> None:
+def test_a_dispatch_the_shared_store_cannot_write_down_goes_straight_to_slack() -> None:
     async def main() -> None:
         store, slack, counts = MemoryStore(shared=True), ScriptedSlack(), Counts()
         async with service(store, slack) as (dispatch, _):
-            store.failing.add("enqueue")
-            with pytest.raises(BotError) as raised:
-                await dispatch.dispatch(request("store away 1"))
+            store.failing.update({"enqueue", "find_card", "save_card"})  # the store is away
+            assert await dispatch.dispatch(request("store away 1")) is DispatchOutcome.POSTED
+            assert slack.posted() == ["1"] and await store.outbox_counts() == {}  # posted, nothing written down
+            slack.faults.append(BotError(ErrorCode.SLACK_UNAVAILABLE, "503", retryable=True))
+            with pytest.raises(BotError) as raised:  # neither the store nor Slack took it
+                await dispatch.dispatch(request("nowhere to go 2"))
             assert raised.value.code is ErrorCode.STORE_UNAVAILABLE
             store.failing.clear()
-            assert await dispatch.dispatch(request("store away 1")) is DispatchOutcome.POSTED  # not a repeat
+            assert await dispatch.dispatch(request("nowhere to go 2")) is DispatchOutcome.POSTED  # not a repeat
         assert counts.added()[ErrorCode.STORE_UNAVAILABLE.value] == 1
         assert counts.added()["failed"] == 1
+        assert slack.posted() == ["1", "2"]
 
     run(main())
 
