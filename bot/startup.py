@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import socket
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
 from bot.core.text import echo
-from bot.settings import Settings
+from bot.settings import Settings, unknown_variables
 
 EXIT_STATUS = 2  # a start refused for its configuration (as argparse exits for a bad command line)
 # Errors of a file operation that mean the directory cannot be used, when the error names no file (writing the lock).
@@ -76,6 +77,21 @@ def explain_invalid_settings(exc: ValidationError) -> str:
         description = Settings.model_fields[name].description or ""
         parts.append(f"{alias}{shown} is not valid ({reason}): {description}; unset it for {_default(name)}")
     return one_line("invalid settings: " + "; ".join(parts))
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``BOT_…`` variable no setting reads, naming the setting it most likely meant.
+
+    A warning, not a refusal: a variable may share the prefix by chance (Kubernetes makes ``<SERVICE>_…`` variables
+    for every Service in the namespace and Docker for linked containers, and a deployment's own tooling may use
+    ``BOT_…`` names), and refusing to start over a name the plugin does not even read would turn a typo's silent
+    default into an outage. The value is never shown: it may be a secret meant for the setting the name misspells.
+    """
+    lines = []
+    for unknown in unknown_variables(environ):
+        hint = f"did you mean {unknown.meant}?" if unknown.meant else "`slack-chatops serve --help` lists the settings"
+        lines.append(f"{unknown.name} is not a setting this plugin reads, and is ignored: {hint}")
+    return lines
 
 
 def _within(path: Path, directory: Path) -> bool:
