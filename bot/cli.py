@@ -111,12 +111,23 @@ def _serve() -> int:
     from bot.logging_setup import configure_logging
     from bot.runtime import serve
     from bot.settings import Settings
-    from bot.startup import EXIT_STATUS, check_ports, explain, explain_invalid_settings, unknown_variable_warnings
+    from bot.startup import (
+        EXIT_STATUS,
+        check_ports,
+        explain,
+        explain_invalid_settings,
+        explain_slack_secrets,
+        unknown_variable_warnings,
+    )
 
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"cannot start: {explain_invalid_settings(exc)}", file=sys.stderr)
+        return EXIT_STATUS
+    refused = explain_slack_secrets(settings)
+    if refused is not None:
+        print(f"cannot start: {refused}", file=sys.stderr)
         return EXIT_STATUS
     try:
         configure_logging(settings.log_format, settings.log_level)

@@ -46,22 +46,16 @@ def _split_csv(value: object) -> object:
     return value
 
 
-def _unset_if_empty(value: SecretStr | None) -> SecretStr | None:
-    return None if value is None or not value.get_secret_value() else value
-
-
 # Why a secret that is right but for its ends is refused.
 SURROUNDED = "it has white space or a line break around it (a file that ends in a newline?)"
 
 
-def check_app_token(value: SecretStr | None) -> SecretStr | None:
-    """An app-level token (``xapp-…``), or empty for none; the error names the kind of token given, never it."""
-    value = _unset_if_empty(value)
-    if value is None:
-        return None
-    token = value.get_secret_value()
-    if _APP_TOKEN.fullmatch(token):
-        return value
+def check_app_token(value: SecretStr | None) -> None:
+    """``ValueError`` unless ``value`` is an app-level token (``xapp-…``) or empty (none); the error names the kind
+    of token given, never the token."""
+    token = value.get_secret_value() if value is not None else ""
+    if not token or _APP_TOKEN.fullmatch(token):
+        return
     kind = next((name for prefix, name in TOKEN_KINDS.items() if token.strip().startswith(prefix)), None)
     if _APP_TOKEN.fullmatch(token.strip()):
         why = SURROUNDED
@@ -72,14 +66,12 @@ def check_app_token(value: SecretStr | None) -> SecretStr | None:
     raise ValueError(f"not an app-level token: one starts with xapp- (Basic Information → App-Level Tokens); {why}")
 
 
-def check_signing_secret(value: SecretStr | None) -> SecretStr | None:
-    """A signing secret as Slack issues one, or empty for none; the error says what is wrong, never the value."""
-    value = _unset_if_empty(value)
-    if value is None:
-        return None
-    secret = value.get_secret_value()
-    if SIGNING_SECRET.fullmatch(secret):
-        return value
+def check_signing_secret(value: SecretStr | None) -> None:
+    """``ValueError`` unless ``value`` is a signing secret as Slack issues one or empty (none); the error says what
+    is wrong with it, never the value."""
+    secret = value.get_secret_value() if value is not None else ""
+    if not secret or SIGNING_SECRET.fullmatch(secret):
+        return
     if SIGNING_SECRET.fullmatch(secret.strip()):
         why = SURROUNDED
     elif len(secret) != SIGNING_SECRET_LENGTH:
@@ -87,6 +79,10 @@ def check_signing_secret(value: SecretStr | None) -> SecretStr | None:
     else:
         why = "this one holds characters other than 0-9 and a-f"
     raise ValueError(f"not a Slack signing secret: one is 32 hexadecimal digits (0-9, a-f); {why}")
+
+
+# The checks ``serve`` makes of Slack's secrets before it starts (``bot.startup.explain_slack_secrets``), by field.
+SECRET_CHECKS = {"app_token": check_app_token, "signing_secret": check_signing_secret}
 
 
 @dataclass(frozen=True)
@@ -263,16 +259,6 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
-
-    @field_validator("app_token")
-    @classmethod
-    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_app_token(value)
-
-    @field_validator("signing_secret")
-    @classmethod
-    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_signing_secret(value)
 
     @field_validator("slack_api_url")
     @classmethod

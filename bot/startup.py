@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from bot.core.text import echo
-from bot.settings import Settings, unknown_variables
+from bot.settings import SECRET_CHECKS, Settings, unknown_variables
 
 EXIT_STATUS = 2  # a start refused for its configuration (as argparse exits for a bad command line)
 # Errors of a file operation that mean the directory cannot be used, when the error names no file (writing the lock).
@@ -77,6 +77,22 @@ def explain_invalid_settings(exc: ValidationError) -> str:
         description = Settings.model_fields[name].description or ""
         parts.append(f"{alias}{shown} is not valid ({reason}): {description}; unset it for {_default(name)}")
     return one_line("invalid settings: " + "; ".join(parts))
+
+
+def explain_slack_secrets(settings: Settings) -> str | None:
+    """The line refusing Slack secrets that cannot be what Slack issues (``SLACK_APP_TOKEN`` not an app-level token,
+    ``SLACK_SIGNING_SECRET`` not 32 hex digits), in ``explain_invalid_settings``' form; None when they are fine.
+
+    Checked as ``serve`` starts rather than by the settings model, so that ``doctor`` still reads such settings and
+    lists what is wrong with them among its other checks, and ``outbox``/``audit`` still run. Never quotes them."""
+    parts: list[str] = []
+    for name, check in SECRET_CHECKS.items():
+        try:
+            check(getattr(settings, name))
+        except ValueError as exc:
+            field = Settings.model_fields[name]
+            parts.append(f"{field.alias} is not valid ({exc}): {field.description}; unset it for {_default(name)}")
+    return one_line("invalid settings: " + "; ".join(parts)) if parts else None
 
 
 def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:

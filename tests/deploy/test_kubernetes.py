@@ -57,13 +57,8 @@ CLOSE_SECONDS = 5
 GRACE_SLACK_SECONDS = 30
 # The redis-server component's password, as its server and its redis-cli read it.
 REDIS_SECRETS = {"REDIS_PASSWORD", "REDISCLI_AUTH"}
-# A placeholder for what the Secret holds, to build the settings the pods would get (shaped as the plugin requires:
-# Slack's secrets are checked at start).
-SECRET_PLACEHOLDERS = {
-    "BOT_STORE_URL": "redis://:placeholder@slack-chatops-redis:6379/0",
-    "SLACK_APP_TOKEN": "xapp-1-A0PLACEHOLDER-1-placeholder",
-    "SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef",
-}
+# A placeholder for what the Secret holds, to build the settings the pods would get.
+SECRET_PLACEHOLDERS = {"BOT_STORE_URL": "redis://:placeholder@slack-chatops-redis:6379/0"}
 # The Pod Security Standard "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
 # the volume types it allows.
 RESTRICTED_VOLUME_TYPES = {
