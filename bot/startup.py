@@ -110,6 +110,22 @@ def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
     return lines
 
 
+# Listen addresses that a client on the same host reaches at 127.0.0.1.
+_ANY_OR_LOOPBACK = frozenset({"", "[::]", "::", "0.0.0.0", "127.0.0.1", "localhost", "[::1]", "::1"})
+DEFAULT_SEND_PORT = 50051  # `slack-chatops send`'s endpoint when BOT_GRPC_PORT is unset where it runs
+
+
+def next_step(grpc_host: str, grpc_port: int) -> str:
+    """The line ``serve`` logs once it listens: how to see a first card (``slack-chatops send``), with the
+    endpoint when ``send``'s default (127.0.0.1:50051) would not reach this plugin."""
+    host = "127.0.0.1" if grpc_host in _ANY_OR_LOOPBACK else grpc_host
+    endpoint = "" if (host, grpc_port) == ("127.0.0.1", DEFAULT_SEND_PORT) else f" --endpoint {host}:{grpc_port}"
+    return (
+        f"sent nothing yet? try: slack-chatops send --channel '#…'{endpoint} --resolve (with the bot token in "
+        "SLACK_BOT_TOKEN)"
+    )
+
+
 def _within(path: Path, directory: Path) -> bool:
     path, directory = path.absolute(), directory.absolute()
     return path == directory or directory in path.parents or path in directory.parents
