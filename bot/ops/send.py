@@ -225,8 +225,8 @@ def main(args: argparse.Namespace) -> int:
     token = os.environ.get(BOT_TOKEN_VARIABLE, "").strip()
     if not token:
         print(
-            f"{BOT_TOKEN_VARIABLE} is not set: set it in the environment (not on the command line) to the bot token "
-            "(xoxb-…) the plugin should post with",
+            f"cannot send: {BOT_TOKEN_VARIABLE} is not set: set it in the environment (not on the command line) to "
+            "the bot token (xoxb-…) the plugin should post with",
             file=sys.stderr,
         )
         return USAGE

@@ -120,5 +120,5 @@ def test_queued_when_slack_does_not_answer_in_time(tmp_path: Path) -> None:
 def test_without_a_bot_token_nothing_is_sent(tmp_path: Path, fake_slack: FakeSlack) -> None:
     with server_process(tmp_path, fake_slack.base_url) as server:
         result = send("--channel", "#alerts", "--endpoint", server.endpoint, token=None)
-    assert result.returncode == 2 and "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("cannot send: SLACK_BOT_TOKEN is not set: ")
     assert fake_slack.messages[CHANNEL_ID] == []
