@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from typing import Any
 from bot import __version__
 from bot.ops import add_commands as add_operator_commands
 
+logger = logging.getLogger("bot.startup")
 HELP_WIDTH = 100
 # The type names a preview file may give (Cloudforet 1.x's NotificationType names; NONE is short for its zero value).
 NONE_ALIAS = "NONE"
@@ -109,12 +111,23 @@ def _serve() -> int:
     from bot.logging_setup import configure_logging
     from bot.runtime import serve
     from bot.settings import Settings
-    from bot.startup import EXIT_STATUS, check_ports, explain, explain_invalid_settings
+    from bot.startup import (
+        EXIT_STATUS,
+        check_ports,
+        explain,
+        explain_invalid_settings,
+        explain_slack_secrets,
+        unknown_variable_warnings,
+    )
 
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"cannot start: {explain_invalid_settings(exc)}", file=sys.stderr)
+        return EXIT_STATUS
+    refused = explain_slack_secrets(settings)
+    if refused is not None:
+        print(f"cannot start: {refused}", file=sys.stderr)
         return EXIT_STATUS
     try:
         configure_logging(settings.log_format, settings.log_level)
@@ -126,6 +139,8 @@ def _serve() -> int:
             file=sys.stderr,
         )
         return EXIT_STATUS
+    for warning in unknown_variable_warnings(os.environ):
+        logger.warning(warning)
     try:
         check_ports(settings)
         asyncio.run(serve(settings))

@@ -32,7 +32,7 @@ from bot.slack.listener import ConnectionGuard, connection_cap, descriptor_limit
 from bot.slack.response_url import ResponseUrls
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import SlackSender
-from bot.startup import ListenError
+from bot.startup import ListenError, next_step
 from bot.store import SqliteStore, Store, open_store
 
 logger = logging.getLogger(__name__)
@@ -329,6 +329,7 @@ async def serve(settings: Settings) -> None:
     except BaseException:  # a port in use: close what did start (sessions, store, the lock) before leaving
         await runtime.stop(grace=0)
         raise
+    logger.info(next_step(settings.grpc_host, runtime.grpc_port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

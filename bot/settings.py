@@ -6,6 +6,10 @@ a start-up error about it tells the operator to do.
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -13,13 +17,102 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.cloudforet.apis import CloudforetApi
+from bot.core.models import APP_TOKEN_PATTERN
 from bot.slack.listener import HEADER_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS
+
+# The prefix of this plugin's own variables: one that names no setting is a mistake to warn about (``unknown_
+# variables``). The Slack secrets keep Slack's names (SLACK_…), which other programs use as well.
+PREFIX = "BOT_"
+# A Slack app's signing secret as Slack issues it (Basic Information → App Credentials → Signing Secret): 32
+# lowercase hexadecimal digits. Slack verifies with the secret's exact bytes, so anything else can never verify.
+SIGNING_SECRET_LENGTH = 32
+SIGNING_SECRET = re.compile(rf"[0-9a-f]{{{SIGNING_SECRET_LENGTH}}}")
+_APP_TOKEN = re.compile(APP_TOKEN_PATTERN)
+# Slack's token prefixes, to say which kind of token was given where another belongs (the prefix is not secret:
+# ``bot.redact`` matches tokens by it).
+TOKEN_KINDS = {"xoxb-": "a bot token", "xoxp-": "a user token", "xoxe-": "a refresh token", "xoxa-": "an app token"}
+# How close a misspelt name must be to a setting's to be named as the one meant (difflib's ratio, its default).
+CLOSE_ENOUGH = 0.6
+# Variables Kubernetes (and Docker's legacy links) make for a Service or a linked container named ``bot…``: they
+# share the prefix by chance, so they are not warned about. ``NAME_PORT`` and ``NAME_PORT_<n>_<PROTO>`` count only
+# with their ``tcp://address:port`` value, so that a misspelt ``BOT_GRCP_PORT=50051`` is still caught.
+_SERVICE_LINK_NAME = re.compile(r"\w+_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT_\d+_(TCP|UDP|SCTP)_(PROTO|PORT|ADDR))")
+_SERVICE_LINK_URL = (re.compile(r"\w+_PORT(_\d+_(TCP|UDP|SCTP))?"), re.compile(r"(tcp|udp|sctp)://\S+"))
 
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+# Why a secret that is right but for its ends is refused.
+SURROUNDED = "it has white space or a line break around it (a file that ends in a newline?)"
+
+
+def check_app_token(value: SecretStr | None) -> None:
+    """``ValueError`` unless ``value`` is an app-level token (``xapp-…``) or empty (none); the error names the kind
+    of token given, never the token."""
+    token = value.get_secret_value() if value is not None else ""
+    if not token or _APP_TOKEN.fullmatch(token):
+        return
+    kind = next((name for prefix, name in TOKEN_KINDS.items() if token.strip().startswith(prefix)), None)
+    if _APP_TOKEN.fullmatch(token.strip()):
+        why = SURROUNDED
+    elif kind == "a bot token":
+        why = "this is a bot token (xoxb-…), which belongs in the Cloudforet channel's settings"
+    else:
+        why = f"this is {kind}" if kind else "this is not one"
+    raise ValueError(f"not an app-level token: one starts with xapp- (Basic Information → App-Level Tokens); {why}")
+
+
+def check_signing_secret(value: SecretStr | None) -> None:
+    """``ValueError`` unless ``value`` is a signing secret as Slack issues one or empty (none); the error says what
+    is wrong with it, never the value."""
+    secret = value.get_secret_value() if value is not None else ""
+    if not secret or SIGNING_SECRET.fullmatch(secret):
+        return
+    if SIGNING_SECRET.fullmatch(secret.strip()):
+        why = SURROUNDED
+    elif len(secret) != SIGNING_SECRET_LENGTH:
+        why = f"this one is not {SIGNING_SECRET_LENGTH} characters long"
+    else:
+        why = "this one holds characters other than 0-9 and a-f"
+    raise ValueError(f"not a Slack signing secret: one is 32 hexadecimal digits (0-9, a-f); {why}")
+
+
+# The checks ``serve`` makes of Slack's secrets before it starts (``bot.startup.explain_slack_secrets``), by field.
+SECRET_CHECKS = {"app_token": check_app_token, "signing_secret": check_signing_secret}
+
+
+@dataclass(frozen=True)
+class UnknownVariable:
+    """A ``BOT_…`` variable that names no setting, and the setting it most likely meant (None: none is close)."""
+
+    name: str
+    meant: str | None
+
+
+def _service_link(name: str, value: str) -> bool:
+    if _SERVICE_LINK_NAME.fullmatch(name):
+        return True
+    name_pattern, value_pattern = _SERVICE_LINK_URL
+    return bool(name_pattern.fullmatch(name) and value_pattern.fullmatch(value.strip()))
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[UnknownVariable]:
+    """The ``BOT_…`` variables of ``environ`` that no setting reads (a misspelt one is otherwise silently ignored,
+    its setting left at the default), each with the closest setting's variable. Only names are looked at: a value
+    may be a secret meant for the misspelt setting."""
+    known = [str(field.alias) for field in Settings.model_fields.values()]
+    found: list[UnknownVariable] = []
+    for name in sorted(environ):
+        upper = name.upper()  # pydantic-settings reads names in either case
+        if not upper.startswith(PREFIX) or upper in known or _service_link(upper, environ[name]):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=CLOSE_ENOUGH)
+        found.append(UnknownVariable(name, close[0] if close else None))
+    return found
 
 
 class Settings(BaseSettings):
@@ -84,8 +177,8 @@ class Settings(BaseSettings):
     signing_secret: SecretStr | None = Field(
         None,
         alias="SLACK_SIGNING_SECRET",
-        description="the Slack app's signing secret: verifies clicks sent over HTTP (unset: /slack/events refuses "
-        "every request)",
+        description="the Slack app's signing secret, 32 hex digits (Basic Information → App Credentials): verifies "
+        "clicks sent over HTTP (unset: /slack/events refuses every request)",
     )
     app_token: SecretStr | None = Field(
         None,

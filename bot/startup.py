@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import socket
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
 from bot.core.text import echo
-from bot.settings import Settings
+from bot.settings import SECRET_CHECKS, Settings, unknown_variables
 
 EXIT_STATUS = 2  # a start refused for its configuration (as argparse exits for a bad command line)
 # Errors of a file operation that mean the directory cannot be used, when the error names no file (writing the lock).
@@ -76,6 +77,53 @@ def explain_invalid_settings(exc: ValidationError) -> str:
         description = Settings.model_fields[name].description or ""
         parts.append(f"{alias}{shown} is not valid ({reason}): {description}; unset it for {_default(name)}")
     return one_line("invalid settings: " + "; ".join(parts))
+
+
+def explain_slack_secrets(settings: Settings) -> str | None:
+    """The line refusing Slack secrets that cannot be what Slack issues (``SLACK_APP_TOKEN`` not an app-level token,
+    ``SLACK_SIGNING_SECRET`` not 32 hex digits), in ``explain_invalid_settings``' form; None when they are fine.
+
+    Checked as ``serve`` starts rather than by the settings model, so that ``doctor`` still reads such settings and
+    lists what is wrong with them among its other checks, and ``outbox``/``audit`` still run. Never quotes them."""
+    parts: list[str] = []
+    for name, check in SECRET_CHECKS.items():
+        try:
+            check(getattr(settings, name))
+        except ValueError as exc:
+            field = Settings.model_fields[name]
+            parts.append(f"{field.alias} is not valid ({exc}): {field.description}; unset it for {_default(name)}")
+    return one_line("invalid settings: " + "; ".join(parts)) if parts else None
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``BOT_…`` variable no setting reads, naming the setting it most likely meant.
+
+    A warning, not a refusal: a variable may share the prefix by chance (Kubernetes makes ``<SERVICE>_…`` variables
+    for every Service in the namespace and Docker for linked containers, and a deployment's own tooling may use
+    ``BOT_…`` names), and refusing to start over a name the plugin does not even read would turn a typo's silent
+    default into an outage. The value is never shown: it may be a secret meant for the setting the name misspells.
+    """
+    lines = []
+    for unknown in unknown_variables(environ):
+        hint = f"did you mean {unknown.meant}?" if unknown.meant else "`slack-chatops serve --help` lists the settings"
+        lines.append(f"{unknown.name} is not a setting this plugin reads, and is ignored: {hint}")
+    return lines
+
+
+# Listen addresses that a client on the same host reaches at 127.0.0.1.
+_ANY_OR_LOOPBACK = frozenset({"", "[::]", "::", "0.0.0.0", "127.0.0.1", "localhost", "[::1]", "::1"})
+DEFAULT_SEND_PORT = 50051  # `slack-chatops send`'s endpoint when BOT_GRPC_PORT is unset where it runs
+
+
+def next_step(grpc_host: str, grpc_port: int) -> str:
+    """The line ``serve`` logs once it listens: how to see a first card (``slack-chatops send``), with the
+    endpoint when ``send``'s default (127.0.0.1:50051) would not reach this plugin."""
+    host = "127.0.0.1" if grpc_host in _ANY_OR_LOOPBACK else grpc_host
+    endpoint = "" if (host, grpc_port) == ("127.0.0.1", DEFAULT_SEND_PORT) else f" --endpoint {host}:{grpc_port}"
+    return (
+        f"sent nothing yet? try: slack-chatops send --channel '#…'{endpoint} --resolve (with the bot token in "
+        "SLACK_BOT_TOKEN)"
+    )
 
 
 def _within(path: Path, directory: Path) -> bool:

@@ -16,7 +16,8 @@ from tests.support import CHANNEL_ID, Stack, live_stack
 
 __all__ = ["APP_TOKEN", "SIGNING_SECRET", "ClickStack", "click_stack", "wait_for"]
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+# Shaped as Slack issues one (32 lowercase hex digits): the plugin refuses anything else at start.
+SIGNING_SECRET = "8f742231b10e8888abcd9912e3a785a5"
 T = TypeVar("T")
 
 

@@ -45,6 +45,9 @@ ServiceHandlers: TypeAlias = "dict[str, dict[str, grpc.RpcMethodHandler[Any, Any
 # gRPC clients refuse a header block over 8 KiB (the default grpc.max_metadata_size, which Cloudforet's client
 # keeps), so details stay within 1 KiB of UTF-8: at most 3 KiB on the wire, with room for the other headers.
 MAX_DETAILS_BYTES = 1024
+# How a dispatch was answered (``DispatchOutcome``: posted, queued, repeat), in the answer's trailing metadata for
+# ``slack-chatops send`` to print. Cloudforet's client reads only the (empty) answer, and ignores it.
+OUTCOME_METADATA_KEY = "chatops-outcome"
 
 
 class Rpc(StrEnum):
@@ -262,7 +265,8 @@ class PluginServicers:
             )
             # A retry from Cloudforet is byte-identical: that identifies repeats cheaply.
             digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-            await self._service.dispatch(parsed, digest=digest)
+            outcome = await self._service.dispatch(parsed, digest=digest)
+            context.set_trailing_metadata(((OUTCOME_METADATA_KEY, outcome.value),))
             return empty_pb2.Empty()
 
         return await answer(context, Rpc.DISPATCH, run)

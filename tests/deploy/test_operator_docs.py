@@ -118,3 +118,53 @@ def test_every_overlay_and_component_is_described() -> None:
     for kind in ("overlays", "components"):
         for path in (KUSTOMIZE / kind).iterdir():
             assert f"`{kind}/{path.name}`" in text, path
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The set-up: what the test command needs, the first card, and the figures below it
+# --------------------------------------------------------------------------------------------------------------------
+
+SET_UP = "Set-up: two commands"
+
+
+def test_the_test_command_is_cis_and_names_what_ci_installs_for_it() -> None:
+    """`.ci/run` installs Debian packages for the tests when their command is missing and then runs the README's
+    test command: the set-up shows that command and names each package and command, so a first run is not a
+    surprise (redis-server is needed; promtool only checks the alerting rules when it is there)."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    needs = re.findall(r"command -v (\S+) >/dev/null \|\| packages\+=\((\S+)\)", ci)
+    assert ("redis-server", "redis-server") in needs and ("promtool", "prometheus") in needs
+    text = section(SET_UP)
+    (install,) = [line for line in text.splitlines() if line.startswith("sudo apt-get install ")]
+    for command, package in needs:
+        assert f"`{command}`" in text, command
+        assert package in install.split("#")[0].split(), package
+    (test_command,) = re.findall(r"^(python3 -m venv .*pytest)$", ci, re.MULTILINE)
+    assert test_command in code_blocks(text, "sh")[-1]
+    assert "`promtool`" in text and "optional" in text and "skipped otherwise" in text
+
+
+def test_the_set_up_shows_a_first_card_and_the_figures_come_after_it() -> None:
+    text = section(SET_UP)
+    assert "slack-chatops send --channel '#alerts'" in text and "SLACK_BOT_TOKEN" in text
+    assert "| figure |" not in text and "python -m tests.benchmarks" not in text
+    figures = section("Speed and memory: measured figures")
+    assert "| figure | measured | target |" in figures and "**Short of the targets, and why.**" in figures
+    assert README.index("## Speed and memory: measured figures") > README.index(f"## {SET_UP}")
+
+
+def test_every_operator_command_and_its_options_are_described() -> None:
+    import argparse
+
+    from bot.ops import add_commands
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    add_commands(commands)
+    text = section("Operator commands")
+    for name, command in commands.choices.items():
+        assert f"`slack-chatops {name}" in text, name
+        for action in command._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert option in text, (name, option)

@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.startup import ListenError, describe_default, explain, explain_invalid_settings, is_secret
 from bot.store import SqliteStore
 from tests.fakes.slack import validate_blocks
-from tests.process import ROOT, free_port
+from tests.process import ROOT, free_port, server_process
 from tests.samples import CALLBACK_URL, alerting_message
 
 TYPE_COLOURS = {t.name: STYLES[t].color for t in NotificationType}
@@ -300,8 +300,36 @@ def test_two_malformed_settings_are_named_on_the_same_line(tmp_path: Path) -> No
     assert "BOT_HTTP_PORT='x'" in line and "BOT_REPEAT_WINDOW='-1'" in line
 
 
+def test_a_bot_token_given_as_the_app_token_is_refused_unquoted(tmp_path: Path) -> None:
+    token = "xoxb-1111-2222-SECRETbottoken"
+    line = the_one_line(serve({"SLACK_APP_TOKEN": token}, tmp_path))
+    assert line.startswith("cannot start: invalid settings: SLACK_APP_TOKEN is not valid (")
+    assert "not an app-level token: one starts with xapp-" in line and "this is a bot token" in line
+    assert token not in line and "SECRET" not in line and "1111" not in line
+    assert not (tmp_path / "slack-chatops.sqlite3").exists()  # refused before anything was made
+
+
+def test_a_signing_secret_that_is_not_one_is_refused_unquoted(tmp_path: Path) -> None:
+    line = the_one_line(serve({"SLACK_SIGNING_SECRET": "s3cr3"}, tmp_path))
+    assert line.startswith("cannot start: invalid settings: SLACK_SIGNING_SECRET is not valid (")
+    assert "not a Slack signing secret: one is 32 hexadecimal digits" in line and "s3cr3" not in line
+
+
+def test_a_misspelt_setting_is_warned_about_and_the_plugin_still_starts(tmp_path: Path) -> None:
+    """A warning naming the setting meant, not a refusal (a variable may share the prefix by chance); the value,
+    perhaps a secret meant for that setting, is never shown."""
+    misspelt = {"BOT_STORE_ULR": "redis://:pass-word-1@127.0.0.1:1/0", "BOT_XYZZY": "pass-word-2"}
+    with server_process(tmp_path, "http://127.0.0.1:9/api/", **misspelt) as server:
+        log = server.log()
+        assert server.process.poll() is None  # serving
+    assert "BOT_STORE_ULR is not a setting this plugin reads, and is ignored: did you mean BOT_STORE_URL?" in log
+    assert "BOT_XYZZY is not a setting this plugin reads" in log
+    assert "pass-word" not in log
+    assert "store: embedded SQLite" in log  # the misspelt setting was indeed not used
+
+
 def test_a_secret_setting_is_never_quoted() -> None:
-    """No secret setting can be malformed today (any string is taken), so the rule is checked on the message."""
+    """The rule checked on the message itself, for any secret setting and any error about it."""
     errors: list[Any] = [
         {"type": "int_parsing", "loc": ("BOT_STORE_URL",), "input": "redis://:pass-word-1@host"},
         {"type": "int_parsing", "loc": ("BOT_HTTP_PORT",), "input": "pass-word-2"},

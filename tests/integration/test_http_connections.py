@@ -148,7 +148,7 @@ def test_more_connections_than_descriptors_leave_healthz_answering(tmp_path: Pat
     env = {
         "BOT_HTTP_HEADER_TIMEOUT": "60",
         "BOT_HTTP_IDLE_TIMEOUT": "60",
-        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",  # so /slack/events waits for the body
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd9912e3a785a5",  # so /slack/events waits for the body
     }
     with limited_server_process(tmp_path, "http://127.0.0.1:9/api/", NOFILE, env) as server:
         wait_for_port(server.http_port, process=server.process)

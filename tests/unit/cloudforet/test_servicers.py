@@ -23,7 +23,7 @@ from bot.cloudforet.servicers import (
     dict_to_struct,
     struct_to_dict,
 )
-from bot.core.models import DispatchRequest, NotificationType
+from bot.core.models import DispatchOutcome, DispatchRequest, NotificationType
 from tests.samples import TOKEN, alerting_message
 
 APIS = [NOTIFICATION_API, ALERT_MANAGER_API]
@@ -35,15 +35,22 @@ class RecordingService:
     def __init__(self) -> None:
         self.dispatched: list[tuple[DispatchRequest, str | None]] = []
 
-    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> None:
+    async def dispatch(self, request: DispatchRequest, *, digest: str | None = None) -> DispatchOutcome:
         self.dispatched.append((request, digest))
+        return DispatchOutcome.QUEUED
 
 
 class Context:
-    """The little of a grpc.aio context the handlers read when nothing fails."""
+    """The little of a grpc.aio context the handlers use when nothing fails."""
+
+    def __init__(self) -> None:
+        self.trailing: tuple[tuple[str, str], ...] = ()
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return ()
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing = metadata
 
 
 def _servicers(api: PluginApi) -> tuple[PluginServicers, RecordingService]:
@@ -89,7 +96,9 @@ def _request(api: PluginApi, kind: str) -> Any:
 def test_dispatch_reads_the_type_by_its_package_numbering(api: PluginApi, kind: str) -> None:
     adapter, service = _servicers(api)
     request = _request(api, kind)
-    asyncio.run(adapter.dispatch(request, cast(Any, Context())))
+    context = Context()
+    asyncio.run(adapter.dispatch(request, cast(Any, context)))
+    assert context.trailing == (("chatops-outcome", "queued"),)  # how it was answered, for `slack-chatops send`
     [(parsed, digest)] = service.dispatched
     assert parsed.notification_type is NotificationType(kind)
     assert parsed.channel.target == "alerts"
