@@ -11,7 +11,7 @@
 # Needs BuildKit (the default builder since Docker 23) for the RUN --mount below.
 
 # ---------------------------------------------------------------------------
-# builder: a wheel of the project plus the wheels of all its dependencies.
+# builder: the wheels requirements.lock pins (hash-checked), and the project's.
 # ---------------------------------------------------------------------------
 FROM python:3.11.13-slim-bookworm AS builder
 
@@ -21,10 +21,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 
 # README* is a wildcard so the build works whether or not the readme exists yet.
-COPY pyproject.toml README* ./
+COPY requirements.lock pyproject.toml README* ./
 COPY bot ./bot
 
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The dependencies exactly as requirements.lock pins them (pip-compile --generate-hashes; tests/deploy checks it is
+# in step with pyproject.toml): every file checked against its hashes, nothing resolved here. Then the project's
+# own wheel, without its dependencies.
+RUN pip wheel --no-cache-dir --require-hashes --only-binary=:all: --wheel-dir /wheels -r requirements.lock \
+    && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && cp requirements.lock /wheels/
 
 # ---------------------------------------------------------------------------
 # runtime: the wheels installed into a venv; no compilers, no pip cache, no root.
@@ -47,10 +52,13 @@ ENV PYTHONUNBUFFERED=1 \
 
 # The wheels are bind-mounted from the builder, so they never become a layer here.
 # The venv has no pip of its own: the base image's pip installs into it (--python).
+# The lock's pins first, their hashes checked again; then the project with --no-deps (nothing resolved).
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --no-cache-dir --no-index \
-        --find-links=/wheels /wheels/slack_chatops-*.whl \
+        --find-links=/wheels --require-hashes -r /wheels/requirements.lock \
+    && pip --python /opt/venv/bin/python install --no-cache-dir --no-index --no-deps \
+        /wheels/slack_chatops-*.whl \
     && groupadd --system --gid 10001 chatops \
     && useradd --system --no-log-init --uid 10001 --gid 10001 \
         --home-dir /app --shell /usr/sbin/nologin chatops \

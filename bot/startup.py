@@ -183,12 +183,14 @@ def check_ports(settings: Settings) -> None:
 def explain(exc: BaseException, settings: Settings) -> str | None:
     """The line for a failure to start, or None when ``exc`` is not one the operator can fix by a setting."""
     from bot.ports.schema import NewerLayout
-    from bot.store import DataDirInUse, StoreError  # not at import: ``serve --help`` and ``preview`` need no Redis
+    from bot.store import CorruptStore, DataDirInUse, StoreError  # not at import: ``serve --help`` needs no Redis
 
     embedded = settings.store_url is None or not settings.store_url.get_secret_value().strip()
     data_dir = settings.data_dir
     if isinstance(exc, NewerLayout):  # a rollback onto data a newer release wrote
         return one_line(f"{'BOT_DATA_DIR' if embedded else 'BOT_STORE_URL'}: {exc.details}")
+    if isinstance(exc, CorruptStore):  # not the directory's permissions: the file itself
+        return one_line(f"BOT_DATA_DIR: {exc}")
     if isinstance(exc, ListenError):
         setting, problem = _listen_problem(exc)
         return one_line(f"{setting}: cannot listen on {exc.address}: {problem}")

@@ -46,7 +46,8 @@ async def open_ops_store(settings: Settings) -> Store:
     """The plugin's store, opened beside a running plugin: Redis when ``BOT_STORE_URL`` names it, else the SQLite
     file in ``BOT_DATA_DIR`` without taking the directory's lock (``owner=False``). A data directory without a store
     is an error, not a new empty store."""
-    from bot.store import StoreError
+    from bot.ports.schema import NewerLayout
+    from bot.store import CorruptStore, StoreError
 
     url = settings.store_url.get_secret_value() if settings.store_url is not None else None
     try:
@@ -59,7 +60,7 @@ async def open_ops_store(settings: Settings) -> Store:
                 "BOT_STORE_URL for a shared store)"
             )
         return SqliteStore(settings.data_dir, owner=False)
-    except (StoreError, ValueError, OSError) as exc:
+    except (StoreError, CorruptStore, NewerLayout, ValueError, OSError) as exc:
         raise CommandError(f"cannot open the store: {exc}") from None
 
 

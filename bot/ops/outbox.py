@@ -1,10 +1,11 @@
 """``slack-chatops outbox``: what is still queued and what failed (with the reason and age); retry or drop an item.
 
-A retried item is queued again in the store, keeping its place in its lane's order. A plugin on a shared store
-(Redis) takes it in within a second or two; the embedded store's plugin reads the outbox when it starts, so it
-delivers the item after its next restart. Dropping a pending item keeps it from going out after a restart; a
-running plugin that already holds it in memory may still deliver it. A failed item keeps at most 256 KiB of its
-notification (``MAX_FAILED_ITEM_BYTES``): one cut to fit says so in its reason, and a retry posts what was kept.
+A retried item is queued again in the store, keeping its place in its lane's order. The running plugin takes it in
+within a second or two, on Redis and on the embedded store alike: it looks for stored lanes every second
+(``bot.delivery.outbox.TAKEOVER_SECONDS``), and a lane it delivers reads the store as often. Dropping a pending
+item keeps it from going out after a restart; a running plugin that already holds it in memory may still deliver
+it. A failed item keeps at most 256 KiB of its notification (``MAX_FAILED_ITEM_BYTES``): one cut to fit says so in
+its reason, and a retry posts what was kept.
 """
 
 from __future__ import annotations
@@ -119,8 +120,7 @@ async def _retry(store: Store, item: int) -> int:
     if not await store.retry_item(item, now=time.time()):
         print(f"no failed item {item} (see `slack-chatops outbox`)")
         return FAILED
-    where = "within a second or two" if store.shared else "after its next restart (the embedded store is read at start)"
-    print(f"item {item} is queued again; the plugin delivers it {where}")
+    print(f"item {item} is queued again; the running plugin delivers it within a second or two")
     return OK
 
 

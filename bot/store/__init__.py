@@ -29,7 +29,7 @@ from bot.ports.store import (
 from bot.store.lock import DataDirInUse
 from bot.store.redis import SCHEMES as REDIS_SCHEMES
 from bot.store.redis import RedisStore
-from bot.store.sqlite import SqliteStore
+from bot.store.sqlite import CorruptStore, SqliteStore
 
 
 async def open_store(url: str | None, data_dir: Path, lock_wait: float) -> Store:
@@ -56,6 +56,7 @@ __all__ = [
     "CardRecord",
     "Claim",
     "ClaimStatus",
+    "CorruptStore",
     "DataDirInUse",
     "EventKind",
     "FoundCard",

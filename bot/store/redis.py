@@ -229,18 +229,21 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({ARGV[2], seq, ARGV[3]}))
 return 1
 """
 
-# KEYS: next id, pending, lanes, the lane's set, the repeat digest (or ''). ARGV: item key prefix, lane, kind, body,
-# token, created_at, repeat window ms, events channel. Returns the new id; or, when the digest was seen within the
-# window (a repeat: its window starts again, nothing is queued), minus the id of the item that had it. The digest
-# counts as seen only with its item, so a dispatch the store did not accept never makes its retry look like a repeat.
+# KEYS: next id, pending, lanes, the lane's set, the repeat digest (``P:seen`` when there is none: every key a
+# script is given is under the prefix, so an ACL user limited to it may run it). ARGV: item key prefix, lane, kind,
+# body, token, created_at, repeat window ms (0: no digest to look at), events channel. Returns the new id; or, when
+# the digest was seen within the window (a repeat: its window starts again, nothing is queued), minus the id of the
+# item that had it. The digest counts as seen only with its item, so a dispatch the store did not accept never makes
+# its retry look like a repeat.
 _ENQUEUE = """
-local seen = KEYS[5] ~= '' and redis.call('GET', KEYS[5])
+local check = ARGV[7] ~= '0'
+local seen = check and redis.call('GET', KEYS[5])
 if seen then
   redis.call('PEXPIRE', KEYS[5], ARGV[7])
   return -(tonumber(seen) or 1)
 end
 local id = redis.call('INCR', KEYS[1])
-if KEYS[5] ~= '' then redis.call('SET', KEYS[5], id, 'PX', ARGV[7]) end
+if check then redis.call('SET', KEYS[5], id, 'PX', ARGV[7]) end
 redis.call('HSET', ARGV[1] .. id, 'lane', ARGV[2], 'kind', ARGV[3], 'body', ARGV[4], 'token', ARGV[5],
            'created_at', ARGV[6], 'attempts', 0, 'state', 'pending')
 redis.call('ZADD', KEYS[2], id, id)
@@ -909,7 +912,8 @@ class RedisStore:
         digest: str | None = None,
         window: float = 0.0,
     ) -> int:
-        seen = self._key("seen", digest) if digest is not None and window > 0 else ""
+        check = digest is not None and window > 0
+        seen = self._key("seen", digest) if digest is not None and window > 0 else self._key("seen")
         item_id = await self._enqueue(
             keys=[
                 self._key("outbox", "next-id"),
@@ -925,7 +929,7 @@ class RedisStore:
                 json.dumps(body, separators=(",", ":")),
                 token,
                 _number(now),
-                _ms(window) if seen else 0,
+                max(1, _ms(window)) if check else 0,
                 self._key("events"),
             ],
         )

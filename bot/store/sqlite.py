@@ -65,8 +65,24 @@ LOCK_WAIT_SECONDS = 30.0
 # A Slack channel ID (public, private, DM), as opposed to a channel name.
 LEGACY_BOT = ""  # cards kept before schema v3 did not record their bot
 
+# What SQLite says of a file that is not a database of its own, or one whose pages it cannot make sense of.
+CORRUPT_ERRORS = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
+
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class CorruptStore(Exception):
+    """The database file in ``BOT_DATA_DIR`` is not a SQLite database, or a damaged one (written over, cut short).
+    Not retryable, and nothing a permission fixes: the operator moves the file aside or restores it."""
+
+    def __init__(self, path: Path, cause: sqlite3.DatabaseError) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is not a SQLite database (corrupt? SQLite says: {cause}) — move it aside with its -wal and -shm "
+            "files, or restore it from a backup, and start again: a new, empty store is made in its place (what the "
+            "moved file held, queued notifications and cards, is not delivered from it)"
+        )
 
 
 def _translated(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -260,12 +276,18 @@ class SqliteStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         if new:
             os.chmod(self.path, 0o600)  # it holds app tokens
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db = db
-        self._failed_bytes = None  # a fresh file (reopen): counted again when needed
-        self.migrate()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # the first read of the file: a corrupt one fails here
+            db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash; fsync at checkpoints
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._failed_bytes = None  # a fresh file (reopen): counted again when needed
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            if exc.sqlite_errorcode not in CORRUPT_ERRORS:
+                raise
+            db.close()
+            raise CorruptStore(self.path, exc) from None
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
         return db

@@ -168,3 +168,43 @@ def test_every_operator_command_and_its_options_are_described() -> None:
             for option in action.option_strings:
                 if option.startswith("--") and option != "--help":
                     assert option in text, (name, option)
+
+
+def test_the_upgrade_section_gives_the_layouts_the_code_has() -> None:
+    from bot.ports.schema import REDIS_LAYOUT
+    from bot.store.sqlite import SCHEMA_VERSION
+
+    text = " ".join(section("Upgrading and rolling back").split())
+    assert f"`PRAGMA user_version` ({SCHEMA_VERSION} in this release)" in text
+    assert f"`slack-chatops:layout` ({REDIS_LAYOUT})" in text
+    assert f"layout {SCHEMA_VERSION + 1}, this release reads up to {SCHEMA_VERSION}; roll forward" in text
+    assert "is not a SQLite database (corrupt? SQLite says:" in text
+
+
+def test_the_upgrade_section_describes_each_overlays_strategy_as_deployed() -> None:
+    text = " ".join(section("Upgrading and rolling back").split())
+    for overlay, manifest in (("single", "embedded-store.yaml"), ("redis", "shared-store.yaml")):
+        strategy = yaml.safe_load((KUSTOMIZE / "overlays" / overlay / manifest).read_text())["spec"]["strategy"]
+        if strategy["type"] == "Recreate":
+            assert f"**`{overlay}` (Recreate)**" in text and "fails at Cloudforet with gRPC `UNAVAILABLE`" in text
+        else:
+            rolling = strategy["rollingUpdate"]
+            assert f"**`{overlay}` (rolling update, `maxUnavailable: {rolling['maxUnavailable']}`, " in text
+            assert f"`maxSurge: {rolling['maxSurge']}`)**" in text
+
+
+def test_the_changelog_says_what_an_upgrade_does_to_stored_data() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## (.+)$", changelog, re.MULTILINE)
+    assert releases[0] == "Unreleased" and "0.1.0" in releases
+    unreleased = changelog.split("\n## ")[1]
+    assert re.findall(r"^### (.+)$", unreleased, re.MULTILINE)[0] == "Migration"
+    assert "rolling back to 0.1.0 keeps" in " ".join(unreleased.split())
+
+
+def test_the_supervisor_gets_one_secret_and_not_the_button_key(supervisor_values: dict[str, Any]) -> None:
+    secrets = [var["name"] for var in supervisor_values["env"] if "valueFrom" in var]
+    assert secrets == ["BOT_STORE_URL"]
+    text = " ".join(section("2. Run the plugin in Cloudforet").split())
+    assert "the button key is already shared through the store" in text
+    assert "redis://slack-chatops:<password>@" in text  # the restricted user, not Redis' admin password

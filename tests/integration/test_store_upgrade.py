@@ -8,14 +8,19 @@ both layouts (exit 2); one outbox item of a newer layout is failed with that rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.button_keys import ButtonKeys
 from bot.core.cards import CardStatus
@@ -27,12 +32,13 @@ from bot.delivery.outbox import Outbox, lane_key
 from bot.delivery.tokens import TokenVault
 from bot.ports.schema import ITEM_LAYOUT, REDIS_LAYOUT
 from bot.slack.web_api import SlackSender
-from bot.store import ClaimStatus, ItemKind, ItemState, RedisStore, Store
+from bot.store import ClaimStatus, ItemKind, ItemState, RedisStore, SqliteStore, Store
 from bot.store.sqlite import DB_FILE, SCHEMA_VERSION
 from tests.data.stores.make_release_before_layouts import alert_message
 from tests.delivery_support import Parts, delivery_parts, eventually
 from tests.fakes.slack import FakeSlack
 from tests.integration.test_cli import serve, the_one_line
+from tests.process import ROOT
 from tests.redis_server import RedisServer
 from tests.samples import TOKEN
 from tests.support import CHANNEL_ID, populate
@@ -154,6 +160,83 @@ def test_a_shared_store_of_a_newer_release_refuses_to_start(tmp_path: Path, own_
     assert f"layout {REDIS_LAYOUT + 1}, this release reads up to {REDIS_LAYOUT}; roll forward" in line
     with closing(redis.Redis.from_url(own_redis.url)) as client:
         assert client.get("slack-chatops:layout") == str(REDIS_LAYOUT + 1).encode()  # left as the newer one wrote it
+
+
+def _written(data_dir: Path) -> bytes:
+    """A real embedded store's file, with the release-before-layouts content, migrated and closed (checkpointed)."""
+    load_sqlite(data_dir)
+    asyncio.run(SqliteStore(data_dir, lock_wait=0).close())
+    return (data_dir / DB_FILE).read_bytes()
+
+
+CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
+    "written over": lambda real: bytes(range(256)) * 64,
+    "cut short": lambda real: real[: len(real) // 2],
+    "its header cut": lambda real: real[:50],
+}
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_a_corrupt_embedded_store_is_named_as_such_at_start(tmp_path: Path, how: str) -> None:
+    data_dir = tmp_path / "data"
+    corrupt = CORRUPTIONS[how](_written(data_dir))
+    (data_dir / DB_FILE).write_bytes(corrupt)
+    line = the_one_line(serve({}, data_dir))
+    assert line.startswith(
+        f"cannot start: BOT_DATA_DIR: {data_dir / DB_FILE} is not a SQLite database (corrupt? SQLite says: "
+    )
+    assert " — move it aside with its -wal and -shm files, or restore it from a backup, and start again" in line
+    assert "permission" not in line and "may write" not in line  # not the directory's fault
+    assert (data_dir / DB_FILE).read_bytes() == corrupt  # left as it was, for the operator to look at
+
+
+def _ops(data_dir: Path, *argv: str, env: dict[str, str] | None = None) -> str:
+    """``slack-chatops …`` in its own process; the one line it prints on stderr, exit status 2."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_DATA_DIR": str(data_dir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("command", ["outbox", "audit"])
+def test_operator_commands_on_a_corrupt_or_newer_embedded_store_say_so_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    corrupt, newer = tmp_path / "corrupt", tmp_path / "newer"
+    (corrupt / DB_FILE).parent.mkdir()
+    (corrupt / DB_FILE).write_bytes(_written(tmp_path / "real")[:4096])
+    assert _ops(corrupt, command).startswith(
+        f"cannot open the store: {corrupt / DB_FILE} is not a SQLite database (corrupt? SQLite says: "
+    )
+    load_sqlite(newer)
+    with closing(sqlite3.connect(newer / DB_FILE)) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    line = _ops(newer, command)
+    assert line.startswith(f"cannot open the store: ERROR_STORE_TOO_NEW: the embedded store {newer / DB_FILE} was ")
+    assert f"layout {SCHEMA_VERSION + 1}, this release reads up to {SCHEMA_VERSION}; roll forward" in line
+    with closing(sqlite3.connect(newer / DB_FILE)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1  # not touched
+
+
+@pytest.mark.parametrize("command", ["outbox", "audit"])
+def test_operator_commands_on_a_newer_shared_store_say_so_in_one_line(
+    tmp_path: Path, own_redis: RedisServer, command: str
+) -> None:
+    import redis
+
+    with closing(redis.Redis.from_url(own_redis.url)) as client:
+        client.set("slack-chatops:layout", REDIS_LAYOUT + 1)
+    line = _ops(tmp_path, command, env={"BOT_STORE_URL": own_redis.url})
+    assert line.startswith("cannot open the store: ERROR_STORE_TOO_NEW: the shared store (Redis at 127.0.0.1:")
+    assert f"layout {REDIS_LAYOUT + 1}, this release reads up to {REDIS_LAYOUT}; roll forward" in line
 
 
 async def test_an_item_of_a_newer_layout_is_failed_with_its_reason_and_its_lane_goes_on(tmp_path: Path) -> None:
