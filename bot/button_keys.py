@@ -1,9 +1,11 @@
 """The keys that seal and open callback button values, derived from deployment settings.
 
-Sealing uses the first available of: ``BOT_BUTTON_KEY``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``, or a
-random key made once: in the shared store when there is one (so every replica, and every pod after an upgrade, has
-the same), else kept in ``BOT_DATA_DIR``. Opening tries all of them, so a click still works after a key source is
-added, and on every replica that shares the same settings.
+Sealing uses ``BOT_BUTTON_KEY`` when it is set (the operator's choice, the same on every replica). Otherwise, on a
+shared store, the random key kept in the store: every replica has it, whatever else it is configured with (a
+standalone deployment with a signing secret and the supervisor's pods without one seal alike, so either opens what
+the other sealed). On the embedded store, the first of ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``, or a random key
+kept in ``BOT_DATA_DIR``. Opening tries all of them, so a click still works after a key source is added or the
+sealing key changed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ KEY_FILE = "button-seal.key"
 
 
 class ButtonKeys:
-    def __init__(self, configured: list[str], data_dir: Path, *, shared: str | None = None) -> None:
-        """``shared``: the random key kept in the shared store, which then stands in for the data directory's."""
+    def __init__(
+        self, configured: list[str], data_dir: Path, *, shared: str | None = None, explicit: bool = False
+    ) -> None:
+        """``configured``: the secrets of the settings, ``BOT_BUTTON_KEY`` first when ``explicit`` (it is set).
+        ``shared``: the random key kept in the shared store, which then stands in for the data directory's."""
         self._configured = [SealKey.derive(secret) for secret in configured if secret]
+        self._explicit = explicit and bool(self._configured)
         self._data_dir = data_dir
         self._shared = shared is not None
         self.shared_secret = shared  # the shared store's random key as this process uses it (``adopt``)
@@ -39,7 +45,7 @@ class ButtonKeys:
         changed = current != self.shared_secret
         if changed:
             self.shared_secret, self._local = current, SealKey.derive(current)
-            if not self._configured:
+            if not self._explicit:
                 self.generation += 1
         older = {secret for secret in known if secret != current}
         if older != self._older_secrets:
@@ -73,7 +79,9 @@ class ButtonKeys:
 
     @property
     def sealing_key(self) -> SealKey:
-        return self._configured[0] if self._configured else self._local_key()
+        if self._explicit or (self._configured and not self._shared):
+            return self._configured[0]
+        return self._local_key()
 
     @property
     def opening_keys(self) -> list[SealKey]:

@@ -62,7 +62,7 @@ def button_keys(settings: Settings, shared: str | None = None) -> ButtonKeys:
         for s in (settings.button_key, settings.signing_secret, settings.app_token)
         if s is not None
     ]
-    return ButtonKeys(configured, settings.data_dir, shared=shared)
+    return ButtonKeys(configured, settings.data_dir, shared=shared, explicit=settings.button_key is not None)
 
 
 async def open_runtime(settings: Settings) -> Runtime:

@@ -83,11 +83,22 @@ def test_adopting_the_shared_key_seals_with_it_and_opens_with_every_one_it_had(t
     assert not opens(keys, by_first)
 
 
-def test_a_configured_secret_keeps_sealing_whatever_the_shared_store_adopts(tmp_path: Path) -> None:
-    keys = ButtonKeys(["configured"], tmp_path, shared="first")
+def test_an_explicit_button_key_keeps_sealing_whatever_the_shared_store_adopts(tmp_path: Path) -> None:
+    keys = ButtonKeys(["configured"], tmp_path, shared="first", explicit=True)
     sealing = keys.sealing_key
     assert keys.adopt("second", ["first", "second"])
     assert keys.generation == 0 and keys.sealing_key == sealing  # what is sealed with it stays the same
+
+
+def test_on_a_shared_store_a_signing_secret_does_not_seal_so_replicas_configured_apart_open_each_others(
+    tmp_path: Path,
+) -> None:
+    standalone = ButtonKeys(["its signing secret"], tmp_path / "standalone", shared="the store's key")
+    supervisor_pod = ButtonKeys([], tmp_path / "pod", shared="the store's key")  # no signing secret there
+    assert opens(supervisor_pod, seal(VALUE, standalone.sealing_key))
+    assert opens(standalone, seal(VALUE, supervisor_pod.sealing_key))
+    by_secret = seal(VALUE, ButtonKeys(["its signing secret"], tmp_path / "before").sealing_key)
+    assert opens(standalone, by_secret)  # what the secret sealed before still opens where it is configured
 
 
 def test_without_a_shared_store_there_is_nothing_to_adopt(tmp_path: Path) -> None:
