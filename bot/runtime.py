@@ -239,6 +239,8 @@ class Runtime:
                 await self.check_store()
                 if up:
                     await self.sync_button_key()
+                    if self.store.shared:  # a network store that answers its ping: out of degraded mode
+                        self.outbox.store_answers()
                 if up and time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_SECONDS
                     removed = await self.store.prune(time.time())

@@ -273,6 +273,9 @@ class _DirectCourier:
         await self._call(lambda token: sender.update(token, channel_id, ts, payload))
 
     async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        if self._outbox.degraded():  # known down: a hung store would cost the whole wait before the post
+            metrics.DEGRADED_DELIVERIES.inc()
+            return None
         return await self._outbox._degradable(self._job, self._outbox._store.find_card(bot, target, keys))
 
     async def finish(self, card: CardRecord | None = None, keys: Sequence[str] = ()) -> None:
@@ -725,6 +728,8 @@ class Outbox:
             self._store_answered()
         elif card is not None:  # never written down (delivered before its dispatch had to wait): only the card
             try:
+                if self.degraded():  # known down: not waited for (``_record_cards`` writes it once it answers)
+                    raise StoreError("the store is down")
                 await self._store.save_card(card, keys)
                 self._store_answered()
             except StoreError:  # degraded mode: kept until the store answers (``_record_cards``)
@@ -739,6 +744,10 @@ class Outbox:
     def _store_failed(self) -> None:
         if self._down_since is None:
             self._down_since = self._clock.monotonic()
+
+    def store_answers(self) -> None:
+        """The store answered a check made elsewhere (the runtime's ping): degraded mode ends."""
+        self._store_answered()
 
     def _store_answered(self) -> None:
         if self._down_since is not None:

@@ -25,7 +25,7 @@ from tests.interactivity_support import wait_for
 from tests.process import ServerProcess, server_process
 from tests.redis_server import RedisServer
 from tests.samples import TOKEN
-from tests.support import BackgroundLoop, populate
+from tests.support import CHANNEL_ID, BackgroundLoop, populate
 
 pytestmark = pytest.mark.storm
 
@@ -234,3 +234,27 @@ def test_dispatches_waiting_on_other_replicas_cost_redis_no_polling(
     # Before: each waiting dispatch asked every 20 ms (up to BOT_DISPATCH_WAIT, 1 s here: 50 looks each); now it
     # learns the outcome from the store's events, with a look a second as the fallback.
     assert looks <= 2 * count, looks
+
+
+def test_a_card_posted_while_redis_was_away_is_written_down_when_it_comes_back_empty(
+    tmp_path: Path, own_redis: RedisServer, background: BackgroundLoop
+) -> None:
+    with fake_slack(background) as slack, pods(1, tmp_path, slack, own_redis.url) as [server]:
+        cloudforet = RoundRobin([server])
+        own_redis.pause()  # hung: the dispatch cannot be written down, so it goes straight to Slack
+        try:
+            cloudforet.dispatch(_alert(7))  # answered OK only once posted
+            assert _numbers(slack) == ["0007"]
+        finally:
+            own_redis.resume()
+        admin = redis.Redis.from_url(own_redis.url)
+        try:
+            admin.flushall()  # ... and Redis came back without its data
+        finally:
+            admin.close()
+        time.sleep(5)  # the replica writes down the card it posted meanwhile
+        cloudforet.dispatch(_alert(7))  # the alert's next message (an escalation step)
+        cloudforet.close()
+        [card] = slack.messages[CHANNEL_ID]
+        wait_for(lambda: bool(card.updates), timeout=30, what="the card posted during the outage updated")
+    assert _numbers(slack) == ["0007"]  # no second card
