@@ -1,8 +1,12 @@
 """Regenerate the protobuf and gRPC modules in ``bot/cloudforet/_proto`` from the ``.proto`` files here.
 
 Run ``python proto/generate.py`` after editing a ``.proto`` file (needs ``grpcio-tools``, part of
-the ``test`` extra). ``--check`` regenerates into a temporary folder and exits 1 when the
-committed modules differ, which is what ``tests/unit/cloudforet/test_proto_fresh.py`` runs.
+the ``test`` extra). Two kinds of ``.proto`` file live here, each a copy of Cloudforet's (cloudforet-io/api, same
+paths): the plugin protocols Cloudforet calls (``spaceone/api/{notification,alert_manager}/plugin``), and the subset
+of Cloudforet's own alert APIs the plugin calls for two-way actions (``spaceone/api/monitoring/v1`` for 1.x,
+``spaceone/api/alert_manager/v1`` for 2.x; each file's header says what it keeps). ``--check`` regenerates into a
+temporary folder and exits 1 when the committed modules differ, which is what
+``tests/unit/cloudforet/test_proto_fresh.py`` runs.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ PACKAGE_ROOT = PROTO_ROOT.parent / "bot" / "cloudforet" / "_proto"
 PROTO_FILES = sorted(PROTO_ROOT.rglob("*.proto"))
 # Generated modules import each other by proto package path (``from spaceone.api.<package> import``); inside
 # our package they live under bot.cloudforet._proto, so every such import is rewritten, whichever Cloudforet
-# package it names (notification.plugin for 1.x, alert_manager.plugin for 2.x). google.protobuf stays as it is.
+# package it names (notification.plugin and monitoring.v1 for 1.x, alert_manager.plugin and alert_manager.v1 for
+# 2.x). google.protobuf stays as it is.
 IMPORT_FROM = re.compile(r"^(\s*)from spaceone\.", re.MULTILINE)
 IMPORT_TO = r"\1from bot.cloudforet._proto.spaceone."
 

@@ -4,11 +4,16 @@ and both wire contracts (1.x notification, 2.x alert manager) match Cloudforet's
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import descriptor_pb2
 
 from bot.cloudforet._proto.spaceone.api.alert_manager.plugin import notification_pb2 as am_notification_pb2
 from bot.cloudforet._proto.spaceone.api.alert_manager.plugin import protocol_pb2 as am_protocol_pb2
+from bot.cloudforet._proto.spaceone.api.alert_manager.v1 import alert_pb2 as am_alert_pb2
+from bot.cloudforet._proto.spaceone.api.alert_manager.v1 import note_pb2 as am_note_pb2
+from bot.cloudforet._proto.spaceone.api.monitoring.v1 import alert_pb2 as v1_alert_pb2
+from bot.cloudforet._proto.spaceone.api.monitoring.v1 import note_pb2 as v1_note_pb2
 from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_pb2, protocol_pb2
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -123,3 +128,44 @@ def test_alert_manager_wire_contract_matches_cloudforet() -> None:
         ("SUCCESS", 3),
         ("INFO", 4),
     ]
+
+
+def _fields(message: Any) -> list[tuple[str, int]]:
+    return [(f.name, f.number) for f in message.DESCRIPTOR.fields]
+
+
+def test_alert_api_subsets_match_cloudforet() -> None:
+    """The two-way actions' subset of Cloudforet's alert APIs (cloudforet-io/api, proto/spaceone/api/monitoring/v1
+    and alert_manager/v1, {alert,note}.proto): packages, rpcs, and the field numbers Cloudforet gives them."""
+    assert v1_alert_pb2.DESCRIPTOR.package == v1_note_pb2.DESCRIPTOR.package == "spaceone.api.monitoring.v1"
+    assert am_alert_pb2.DESCRIPTOR.package == am_note_pb2.DESCRIPTOR.package == "spaceone.api.alert_manager.v1"
+    for module, service, methods in [
+        (v1_alert_pb2, "Alert", {"update": ("UpdateAlertRequest", "AlertInfo"), "list": ("AlertQuery", "AlertsInfo")}),
+        (v1_note_pb2, "Note", {"create": ("CreateNoteRequest", "NoteInfo")}),
+        (
+            am_alert_pb2,
+            "Alert",
+            {"update": ("AlertUpdateRequest", "AlertInfo"), "list": ("AlertSearchQuery", "AlertsInfo")},
+        ),
+        (am_note_pb2, "Note", {"create": ("NoteCreateRequest", "NoteInfo")}),
+    ]:
+        found = module.DESCRIPTOR.services_by_name[service].methods_by_name
+        assert {n: (m.input_type.name, m.output_type.name) for n, m in found.items()} == methods
+    assert _fields(v1_alert_pb2.UpdateAlertRequest) == [("alert_id", 1), ("state", 3), ("domain_id", 21)]
+    assert _fields(v1_alert_pb2.AlertQuery) == [("alert_id", 3), ("domain_id", 15)]
+    assert _fields(v1_alert_pb2.AlertInfo) == [("alert_id", 2), ("state", 4), ("domain_id", 25)]
+    assert _fields(v1_alert_pb2.AlertsInfo) == [("results", 1), ("total_count", 2)]
+    assert _fields(v1_note_pb2.CreateNoteRequest) == [("alert_id", 1), ("note", 2), ("domain_id", 11)]
+    assert _fields(am_alert_pb2.AlertUpdateRequest) == [("alert_id", 1), ("state", 3)]
+    assert _fields(am_alert_pb2.AlertSearchQuery) == [("alert_id", 2)]
+    assert _fields(am_alert_pb2.AlertInfo) == [("alert_id", 1), ("state", 3), ("domain_id", 21)]
+    assert _fields(am_alert_pb2.AlertsInfo) == [("results", 1), ("total_count", 2)]
+    assert _fields(am_note_pb2.NoteCreateRequest) == [("alert_id", 1), ("note", 2)]
+    states = am_alert_pb2.AlertUpdateRequest.DESCRIPTOR.enum_types_by_name["AlertState"]
+    assert {v.name: v.number for v in states.values} == {
+        "ALERT_STATE_NONE": 0,
+        "TRIGGERED": 1,
+        "ACKNOWLEDGED": 2,
+        "RESOLVED": 3,
+        "ERROR": 4,
+    }
