@@ -1,4 +1,4 @@
-"""Redaction of secrets from anything that may reach a log line or an error: Slack tokens and URLs.
+"""Redaction of secrets from anything that may reach a log line or an error: Slack tokens, JWTs and URLs.
 
 URLs are cut to scheme and host, since callback URLs and Cloudforet links carry access keys in their paths.
 Installed as a logging filter on every handler, so third-party loggers are covered too.
@@ -13,6 +13,9 @@ import re
 _TOKEN = re.compile(r"x(?:ox[a-z]|app)-[0-9A-Za-z-]+", re.IGNORECASE)
 _URL = re.compile(r"(https?|wss?)://([^/\s?#'\"<>|]+)[^\s'\"<>|]*", re.IGNORECASE)
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{16,}", re.IGNORECASE)
+# A JSON Web Token (header.payload.signature, base64url; the header starts ``{"`` → ``eyJ``): Cloudforet's App keys
+# and user tokens are such (BOT_CLOUDFORET_APP_KEY).
+_JWT = re.compile(r"eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]+\.[0-9A-Za-z_-]*")
 
 
 def _url(match: re.Match[str]) -> str:
@@ -21,8 +24,9 @@ def _url(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with tokens replaced by ``[token]`` and URLs reduced to ``scheme://host/[…]``."""
+    """``text`` with tokens (Slack's, JWTs) replaced by ``[token]`` and URLs reduced to ``scheme://host/[…]``."""
     text = _TOKEN.sub("[token]", text)
+    text = _JWT.sub("[token]", text)
     text = _SIGNATURE.sub("v0=[signature]", text)
     return _URL.sub(_url, text)
 

@@ -40,3 +40,11 @@ def test_upper_case_schemes_and_credentials_in_urls_are_redacted() -> None:
 
 def test_plain_text_is_left_alone() -> None:
     assert redact("delivered to #alerts in 3 ms (a fox-trot)") == "delivered to #alerts in 3 ms (a fox-trot)"
+
+
+def test_json_web_tokens_are_redacted() -> None:
+    """Cloudforet's App keys are JWTs (BOT_CLOUDFORET_APP_KEY): none survives redaction, glued or not."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJkaWQiOiJkb21haW4tMSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    assert redact(f"token {jwt} refused") == "token [token] refused"
+    assert jwt not in redact(f"x{jwt}y")
+    assert redact("eyJust a word.with.dots") == "eyJust a word.with.dots"
