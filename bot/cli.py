@@ -117,6 +117,7 @@ def _serve() -> int:
         explain,
         explain_invalid_settings,
         explain_slack_secrets,
+        explain_two_way,
         unknown_variable_warnings,
     )
 
@@ -125,7 +126,7 @@ def _serve() -> int:
     except ValidationError as exc:
         print(f"cannot start: {explain_invalid_settings(exc)}", file=sys.stderr)
         return EXIT_STATUS
-    refused = explain_slack_secrets(settings)
+    refused = explain_slack_secrets(settings) or explain_two_way(settings)
     if refused is not None:
         print(f"cannot start: {refused}", file=sys.stderr)
         return EXIT_STATUS

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.cloudforet.apis import CloudforetApi
+from bot.cloudforet.apis import AlertEndpoint, AppKeys, CloudforetApi, check_app_key, parse_app_keys, parse_endpoint
 from bot.core.models import APP_TOKEN_PATTERN
 from bot.slack.listener import HEADER_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS
 
@@ -134,6 +134,25 @@ class Settings(BaseSettings):
         alias="BOT_CLOUDFORET_API",
         description="which Cloudforet calls the plugin: notification (1.x's notification service) or alert-manager "
         "(2.x's alert manager)",
+    )
+    # Two-way actions (issue 19): Cloudforet's own alert API, with an App's key. Both unset: no two-way actions.
+    cloudforet_endpoint: str | None = Field(
+        None,
+        alias="BOT_CLOUDFORET_ENDPOINT",
+        description="grpc://host:port or grpc+ssl://host:port (TLS) of the service that owns alerts (1.x: monitoring; "
+        "2.x: alert-manager), for Resolve, Add note and acknowledging after the link expired (unset: none of them)",
+    )
+    cloudforet_app_key: SecretStr | None = Field(
+        None,
+        alias="BOT_CLOUDFORET_APP_KEY",
+        description="the client secret of a Cloudforet App whose role may update alerts and create notes, sent as "
+        "the gRPC metadata token; used for every domain BOT_CLOUDFORET_APP_KEYS does not name",
+    )
+    cloudforet_app_keys: SecretStr | None = Field(
+        None,
+        alias="BOT_CLOUDFORET_APP_KEYS",
+        description="one App key per Cloudforet domain: domain-id=key,domain-id=key, or the path of a file of such "
+        "entries (one a line)",
     )
     http_port: int = Field(
         8080,
@@ -259,6 +278,41 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("cloudforet_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_endpoint(value)
+        return value.strip()
+
+    @field_validator("cloudforet_app_key")
+    @classmethod
+    def _app_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        check_app_key(value.get_secret_value())
+        return value
+
+    @field_validator("cloudforet_app_keys")
+    @classmethod
+    def _app_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_app_keys(value.get_secret_value())
+        return value
+
+    def alert_endpoint(self) -> AlertEndpoint | None:
+        """Where Cloudforet's alert API is, for two-way actions (None: unset)."""
+        return parse_endpoint(self.cloudforet_endpoint) if self.cloudforet_endpoint else None
+
+    def app_keys(self) -> AppKeys:
+        """The App keys: the default and each domain's (empty: none set). Reads the keys file again when one is
+        named, so a rotated Secret is picked up by the next reader."""
+        default = self.cloudforet_app_key.get_secret_value() if self.cloudforet_app_key else None
+        by_domain = parse_app_keys(self.cloudforet_app_keys.get_secret_value()) if self.cloudforet_app_keys else {}
+        return AppKeys(default, by_domain)
 
     @field_validator("slack_api_url")
     @classmethod

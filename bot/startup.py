@@ -95,6 +95,25 @@ def explain_slack_secrets(settings: Settings) -> str | None:
     return one_line("invalid settings: " + "; ".join(parts)) if parts else None
 
 
+def explain_two_way(settings: Settings) -> str | None:
+    """The line refusing two-way actions set up by half: an endpoint without any App key, or keys without the
+    endpoint to use them with; None when both or neither are set. Never quotes a key."""
+    endpoint = settings.cloudforet_endpoint
+    keys = settings.cloudforet_app_key is not None or settings.cloudforet_app_keys is not None
+    if endpoint and not keys:
+        why = (
+            "BOT_CLOUDFORET_ENDPOINT is set but no App key is: set BOT_CLOUDFORET_APP_KEY (or BOT_CLOUDFORET_APP_KEYS)"
+        )
+    elif keys and not endpoint:
+        why = (
+            "an App key is set but BOT_CLOUDFORET_ENDPOINT is not: set it to grpc://host:port of the service that "
+            "owns alerts"
+        )
+    else:
+        return None
+    return one_line(f"invalid settings: {why}, or unset both for no two-way actions")
+
+
 def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
     """One line for each ``BOT_…`` variable no setting reads, naming the setting it most likely meant.
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from bot.cloudforet.apis import CloudforetApi
 from bot.settings import Settings, UnknownVariable, check_app_token, check_signing_secret, unknown_variables
-from bot.startup import explain_slack_secrets, unknown_variable_warnings
+from bot.startup import explain_invalid_settings, explain_slack_secrets, explain_two_way, unknown_variable_warnings
 
 
 def test_the_api_defaults_to_1x_notification(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,3 +160,129 @@ def test_the_warning_names_the_variable_and_the_setting_never_the_value() -> Non
         "BOT_STORE_ULR is not a setting this plugin reads, and is ignored: did you mean BOT_STORE_URL?",
         "BOT_XYZZY is not a setting this plugin reads, and is ignored: `slack-chatops serve --help` lists the settings",
     ]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Two-way actions (issue 19): Cloudforet's alert API endpoint and the App keys
+# --------------------------------------------------------------------------------------------------------------------
+
+APP_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJkaWQiOiJkb21haW4tYSJ9.app-key-signature"
+
+
+def _clear_two_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BOT_CLOUDFORET_ENDPOINT", "BOT_CLOUDFORET_APP_KEY", "BOT_CLOUDFORET_APP_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "port", "tls"),
+    [
+        ("grpc://monitoring.spaceone:50051", "monitoring.spaceone", 50051, False),
+        ("grpc+ssl://alert-manager.example.com:443/", "alert-manager.example.com", 443, True),
+        ("grpc://[::1]:50051", "::1", 50051, False),
+    ],
+)
+def test_an_endpoint_is_scheme_host_and_port(
+    monkeypatch: pytest.MonkeyPatch, value: str, host: str, port: int, tls: bool
+) -> None:
+    _clear_two_way(monkeypatch)
+    monkeypatch.setenv("BOT_CLOUDFORET_ENDPOINT", value)
+    endpoint = Settings().alert_endpoint()
+    assert endpoint is not None and (endpoint.host, endpoint.port, endpoint.tls) == (host, port, tls)
+    assert endpoint.target == (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("http://monitoring:50051", "grpc:// (plaintext) or grpc+ssl:// (TLS)"),
+        ("monitoring:50051", "grpc:// (plaintext) or grpc+ssl:// (TLS)"),
+        ("grpc://monitoring", "needs a port"),
+        ("grpc://monitoring:0", "needs a port"),
+        ("grpc://monitoring:99999", "port of 1-65535"),
+        ("grpc://:50051", "names no host"),
+        ("grpc://user:pw@monitoring:50051", "no user or password"),
+        ("grpc://monitoring:50051/v1", "no path"),
+    ],
+)
+def test_a_bad_endpoint_is_one_line_at_start(monkeypatch: pytest.MonkeyPatch, value: str, why: str) -> None:
+    _clear_two_way(monkeypatch)
+    monkeypatch.setenv("BOT_CLOUDFORET_ENDPOINT", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    line = explain_invalid_settings(caught.value)
+    assert line.startswith("invalid settings: BOT_CLOUDFORET_ENDPOINT=") and why in line
+    assert "\n" not in line
+
+
+def test_the_keys_are_per_domain_with_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_two_way(monkeypatch)
+    monkeypatch.setenv("BOT_CLOUDFORET_APP_KEY", APP_KEY)
+    monkeypatch.setenv("BOT_CLOUDFORET_APP_KEYS", "domain-a=key-of-a, domain-b=key.of.b=")
+    keys = Settings().app_keys()
+    assert keys.for_domain("domain-a") == "key-of-a"
+    assert keys.for_domain("domain-b") == "key.of.b="
+    assert keys.for_domain("domain-c") == APP_KEY == keys.for_domain(None)
+    assert repr(keys) == "AppKeys(default=set, domains=['domain-a', 'domain-b'])"
+
+
+def test_the_keys_may_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clear_two_way(monkeypatch)
+    path = tmp_path / "keys"
+    path.write_text("# one a line\ndomain-a=key-of-a\n\ndomain-b=key-of-b\n")
+    monkeypatch.setenv("BOT_CLOUDFORET_APP_KEYS", str(path))
+    keys = Settings().app_keys()
+    assert (keys.for_domain("domain-b"), keys.for_domain("domain-z"), keys.has_default) == ("key-of-b", None, False)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("domain-a=secret-a,domain-a=secret-b", "domain-a is given twice (entry 2)"),
+        ("domain-a=secret-a,secret-b", "entry 2 is not domain-id=key"),
+        ("domain-a=secret-a,=secret-b", "entry 2 is not domain-id=key"),
+        ("domain-a=secret a", "the key of entry 1 (domain-a) is not a key"),
+        ("/nonexistent/keys", "names no readable file"),
+    ],
+)
+def test_bad_keys_are_refused_without_quoting_a_key(monkeypatch: pytest.MonkeyPatch, value: str, why: str) -> None:
+    _clear_two_way(monkeypatch)
+    monkeypatch.setenv("BOT_CLOUDFORET_APP_KEYS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    line = explain_invalid_settings(caught.value)
+    assert line.startswith("invalid settings: BOT_CLOUDFORET_APP_KEYS is not valid") and why in line
+    assert "secret-a" not in line and "secret-b" not in line and "secret a" not in line
+
+
+def test_a_key_with_a_newline_is_refused_unquoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_two_way(monkeypatch)
+    monkeypatch.setenv("BOT_CLOUDFORET_APP_KEY", APP_KEY + "\n")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    line = explain_invalid_settings(caught.value)
+    assert "BOT_CLOUDFORET_APP_KEY is not valid" in line and "a line break around it" in line
+    assert APP_KEY not in line and "app-key-signature" not in line
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "key", "refused"),
+    [
+        ("grpc://monitoring:50051", None, "no App key is"),
+        (None, APP_KEY, "BOT_CLOUDFORET_ENDPOINT is not"),
+        ("grpc://monitoring:50051", APP_KEY, None),
+        (None, None, None),
+    ],
+)
+def test_two_way_actions_need_both_or_neither(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str | None, key: str | None, refused: str | None
+) -> None:
+    _clear_two_way(monkeypatch)
+    for name, value in (("BOT_CLOUDFORET_ENDPOINT", endpoint), ("BOT_CLOUDFORET_APP_KEY", key)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    line = explain_two_way(Settings())
+    if refused is None:
+        assert line is None
+    else:
+        assert line is not None and refused in line and APP_KEY not in line
