@@ -1,11 +1,12 @@
 """``slack-chatops doctor``: check a deployment's set-up and say what to fix, as a pass/fail list.
 
-Checks, in order: the store (it opens and answers; queued and failed notifications), the callback allow-list, how
-clicks come in (the signing secret for HTTP, the app-level token for Socket Mode, with a real Socket Mode connection
-opened and closed), and, with ``SLACK_BOT_TOKEN`` set, the bot token (``auth.test``), its scopes against those the
-plugin uses, and each ``--channel`` (the bot can post there, or the invite it needs). Looking at a channel needs
-``channels:read`` (``groups:read`` for private ones), which the plugin itself does not: without them that check
-warns rather than fails.
+Checks, in order: the store (it opens and answers; queued and failed notifications), the callback allow-list,
+Cloudforet's alert API with each App key when two-way actions are set up (a harmless read: "ok", "key refused" or
+"unreachable"), how clicks come in (the signing secret for HTTP, the app-level token for Socket Mode, with a real
+Socket Mode connection opened and closed), and, with ``SLACK_BOT_TOKEN`` set, the bot token (``auth.test``), its
+scopes against those the plugin uses, and each ``--channel`` (the bot can post there, or the invite it needs).
+Looking at a channel needs ``channels:read`` (``groups:read`` for private ones), which the plugin itself does not:
+without them that check warns rather than fails.
 
 Slack's Web API is called through the plugin's own client (``bot.slack.web_api.SlackSender``, one try per call),
 through the proxy the environment names (``bot.proxies``), as the WebSocket is. A call that gets no answer says
@@ -31,9 +32,11 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot import proxies
+from bot.cloudforet.alerts_api import AlertsApi
 from bot.core.models import is_channel_id
 from bot.core.text import echo, escape_controls
 from bot.ops.common import FAILED, OK, CommandError, describe_store, fail, json_text, load_settings, open_ops_store
+from bot.ports.alerts import Outcome
 from bot.redact import redact
 from bot.settings import Settings
 from bot.slack.errors import AUTH_ERRORS, SlackCallError
@@ -129,6 +132,36 @@ def check_callback_hosts(settings: Settings) -> Result:
             "(console.example.com, *.example.com), without scheme, port or path",
         )
     return Result("callback allow-list", Status.PASS, f"callbacks may go to {', '.join(hosts)}")
+
+
+async def check_alert_api(settings: Settings) -> list[Result]:
+    """With BOT_CLOUDFORET_ENDPOINT and an App key set (two-way actions), a harmless read (listing alerts by an id
+    none has) with each key: "ok", "key refused" or "unreachable". Nothing when two-way actions are not set up."""
+    endpoint, keys = settings.alert_endpoint(), settings.app_keys()
+    if endpoint is None and not keys:
+        return []
+    name = "Cloudforet alert API"
+    if endpoint is None or not keys:
+        missing = "BOT_CLOUDFORET_ENDPOINT" if endpoint is None else "BOT_CLOUDFORET_APP_KEY(S)"
+        return [Result(name, Status.FAIL, f"{missing} is not set: two-way actions need the endpoint and a key")]
+    api = AlertsApi(settings.cloudforet_api, endpoint, keys)
+    domains: list[str | None] = [None] if keys.has_default else []
+    results: list[Result] = []
+    try:
+        for domain in [*domains, *keys.domains]:
+            check = f"{name} ({'default key' if domain is None else domain})"
+            found = await api.check(domain)
+            if found.outcome is Outcome.DONE:
+                results.append(Result(check, Status.PASS, f"ok: {endpoint} answers and accepts the key"))
+            elif found.outcome is Outcome.REFUSED_KEY:
+                results.append(Result(check, Status.FAIL, f"key refused: {found.detail}"))
+            elif found.outcome in (Outcome.UNAVAILABLE, Outcome.TIMEOUT):
+                results.append(Result(check, Status.FAIL, f"unreachable: {found.detail}"))
+            else:
+                results.append(Result(check, Status.FAIL, found.detail))
+    finally:
+        await api.close()
+    return results
 
 
 # -- clicks: HTTP and Socket Mode ----------------------------------------------------------------------------------
@@ -345,6 +378,7 @@ async def diagnose(settings: Settings, bot_token: str, channels: list[str]) -> l
             opened = store
             results += await _guarded("store", lambda: check_store(opened))
         results.append(check_callback_hosts(settings))
+        results += await _guarded("Cloudforet alert API", lambda: check_alert_api(settings))
         proxy = check_proxy()
         if proxy is not None:
             results.append(proxy)
@@ -387,6 +421,7 @@ def _secrets(settings: Settings, bot_token: str) -> list[str]:
     values = [bot_token] + [
         s.get_secret_value() for s in (settings.signing_secret, settings.app_token, settings.button_key) if s
     ]
+    values += settings.app_keys().secrets()
     return [v for v in values if len(v) >= 8]
 
 
