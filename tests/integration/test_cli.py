@@ -172,6 +172,8 @@ def test_serve_help_lists_every_setting_with_its_default_and_meaning() -> None:
         "app_token",
         "button_key",
         "store_url",
+        "cloudforet_app_key",
+        "cloudforet_app_keys",
     }
 
 
