@@ -161,7 +161,7 @@ class AlertsApi:
             v1_update = v1_alert_grpc.AlertStub(channel).update
             call = partial(v1_update, v1_request)
         else:
-            am_request = am_alert_pb2.AlertUpdateRequest(alert_id=alert_id, state=_V2_STATES[action])
+            am_request = am_alert_pb2.AlertUpdateRequest(alert_id=alert_id, status=_V2_STATES[action])
             am_update = am_alert_grpc.AlertStub(channel).update
             call = partial(am_update, am_request)
         return await self._call(action, alert_id, domain_id, call)

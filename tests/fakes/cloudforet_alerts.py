@@ -251,15 +251,15 @@ class _AmAlert(am_alert_grpc.AlertServicer):
         self.fake = fake
 
     async def update(self, request: Any, context: Any) -> Any:
-        fields = {"alert_id": request.alert_id, "state": request.state}
+        fields = {"alert_id": request.alert_id, "status": request.status}
         app = await _guard(self.fake, "Alert.update", fields, context)
 
         def work() -> Any:
-            if request.state not in AM_STATES:
-                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: state")
+            if request.status not in AM_STATES:
+                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: status")
             alert = self.fake.alert(app, request.alert_id)
-            alert.state = AM_STATES[request.state]
-            return am_alert_pb2.AlertInfo(alert_id=request.alert_id, state=request.state, domain_id=alert.domain_id)
+            alert.state = AM_STATES[request.status]
+            return am_alert_pb2.AlertInfo(alert_id=request.alert_id, status=request.status, domain_id=alert.domain_id)
 
         return await _answer(context, work)
 

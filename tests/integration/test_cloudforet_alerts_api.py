@@ -57,7 +57,7 @@ async def test_resolve_acknowledge_and_note_reach_cloudforet(fake: FakeAlertApi)
     if fake.api is CloudforetApi.NOTIFICATION:
         assert first.fields == {"alert_id": ALERT, "state": "ACKNOWLEDGED", "domain_id": DOMAIN}
     else:
-        assert first.fields == {"alert_id": ALERT, "state": 2}  # AlertUpdateRequest.ACKNOWLEDGED
+        assert first.fields == {"alert_id": ALERT, "status": 2}  # AlertUpdateRequest.ACKNOWLEDGED
 
 
 async def test_a_domain_gets_its_own_key(fake: FakeAlertApi) -> None:

@@ -156,16 +156,16 @@ def test_alert_api_subsets_match_cloudforet() -> None:
     assert _fields(v1_alert_pb2.AlertInfo) == [("alert_id", 2), ("state", 4), ("domain_id", 25)]
     assert _fields(v1_alert_pb2.AlertsInfo) == [("results", 1), ("total_count", 2)]
     assert _fields(v1_note_pb2.CreateNoteRequest) == [("alert_id", 1), ("note", 2), ("domain_id", 11)]
-    assert _fields(am_alert_pb2.AlertUpdateRequest) == [("alert_id", 1), ("state", 3)]
+    assert _fields(am_alert_pb2.AlertUpdateRequest) == [("alert_id", 1), ("status", 3)]
     assert _fields(am_alert_pb2.AlertSearchQuery) == [("alert_id", 2)]
-    assert _fields(am_alert_pb2.AlertInfo) == [("alert_id", 1), ("state", 3), ("domain_id", 21)]
+    assert _fields(am_alert_pb2.AlertInfo) == [("alert_id", 1), ("status", 3), ("domain_id", 21)]
     assert _fields(am_alert_pb2.AlertsInfo) == [("results", 1), ("total_count", 2)]
     assert _fields(am_note_pb2.NoteCreateRequest) == [("alert_id", 1), ("note", 2)]
-    states = am_alert_pb2.AlertUpdateRequest.DESCRIPTOR.enum_types_by_name["AlertState"]
+    states = am_alert_pb2.AlertUpdateRequest.DESCRIPTOR.enum_types_by_name["AlertStatus"]
     assert {v.name: v.number for v in states.values} == {
         "ALERT_STATE_NONE": 0,
         "TRIGGERED": 1,
         "ACKNOWLEDGED": 2,
         "RESOLVED": 3,
-        "ERROR": 4,
+        "IGNORED": 4,
     }

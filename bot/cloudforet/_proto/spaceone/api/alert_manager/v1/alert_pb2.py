@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)spaceone/api/alert_manager/v1/alert.proto\x12\x1dspaceone.api.alert_manager.v1\"\xd1\x01\n\x12\x41lertUpdateRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12K\n\x05state\x18\x03 \x01(\x0e\x32<.spaceone.api.alert_manager.v1.AlertUpdateRequest.AlertState\"\\\n\nAlertState\x12\x14\n\x10\x41LERT_STATE_NONE\x10\x00\x12\r\n\tTRIGGERED\x10\x01\x12\x10\n\x0c\x41\x43KNOWLEDGED\x10\x02\x12\x0c\n\x08RESOLVED\x10\x03\x12\t\n\x05\x45RROR\x10\x04\"$\n\x10\x41lertSearchQuery\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\"\xd2\x01\n\tAlertInfo\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x42\n\x05state\x18\x03 \x01(\x0e\x32\x33.spaceone.api.alert_manager.v1.AlertInfo.AlertState\x12\x11\n\tdomain_id\x18\x15 \x01(\t\"\\\n\nAlertState\x12\x14\n\x10\x41LERT_STATE_NONE\x10\x00\x12\r\n\tTRIGGERED\x10\x01\x12\x10\n\x0c\x41\x43KNOWLEDGED\x10\x02\x12\x0c\n\x08RESOLVED\x10\x03\x12\t\n\x05\x45RROR\x10\x04\"\\\n\nAlertsInfo\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.spaceone.api.alert_manager.v1.AlertInfo\x12\x13\n\x0btotal_count\x18\x02 \x01(\x05\x32\xd6\x01\n\x05\x41lert\x12g\n\x06update\x12\x31.spaceone.api.alert_manager.v1.AlertUpdateRequest\x1a(.spaceone.api.alert_manager.v1.AlertInfo\"\x00\x12\x64\n\x04list\x12/.spaceone.api.alert_manager.v1.AlertSearchQuery\x1a).spaceone.api.alert_manager.v1.AlertsInfo\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)spaceone/api/alert_manager/v1/alert.proto\x12\x1dspaceone.api.alert_manager.v1\"\xd6\x01\n\x12\x41lertUpdateRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12M\n\x06status\x18\x03 \x01(\x0e\x32=.spaceone.api.alert_manager.v1.AlertUpdateRequest.AlertStatus\"_\n\x0b\x41lertStatus\x12\x14\n\x10\x41LERT_STATE_NONE\x10\x00\x12\r\n\tTRIGGERED\x10\x01\x12\x10\n\x0c\x41\x43KNOWLEDGED\x10\x02\x12\x0c\n\x08RESOLVED\x10\x03\x12\x0b\n\x07IGNORED\x10\x04\"$\n\x10\x41lertSearchQuery\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\"\xd7\x01\n\tAlertInfo\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x44\n\x06status\x18\x03 \x01(\x0e\x32\x34.spaceone.api.alert_manager.v1.AlertInfo.AlertStatus\x12\x11\n\tdomain_id\x18\x15 \x01(\t\"_\n\x0b\x41lertStatus\x12\x14\n\x10\x41LERT_STATE_NONE\x10\x00\x12\r\n\tTRIGGERED\x10\x01\x12\x10\n\x0c\x41\x43KNOWLEDGED\x10\x02\x12\x0c\n\x08RESOLVED\x10\x03\x12\x0b\n\x07IGNORED\x10\x04\"\\\n\nAlertsInfo\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.spaceone.api.alert_manager.v1.AlertInfo\x12\x13\n\x0btotal_count\x18\x02 \x01(\x05\x32\xd6\x01\n\x05\x41lert\x12g\n\x06update\x12\x31.spaceone.api.alert_manager.v1.AlertUpdateRequest\x1a(.spaceone.api.alert_manager.v1.AlertInfo\"\x00\x12\x64\n\x04list\x12/.spaceone.api.alert_manager.v1.AlertSearchQuery\x1a).spaceone.api.alert_manager.v1.AlertsInfo\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,17 +32,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spaceone.api.alert_manager.
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ALERTUPDATEREQUEST']._serialized_start=77
-  _globals['_ALERTUPDATEREQUEST']._serialized_end=286
-  _globals['_ALERTUPDATEREQUEST_ALERTSTATE']._serialized_start=194
-  _globals['_ALERTUPDATEREQUEST_ALERTSTATE']._serialized_end=286
-  _globals['_ALERTSEARCHQUERY']._serialized_start=288
-  _globals['_ALERTSEARCHQUERY']._serialized_end=324
-  _globals['_ALERTINFO']._serialized_start=327
-  _globals['_ALERTINFO']._serialized_end=537
-  _globals['_ALERTINFO_ALERTSTATE']._serialized_start=194
-  _globals['_ALERTINFO_ALERTSTATE']._serialized_end=286
-  _globals['_ALERTSINFO']._serialized_start=539
-  _globals['_ALERTSINFO']._serialized_end=631
-  _globals['_ALERT']._serialized_start=634
-  _globals['_ALERT']._serialized_end=848
+  _globals['_ALERTUPDATEREQUEST']._serialized_end=291
+  _globals['_ALERTUPDATEREQUEST_ALERTSTATUS']._serialized_start=196
+  _globals['_ALERTUPDATEREQUEST_ALERTSTATUS']._serialized_end=291
+  _globals['_ALERTSEARCHQUERY']._serialized_start=293
+  _globals['_ALERTSEARCHQUERY']._serialized_end=329
+  _globals['_ALERTINFO']._serialized_start=332
+  _globals['_ALERTINFO']._serialized_end=547
+  _globals['_ALERTINFO_ALERTSTATUS']._serialized_start=196
+  _globals['_ALERTINFO_ALERTSTATUS']._serialized_end=291
+  _globals['_ALERTSINFO']._serialized_start=549
+  _globals['_ALERTSINFO']._serialized_end=641
+  _globals['_ALERT']._serialized_start=644
+  _globals['_ALERT']._serialized_end=858
 # @@protoc_insertion_point(module_scope)

@@ -8,24 +8,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AlertUpdateRequest(_message.Message):
-    __slots__ = ("alert_id", "state")
-    class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ("alert_id", "status")
+    class AlertStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        ALERT_STATE_NONE: _ClassVar[AlertUpdateRequest.AlertState]
-        TRIGGERED: _ClassVar[AlertUpdateRequest.AlertState]
-        ACKNOWLEDGED: _ClassVar[AlertUpdateRequest.AlertState]
-        RESOLVED: _ClassVar[AlertUpdateRequest.AlertState]
-        ERROR: _ClassVar[AlertUpdateRequest.AlertState]
-    ALERT_STATE_NONE: AlertUpdateRequest.AlertState
-    TRIGGERED: AlertUpdateRequest.AlertState
-    ACKNOWLEDGED: AlertUpdateRequest.AlertState
-    RESOLVED: AlertUpdateRequest.AlertState
-    ERROR: AlertUpdateRequest.AlertState
+        ALERT_STATE_NONE: _ClassVar[AlertUpdateRequest.AlertStatus]
+        TRIGGERED: _ClassVar[AlertUpdateRequest.AlertStatus]
+        ACKNOWLEDGED: _ClassVar[AlertUpdateRequest.AlertStatus]
+        RESOLVED: _ClassVar[AlertUpdateRequest.AlertStatus]
+        IGNORED: _ClassVar[AlertUpdateRequest.AlertStatus]
+    ALERT_STATE_NONE: AlertUpdateRequest.AlertStatus
+    TRIGGERED: AlertUpdateRequest.AlertStatus
+    ACKNOWLEDGED: AlertUpdateRequest.AlertStatus
+    RESOLVED: AlertUpdateRequest.AlertStatus
+    IGNORED: AlertUpdateRequest.AlertStatus
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
-    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
-    state: AlertUpdateRequest.AlertState
-    def __init__(self, alert_id: _Optional[str] = ..., state: _Optional[_Union[AlertUpdateRequest.AlertState, str]] = ...) -> None: ...
+    status: AlertUpdateRequest.AlertStatus
+    def __init__(self, alert_id: _Optional[str] = ..., status: _Optional[_Union[AlertUpdateRequest.AlertStatus, str]] = ...) -> None: ...
 
 class AlertSearchQuery(_message.Message):
     __slots__ = ("alert_id",)
@@ -34,26 +34,26 @@ class AlertSearchQuery(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
 
 class AlertInfo(_message.Message):
-    __slots__ = ("alert_id", "state", "domain_id")
-    class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ("alert_id", "status", "domain_id")
+    class AlertStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        ALERT_STATE_NONE: _ClassVar[AlertInfo.AlertState]
-        TRIGGERED: _ClassVar[AlertInfo.AlertState]
-        ACKNOWLEDGED: _ClassVar[AlertInfo.AlertState]
-        RESOLVED: _ClassVar[AlertInfo.AlertState]
-        ERROR: _ClassVar[AlertInfo.AlertState]
-    ALERT_STATE_NONE: AlertInfo.AlertState
-    TRIGGERED: AlertInfo.AlertState
-    ACKNOWLEDGED: AlertInfo.AlertState
-    RESOLVED: AlertInfo.AlertState
-    ERROR: AlertInfo.AlertState
+        ALERT_STATE_NONE: _ClassVar[AlertInfo.AlertStatus]
+        TRIGGERED: _ClassVar[AlertInfo.AlertStatus]
+        ACKNOWLEDGED: _ClassVar[AlertInfo.AlertStatus]
+        RESOLVED: _ClassVar[AlertInfo.AlertStatus]
+        IGNORED: _ClassVar[AlertInfo.AlertStatus]
+    ALERT_STATE_NONE: AlertInfo.AlertStatus
+    TRIGGERED: AlertInfo.AlertStatus
+    ACKNOWLEDGED: AlertInfo.AlertStatus
+    RESOLVED: AlertInfo.AlertStatus
+    IGNORED: AlertInfo.AlertStatus
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
-    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
-    state: AlertInfo.AlertState
+    status: AlertInfo.AlertStatus
     domain_id: str
-    def __init__(self, alert_id: _Optional[str] = ..., state: _Optional[_Union[AlertInfo.AlertState, str]] = ..., domain_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, alert_id: _Optional[str] = ..., status: _Optional[_Union[AlertInfo.AlertStatus, str]] = ..., domain_id: _Optional[str] = ...) -> None: ...
 
 class AlertsInfo(_message.Message):
     __slots__ = ("results", "total_count")
