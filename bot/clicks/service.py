@@ -324,7 +324,7 @@ class ClickService:
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         recorded = await self._finish(key, done=True)
         email = await self._people.email_of(click.user_id, click.channel_id) if self._people else None
-        who = responder_text(click.user_name, click.user_id, email)
+        who = note_author(click.user_name, click.user_id, email)
         note = await self._alerts.add_note(alert_id, domain_id, f"Resolved from Slack by {who}")
         detail = "resolved through Cloudforet's alert API" + ("" if note.ok else "; the note failed")
         await self._audit(click, target, ClickOutcome.DONE, detail if recorded else f"{detail}; not recorded")
@@ -427,10 +427,11 @@ class ClickService:
         await self._show(respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id, action_label=label))
         progress.step = Step.CALLBACK
         email = await self._people.email_of(click.user_id, click.channel_id) if self._people else None
-        who = responder_text(click.user_name, click.user_id, email)
-        result: CallbackResult = await self._callbacks.call(checked, who)
+        result: CallbackResult = await self._callbacks.call(
+            checked, responder_text(click.user_name, click.user_id, email)
+        )
         if result.outcome is Outcome.EXPIRED and self._alerts is not None:
-            result = await self._acknowledge_expired(url, result, who)
+            result = await self._acknowledge_expired(url, result, note_author(click.user_name, click.user_id, email))
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.CALLBACK_SECONDS.labels(result.outcome.value).observe(result.elapsed)
@@ -479,6 +480,12 @@ class ClickService:
                 )
             )
         return outcome
+
+
+def note_author(name: str, user_id: str, email: str | None) -> str:
+    """Who acted, as a note on the alert says it: "Alice (alice@example.com)", or the Slack user ID without an e-mail
+    (an App's key records no user, so the note is the only record of who it was)."""
+    return f"{name} ({email})" if email else f"{name} (Slack {user_id})"
 
 
 async def _safely(call: Any) -> None:

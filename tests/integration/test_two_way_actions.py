@@ -18,7 +18,7 @@ from bot.cloudforet.apis import CloudforetApi
 from bot.core.cards import RESOLVE_ACTION_ID, iter_buttons
 from tests.fakes.cloudforet_alerts import FakeAlertApi
 from tests.interactivity_support import ClickStack, click_stack, wait_for
-from tests.samples import ALERT_ID, resolved_message
+from tests.samples import ALERT_ID, TOKEN, resolved_message
 from tests.support import CHANNEL_ID, BackgroundLoop
 
 APP_KEY = "app-secret-4f9c2d1e8b7a6350"
@@ -128,6 +128,7 @@ def test_ten_concurrent_resolve_clicks_make_one_update(tmp_path: Path, alert_api
         ("refused", "refused the App key", "BOT_CLOUDFORET_APP_KEY"),
         ("not_found", "does not know the alert", "may have been deleted"),
         ("unavailable", "unreachable", "Try again"),
+        ("failed", "answered INVALID_ARGUMENT", "see where it stands"),
     ],
 )
 def test_a_failed_resolve_keeps_the_buttons_and_tells_the_clicker(
@@ -143,8 +144,10 @@ def test_a_failed_resolve_keeps_the_buttons_and_tells_the_clicker(
         alert_api.add_app(APP_KEY, DOMAIN, may_write=False)  # the App's role may only read
     elif setup == "not_found":
         alert_api.fail("Alert.update", grpc.StatusCode.NOT_FOUND)
+    elif setup == "unavailable":
+        alert_api.fail("Alert.update", grpc.StatusCode.UNAVAILABLE, times=2)  # the first try and its one retry
     else:
-        alert_api.fail("Alert.update", grpc.StatusCode.UNAVAILABLE, times=2)
+        alert_api.fail("Alert.update", grpc.StatusCode.INVALID_ARGUMENT)
     with _stack(tmp_path, alert_api) as stack:
         ts, _ = stack.post_alert(ALERT_ID)
         stack.click(stack.payload(ts, RESOLVE_ACTION_ID))
@@ -199,3 +202,13 @@ def test_resolve_over_socket_mode(tmp_path: Path, alert_api: FakeAlertApi, caplo
         assert [c.fields["state"] for c in _updates(alert_api)] == ["RESOLVED"]
         assert alert_api.notes(ALERT_ID) == ["Resolved from Slack by alice (Slack U0CLICKER)"]
     assert "cloudforet resolve" in caplog.text and APP_KEY not in caplog.text
+
+
+def test_the_note_names_the_clicker_by_e_mail_when_slack_gives_it(tmp_path: Path, alert_api: FakeAlertApi) -> None:
+    with _stack(tmp_path, alert_api) as stack:
+        stack.slack.add_token(TOKEN, scopes=("chat:write", "usergroups:read", "users:read", "users:read.email"))
+        stack.slack.add_user("U0CLICKER", "alice", email="Alice@Example.com")
+        ts, _ = stack.post_alert(ALERT_ID)
+        stack.click(stack.payload(ts, RESOLVE_ACTION_ID, user_name="Alice"))
+        wait_for(lambda: alert_api.notes(ALERT_ID), what="note")
+        assert alert_api.notes(ALERT_ID) == ["Resolved from Slack by Alice (alice@example.com)"]
