@@ -15,6 +15,7 @@ from bot import metrics, proxies, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
 from bot.clicks.service import ClickService
+from bot.cloudforet.alerts_api import AlertsApi
 from bot.cloudforet.callback_client import CallbackClient
 from bot.cloudforet.server import start_grpc_server
 from bot.core.errors import BotError
@@ -54,6 +55,20 @@ OPEN_CALLBACKS_WARNING = (
     "callback URL that came with the notification, on any host except link-local and "
     "cloud-metadata addresses; set it to the host names of Cloudforet's webhook"
 )
+
+
+# The longest a two-way action (Alert.update, then Note.create, each bounded by AlertsApi's timeout and one retry)
+# keeps its claim: 2 calls x 2 attempts x 5 s, and the pause before a retry.
+ALERT_ACTION_SECONDS = 21.0
+
+
+def alerts_api(settings: Settings) -> AlertsApi | None:
+    """Cloudforet's alert API for two-way actions, when BOT_CLOUDFORET_ENDPOINT and an App key are both set."""
+    endpoint, keys = settings.alert_endpoint(), settings.app_keys()
+    if endpoint is None or not keys:
+        return None
+    logger.info("two-way actions: Resolve on alert cards, through %s (%r)", endpoint, keys)
+    return AlertsApi(settings.cloudforet_api, endpoint, keys)
 
 
 def button_keys(settings: Settings, shared: str | None = None) -> ButtonKeys:
@@ -98,7 +113,10 @@ class Runtime:
         self.tokens = TokenVault(self.keys)
         # mentions and responders: look-ups that fail degrade at once, so no retrying sender
         self.directory = SlackDirectory(self.delivery_sender)
-        self.cards = CardKeeper(self.store, self.keys, self.tokens, directory=self.directory)
+        self.alerts = alerts_api(settings)  # two-way actions (issue 19): None unless both settings are set
+        self.cards = CardKeeper(
+            self.store, self.keys, self.tokens, directory=self.directory, two_way=self.alerts is not None
+        )
         self.outbox = Outbox(
             self.store,
             self.delivery_sender,
@@ -127,7 +145,9 @@ class Runtime:
             cards=self.cards,
             people=ClickerEmails(self.directory, self.tokens.token_for_channel),
             responders=ResponderPolicy(settings.allowed_responders, self._group_members),
-            claim_timeout=settings.callback_timeout + CLAIM_MARGIN_SECONDS,
+            claim_timeout=max(settings.callback_timeout, ALERT_ACTION_SECONDS if self.alerts else 0.0)
+            + CLAIM_MARGIN_SECONDS,
+            alerts=self.alerts,
         )
         self.responses = ResponseUrls(settings.slack_api_url)  # a click's response_url: Slack's only
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url, responses=self.responses)
@@ -316,6 +336,8 @@ class Runtime:
         if self.http_server is not None:
             await self.http_server.wait_closed()
         await self.callbacks.close()
+        if self.alerts is not None:
+            await self.alerts.close()
         await self.responses.close()
         await self.sender.close()
         await self.delivery_sender.close()

@@ -29,13 +29,15 @@ from typing import Any, Protocol
 from bot import metrics, tracing
 from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
-from bot.core.alerts import action_key, alert_id_from_url, done_label
+from bot.core.alerts import action_key, alert_id_from_url, domain_from_url, done_label, resolve_key
 from bot.core.card_updates import apply_state
-from bot.core.cards import CardState, CardStatus, slack_date
+from bot.core.cards import RESOLVED_LABEL, CardState, CardStatus, slack_date
 from bot.core.clicks import Click
 from bot.core.mentions import responder_text
 from bot.core.sealed import SealError, unseal
 from bot.core.text import escape_mrkdwn
+from bot.ports.alerts import AlertActions, AlertResult
+from bot.ports.alerts import Outcome as AlertOutcome
 from bot.ports.callbacks import CallbackRefused, CallbackResult, Callbacks, Outcome
 from bot.ports.store import AuditRecord, ClaimStatus, ClickLedger
 
@@ -47,6 +49,19 @@ ADVICE = {
     Outcome.REFUSED: "This plugin is not allowed to call that address; ask the operator to check "
     "BOT_CALLBACK_ALLOWED_HOSTS, or open the alert in Cloudforet.",
 }
+
+
+# What to do after a two-way action through Cloudforet's alert API failed, by its outcome.
+ALERT_ADVICE = {
+    AlertOutcome.REFUSED_KEY: "Ask the operator to check BOT_CLOUDFORET_APP_KEY(S) and the App's role; meanwhile "
+    "open the alert in Cloudforet.",
+    AlertOutcome.NOT_FOUND: "Open the alert in Cloudforet: it may have been deleted.",
+    AlertOutcome.UNAVAILABLE: "Try again in a moment; if it keeps failing, open the alert in Cloudforet.",
+    AlertOutcome.TIMEOUT: "Try again in a moment (check the alert in Cloudforet first: it may have gone through).",
+    AlertOutcome.FAILED: "Open the alert in Cloudforet to see where it stands.",
+}
+# What a sealed Resolve button holds in its "a" field (bot.delivery.card_builder.RESOLVE).
+RESOLVE_ACTION = "resolve"
 
 
 class Responder(Protocol):
@@ -63,6 +78,8 @@ class CardBook(Protocol):
     async def card_status(self, channel_id: str, ts: str) -> CardStatus | None: ...
 
     async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
+
+    async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
 
 
 class People(Protocol):
@@ -140,6 +157,7 @@ class ClickService:
         claim_timeout: float,
         cards: CardBook | None = None,
         people: People | None = None,
+        alerts: AlertActions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``clock`` (epoch seconds) dates audit records and acknowledgements; claims are timed by the store's own
@@ -152,6 +170,7 @@ class ClickService:
         self._keys = keys
         self._responders = responders
         self._claim_timeout = claim_timeout
+        self._alerts = alerts  # Cloudforet's alert API, when two-way actions are set up (issue 19)
 
     async def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
         metrics.CLICKS.labels(outcome.value).inc()
@@ -231,9 +250,142 @@ class ClickService:
         await _safely(respond.tell(text))
         return ClickOutcome.ERROR
 
+    async def _may_act(self, click: Click, respond: Responder, target: str) -> bool:
+        """Whether the clicker may act on these alerts (BOT_ALLOWED_RESPONDERS); told and audited when not."""
+        refusal = await self._responders.refusal(click.user_id, click.channel_id)
+        if refusal is None:
+            return True
+        await self._audit(click, target, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
+        await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
+        return False
+
+    async def _resolved_already(self, click: Click, respond: Responder, target: str) -> bool:
+        # == (not is): the card book may give the status as a CardStatus or as its string value.
+        if (
+            self._cards is None
+            or await self._cards.card_status(click.channel_id, click.message_ts) != CardStatus.RESOLVED
+        ):
+            return False
+        await self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
+        await _safely(
+            respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to Cloudforet.")
+        )
+        return True
+
+    async def _claim(self, click: Click, respond: Responder, target: str, key: str) -> bool:
+        """Claim the action ``key`` for this click; when another click holds or did it, tell and audit, False."""
+        claim = await self._store.claim_action(key, click.user_id, stale_after=self._claim_timeout)
+        if claim.status is ClaimStatus.CLAIMED:
+            return True
+        when = slack_date(datetime.fromtimestamp(claim.at, UTC))
+        text = (
+            f"<@{claim.actor}> already did this at {when}."
+            if claim.status is ClaimStatus.DONE
+            else f"<@{claim.actor}> is already doing this (since {when})."
+        )
+        await self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
+        await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
+        return False
+
+    async def _resolve(
+        self, click: Click, respond: Responder, progress: _Progress, alert_id: str, domain_id: str
+    ) -> ClickOutcome:
+        """A click on Resolve: the same checks and claim as a callback, then Cloudforet's ``Alert.update`` to
+        resolved and a note naming the clicker (an App's key records no user)."""
+        target = progress.target = alert_id or "alert"
+        if self._alerts is None or not alert_id:
+            await self._audit(click, target, ClickOutcome.REFUSED, "two-way actions are not set up")
+            await _safely(
+                respond.tell(
+                    ":no_entry: Nothing was done: this plugin is no longer set up to resolve alerts "
+                    "(BOT_CLOUDFORET_ENDPOINT and an App key). Open the alert in Cloudforet instead."
+                )
+            )
+            return ClickOutcome.REFUSED
+        progress.step = Step.CHECK_RESPONDER
+        if not await self._may_act(click, respond, target):
+            return ClickOutcome.REFUSED
+        progress.step = Step.CHECK_CARD
+        if await self._resolved_already(click, respond, target):
+            return ClickOutcome.REFUSED
+        progress.step = Step.CLAIM
+        key = resolve_key(alert_id, domain_id)
+        if not await self._claim(click, respond, target, key):
+            return ClickOutcome.DUPLICATE
+        progress.claimed_key = key
+        progress.card_changed = True
+        await self._show(
+            respond, click, CardState(status=CardStatus.PENDING, actor=click.user_id, action_label="Resolve")
+        )
+        progress.step = Step.CALLBACK
+        result = await self._alerts.resolve(alert_id, domain_id)
+        if not result.ok:
+            return await self._alert_failed(click, respond, progress, key, result, "Resolve")
+        progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
+        recorded = await self._finish(key, done=True)
+        email = await self._people.email_of(click.user_id, click.channel_id) if self._people else None
+        who = note_author(click.user_name, click.user_id, email)
+        note = await self._alerts.add_note(alert_id, domain_id, f"Resolved from Slack by {who}")
+        detail = "resolved through Cloudforet's alert API" + ("" if note.ok else "; the note failed")
+        await self._audit(click, target, ClickOutcome.DONE, detail if recorded else f"{detail}; not recorded")
+        at = datetime.fromtimestamp(self._clock(), UTC)
+        await self._show(
+            respond,
+            click,
+            CardState(status=CardStatus.RESOLVED, actor=click.user_id, action_label=RESOLVED_LABEL, resolved_at=at),
+        )
+        if self._cards is not None:
+            try:
+                await self._cards.record_resolve(
+                    click.channel_id, click.message_ts, actor=click.user_id, actor_name=click.user_name, at=at
+                )
+            except Exception as exc:
+                logger.error("could not record the resolution on the card: %s", type(exc).__name__)
+        if not note.ok:
+            await _safely(
+                respond.tell(
+                    f":warning: The alert is resolved, but Cloudforet did not take the note naming you: {note.detail}."
+                )
+            )
+        return ClickOutcome.DONE
+
+    async def _acknowledge_expired(self, url: str, expired: CallbackResult, who: str) -> CallbackResult:
+        """The callback link expired: acknowledge through Cloudforet's alert API instead, when the URL names the
+        alert and its domain; the answer as a callback's (DONE, or EXPIRED with what the API said)."""
+        assert self._alerts is not None
+        alert_id, domain_id = alert_id_from_url(url), domain_from_url(url)
+        if not alert_id or not domain_id:
+            return expired
+        acked = await self._alerts.acknowledge(alert_id, domain_id)
+        if not acked.ok:
+            detail = f"{expired.detail}; acknowledging through Cloudforet's API failed too: {acked.detail}"
+            return CallbackResult(Outcome.EXPIRED, detail, expired.status, expired.elapsed + acked.elapsed)
+        note = await self._alerts.add_note(alert_id, domain_id, f"Acknowledged from Slack by {who}")
+        detail = "acknowledged through Cloudforet's alert API (the link had expired)"
+        if not note.ok:
+            detail += "; the note naming the clicker failed"
+        return CallbackResult(Outcome.DONE, detail, None, expired.elapsed + acked.elapsed)
+
+    async def _alert_failed(
+        self, click: Click, respond: Responder, progress: _Progress, key: str, result: AlertResult, label: str
+    ) -> ClickOutcome:
+        """A two-way action Cloudforet did not carry out: the claim released (a later click tries again), the card's
+        buttons back, the clicker told what happened and what to do."""
+        progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
+        await self._finish(key, done=False)
+        await self._audit(click, progress.target, ClickOutcome.FAILED, f"{result.outcome.value}: {result.detail}")
+        await self._show(respond, click, CardState())
+        await _safely(
+            respond.tell(
+                f":warning: *{escape_mrkdwn(label)}* did not go through: {result.detail}. "
+                f"{ALERT_ADVICE.get(result.outcome, '')}"
+            )
+        )
+        return ClickOutcome.FAILED
+
     async def _handle(self, click: Click, respond: Responder, progress: _Progress) -> ClickOutcome:
         try:
-            url = str(unseal(click.value, self._keys.opening_keys).get("u", ""))
+            opened = unseal(click.value, self._keys.opening_keys)
         except SealError:
             await self._audit(click, "unknown", ClickOutcome.REFUSED, "button value not sealed by this deployment")
             await _safely(
@@ -243,15 +395,14 @@ class ClickService:
                 )
             )
             return ClickOutcome.REFUSED
+        if opened.get("a") == RESOLVE_ACTION:
+            return await self._resolve(click, respond, progress, str(opened.get("i", "")), str(opened.get("d", "")))
+        url = str(opened.get("u", ""))
         target = progress.target = alert_id_from_url(url) or "callback"
 
         progress.step = Step.CHECK_RESPONDER
-        refusal = await self._responders.refusal(click.user_id, click.channel_id)
-        if refusal is not None:
-            await self._audit(click, target, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
-            await _safely(respond.tell(f":no_entry: Nothing was done: {refusal}."))
+        if not await self._may_act(click, respond, target):
             return ClickOutcome.REFUSED
-
         progress.step = Step.CHECK_TARGET
         try:
             checked = self._callbacks.check(url)
@@ -261,29 +412,12 @@ class ClickService:
             return ClickOutcome.REFUSED
 
         progress.step = Step.CHECK_CARD
-        # == (not is): the card book may give the status as a CardStatus or as its string value.
-        if (
-            self._cards is not None
-            and await self._cards.card_status(click.channel_id, click.message_ts) == CardStatus.RESOLVED
-        ):
-            await self._audit(click, target, ClickOutcome.REFUSED, "alert already resolved")
-            await _safely(
-                respond.tell(":white_check_mark: This alert is already resolved; nothing was sent to Cloudforet.")
-            )
+        if await self._resolved_already(click, respond, target):
             return ClickOutcome.REFUSED
 
         progress.step = Step.CLAIM
         key = action_key(url)
-        claim = await self._store.claim_action(key, click.user_id, stale_after=self._claim_timeout)
-        if claim.status is not ClaimStatus.CLAIMED:
-            when = slack_date(datetime.fromtimestamp(claim.at, UTC))
-            text = (
-                f"<@{claim.actor}> already did this at {when}."
-                if claim.status is ClaimStatus.DONE
-                else f"<@{claim.actor}> is already doing this (since {when})."
-            )
-            await self._audit(click, target, ClickOutcome.DUPLICATE, claim.status.value)
-            await _safely(respond.tell(f":information_source: {text} Nothing more was sent to Cloudforet."))
+        if not await self._claim(click, respond, target, key):
             return ClickOutcome.DUPLICATE
         progress.claimed_key = key
 
@@ -296,6 +430,8 @@ class ClickService:
         result: CallbackResult = await self._callbacks.call(
             checked, responder_text(click.user_name, click.user_id, email)
         )
+        if result.outcome is Outcome.EXPIRED and self._alerts is not None:
+            result = await self._acknowledge_expired(url, result, note_author(click.user_name, click.user_id, email))
         # The callback happened: what follows guards itself, and a failure must not undo or deny it.
         progress.step, progress.claimed_key, progress.card_changed = Step.REPORT, None, False
         metrics.CALLBACK_SECONDS.labels(result.outcome.value).observe(result.elapsed)
@@ -344,6 +480,12 @@ class ClickService:
                 )
             )
         return outcome
+
+
+def note_author(name: str, user_id: str, email: str | None) -> str:
+    """Who acted, as a note on the alert says it: "Alice (alice@example.com)", or the Slack user ID without an e-mail
+    (an App's key records no user, so the note is the only record of who it was)."""
+    return f"{name} ({email})" if email else f"{name} (Slack {user_id})"
 
 
 async def _safely(call: Any) -> None:

@@ -45,6 +45,17 @@ def alert_id_from_url(url: str) -> str | None:
     return None
 
 
+def domain_from_url(url: str) -> str | None:
+    """The domain id a 2.x callback URL names in its path (``…/domain/{domain_id}/alert/…``); None if none."""
+    match = _DOMAIN_IN_PATH.search(_path(url))
+    return match.group(1) if match else None
+
+
+def resolve_key(alert_id: str, domain_id: str) -> str:
+    """The claim key of resolving an alert: the same as a callback URL setting RESOLVED (``action_key``)."""
+    return f"alert:{domain_id}/{alert_id}:RESOLVED" if domain_id else f"alert:{alert_id}:RESOLVED"
+
+
 def callback_state(url: str) -> str | None:
     """The state a callback URL sets (e.g. ``ACKNOWLEDGED``), from its last path segment."""
     match = _STATE.search(_path(url))

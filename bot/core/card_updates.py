@@ -15,10 +15,18 @@ from bot.core.cards import (
     CardState,
     CardStatus,
     is_callback_button,
+    is_resolve_button,
     status_block,
 )
 
 _ATTACHMENT_KEYS = ("color", "blocks", "fallback")
+
+
+def _kept(element: dict[str, Any], state: CardState) -> bool:
+    """Whether a button stays on the card in ``state``: every one while open; Resolve also once acknowledged."""
+    if not is_callback_button(element):
+        return True
+    return state.status is CardStatus.ACKNOWLEDGED and is_resolve_button(element)
 
 
 def _apply_to_blocks(blocks: list[dict[str, Any]], state: CardState, keep_callbacks: bool) -> list[dict[str, Any]]:
@@ -27,7 +35,7 @@ def _apply_to_blocks(blocks: list[dict[str, Any]], state: CardState, keep_callba
         if block.get("block_id") == STATUS_BLOCK_ID:
             continue
         if block.get("type") == "actions" and not keep_callbacks:
-            elements = [e for e in block.get("elements", []) if not is_callback_button(e)]
+            elements = [e for e in block.get("elements", []) if _kept(e, state)]
             if not elements:
                 continue
             block = {**block, "elements": elements}

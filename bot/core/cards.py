@@ -24,6 +24,10 @@ from bot.core.text import escape_mrkdwn, html_to_text, is_web_url, truncate
 # Action ids: the Bolt app routes clicks by these; callback buttons carry their index.
 LINK_ACTION_ID = "open_link"
 CALLBACK_ACTION_PREFIX = "callback_"
+# Two-way actions through Cloudforet's alert API (issue 19): shown only when the runtime has an App key.
+RESOLVE_ACTION_ID = "alert_resolve"
+RESOLVE_BUTTON_TEXT = "Resolve"
+RESOLVED_LABEL = "Resolved"  # the action label of a resolution from Slack
 ACTIONS_BLOCK_ID = "actions"
 STATUS_BLOCK_ID = "status"
 NOTE_BLOCK_ID = "truncated"
@@ -196,6 +200,9 @@ def _status_line(state: CardState) -> str | None:
         who = f" by <@{state.actor}>" if state.actor else ""
         when = f" at {slack_date(state.acted_at)}" if state.acted_at else ""
         parts.append(f":eyes: *{label or 'Acknowledged'}*{who}{when}")
+    elif state.status is CardStatus.RESOLVED and state.actor and state.action_label == RESOLVED_LABEL:
+        when = f" at {slack_date(state.resolved_at)}" if state.resolved_at else ""
+        parts.append(f":white_check_mark: *Resolved* by <@{state.actor}>{when}")
     elif state.status is CardStatus.RESOLVED:
         when = f" at {slack_date(state.resolved_at)}" if state.resolved_at else ""
         parts.append(f":white_check_mark: *Resolved*{when}")
@@ -214,8 +221,16 @@ def status_block(state: CardState) -> dict[str, Any] | None:
     return {"type": "context", "block_id": STATUS_BLOCK_ID, "elements": [_mrkdwn(line)]}
 
 
+def _resolve_button(value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": RESOLVE_ACTION_ID, "text": _plain(RESOLVE_BUTTON_TEXT), "value": value}
+
+
 def _buttons(
-    message: Message, callback_values: Sequence[str | None], state: CardState, notes: list[str]
+    message: Message,
+    callback_values: Sequence[str | None],
+    state: CardState,
+    notes: list[str],
+    resolve_value: str | None = None,
 ) -> list[dict[str, Any]]:
     elements: list[dict[str, Any]] = []
     link = message.link.strip()
@@ -226,6 +241,9 @@ def _buttons(
             )
         else:
             notes.append("the link is not a web address Slack accepts")
+    resolve = resolve_value if resolve_value and len(resolve_value) <= limits.MAX_BUTTON_VALUE else None
+    if state.status is CardStatus.ACKNOWLEDGED and resolve:  # acknowledged, not yet resolved: Resolve stays
+        elements.append(_resolve_button(resolve))
     if state.status in (CardStatus.ACKNOWLEDGED, CardStatus.RESOLVED, CardStatus.PENDING):
         return elements
     skipped = 0
@@ -246,6 +264,8 @@ def _buttons(
         if index == 0:
             button["style"] = "primary"
         elements.append(button)
+    if resolve and len(elements) < limits.MAX_ACTIONS_ELEMENTS:
+        elements.append(_resolve_button(resolve))
     if skipped:
         notes.append(f"{skipped} button(s) could not be shown (invalid or too long callback URL)")
     return elements
@@ -297,10 +317,15 @@ def _context_line(message: Message, notification_type: NotificationType, style: 
 
 
 def _actions(
-    message: Message, callback_values: Sequence[str | None], state: CardState, notes: list[str]
+    message: Message,
+    callback_values: Sequence[str | None],
+    state: CardState,
+    notes: list[str],
+    resolve_value: str | None = None,
 ) -> dict[str, Any] | None:
-    """The actions block: the link button and, while the card is open, the callback buttons."""
-    buttons = _buttons(message, callback_values, state, notes)
+    """The actions block: the link button and, while the card is open, the callback buttons (and Resolve, while
+    the alert is open or acknowledged, when ``resolve_value`` is given)."""
+    buttons = _buttons(message, callback_values, state, notes, resolve_value)
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
 
 
@@ -359,13 +384,14 @@ def render_card(
     state: CardState | None = None,
     mention_line: str = "",
     tag_values: Mapping[int, str] | None = None,
+    resolve_value: str | None = None,
 ) -> Card:
     """Render a message as a card that Slack accepts, whatever its size.
 
     ``callback_values`` holds, per entry of ``message.callbacks``, the opaque (sealed) button value, or None
     when that callback cannot be offered. ``mention_line`` (Slack mrkdwn mentions, ``bot.core.mentions``) goes at
     the top of the card and the start of its ``text``; ``tag_values`` shows tags (by index) as the mrkdwn given
-    instead of their value.
+    instead of their value; ``resolve_value`` (sealed: the alert and its domain) adds a Resolve button.
 
     The blocks of known size come first (header, image, context, status, actions); the fields (tags) and the
     description share the room they leave; last, the note on what was cut. Each step adds what it had to cut to
@@ -381,7 +407,7 @@ def render_card(
     image = _image(message, title, notes)
     context = _context_line(message, notification_type, style)
     status = status_block(state)
-    actions = _actions(message, callback_values, state, notes)
+    actions = _actions(message, callback_values, state, notes, resolve_value)
     fixed = [b for b in (header, mentions, image, context, status, actions) if b is not None]
     room = _Room(
         blocks=limits.MAX_BLOCKS - len(fixed), text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT
@@ -411,8 +437,13 @@ def _fallback_text(title: str, description: str, style: TypeStyle) -> str:
 
 
 def is_callback_button(element: dict[str, Any]) -> bool:
-    """Whether a Block Kit element is one of the card's callback buttons (by its action id)."""
-    return str(element.get("action_id", "")).startswith(CALLBACK_ACTION_PREFIX)
+    """Whether a Block Kit element is one of the card's action buttons (a callback's, or Resolve), by its action id."""
+    action_id = str(element.get("action_id", ""))
+    return action_id.startswith(CALLBACK_ACTION_PREFIX) or action_id == RESOLVE_ACTION_ID
+
+
+def is_resolve_button(element: dict[str, Any]) -> bool:
+    return str(element.get("action_id", "")) == RESOLVE_ACTION_ID
 
 
 def iter_buttons(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:

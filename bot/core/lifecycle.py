@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from bot.core.alerts import alert_id_from_url
+from bot.core.alerts import alert_id_from_url, domain_from_url
 from bot.core.cards import CardState, CardStatus, slack_date
 from bot.core.models import Message
 from bot.core.text import escape_mrkdwn, truncate
@@ -58,6 +58,24 @@ def alert_keys(message: Message) -> list[str]:
             keys.append(f"number:{scope}{message.domain_name.strip()}:{tag.value.strip()}")
             break
     return keys
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    """An alert Cloudforet's own API can act on: its id and the domain it lives in."""
+
+    alert_id: str
+    domain_id: str
+
+
+def alert_ref(message: Message) -> AlertRef | None:
+    """The alert a message is about, when both its id (a callback URL or the link) and its domain (the request's
+    ``domain_id``, else a 2.x callback URL's path) are known; None otherwise (a 1.x request names no domain, and its
+    callback URLs none either: no two-way action can be offered)."""
+    urls = [c.url.strip() for c in message.callbacks] + [message.link.strip()]
+    alert_id = next((found for url in urls if url and (found := alert_id_from_url(url))), None)
+    domain = message.domain_id.strip() or next((found for url in urls if url and (found := domain_from_url(url))), None)
+    return AlertRef(alert_id, domain) if alert_id and domain else None
 
 
 def same_alert(wanted: Sequence[str], known: Sequence[str]) -> bool:
@@ -111,6 +129,11 @@ def next_transition(current: CardState | None, phase: AlertPhase, message: Messa
         )
     title = truncate(escape_mrkdwn(" ".join(message.title.split())) or "Updated", 200)[0]
     return Transition(CardAction.UPDATE, current, f":information_source: {title}")
+
+
+def resolved_line(actor_name: str, at: datetime) -> str:
+    """The thread line for a resolution from Slack: a plain name, never an @-mention."""
+    return f":white_check_mark: Resolved by {escape_mrkdwn(actor_name)} at {slack_date(at)}"
 
 
 def acknowledged_line(actor_name: str, at: datetime) -> str:

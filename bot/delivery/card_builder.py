@@ -6,6 +6,7 @@ import time
 
 from bot.button_keys import ButtonKeys
 from bot.core.cards import Card, CardState, render_card
+from bot.core.lifecycle import alert_ref
 from bot.core.mentions import NO_MENTIONS, CardMentions
 from bot.core.models import Message, NotificationType
 from bot.core.sealed import seal
@@ -24,13 +25,28 @@ def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
     return values
 
 
+# What a sealed Resolve button holds: the action, the alert id, its domain id (and when it was sealed).
+RESOLVE = "resolve"
+
+
+def resolve_value(message: Message, keys: ButtonKeys) -> str | None:
+    """The sealed value of the card's Resolve button; None when the message names no alert with its domain."""
+    ref = alert_ref(message)
+    if ref is None:
+        return None
+    return seal({"a": RESOLVE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
+
+
 def build_card(
     message: Message,
     notification_type: NotificationType,
     keys: ButtonKeys,
     state: CardState | None = None,
     mentions: CardMentions = NO_MENTIONS,
+    *,
+    two_way: bool = False,
 ) -> Card:
+    """``two_way``: Cloudforet's alert API is set up (an endpoint and an App key), so the card offers Resolve."""
     return render_card(
         message,
         notification_type,
@@ -38,4 +54,5 @@ def build_card(
         state=state,
         mention_line=mentions.line,
         tag_values=mentions.tag_values,
+        resolve_value=resolve_value(message, keys) if two_way else None,
     )

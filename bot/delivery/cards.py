@@ -23,7 +23,7 @@ from bot.button_keys import ButtonKeys
 from bot.core.cards import CardState, CardStatus
 from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
-from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of
+from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of, resolved_line
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.card_builder import build_card
@@ -130,8 +130,16 @@ def _shown(action: metrics.CardChange, channel_id: str, ts: str, keys: list[str]
 
 class CardKeeper:
     def __init__(
-        self, store: CardIndex, keys: ButtonKeys, tokens: TokenVault, *, directory: Directory | None = None
+        self,
+        store: CardIndex,
+        keys: ButtonKeys,
+        tokens: TokenVault,
+        *,
+        directory: Directory | None = None,
+        two_way: bool = False,
     ) -> None:
+        """``two_way``: Cloudforet's alert API is set up, so alert cards offer Resolve (issue 19)."""
+        self._two_way = two_way
         self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.mentions)
         self._store = store
         self._keys = keys
@@ -156,6 +164,19 @@ class CardKeeper:
             return
         record.status, record.actor, record.actor_name = CardStatus.ACKNOWLEDGED, actor, actor_name
         record.acted_at, record.updated_at = at.timestamp(), time.time()
+        await self._thread_note(record, acknowledged_line(actor_name, at))
+
+    async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+        """A click resolved the alert behind this card through Cloudforet's API: remember it (a later ``[Resolved]``
+        notification then finds the card resolved and changes nothing), and add a line to the card's thread."""
+        record = await self._store.card_by_message(channel_id, ts)
+        if record is None or record.status is CardStatus.RESOLVED:
+            return
+        record.status, record.resolved_at, record.updated_at = CardStatus.RESOLVED, at.timestamp(), time.time()
+        await self._thread_note(record, resolved_line(actor_name, at))
+
+    async def _thread_note(self, record: CardRecord, text: str) -> None:
+        """Save ``record`` and queue ``text`` in its card's thread (only save it when its token cannot be opened)."""
         try:
             token = self._tokens.open(record.token)
         except SealError:  # the keys changed since the card was posted: no thread line, but the card knows
@@ -167,7 +188,7 @@ class CardKeeper:
             "target": record.target,
             "channel_id": record.channel_id,
             "ts": record.ts,
-            "text": acknowledged_line(actor_name, at),
+            "text": text,
         }
         await self._notes.add(
             ItemKind.NOTE, record.target, body, token, record.token, alongside=lambda: self._store.save_card(record)
@@ -204,7 +225,7 @@ class CardKeeper:
         logger.debug("item %d: %s (card %s)", item.id, transition.action.value, record.ts if record else "none")
         mentions = await self._mentions.for_card(token, item.body.get("mentions"), message, kind, transition)
         if record is None or transition.action is CardAction.POST:
-            card = build_card(message, kind, self._keys, transition.state, mentions)
+            card = build_card(message, kind, self._keys, transition.state, mentions, two_way=self._two_way)
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await courier.post(target, card.payload())
@@ -221,7 +242,7 @@ class CardKeeper:
             await courier.finish()
             return
 
-        card = build_card(message, kind, self._keys, transition.state, mentions)
+        card = build_card(message, kind, self._keys, transition.state, mentions, two_way=self._two_way)
         try:
             await courier.update(record.channel_id, record.ts, card.payload())
         except BotError as exc:

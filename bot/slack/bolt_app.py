@@ -30,7 +30,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID
+from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID, RESOLVE_ACTION_ID
 from bot.core.clicks import Click
 from bot.slack.response_url import ResponseUrl, ResponseUrlRefused, ResponseUrls
 
@@ -328,7 +328,8 @@ def build_bolt_app(clicks: ClickHandler, *, slack_api_url: str, responses: Respo
         ssl_check_enabled=False,
     )
 
-    @app.action(re.compile(rf"^{CALLBACK_ACTION_PREFIX}\d+$"))
+    # A callback's button, or Resolve (issue 19): the click service tells them apart by the sealed value.
+    @app.action(re.compile(rf"^(?:{CALLBACK_ACTION_PREFIX}\d+|{RESOLVE_ACTION_ID})$"))
     async def on_callback_button(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
         await ack()
         try:  # the card and every message about the click go there: only to Slack, or nowhere

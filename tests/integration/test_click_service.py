@@ -59,6 +59,9 @@ class Cards:
     async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
         self.acks.append(actor)
 
+    async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+        self.acks.append(f"resolved by {actor}")
+
 
 @dataclass
 class Parts:

@@ -104,6 +104,7 @@ class Cards:
 
     status: CardStatus | str | None = CardStatus.OPEN
     acks: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
+    resolutions: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
     broken: bool = False
 
     async def card_status(self, channel_id: str, ts: str) -> Any:
@@ -113,6 +114,9 @@ class Cards:
         if self.broken:
             raise StoreError("the card book's store failed")
         self.acks.append((channel_id, ts, actor, actor_name, at))
+
+    async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
+        self.resolutions.append((channel_id, ts, actor, actor_name, at))
 
 
 @dataclass

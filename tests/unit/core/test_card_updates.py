@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.card_updates import apply_state
-from bot.core.cards import CardState, CardStatus, is_callback_button, iter_buttons, render_card
+from bot.core.cards import (
+    RESOLVE_ACTION_ID,
+    RESOLVED_LABEL,
+    CardState,
+    CardStatus,
+    is_callback_button,
+    iter_buttons,
+    render_card,
+)
 from bot.core.models import Message, NotificationType
 from tests.fakes.slack import validate_blocks
 from tests.samples import alerting_message
@@ -39,3 +47,36 @@ def test_pending_and_acknowledged_cards_drop_the_callback_button_and_stay_valid(
         assert validate_blocks(payload["blocks"], payload["attachments"])[0] == []
     restored = apply_state(pending, CardState())
     assert "clicked" not in str(restored)
+
+
+def _two_way_card() -> dict[str, Any]:
+    card = render_card(
+        Message.from_struct(alerting_message()),
+        NotificationType.ERROR,
+        callback_values=["sealed"],
+        resolve_value="sealed-resolve",
+    )
+    return card.payload()
+
+
+def _action_ids(payload: dict[str, Any]) -> list[str]:
+    return [str(b.get("action_id")) for b in iter_buttons(payload)]
+
+
+def test_resolve_stays_once_acknowledged_and_goes_once_resolved_or_pending() -> None:
+    original = _two_way_card()
+    assert _action_ids(original) == ["open_link", "callback_0", RESOLVE_ACTION_ID]
+    acked = apply_state(original, CardState(status=CardStatus.ACKNOWLEDGED, actor="U1"))
+    assert _action_ids(acked) == ["open_link", RESOLVE_ACTION_ID]
+    pending = apply_state(original, CardState(status=CardStatus.PENDING, actor="U1", action_label="Resolve"))
+    assert _action_ids(pending) == ["open_link"]
+    at = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    resolved = apply_state(
+        original, CardState(status=CardStatus.RESOLVED, actor="U1", action_label=RESOLVED_LABEL, resolved_at=at)
+    )
+    assert _action_ids(resolved) == ["open_link"]
+    assert ":white_check_mark: *Resolved* by <@U1> at <!date^" in str(resolved)
+    for payload in (acked, pending, resolved):
+        assert validate_blocks(payload["blocks"], payload["attachments"])[0] == []
+    # a failed click puts every button back
+    assert _action_ids(apply_state(original, CardState())) == _action_ids(original)
