@@ -32,7 +32,7 @@ from bot.slack.http_app import build_http_app
 from bot.slack.listener import ConnectionGuard, connection_cap, descriptor_limit, listen_backlog
 from bot.slack.response_url import ResponseUrls
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
-from bot.slack.web_api import SlackSender
+from bot.slack.web_api import ModalOpener, SlackSender
 from bot.startup import ListenError, next_step
 from bot.store import SqliteStore, Store, open_store
 
@@ -148,6 +148,7 @@ class Runtime:
             claim_timeout=max(settings.callback_timeout, ALERT_ACTION_SECONDS if self.alerts else 0.0)
             + CLAIM_MARGIN_SECONDS,
             alerts=self.alerts,
+            modals=ModalOpener(self.delivery_sender, self.tokens.token_for_channel),
         )
         self.responses = ResponseUrls(settings.slack_api_url)  # a click's response_url: Slack's only
         self.bolt = build_bolt_app(self.clicks, slack_api_url=settings.slack_api_url, responses=self.responses)

@@ -31,10 +31,11 @@ from bot.button_keys import ButtonKeys
 from bot.clicks.responders import ResponderPolicy
 from bot.core.alerts import action_key, alert_id_from_url, domain_from_url, done_label, resolve_key
 from bot.core.card_updates import apply_state
-from bot.core.cards import RESOLVED_LABEL, CardState, CardStatus, slack_date
+from bot.core.cards import NOTE_ACTION_ID, NOTE_BUTTON_TEXT, RESOLVED_LABEL, CardState, CardStatus, slack_date
 from bot.core.clicks import Click
 from bot.core.mentions import responder_text
-from bot.core.sealed import SealError, unseal
+from bot.core.notes import NoteSubmission, note_errors, note_modal
+from bot.core.sealed import SealError, seal, unseal
 from bot.core.text import escape_mrkdwn
 from bot.ports.alerts import AlertActions, AlertResult
 from bot.ports.alerts import Outcome as AlertOutcome
@@ -62,6 +63,10 @@ ALERT_ADVICE = {
 }
 # What a sealed Resolve button holds in its "a" field (bot.delivery.card_builder.RESOLVE).
 RESOLVE_ACTION = "resolve"
+# What a sealed Add note button holds in its "a" field (bot.delivery.card_builder.NOTE).
+NOTE_ACTION = "note"
+# What the note modal's sealed private_metadata holds in its "a" field (sealed here, when the modal opens).
+NOTE_MODAL = "note-modal"
 
 
 class Responder(Protocol):
@@ -80,6 +85,15 @@ class CardBook(Protocol):
     async def record_ack(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
 
     async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None: ...
+
+    async def record_note(self, channel_id: str, ts: str, *, actor_name: str, at: datetime, note: str) -> None: ...
+
+
+class Modals(Protocol):
+    """Opens a Slack modal for a click (``views.open`` with the click's trigger id and the bot token of its
+    channel's workspace): None when Slack opened it, else what went wrong (safe to show: no token)."""
+
+    async def open_modal(self, channel_id: str, trigger_id: str, view: dict[str, Any]) -> str | None: ...
 
 
 class People(Protocol):
@@ -158,6 +172,7 @@ class ClickService:
         cards: CardBook | None = None,
         people: People | None = None,
         alerts: AlertActions | None = None,
+        modals: Modals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``clock`` (epoch seconds) dates audit records and acknowledgements; claims are timed by the store's own
@@ -171,6 +186,7 @@ class ClickService:
         self._responders = responders
         self._claim_timeout = claim_timeout
         self._alerts = alerts  # Cloudforet's alert API, when two-way actions are set up (issue 19)
+        self._modals = modals  # opens the Add note modal
 
     async def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
         metrics.CLICKS.labels(outcome.value).inc()
@@ -349,6 +365,104 @@ class ClickService:
             )
         return ClickOutcome.DONE
 
+    async def _open_note(
+        self, click: Click, respond: Responder, progress: _Progress, alert_id: str, domain_id: str
+    ) -> ClickOutcome:
+        """A click on Add note: who may click, then the note modal opened with the click's trigger id. Its
+        ``private_metadata`` is sealed (the alert, its domain, the card), so a submission names nothing else."""
+        target = progress.target = alert_id or "alert"
+        if self._alerts is None or self._modals is None or not alert_id:
+            await self._audit(click, target, ClickOutcome.REFUSED, "two-way actions are not set up")
+            await _safely(
+                respond.tell(
+                    ":no_entry: Nothing was done: this plugin is no longer set up to add notes to alerts "
+                    "(BOT_CLOUDFORET_ENDPOINT and an App key). Open the alert in Cloudforet instead."
+                )
+            )
+            return ClickOutcome.REFUSED
+        progress.step = Step.CHECK_RESPONDER
+        if not await self._may_act(click, respond, target):
+            return ClickOutcome.REFUSED
+        reference = {
+            "a": NOTE_MODAL,
+            "i": alert_id,
+            "d": domain_id,
+            "c": click.channel_id,
+            "m": click.message_ts,
+            "t": str(int(self._clock())),
+        }
+        view = note_modal(seal(reference, self._keys.sealing_key), alert_id)
+        problem = (
+            await self._modals.open_modal(click.channel_id, click.trigger_id, view)
+            if click.trigger_id
+            else "Slack sent no trigger id with the click"
+        )
+        if problem is not None:
+            await self._audit(click, target, ClickOutcome.FAILED, f"the note form did not open: {problem}")
+            await _safely(
+                respond.tell(f":warning: The note form did not open: {problem}. Click *Add note* again in a moment.")
+            )
+            return ClickOutcome.FAILED
+        return ClickOutcome.DONE
+
+    async def submit_note(self, submission: NoteSubmission) -> dict[str, Any] | None:
+        """The note modal submitted: None when the note was added (the modal closes), else the answer that keeps the
+        modal open with what happened under the input (the user keeps the text). Never raises."""
+        click = Click(
+            user_id=submission.user_id,
+            user_name=submission.user_name,
+            team_id="",
+            channel_id="",
+            message_ts="",
+            action_id=NOTE_ACTION_ID,
+            value="",
+            label=NOTE_BUTTON_TEXT,
+            message={},
+        )
+        try:
+            return await self._submit_note(submission, click)
+        except Exception as exc:
+            logger.error("a note could not be added: %s at %s", type(exc).__name__, _where(exc))
+            await self._audit(click, "alert", ClickOutcome.ERROR, f"adding the note failed ({type(exc).__name__})")
+            return note_errors("Something went wrong in the plugin; the note may not have been added. Try again.")
+
+    async def _submit_note(self, submission: NoteSubmission, click: Click) -> dict[str, Any] | None:
+        try:
+            opened = unseal(submission.private_metadata, self._keys.opening_keys)
+        except SealError:
+            opened = {}
+        if opened.get("a") != NOTE_MODAL:
+            await self._audit(click, "unknown", ClickOutcome.REFUSED, "note form not issued by this deployment")
+            return note_errors("This form was not issued by this plugin (or was altered): nothing was done.")
+        alert_id, domain_id = str(opened.get("i", "")), str(opened.get("d", ""))
+        channel_id, ts = str(opened.get("c", "")), str(opened.get("m", ""))
+        click = Click(**{**click.__dict__, "channel_id": channel_id, "message_ts": ts})
+        refusal = await self._responders.refusal(click.user_id, channel_id)
+        if refusal is not None:
+            await self._audit(click, alert_id, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")
+            return note_errors(f"Nothing was done: {refusal}.")
+        if self._alerts is None:
+            await self._audit(click, alert_id, ClickOutcome.REFUSED, "two-way actions are not set up")
+            return note_errors("This plugin is no longer set up to add notes; add it in Cloudforet instead.")
+        if not submission.text:
+            return note_errors("Write a note first.")
+        email = await self._people.email_of(click.user_id, channel_id) if self._people else None
+        who = note_author(click.user_name, click.user_id, email)
+        result = await self._alerts.add_note(alert_id, domain_id, f"{submission.text}\n— {who} from Slack")
+        if not result.ok:
+            await self._audit(click, alert_id, ClickOutcome.FAILED, f"{result.outcome.value}: {result.detail}")
+            return note_errors(
+                f"The note was not added: {result.detail}. {ALERT_ADVICE.get(result.outcome, '')}".strip()
+            )
+        await self._audit(click, alert_id, ClickOutcome.DONE, "note added through Cloudforet's alert API")
+        if self._cards is not None:
+            try:
+                at = datetime.fromtimestamp(self._clock(), UTC)
+                await self._cards.record_note(channel_id, ts, actor_name=click.user_name, at=at, note=submission.text)
+            except Exception as exc:
+                logger.error("could not queue the note's line in the card's thread: %s", type(exc).__name__)
+        return None
+
     async def _acknowledge_expired(self, url: str, expired: CallbackResult, who: str) -> CallbackResult:
         """The callback link expired: acknowledge through Cloudforet's alert API instead, when the URL names the
         alert and its domain; the answer as a callback's (DONE, or EXPIRED with what the API said)."""
@@ -397,6 +511,12 @@ class ClickService:
             return ClickOutcome.REFUSED
         if opened.get("a") == RESOLVE_ACTION:
             return await self._resolve(click, respond, progress, str(opened.get("i", "")), str(opened.get("d", "")))
+        if opened.get("a") == NOTE_ACTION:
+            return await self._open_note(click, respond, progress, str(opened.get("i", "")), str(opened.get("d", "")))
+        if opened.get("a") is not None:  # a sealed value of ours that is no button's (the note modal's metadata)
+            await self._audit(click, "unknown", ClickOutcome.REFUSED, "not a button value")
+            await _safely(respond.tell(":no_entry: This button was not issued by this plugin, so nothing was done."))
+            return ClickOutcome.REFUSED
         url = str(opened.get("u", ""))
         target = progress.target = alert_id_from_url(url) or "callback"
 

@@ -28,6 +28,8 @@ CALLBACK_ACTION_PREFIX = "callback_"
 RESOLVE_ACTION_ID = "alert_resolve"
 RESOLVE_BUTTON_TEXT = "Resolve"
 RESOLVED_LABEL = "Resolved"  # the action label of a resolution from Slack
+NOTE_ACTION_ID = "alert_add_note"
+NOTE_BUTTON_TEXT = "Add note"
 ACTIONS_BLOCK_ID = "actions"
 STATUS_BLOCK_ID = "status"
 NOTE_BLOCK_ID = "truncated"
@@ -225,12 +227,17 @@ def _resolve_button(value: str) -> dict[str, Any]:
     return {"type": "button", "action_id": RESOLVE_ACTION_ID, "text": _plain(RESOLVE_BUTTON_TEXT), "value": value}
 
 
+def _note_button(value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": NOTE_ACTION_ID, "text": _plain(NOTE_BUTTON_TEXT), "value": value}
+
+
 def _buttons(
     message: Message,
     callback_values: Sequence[str | None],
     state: CardState,
     notes: list[str],
     resolve_value: str | None = None,
+    note_value: str | None = None,
 ) -> list[dict[str, Any]]:
     elements: list[dict[str, Any]] = []
     link = message.link.strip()
@@ -242,8 +249,11 @@ def _buttons(
         else:
             notes.append("the link is not a web address Slack accepts")
     resolve = resolve_value if resolve_value and len(resolve_value) <= limits.MAX_BUTTON_VALUE else None
+    note = note_value if note_value and len(note_value) <= limits.MAX_BUTTON_VALUE else None
     if state.status is CardStatus.ACKNOWLEDGED and resolve:  # acknowledged, not yet resolved: Resolve stays
         elements.append(_resolve_button(resolve))
+    if state.status is CardStatus.ACKNOWLEDGED and note:  # and so does Add note
+        elements.append(_note_button(note))
     if state.status in (CardStatus.ACKNOWLEDGED, CardStatus.RESOLVED, CardStatus.PENDING):
         return elements
     skipped = 0
@@ -266,6 +276,8 @@ def _buttons(
         elements.append(button)
     if resolve and len(elements) < limits.MAX_ACTIONS_ELEMENTS:
         elements.append(_resolve_button(resolve))
+    if note and len(elements) < limits.MAX_ACTIONS_ELEMENTS:
+        elements.append(_note_button(note))
     if skipped:
         notes.append(f"{skipped} button(s) could not be shown (invalid or too long callback URL)")
     return elements
@@ -322,10 +334,11 @@ def _actions(
     state: CardState,
     notes: list[str],
     resolve_value: str | None = None,
+    note_value: str | None = None,
 ) -> dict[str, Any] | None:
-    """The actions block: the link button and, while the card is open, the callback buttons (and Resolve, while
-    the alert is open or acknowledged, when ``resolve_value`` is given)."""
-    buttons = _buttons(message, callback_values, state, notes, resolve_value)
+    """The actions block: the link button and, while the card is open, the callback buttons (and Resolve and Add
+    note, while the alert is open or acknowledged, when ``resolve_value`` and ``note_value`` are given)."""
+    buttons = _buttons(message, callback_values, state, notes, resolve_value, note_value)
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons} if buttons else None
 
 
@@ -385,13 +398,15 @@ def render_card(
     mention_line: str = "",
     tag_values: Mapping[int, str] | None = None,
     resolve_value: str | None = None,
+    note_value: str | None = None,
 ) -> Card:
     """Render a message as a card that Slack accepts, whatever its size.
 
     ``callback_values`` holds, per entry of ``message.callbacks``, the opaque (sealed) button value, or None
     when that callback cannot be offered. ``mention_line`` (Slack mrkdwn mentions, ``bot.core.mentions``) goes at
     the top of the card and the start of its ``text``; ``tag_values`` shows tags (by index) as the mrkdwn given
-    instead of their value; ``resolve_value`` (sealed: the alert and its domain) adds a Resolve button.
+    instead of their value; ``resolve_value`` (sealed: the alert and its domain) adds a Resolve button, and
+    ``note_value`` (sealed alike) an Add note button.
 
     The blocks of known size come first (header, image, context, status, actions); the fields (tags) and the
     description share the room they leave; last, the note on what was cut. Each step adds what it had to cut to
@@ -407,7 +422,7 @@ def render_card(
     image = _image(message, title, notes)
     context = _context_line(message, notification_type, style)
     status = status_block(state)
-    actions = _actions(message, callback_values, state, notes, resolve_value)
+    actions = _actions(message, callback_values, state, notes, resolve_value, note_value)
     fixed = [b for b in (header, mentions, image, context, status, actions) if b is not None]
     room = _Room(
         blocks=limits.MAX_BLOCKS - len(fixed), text=limits.TOTAL_BLOCK_TEXT_BUDGET - text_length(fixed) - _RESERVED_TEXT
@@ -437,13 +452,15 @@ def _fallback_text(title: str, description: str, style: TypeStyle) -> str:
 
 
 def is_callback_button(element: dict[str, Any]) -> bool:
-    """Whether a Block Kit element is one of the card's action buttons (a callback's, or Resolve), by its action id."""
+    """Whether a Block Kit element is one of the card's action buttons (a callback's, Resolve or Add note), by its
+    action id."""
     action_id = str(element.get("action_id", ""))
-    return action_id.startswith(CALLBACK_ACTION_PREFIX) or action_id == RESOLVE_ACTION_ID
+    return action_id.startswith(CALLBACK_ACTION_PREFIX) or action_id in (RESOLVE_ACTION_ID, NOTE_ACTION_ID)
 
 
 def is_resolve_button(element: dict[str, Any]) -> bool:
-    return str(element.get("action_id", "")) == RESOLVE_ACTION_ID
+    """Resolve or Add note: the buttons that stay on an acknowledged card."""
+    return str(element.get("action_id", "")) in (RESOLVE_ACTION_ID, NOTE_ACTION_ID)
 
 
 def iter_buttons(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:

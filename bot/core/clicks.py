@@ -23,3 +23,4 @@ class Click:
     value: str
     label: str
     message: dict[str, Any]
+    trigger_id: str = ""  # what a modal is opened with (Add note), valid for 3 s

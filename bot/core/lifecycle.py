@@ -136,6 +136,19 @@ def resolved_line(actor_name: str, at: datetime) -> str:
     return f":white_check_mark: Resolved by {escape_mrkdwn(actor_name)} at {slack_date(at)}"
 
 
+# How much of a note its thread line quotes (the whole note is in Cloudforet).
+MAX_NOTE_QUOTE = 500
+
+
+def noted_line(actor_name: str, at: datetime, note: str) -> str:
+    """The thread line for a note added from Slack: a plain name, never an @-mention, and the note quoted (its
+    first 500 characters, saying so when cut)."""
+    quoted, cut = truncate(" ".join(note.split()), MAX_NOTE_QUOTE)
+    return f":memo: Note added by {escape_mrkdwn(actor_name)} at {slack_date(at)}: {escape_mrkdwn(quoted)}" + (
+        " (cut; the whole note is in Cloudforet)" if cut else ""
+    )
+
+
 def acknowledged_line(actor_name: str, at: datetime) -> str:
     """The thread line for an acknowledgement: a plain name, never an @-mention (no extra notification)."""
     return f":eyes: Acknowledged by {escape_mrkdwn(actor_name)} at {slack_date(at)}"

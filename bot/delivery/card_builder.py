@@ -37,6 +37,18 @@ def resolve_value(message: Message, keys: ButtonKeys) -> str | None:
     return seal({"a": RESOLVE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
 
 
+# What a sealed Add note button holds: the same, with its own action.
+NOTE = "note"
+
+
+def note_value(message: Message, keys: ButtonKeys) -> str | None:
+    """The sealed value of the card's Add note button; None when the message names no alert with its domain."""
+    ref = alert_ref(message)
+    if ref is None:
+        return None
+    return seal({"a": NOTE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
+
+
 def build_card(
     message: Message,
     notification_type: NotificationType,
@@ -46,7 +58,8 @@ def build_card(
     *,
     two_way: bool = False,
 ) -> Card:
-    """``two_way``: Cloudforet's alert API is set up (an endpoint and an App key), so the card offers Resolve."""
+    """``two_way``: Cloudforet's alert API is set up (an endpoint and an App key), so the card offers Resolve and
+    Add note."""
     return render_card(
         message,
         notification_type,
@@ -55,4 +68,5 @@ def build_card(
         mention_line=mentions.line,
         tag_values=mentions.tag_values,
         resolve_value=resolve_value(message, keys) if two_way else None,
+        note_value=note_value(message, keys) if two_way else None,
     )

@@ -23,7 +23,15 @@ from bot.button_keys import ButtonKeys
 from bot.core.cards import CardState, CardStatus
 from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
-from bot.core.lifecycle import CardAction, acknowledged_line, alert_keys, next_transition, phase_of, resolved_line
+from bot.core.lifecycle import (
+    CardAction,
+    acknowledged_line,
+    alert_keys,
+    next_transition,
+    noted_line,
+    phase_of,
+    resolved_line,
+)
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.card_builder import build_card
@@ -174,6 +182,14 @@ class CardKeeper:
             return
         record.status, record.resolved_at, record.updated_at = CardStatus.RESOLVED, at.timestamp(), time.time()
         await self._thread_note(record, resolved_line(actor_name, at))
+
+    async def record_note(self, channel_id: str, ts: str, *, actor_name: str, at: datetime, note: str) -> None:
+        """A note was added to the alert behind this card from Slack: a line in the card's thread (the card's state
+        does not change)."""
+        record = await self._store.card_by_message(channel_id, ts)
+        if record is None:
+            return
+        await self._thread_note(record, noted_line(actor_name, at, note))
 
     async def _thread_note(self, record: CardRecord, text: str) -> None:
         """Save ``record`` and queue ``text`` in its card's thread (only save it when its token cannot be opened)."""

@@ -14,6 +14,7 @@ its content. :func:`read_click` reads the click (``bot.core.clicks.Click``) that
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -30,13 +31,18 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID, RESOLVE_ACTION_ID
+from bot.core.cards import CALLBACK_ACTION_PREFIX, LINK_ACTION_ID, NOTE_ACTION_ID, RESOLVE_ACTION_ID
 from bot.core.clicks import Click
+from bot.core.notes import MAX_PRIVATE_METADATA, NOTE_CALLBACK_ID, NoteSubmission, note_errors, read_submission
 from bot.slack.response_url import ResponseUrl, ResponseUrlRefused, ResponseUrls
 
 logger = logging.getLogger(__name__)
 
 BLOCK_ACTIONS = "block_actions"
+VIEW_SUBMISSION = "view_submission"
+# Slack waits 3 s for the answer to a view_submission; the note modal's answer (added, or an error under its
+# input) must be ready before then, so the plugin waits this long for Cloudforet and then answers anyway.
+NOTE_ANSWER_SECONDS = 2.5
 # Slack documents no length for IDs, timestamps or names; its IDs are ~11 characters and ts values 17, so 255
 # bounds every such field with room to spare (longer is not something Slack sends).
 MAX_ID_LENGTH = 255
@@ -221,6 +227,47 @@ def block_actions(payload: Any) -> dict[str, Any]:
     return clean
 
 
+def view_submission(payload: Any) -> dict[str, Any]:
+    """The ``view_submission`` payload Slack sends when a modal is submitted, checked and rebuilt from the fields
+    checked (the user, the team, the view's callback id, private metadata and input values); raise
+    :class:`MalformedInteraction` for anything else."""
+    if not isinstance(payload, dict) or payload.get("type") != VIEW_SUBMISSION:
+        raise MalformedInteraction(f"the type is not {VIEW_SUBMISSION}")
+    if not _nesting_within(payload, MAX_NESTING):
+        raise MalformedInteraction(f"the payload nests deeper than {MAX_NESTING} levels")
+    user = _object(payload, "user", "")
+    team = _optional_object(payload, "team", "")
+    enterprise = _optional_object(payload, "enterprise", "")
+    view = _object(payload, "view", "")
+    state = _object(view, "state", "view.")
+    values = _object(state, "values", "view.state.")
+    if not all(isinstance(v, dict) and all(isinstance(a, dict) for a in v.values()) for v in values.values()):
+        raise MalformedInteraction("view.state.values is not an object of objects of objects")
+    install = payload.get("is_enterprise_install", False)
+    if not isinstance(install, bool):
+        raise MalformedInteraction(f"is_enterprise_install is {_kind(install)}, not a boolean")
+    return {
+        "type": VIEW_SUBMISSION,
+        **_strings(payload, "", (), ("api_app_id", "trigger_id"), max_length=MAX_URL_LENGTH),
+        "user": _strings(user, "user.", ("id",), ("username", "name", "team_id")),
+        "team": None if team is None else _strings(team, "team.", ("id",), ("domain", "enterprise_id")),
+        "enterprise": None if enterprise is None else _strings(enterprise, "enterprise.", ("id",), ("name",)),
+        "is_enterprise_install": install,
+        "view": {
+            **_strings(view, "view.", ("id", "callback_id"), ("type", "team_id", "app_id", "hash")),
+            **_strings(view, "view.", (), ("private_metadata",), max_length=MAX_PRIVATE_METADATA),
+            "state": {"values": values},
+        },
+    }
+
+
+def interaction(payload: Any) -> dict[str, Any]:
+    """A button click (``block_actions``) or a modal's submission (``view_submission``), checked."""
+    if isinstance(payload, dict) and payload.get("type") == VIEW_SUBMISSION:
+        return view_submission(payload)
+    return block_actions(payload)
+
+
 def _loose_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -251,6 +298,7 @@ def read_click(body: Any) -> Click:
         value=_loose_text(action.get("value")),
         label=_loose_text(_loose_object(action.get("text")).get("text")),
         message=message,
+        trigger_id=_loose_text(body.get("trigger_id")),
     )
 
 
@@ -280,6 +328,10 @@ class ClickHandler(Protocol):
 
     async def handle(self, click: Click, respond: ResponseUrlResponder) -> object: ...
 
+    async def submit_note(self, submission: NoteSubmission) -> dict[str, Any] | None:
+        """The note modal submitted: None when done, else the answer keeping the modal open. Never raises."""
+        ...
+
 
 async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
     """One Socket Mode envelope into the Bolt app, which is handed only checked ``block_actions`` payloads.
@@ -291,7 +343,7 @@ async def dispatch_socket_mode(app: AsyncApp, client: AsyncBaseSocketModeClient,
     try:
         if req.type != "interactive":
             raise MalformedInteraction("the envelope is not an interaction: this app handles only button clicks")
-        payload = block_actions(req.payload)
+        payload = interaction(req.payload)
     except MalformedInteraction as exc:
         logger.warning(
             "ignored a malformed or unsupported interaction over Socket Mode: %s",
@@ -328,8 +380,8 @@ def build_bolt_app(clicks: ClickHandler, *, slack_api_url: str, responses: Respo
         ssl_check_enabled=False,
     )
 
-    # A callback's button, or Resolve (issue 19): the click service tells them apart by the sealed value.
-    @app.action(re.compile(rf"^(?:{CALLBACK_ACTION_PREFIX}\d+|{RESOLVE_ACTION_ID})$"))
+    # A callback's button, Resolve or Add note (issue 19): the click service tells them apart by the sealed value.
+    @app.action(re.compile(rf"^(?:{CALLBACK_ACTION_PREFIX}\d+|{RESOLVE_ACTION_ID}|{NOTE_ACTION_ID})$"))
     async def on_callback_button(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
         await ack()
         try:  # the card and every message about the click go there: only to Slack, or nowhere
@@ -348,6 +400,31 @@ def build_bolt_app(clicks: ClickHandler, *, slack_api_url: str, responses: Respo
             await clicks.handle(read_click(body), ResponseUrlResponder(responses, url))
         except Exception as exc:
             logger.error("a click could not be handled: %s", type(exc).__name__)
+
+    @app.view(NOTE_CALLBACK_ID)
+    async def on_note_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        # The answer goes in the ack (close the modal, or an error under its input), so Cloudforet is waited for,
+        # but never past NOTE_ANSWER_SECONDS: Slack gives up at 3 s and the user would see a bare error.
+        task = asyncio.ensure_future(clicks.submit_note(read_submission(body)))
+        done, _ = await asyncio.wait({task}, timeout=NOTE_ANSWER_SECONDS)
+        if not done:  # the call goes on; what it comes to is audited and, when added, told in the card's thread
+            await ack(
+                response_action="errors",
+                errors=note_errors(
+                    "Cloudforet is slow to answer, so the note may still be added: wait a moment and check the "
+                    "card's thread (or the alert in Cloudforet) before sending it again."
+                )["errors"],
+            )
+            return
+        try:
+            answer = task.result()
+        except Exception as exc:  # submit_note never raises; this is a bug, and the modal must still be answered
+            logger.error("a note submission could not be handled: %s", type(exc).__name__)
+            answer = note_errors("Something went wrong in the plugin; the note may not have been added.")
+        if answer is None:
+            await ack()
+        else:
+            await ack(response_action=answer["response_action"], errors=answer["errors"])
 
     @app.action(LINK_ACTION_ID)
     async def on_link_button(ack: AsyncAck) -> None:

@@ -27,7 +27,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.slack.bolt_app import MalformedInteraction, block_actions, http_request
+from bot.slack.bolt_app import MalformedInteraction, http_request, interaction
 from bot.slack.listener import connection_of
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,8 @@ def _json(text: str, what: str) -> Any:
 
 
 def read_body(raw: bytes, content_type: str) -> dict[str, Any] | web.Response:
-    """The checked ``block_actions`` payload of a signed request, or the answer for Slack's own checks; raise
-    :class:`MalformedRequest` for anything else."""
+    """The checked ``block_actions`` or ``view_submission`` payload of a signed request, or the answer for Slack's
+    own checks; raise :class:`MalformedRequest` for anything else."""
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -111,7 +111,7 @@ def read_body(raw: bytes, content_type: str) -> dict[str, Any] | web.Response:
         if len(payloads) != 1:
             raise MalformedRequest(f"the form holds {len(payloads)} payload fields, not 1")
         try:
-            return block_actions(_json(payloads[0], "the payload field"))
+            return interaction(_json(payloads[0], "the payload field"))
         except MalformedInteraction as exc:
             raise MalformedRequest(str(exc)) from None
     if content_type == JSON:

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -355,3 +356,36 @@ class SlackSender:
     async def close(self) -> None:
         """Close the connection pool; a later call fails (as Slack not reached) without calling anything."""
         await self._session.close()
+
+
+# What a failed views.open means, for the clicker.
+_VIEWS_OPEN_ERRORS = {
+    "expired_trigger_id": "Slack's trigger for the form expired (it lasts 3 s)",
+    "exchanged_trigger_id": "Slack's trigger for the form was already used",
+    "invalid_trigger_id": "Slack did not accept the form's trigger",
+    "missing_scope": "the Slack app may not open forms",
+}
+
+
+class ModalOpener:
+    """Opens a modal with ``views.open``, with the bot token that last posted in the click's channel (the click
+    brings none); never retried (a trigger id is good once, for 3 s). Never raises: the answer says what went
+    wrong, never a token."""
+
+    def __init__(self, sender: SlackSender, token_for_channel: Callable[[str], str | None]) -> None:
+        self._sender = sender
+        self._token_for_channel = token_for_channel
+
+    async def open_modal(self, channel_id: str, trigger_id: str, view: dict[str, Any]) -> str | None:
+        token = self._token_for_channel(channel_id)
+        if token is None:
+            return "the plugin knows no bot token for this channel yet"
+        try:
+            await self._sender.call(token, "views.open", {"trigger_id": trigger_id, "view": view})
+        except SlackCallError as exc:
+            logger.warning("views.open failed: HTTP %d %s", exc.status, exc.error)
+            return _VIEWS_OPEN_ERRORS.get(exc.error, f"Slack answered {exc.error or f'HTTP {exc.status}'}")
+        except Exception as exc:
+            logger.error("views.open failed: %s", type(exc).__name__)
+            return "Slack could not be reached"
+        return None

@@ -62,6 +62,9 @@ class Cards:
     async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
         self.acks.append(f"resolved by {actor}")
 
+    async def record_note(self, channel_id: str, ts: str, *, actor_name: str, at: datetime, note: str) -> None:
+        self.acks.append(f"note by {actor_name}")
+
 
 @dataclass
 class Parts:

@@ -5,6 +5,7 @@ stubs, token and request fields checked), and the card updated in the fake Slack
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ import grpc
 import pytest
 
 from bot.cloudforet.apis import CloudforetApi
-from bot.core.cards import RESOLVE_ACTION_ID, iter_buttons
+from bot.core.cards import NOTE_ACTION_ID, RESOLVE_ACTION_ID, iter_buttons
+from bot.core.notes import NOTE_BLOCK_ID, NOTE_CALLBACK_ID, NOTE_INPUT_ACTION_ID
 from tests.fakes.cloudforet_alerts import FakeAlertApi
 from tests.interactivity_support import ClickStack, click_stack, wait_for
 from tests.samples import ALERT_ID, TOKEN, resolved_message
@@ -80,7 +82,7 @@ def test_resolve_updates_the_alert_notes_who_and_resolves_the_card(
     two_way: ClickStack, alert_api: FakeAlertApi
 ) -> None:
     ts, _ = two_way.post_alert(ALERT_ID)
-    assert _action_ids(two_way, ts) == ["open_link", "callback_0", RESOLVE_ACTION_ID]
+    assert _action_ids(two_way, ts) == ["open_link", "callback_0", RESOLVE_ACTION_ID, NOTE_ACTION_ID]
     result = two_way.click(two_way.payload(ts, RESOLVE_ACTION_ID))
     assert result.status == 200
     wait_for(lambda: "*Resolved* by <@U0CLICKER>" in two_way.card_text(ts), what="resolved card")
@@ -154,7 +156,7 @@ def test_a_failed_resolve_keeps_the_buttons_and_tells_the_clicker(
         [text] = wait_for(stack.ephemerals_for, what="ephemeral")
         assert expected in text and advice in text
         wait_for(lambda: len(stack.card(ts).updates) == 2, what="restored card")
-        assert _action_ids(stack, ts) == ["open_link", "callback_0", RESOLVE_ACTION_ID]
+        assert _action_ids(stack, ts) == ["open_link", "callback_0", RESOLVE_ACTION_ID, NOTE_ACTION_ID]
         assert alert_api.state(ALERT_ID) == "TRIGGERED" and alert_api.notes(ALERT_ID) == []
         [audit] = stack.stack.loop.run(stack.stack.runtime.store.audit())
         assert audit.outcome == "failed" and setup in audit.detail
@@ -176,7 +178,7 @@ def test_an_expired_acknowledge_link_acknowledges_through_the_api(tmp_path: Path
         assert alert_api.notes(ALERT_ID) == ["Acknowledged from Slack by alice (Slack U0CLICKER)"]
         assert stack.ephemerals_for() == []
         # acknowledged, not resolved: Resolve stays on the card
-        assert _action_ids(stack, ts) == ["open_link", RESOLVE_ACTION_ID]
+        assert _action_ids(stack, ts) == ["open_link", RESOLVE_ACTION_ID, NOTE_ACTION_ID]
         [audit] = stack.stack.loop.run(stack.stack.runtime.store.audit())
         assert audit.outcome == "done" and "link had expired" in audit.detail
 
@@ -212,3 +214,95 @@ def test_the_note_names_the_clicker_by_e_mail_when_slack_gives_it(tmp_path: Path
         stack.click(stack.payload(ts, RESOLVE_ACTION_ID, user_name="Alice"))
         wait_for(lambda: alert_api.notes(ALERT_ID), what="note")
         assert alert_api.notes(ALERT_ID) == ["Resolved from Slack by Alice (alice@example.com)"]
+
+
+def _open_note_modal(stack: ClickStack, ts: str) -> dict[str, Any]:
+    """Click Add note on the card; the modal the fake Slack opened for that click's trigger id."""
+    payload = stack.payload(ts, NOTE_ACTION_ID)
+    assert stack.click(payload).status == 200
+    [opened] = wait_for(lambda: stack.slack.opened_views, what="views.open")
+    assert opened["trigger_id"] == payload["trigger_id"] and opened["user"] == "U0CLICKER"
+    return opened
+
+
+def _submit(stack: ClickStack, opened: dict[str, Any], text: str, **kwargs: Any) -> dict[str, Any] | None:
+    """Submit the note modal with ``text``; Slack's answer as the plugin gave it (None: an empty 200, the modal
+    closes)."""
+    result = stack.click(stack.slack.view_submission_payload(opened, {NOTE_INPUT_ACTION_ID: text}, **kwargs))
+    assert result.status == 200
+    return json.loads(result.body) if result.body else None
+
+
+def _replies(stack: ClickStack, ts: str) -> list[str]:
+    return [str(r.text) for r in stack.card(ts).replies]
+
+
+@pytest.mark.parametrize("generation", [CloudforetApi.NOTIFICATION, CloudforetApi.ALERT_MANAGER])
+def test_add_note_opens_a_modal_and_the_submission_adds_the_note(
+    two_way: ClickStack, alert_api: FakeAlertApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ts, _ = two_way.post_alert(ALERT_ID)
+    opened = _open_note_modal(two_way, ts)
+    view = opened["view"]
+    assert view["type"] == "modal" and view["callback_id"] == NOTE_CALLBACK_ID
+    assert len(view["title"]["text"]) <= 24 and view["submit"] and view["close"]
+    [block] = view["blocks"]
+    assert block["block_id"] == NOTE_BLOCK_ID and block["element"]["min_length"] == 1
+    assert APP_KEY not in json.dumps(view) and ALERT_ID not in view["private_metadata"]  # sealed, no key
+    assert alert_api.notes(ALERT_ID) == []  # opening the modal calls nothing
+    assert _submit(two_way, opened, "Disk replaced on db-1.\nWatching it.") is None  # the modal closes
+    assert alert_api.notes(ALERT_ID) == ["Disk replaced on db-1.\nWatching it.\n— alice (Slack U0CLICKER) from Slack"]
+    [call] = alert_api.calls_of("Note.create")
+    assert call.token == APP_KEY and call.status is grpc.StatusCode.OK
+    line = wait_for(lambda: [r for r in _replies(two_way, ts) if "Note added by alice" in r], what="thread line")
+    assert "Disk replaced on db-1. Watching it." in line[0]
+    assert alert_api.state(ALERT_ID) == "TRIGGERED"  # a note changes nothing else
+    [audit] = two_way.stack.loop.run(two_way.stack.runtime.store.audit())
+    assert (audit.actor, audit.target, audit.outcome) == ("U0CLICKER", ALERT_ID, "done")
+    assert APP_KEY not in caplog.text
+
+
+def test_a_refused_key_answers_the_submission_with_an_error_on_the_input(
+    tmp_path: Path, alert_api: FakeAlertApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    alert_api.add_app(APP_KEY, DOMAIN, may_write=False)
+    with _stack(tmp_path, alert_api) as stack:
+        ts, _ = stack.post_alert(ALERT_ID)
+        opened = _open_note_modal(stack, ts)
+        answer = _submit(stack, opened, "Disk replaced")
+        assert answer is not None and answer["response_action"] == "errors"
+        assert "refused the App key" in answer["errors"][NOTE_BLOCK_ID]
+        assert "BOT_CLOUDFORET_APP_KEY" in answer["errors"][NOTE_BLOCK_ID]
+        assert alert_api.notes(ALERT_ID) == []
+        time.sleep(0.3)
+        assert not any("Note added" in r for r in _replies(stack, ts))
+        [audit] = stack.stack.loop.run(stack.stack.runtime.store.audit())
+        assert audit.outcome == "failed" and "refused_key" in audit.detail
+    assert APP_KEY not in caplog.text
+
+
+def test_a_submission_with_forged_metadata_is_refused(two_way: ClickStack, alert_api: FakeAlertApi) -> None:
+    ts, _ = two_way.post_alert(ALERT_ID)
+    opened = _open_note_modal(two_way, ts)
+    resolve_value = next(
+        b["value"] for b in iter_buttons(two_way.card(ts).__dict__) if b["action_id"] == RESOLVE_ACTION_ID
+    )
+    # not sealed at all; and sealed by this deployment, but a button's value rather than the modal's
+    for forged in (json.dumps({"a": "note-modal", "i": ALERT_ID, "d": DOMAIN}), resolve_value):
+        answer = _submit(two_way, opened, "Disk replaced", private_metadata=forged)
+        assert answer is not None and "not issued by this plugin" in answer["errors"][NOTE_BLOCK_ID]
+    assert alert_api.calls_of("Note.create") == []
+    assert [a.outcome for a in two_way.stack.loop.run(two_way.stack.runtime.store.audit())] == ["refused", "refused"]
+
+
+def test_a_responder_not_allowed_cannot_open_the_note_modal(tmp_path: Path, alert_api: FakeAlertApi) -> None:
+    with click_stack(
+        tmp_path, cloudforet_endpoint=alert_api.endpoint, cloudforet_app_key=APP_KEY, allowed_responders=["U0OTHER"]
+    ) as stack:
+        ts, _ = stack.post_alert(ALERT_ID)
+        stack.click(stack.payload(ts, NOTE_ACTION_ID))
+        [text] = wait_for(stack.ephemerals_for, what="ephemeral")
+        assert "Nothing was done" in text
+        assert stack.slack.opened_views == []

@@ -19,6 +19,7 @@ from tests.fakes.serving import serve
 from tests.fakes.slack.interactivity import APP_ID, ClickResult, Interactivity
 from tests.fakes.slack.socket_mode import APPS_CONNECTIONS_OPEN, EnvelopeType, SocketModeHub
 from tests.fakes.slack.state import BotToken, Channel, Message, User, UserGroup, Workspace
+from tests.fakes.slack.views import VIEWS_OPEN, Views
 from tests.fakes.slack.web_api import BotMethod, Call, WebApi
 
 __all__ = ["FakeSlack"]
@@ -46,6 +47,8 @@ class FakeSlack:
         "socket_disconnect",
         "socket_mode",
         "state",
+        "view_submission_payload",
+        "views",
         "wait_for_socket",
         "web_api",
     )
@@ -71,10 +74,13 @@ class FakeSlack:
         self.interactivity = Interactivity(self.state, APP_ID)
         self.socket_mode = SocketModeHub(self.state, APP_ID)
         self.web_api.app_methods[APPS_CONNECTIONS_OPEN] = self.socket_mode.connections_open
+        self.views = Views(self.state)
+        self.web_api.methods[VIEWS_OPEN] = self.views.views_open
         # The parts' own methods, under the names tests use.
         self.outage = self.web_api.outage
         self.click = self.interactivity.click
         self.block_actions_payload = self.interactivity.block_actions_payload
+        self.view_submission_payload = self.interactivity.view_submission_payload
         self.expire_response_url = self.interactivity.expire_response_url
         self.revoke_app_token = self.socket_mode.revoke
         self.socket_connections_for = self.socket_mode.open_connections_for
@@ -203,6 +209,11 @@ class FakeSlack:
     def messages(self) -> defaultdict[str, list[Message]]:
         """Top-level messages per channel ID, in the order accepted (replies are in each message's ``replies``)."""
         return self.state.messages
+
+    @property
+    def opened_views(self) -> list[dict[str, Any]]:
+        """Modals opened with views.open: {"id", "view", "trigger_id", "user", "team"}."""
+        return self.state.views
 
     @property
     def ephemerals(self) -> list[dict[str, Any]]:

@@ -369,7 +369,66 @@ class Interactivity:
             app_id=self.app_id,
         )
         self._response_urls[response_id] = _ResponseUrl(response_id, channel_id, ts, user_id, time.monotonic())
+        self.state.triggers[payload["trigger_id"]] = (time.monotonic(), user_id)
         return payload
+
+    def view_submission_payload(
+        self,
+        opened: dict[str, Any],
+        values: dict[str, str],
+        *,
+        user_id: str = "U0CLICKER",
+        user_name: str = "alice",
+        team_id: str = "T0001",
+        private_metadata: str | None = None,
+    ) -> dict[str, Any]:
+        """The ``view_submission`` payload Slack sends when ``user_id`` submits the modal ``opened`` (an entry of
+        ``state.views``) with ``values`` (input action_id -> text). As Slack's client does, refuses (ValueError) an
+        input left shorter than its ``min_length``, or an action_id the modal has no input for.
+        ``private_metadata`` replaces the view's (forgeries)."""
+        view = opened["view"]
+        state: dict[str, dict[str, Any]] = {}
+        inputs = {b["element"]["action_id"]: b for b in view.get("blocks", []) if b.get("type") == "input"}
+        for action_id, text in values.items():
+            block = inputs.get(action_id)
+            if block is None:
+                raise ValueError(f"the modal has no input {action_id!r}")
+            if len(text) < int(block["element"].get("min_length", 0)):
+                raise ValueError(f"Slack does not submit {action_id!r} shorter than its min_length")
+            state.setdefault(block["block_id"], {})[action_id] = {"type": "plain_text_input", "value": text}
+        trigger = _trigger_id()
+        self.state.triggers[trigger] = (time.monotonic(), user_id)
+        return {
+            "type": "view_submission",
+            "team": {"id": team_id, "domain": "acme"},
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+            "api_app_id": self.app_id,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger,
+            "view": {
+                "id": opened["id"],
+                "team_id": team_id,
+                "type": "modal",
+                "blocks": copy.deepcopy(view.get("blocks", [])),
+                "private_metadata": view.get("private_metadata", "") if private_metadata is None else private_metadata,
+                "callback_id": view.get("callback_id", ""),
+                "state": {"values": state},
+                "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+                "title": view.get("title"),
+                "clear_on_close": False,
+                "notify_on_close": False,
+                "close": view.get("close"),
+                "submit": view.get("submit"),
+                "root_view_id": opened["id"],
+                "app_id": self.app_id,
+                "external_id": "",
+                "app_installed_team_id": team_id,
+                "bot_id": "B0001",
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
 
     def expire_response_url(self, response_url: str) -> None:
         """Make a response_url answer ``expired_url`` from now on (as after 30 minutes)."""

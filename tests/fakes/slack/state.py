@@ -94,6 +94,10 @@ class Workspace:
         # Every message (top level or reply) by (channel ID, ts).
         self.index: dict[tuple[str, str], Message] = {}
         self.ephemerals: list[dict[str, Any]] = []
+        # Trigger ids issued with interactions (views.open takes each once, within 3 s): id -> (monotonic, user).
+        self.triggers: dict[str, tuple[float, str]] = {}
+        # Modals opened with views.open: {"id", "view", "trigger_id", "user", "team"}.
+        self.views: list[dict[str, Any]] = []
         self._last_ts_us: int = 0
 
     def add_channel(self, channel: Channel, team_id: str) -> None:

@@ -105,6 +105,7 @@ class Cards:
     status: CardStatus | str | None = CardStatus.OPEN
     acks: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
     resolutions: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
+    notes: list[tuple[str, str, str, str]] = field(default_factory=list)
     broken: bool = False
 
     async def card_status(self, channel_id: str, ts: str) -> Any:
@@ -117,6 +118,9 @@ class Cards:
 
     async def record_resolve(self, channel_id: str, ts: str, *, actor: str, actor_name: str, at: datetime) -> None:
         self.resolutions.append((channel_id, ts, actor, actor_name, at))
+
+    async def record_note(self, channel_id: str, ts: str, *, actor_name: str, at: datetime, note: str) -> None:
+        self.notes.append((channel_id, ts, actor_name, note))
 
 
 @dataclass
