@@ -549,3 +549,86 @@ async def test_runs_as_a_process_and_prints_ready() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+# -- views.open (Add note's modal) -----------------------------------------------------------------------------------
+
+
+def _modal(**changes: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": "note",
+        "title": {"type": "plain_text", "text": "Add a note"},
+        "submit": {"type": "plain_text", "text": "Add"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": "sealed",
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "b",
+                "label": {"type": "plain_text", "text": "Note"},
+                "element": {"type": "plain_text_input", "action_id": "a", "multiline": True, "min_length": 1},
+            }
+        ],
+    }
+    view.update(changes)
+    return view
+
+
+async def _trigger(fake: FakeSlack) -> str:
+    """A trigger id the fake issued with a click on a posted message."""
+    button = {"type": "actions", "elements": [_button("go")]}
+    posted = await AsyncWebClient(token=TOKEN, base_url=fake.base_url).chat_postMessage(
+        channel=ALERTS, text="t", blocks=[button]
+    )
+    return str(fake.block_actions_payload(ALERTS, str(posted["ts"]), "go")["trigger_id"])
+
+
+async def _error(client: AsyncWebClient, **kwargs: Any) -> str:
+    with pytest.raises(SlackApiError) as info:
+        await client.views_open(**kwargs)
+    return str(info.value.response["error"])
+
+
+async def test_views_open_takes_a_trigger_once_and_records_the_view(fake: FakeSlack, client: AsyncWebClient) -> None:
+    trigger = await _trigger(fake)
+    answer = await client.views_open(trigger_id=trigger, view=_modal())
+    assert answer["view"]["id"].startswith("V")
+    [opened] = fake.opened_views
+    assert opened["trigger_id"] == trigger and opened["view"]["private_metadata"] == "sealed"
+    assert opened["user"] == "U0CLICKER"
+    assert await _error(client, trigger_id=trigger, view=_modal()) == "exchanged_trigger_id"
+    assert await _error(client, trigger_id="1.2.made-up", view=_modal()) == "invalid_trigger_id"
+    assert len(fake.opened_views) == 1
+
+
+async def test_views_open_refuses_an_expired_trigger_a_bad_token_and_a_bad_modal(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake.views.trigger_ttl = 0.05
+    trigger = await _trigger(fake)
+    await asyncio.sleep(0.1)
+    assert await _error(client, trigger_id=trigger, view=_modal()) == "expired_trigger_id"
+    fake.views.trigger_ttl = 3.0
+    stranger = AsyncWebClient(token="xoxb-unknown", base_url=fake.base_url, retry_handlers=[])
+    assert await _error(stranger, trigger_id=await _trigger(fake), view=_modal()) == "invalid_auth"
+    long_title = {"type": "plain_text", "text": "A title of twenty-five ch"}
+    no_submit = _modal()
+    del no_submit["submit"]
+    bad_input = _modal(blocks=[{"type": "input", "block_id": "b", "label": {"type": "plain_text", "text": "N"}}])
+    for view in (_modal(title=long_title), _modal(type="home"), no_submit, bad_input, _modal(blocks=[])):
+        with pytest.raises(SlackApiError) as info:
+            await client.views_open(trigger_id=await _trigger(fake), view=view)
+        assert info.value.response["error"] == "invalid_arguments"
+    assert fake.opened_views == []
+
+
+async def test_a_view_submission_needs_the_input_filled(fake: FakeSlack, client: AsyncWebClient) -> None:
+    await client.views_open(trigger_id=await _trigger(fake), view=_modal())
+    [opened] = fake.opened_views
+    with pytest.raises(ValueError, match="min_length"):
+        fake.view_submission_payload(opened, {"a": ""})
+    payload = fake.view_submission_payload(opened, {"a": "text"}, private_metadata="forged")
+    assert payload["type"] == "view_submission" and payload["view"]["id"] == opened["id"]
+    assert payload["view"]["state"]["values"] == {"b": {"a": {"type": "plain_text_input", "value": "text"}}}
+    assert payload["view"]["private_metadata"] == "forged"

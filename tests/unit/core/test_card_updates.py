@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.card_updates import apply_state
 from bot.core.cards import (
+    NOTE_ACTION_ID,
     RESOLVE_ACTION_ID,
     RESOLVED_LABEL,
     CardState,
@@ -55,6 +56,7 @@ def _two_way_card() -> dict[str, Any]:
         NotificationType.ERROR,
         callback_values=["sealed"],
         resolve_value="sealed-resolve",
+        note_value="sealed-note",
     )
     return card.payload()
 
@@ -63,11 +65,11 @@ def _action_ids(payload: dict[str, Any]) -> list[str]:
     return [str(b.get("action_id")) for b in iter_buttons(payload)]
 
 
-def test_resolve_stays_once_acknowledged_and_goes_once_resolved_or_pending() -> None:
+def test_resolve_and_add_note_stay_once_acknowledged_and_go_once_resolved_or_pending() -> None:
     original = _two_way_card()
-    assert _action_ids(original) == ["open_link", "callback_0", RESOLVE_ACTION_ID]
+    assert _action_ids(original) == ["open_link", "callback_0", RESOLVE_ACTION_ID, NOTE_ACTION_ID]
     acked = apply_state(original, CardState(status=CardStatus.ACKNOWLEDGED, actor="U1"))
-    assert _action_ids(acked) == ["open_link", RESOLVE_ACTION_ID]
+    assert _action_ids(acked) == ["open_link", RESOLVE_ACTION_ID, NOTE_ACTION_ID]
     pending = apply_state(original, CardState(status=CardStatus.PENDING, actor="U1", action_label="Resolve"))
     assert _action_ids(pending) == ["open_link"]
     at = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.button_keys import ButtonKeys
-from bot.core.cards import RESOLVE_ACTION_ID, iter_buttons
+from bot.core.cards import NOTE_ACTION_ID, RESOLVE_ACTION_ID, iter_buttons
 from bot.core.models import DOMAIN_ID_KEY, Message, NotificationType
 from bot.core.sealed import SealError, unseal
-from bot.delivery.card_builder import RESOLVE, build_card, resolve_value
+from bot.delivery.card_builder import NOTE, RESOLVE, build_card, note_value, resolve_value
 from tests.fakes.slack import validate_blocks
 from tests.samples import ALERT_ID, alerting_message
 
@@ -61,3 +61,17 @@ def test_no_resolve_button_when_the_domain_is_unknown(tmp_path: Path) -> None:
 def test_no_resolve_button_on_a_message_about_no_alert(tmp_path: Path) -> None:
     message = Message.from_struct({"title": "hello", "description": "no alert here", DOMAIN_ID_KEY: "domain-1"})
     assert resolve_value(message, _keys(tmp_path)) is None
+
+
+def test_add_note_button_is_sealed_like_resolve_and_only_with_two_way_actions(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    message = Message.from_struct(alerting_message(callback_url=V2_URL))
+    card = build_card(message, NotificationType.ERROR, keys, two_way=True)
+    assert validate_blocks(card.blocks, card.attachments)[0] == []
+    [button] = [b for b in iter_buttons(card.payload()) if b.get("action_id") == NOTE_ACTION_ID]
+    assert button["text"]["text"] == "Add note" and ALERT_ID not in str(button["value"])
+    opened = unseal(str(button["value"]), keys.opening_keys)
+    assert (opened["a"], opened["i"], opened["d"]) == (NOTE, ALERT_ID, "domain-7")
+    plain = build_card(message, NotificationType.ERROR, keys, two_way=False)
+    assert not [b for b in iter_buttons(plain.payload()) if b.get("action_id") == NOTE_ACTION_ID]
+    assert note_value(Message.from_struct(alerting_message()), keys) is None  # no domain known: no button
