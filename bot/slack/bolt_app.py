@@ -401,11 +401,15 @@ def build_bolt_app(clicks: ClickHandler, *, slack_api_url: str, responses: Respo
         except Exception as exc:
             logger.error("a click could not be handled: %s", type(exc).__name__)
 
+    running: set[asyncio.Future[dict[str, Any] | None]] = set()
+
     @app.view(NOTE_CALLBACK_ID)
     async def on_note_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         # The answer goes in the ack (close the modal, or an error under its input), so Cloudforet is waited for,
         # but never past NOTE_ANSWER_SECONDS: Slack gives up at 3 s and the user would see a bare error.
         task = asyncio.ensure_future(clicks.submit_note(read_submission(body)))
+        running.add(task)  # held until done: it may outlive the answer
+        task.add_done_callback(running.discard)
         done, _ = await asyncio.wait({task}, timeout=NOTE_ANSWER_SECONDS)
         if not done:  # the call goes on; what it comes to is audited and, when added, told in the card's thread
             await ack(

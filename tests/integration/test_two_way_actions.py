@@ -306,3 +306,37 @@ def test_a_responder_not_allowed_cannot_open_the_note_modal(tmp_path: Path, aler
         [text] = wait_for(stack.ephemerals_for, what="ephemeral")
         assert "Nothing was done" in text
         assert stack.slack.opened_views == []
+
+
+def test_add_note_over_socket_mode(tmp_path: Path, alert_api: FakeAlertApi, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with click_stack(
+        tmp_path, transport="socket", cloudforet_endpoint=alert_api.endpoint, cloudforet_app_key=APP_KEY
+    ) as stack:
+        ts, _ = stack.post_alert(ALERT_ID)
+        opened = _open_note_modal(stack, ts)
+        alert_api.fail("Note.create", grpc.StatusCode.NOT_FOUND)
+        submission = stack.slack.view_submission_payload(opened, {NOTE_INPUT_ACTION_ID: "Rebooted"})
+        stack.click(submission)
+        [ack] = [a for a in stack.slack.socket_acks if a.get("payload")]
+        assert ack["payload"]["response_action"] == "errors"
+        assert "may have been deleted" in ack["payload"]["errors"][NOTE_BLOCK_ID]
+        stack.click(stack.slack.view_submission_payload(opened, {NOTE_INPUT_ACTION_ID: "Rebooted"}))
+        assert alert_api.notes(ALERT_ID) == ["Rebooted\n— alice (Slack U0CLICKER) from Slack"]
+        wait_for(lambda: [r for r in _replies(stack, ts) if "Note added by alice" in r], what="thread line")
+    assert APP_KEY not in caplog.text
+
+
+def test_a_slow_cloudforet_still_gets_the_submission_answered_in_time(
+    two_way: ClickStack, alert_api: FakeAlertApi
+) -> None:
+    ts, _ = two_way.post_alert(ALERT_ID)
+    opened = _open_note_modal(two_way, ts)
+    alert_api.delay = 3.5  # past Slack's 3 s for the answer, within the plugin's 5 s for Cloudforet
+    started = time.monotonic()
+    answer = _submit(two_way, opened, "Slow but sure")
+    assert time.monotonic() - started < 3.0
+    assert answer is not None and "slow to answer" in answer["errors"][NOTE_BLOCK_ID]
+    # the call went on: the note lands, and the thread says so
+    wait_for(lambda: alert_api.notes(ALERT_ID), what="note")
+    wait_for(lambda: [r for r in _replies(two_way, ts) if "Slow but sure" in r], what="thread line")
