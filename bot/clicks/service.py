@@ -20,7 +20,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePath
@@ -436,7 +436,7 @@ class ClickService:
             return note_errors("This form was not issued by this plugin (or was altered): nothing was done.")
         alert_id, domain_id = str(opened.get("i", "")), str(opened.get("d", ""))
         channel_id, ts = str(opened.get("c", "")), str(opened.get("m", ""))
-        click = Click(**{**click.__dict__, "channel_id": channel_id, "message_ts": ts})
+        click = replace(click, channel_id=channel_id, message_ts=ts)
         refusal = await self._responders.refusal(click.user_id, channel_id)
         if refusal is not None:
             await self._audit(click, alert_id, ClickOutcome.REFUSED, "clicker not in BOT_ALLOWED_RESPONDERS")

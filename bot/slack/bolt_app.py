@@ -1,4 +1,5 @@
-"""The Bolt app: routes button clicks to the click service, acknowledging each at once.
+"""The Bolt app: routes button clicks to the click service, acknowledging each at once; and the Add note modal's
+submission, answered within Slack's 3 s with what came of it (closed, or an error under the note's input).
 
 Bolt acknowledges as soon as ``ack()`` is called (``process_before_response=False``) and lets the listener run
 on, so Slack gets its answer well inside 3 s whatever the callback does. The same app serves HTTP and Socket Mode.
@@ -6,10 +7,11 @@ on, so Slack gets its answer well inside 3 s whatever the callback does. The sam
 Bolt trusts the shape of what it is given: a string where Slack sends an object makes it raise while building
 its request, and a listener that raises can make it wait out its 3-second ack timeout and answer 404. So only a
 ``block_actions`` payload that :func:`block_actions` has checked field by field reaches it, rebuilt from the
-fields checked (anything else Slack adds later is left out, not refused); the listener itself never lets an
-exception escape, and a click on a button no listener knows is acknowledged here rather than left to Bolt's
-unhandled-request path. A malformed payload is logged by what is wrong with it (field names and types), never by
-its content. :func:`read_click` reads the click (``bot.core.clicks.Click``) that the click service is handed.
+fields checked (anything else Slack adds later is left out, not refused), and likewise a ``view_submission``
+(:func:`view_submission`); the listeners themselves never let an exception escape, and a click on a button no
+listener knows is acknowledged here rather than left to Bolt's unhandled-request path. A malformed payload is
+logged by what is wrong with it (field names and types), never by its content. :func:`read_click` reads the click
+(``bot.core.clicks.Click``) that the click service is handed.
 """
 
 from __future__ import annotations

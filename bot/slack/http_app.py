@@ -3,9 +3,9 @@
 Slack's v0 signature (HMAC-SHA256 over ``v0:{timestamp}:{body}``, 5-minute window) is checked before anything is
 parsed, on the bytes as received; headers that cannot be a Slack signature (a timestamp that is not a few ASCII
 digits, a signature that is not ``v0=`` and 64 hex digits) are refused like a wrong one: 401. A signed body that
-is not what Slack sends gets 400 before Bolt sees it: only ``payload=`` forms holding a ``block_actions`` payload
-of Slack's shape reach Bolt (see :func:`bot.slack.bolt_app.block_actions`), plus Slack's ``ssl_check`` and
-``url_verification``, answered here. Nothing is logged with its body.
+is not what Slack sends gets 400 before Bolt sees it: only ``payload=`` forms holding a ``block_actions`` or
+``view_submission`` payload of Slack's shape reach Bolt (see :func:`bot.slack.bolt_app.interaction`), plus Slack's
+``ssl_check`` and ``url_verification``, answered here. Nothing is logged with its body.
 """
 
 from __future__ import annotations
