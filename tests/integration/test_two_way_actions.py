@@ -19,9 +19,14 @@ from bot.cloudforet.apis import CloudforetApi
 from bot.core.cards import NOTE_ACTION_ID, RESOLVE_ACTION_ID, iter_buttons
 from bot.core.notes import NOTE_BLOCK_ID, NOTE_CALLBACK_ID, NOTE_INPUT_ACTION_ID
 from tests.fakes.cloudforet_alerts import FakeAlertApi
-from tests.interactivity_support import ClickStack, click_stack, wait_for
-from tests.samples import ALERT_ID, TOKEN, resolved_message
-from tests.support import CHANNEL_ID, BackgroundLoop
+from tests.fakes.cloudforet_callbacks import FakeCloudforet
+from tests.fakes.slack import FakeSlack
+from tests.integration.test_replicas import RoundRobin, replicas
+from tests.interactivity_support import SIGNING_SECRET, ClickStack, click_stack, wait_for
+from tests.process import ServerProcess
+from tests.redis_server import RedisServer
+from tests.samples import ALERT_ID, TOKEN, alerting_message, resolved_message
+from tests.support import CHANNEL_ID, BackgroundLoop, populate
 
 APP_KEY = "app-secret-4f9c2d1e8b7a6350"
 DOMAIN = "domain-1"  # the domain the fake callbacks put in their (2.x) URLs
@@ -167,8 +172,13 @@ def test_a_failed_resolve_keeps_the_buttons_and_tells_the_clicker(
     assert APP_KEY not in caplog.text
 
 
-def test_an_expired_acknowledge_link_acknowledges_through_the_api(tmp_path: Path, alert_api: FakeAlertApi) -> None:
-    with _stack(tmp_path, alert_api) as stack:
+@pytest.mark.parametrize("transport", ["http", "socket"])
+def test_an_expired_acknowledge_link_acknowledges_through_the_api(
+    tmp_path: Path, alert_api: FakeAlertApi, transport: str
+) -> None:
+    with click_stack(
+        tmp_path, transport=transport, cloudforet_endpoint=alert_api.endpoint, cloudforet_app_key=APP_KEY
+    ) as stack:
         ts, url = stack.post_alert(ALERT_ID)
         stack.cloudforet.expire(url)
         stack.click(stack.payload(ts))
@@ -340,3 +350,47 @@ def test_a_slow_cloudforet_still_gets_the_submission_answered_in_time(
     # the call went on: the note lands, and the thread says so
     wait_for(lambda: alert_api.notes(ALERT_ID), what="note")
     wait_for(lambda: [r for r in _replies(two_way, ts) if "Slow but sure" in r], what="thread line")
+
+
+@pytest.mark.storm
+def test_concurrent_resolve_clicks_over_three_replicas_on_redis_make_one_update(
+    tmp_path: Path, alert_api: FakeAlertApi, own_redis: RedisServer, background: BackgroundLoop
+) -> None:
+    """The exactly-once claim holds across replicas: 20 Resolve clicks at once, spread over three `serve` processes
+    on one Redis, make one Alert.update and one note."""
+    alert_api.delay = 0.3  # the first call is still in flight when the others arrive
+    callbacks = FakeCloudforet()
+    background.run(callbacks.start())
+    slack = FakeSlack()
+    populate(slack)
+    background.run(slack.start())
+    try:
+        url = callbacks.issue_key(ALERT_ID)
+        endpoint = alert_api.endpoint
+        with replicas(
+            3, tmp_path, slack, own_redis, BOT_CLOUDFORET_ENDPOINT=endpoint, BOT_CLOUDFORET_APP_KEY=APP_KEY
+        ) as servers:
+            cloudforet = RoundRobin(servers)
+            cloudforet.dispatch(alerting_message(callback_url=url))
+            cloudforet.close()
+            [card] = slack.messages[CHANNEL_ID]
+
+            async def click(server: ServerProcess, n: int) -> int:
+                events = f"http://127.0.0.1:{server.http_port}/slack/events"
+                payload = slack.block_actions_payload(
+                    CHANNEL_ID, card.ts, RESOLVE_ACTION_ID, user_id=f"U{n:04d}", user_name=f"u{n}"
+                )
+                return (await slack.click(events, SIGNING_SECRET, payload)).status
+
+            async def all_at_once() -> list[int]:
+                return list(await asyncio.gather(*(click(servers[n % 3], n) for n in range(20))))
+
+            assert background.run(all_at_once()) == [200] * 20
+            wait_for(lambda: "*Resolved* by" in str(card.attachments), what="the card resolved")
+            time.sleep(1.0)
+        assert len(_updates(alert_api)) == 1
+        assert len(alert_api.notes(ALERT_ID)) == 1
+        assert callbacks.requests == []
+    finally:
+        background.run(slack.stop())
+        background.run(callbacks.stop())
