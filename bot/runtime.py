@@ -115,7 +115,12 @@ class Runtime:
         self.directory = SlackDirectory(self.delivery_sender)
         self.alerts = alerts_api(settings)  # two-way actions (issue 19): None unless both settings are set
         self.cards = CardKeeper(
-            self.store, self.keys, self.tokens, directory=self.directory, two_way=self.alerts is not None
+            self.store,
+            self.keys,
+            self.tokens,
+            directory=self.directory,
+            two_way=self.alerts is not None,
+            default_domain=settings.cloudforet_domain_id,
         )
         self.outbox = Outbox(
             self.store,
@@ -148,6 +153,7 @@ class Runtime:
             claim_timeout=max(settings.callback_timeout, ALERT_ACTION_SECONDS if self.alerts else 0.0)
             + CLAIM_MARGIN_SECONDS,
             alerts=self.alerts,
+            default_domain=settings.cloudforet_domain_id,
             modals=ModalOpener(self.delivery_sender, self.tokens.token_for_channel),
         )
         self.responses = ResponseUrls(settings.slack_api_url)  # a click's response_url: Slack's only

@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         description="the client secret of a Cloudforet App whose role may update alerts and create notes, sent as "
         "the gRPC metadata token; used for every domain BOT_CLOUDFORET_APP_KEYS does not name",
     )
+    cloudforet_domain_id: str = Field(
+        "",
+        alias="BOT_CLOUDFORET_DOMAIN_ID",
+        description="the Cloudforet domain of BOT_CLOUDFORET_APP_KEY's App (domain-…): 1.x's alert API needs it in "
+        "every request and 1.x notifications do not name their domain; 2.x needs none",
+    )
     cloudforet_app_keys: SecretStr | None = Field(
         None,
         alias="BOT_CLOUDFORET_APP_KEYS",

@@ -172,6 +172,7 @@ class ClickService:
         cards: CardBook | None = None,
         people: People | None = None,
         alerts: AlertActions | None = None,
+        default_domain: str = "",
         modals: Modals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -186,6 +187,7 @@ class ClickService:
         self._responders = responders
         self._claim_timeout = claim_timeout
         self._alerts = alerts  # Cloudforet's alert API, when two-way actions are set up (issue 19)
+        self._default_domain = default_domain  # 1.x: the App's domain (notifications and their URLs name none)
         self._modals = modals  # opens the Add note modal
 
     async def _audit(self, click: Click, target: str, outcome: ClickOutcome, detail: str = "") -> None:
@@ -467,7 +469,7 @@ class ClickService:
         """The callback link expired: acknowledge through Cloudforet's alert API instead, when the URL names the
         alert and its domain; the answer as a callback's (DONE, or EXPIRED with what the API said)."""
         assert self._alerts is not None
-        alert_id, domain_id = alert_id_from_url(url), domain_from_url(url)
+        alert_id, domain_id = alert_id_from_url(url), domain_from_url(url) or self._default_domain
         if not alert_id or not domain_id:
             return expired
         acked = await self._alerts.acknowledge(alert_id, domain_id)

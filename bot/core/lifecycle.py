@@ -68,13 +68,17 @@ class AlertRef:
     domain_id: str
 
 
-def alert_ref(message: Message) -> AlertRef | None:
-    """The alert a message is about, when both its id (a callback URL or the link) and its domain (the request's
-    ``domain_id``, else a 2.x callback URL's path) are known; None otherwise (a 1.x request names no domain, and its
-    callback URLs none either: no two-way action can be offered)."""
+def alert_ref(message: Message, default_domain: str = "") -> AlertRef | None:
+    """The alert a message is about, when both its id (a callback URL or the link) and its domain are known: the
+    request's ``domain_id``, else a 2.x callback URL's path, else ``default_domain`` (``BOT_CLOUDFORET_DOMAIN_ID``: a
+    1.x request names no domain, and its callback URLs none either). None otherwise: no two-way action is offered."""
     urls = [c.url.strip() for c in message.callbacks] + [message.link.strip()]
     alert_id = next((found for url in urls if url and (found := alert_id_from_url(url))), None)
-    domain = message.domain_id.strip() or next((found for url in urls if url and (found := domain_from_url(url))), None)
+    domain = (
+        message.domain_id.strip()
+        or next((found for url in urls if url and (found := domain_from_url(url))), None)
+        or default_domain.strip()
+    )
     return AlertRef(alert_id, domain) if alert_id and domain else None
 
 

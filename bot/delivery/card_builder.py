@@ -29,9 +29,9 @@ def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
 RESOLVE = "resolve"
 
 
-def resolve_value(message: Message, keys: ButtonKeys) -> str | None:
+def resolve_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
     """The sealed value of the card's Resolve button; None when the message names no alert with its domain."""
-    ref = alert_ref(message)
+    ref = alert_ref(message, default_domain)
     if ref is None:
         return None
     return seal({"a": RESOLVE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
@@ -41,9 +41,9 @@ def resolve_value(message: Message, keys: ButtonKeys) -> str | None:
 NOTE = "note"
 
 
-def note_value(message: Message, keys: ButtonKeys) -> str | None:
+def note_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
     """The sealed value of the card's Add note button; None when the message names no alert with its domain."""
-    ref = alert_ref(message)
+    ref = alert_ref(message, default_domain)
     if ref is None:
         return None
     return seal({"a": NOTE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
@@ -57,6 +57,7 @@ def build_card(
     mentions: CardMentions = NO_MENTIONS,
     *,
     two_way: bool = False,
+    default_domain: str = "",
 ) -> Card:
     """``two_way``: Cloudforet's alert API is set up (an endpoint and an App key), so the card offers Resolve and
     Add note."""
@@ -67,6 +68,6 @@ def build_card(
         state=state,
         mention_line=mentions.line,
         tag_values=mentions.tag_values,
-        resolve_value=resolve_value(message, keys) if two_way else None,
-        note_value=note_value(message, keys) if two_way else None,
+        resolve_value=resolve_value(message, keys, default_domain) if two_way else None,
+        note_value=note_value(message, keys, default_domain) if two_way else None,
     )

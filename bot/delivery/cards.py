@@ -145,9 +145,12 @@ class CardKeeper:
         *,
         directory: Directory | None = None,
         two_way: bool = False,
+        default_domain: str = "",
     ) -> None:
-        """``two_way``: Cloudforet's alert API is set up, so alert cards offer Resolve (issue 19)."""
+        """``two_way``: Cloudforet's alert API is set up, so alert cards offer Resolve (issue 19); ``default_domain``:
+        the domain of alerts whose notification names none (1.x, ``BOT_CLOUDFORET_DOMAIN_ID``)."""
         self._two_way = two_way
+        self._default_domain = default_domain
         self._mentions = MentionResolver(directory)  # mentions: who a card notifies (bot.mentions)
         self._store = store
         self._keys = keys
@@ -241,7 +244,15 @@ class CardKeeper:
         logger.debug("item %d: %s (card %s)", item.id, transition.action.value, record.ts if record else "none")
         mentions = await self._mentions.for_card(token, item.body.get("mentions"), message, kind, transition)
         if record is None or transition.action is CardAction.POST:
-            card = build_card(message, kind, self._keys, transition.state, mentions, two_way=self._two_way)
+            card = build_card(
+                message,
+                kind,
+                self._keys,
+                transition.state,
+                mentions,
+                two_way=self._two_way,
+                default_domain=self._default_domain,
+            )
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await courier.post(target, card.payload())
@@ -258,7 +269,15 @@ class CardKeeper:
             await courier.finish()
             return
 
-        card = build_card(message, kind, self._keys, transition.state, mentions, two_way=self._two_way)
+        card = build_card(
+            message,
+            kind,
+            self._keys,
+            transition.state,
+            mentions,
+            two_way=self._two_way,
+            default_domain=self._default_domain,
+        )
         try:
             await courier.update(record.channel_id, record.ts, card.payload())
         except BotError as exc:

@@ -394,3 +394,25 @@ def test_concurrent_resolve_clicks_over_three_replicas_on_redis_make_one_update(
     finally:
         background.run(slack.stop())
         background.run(callbacks.stop())
+
+
+def test_a_1x_notification_names_no_domain_so_the_apps_domain_setting_supplies_it(
+    tmp_path: Path, alert_api: FakeAlertApi
+) -> None:
+    """1.x callback URLs (``…/monitoring/v1/alert/{id}/{key}/STATE``) and requests name no domain, which 1.x's alert
+    API needs: without BOT_CLOUDFORET_DOMAIN_ID the card offers no Resolve; with it, Resolve works."""
+    with _stack(tmp_path / "without", alert_api) as stack:
+        ts, _ = stack.post_alert(ALERT_ID, callback_url=stack.cloudforet.issue_v1_url(ALERT_ID))
+        assert _action_ids(stack, ts) == ["open_link", "callback_0"]
+    with click_stack(
+        tmp_path / "with",
+        cloudforet_endpoint=alert_api.endpoint,
+        cloudforet_app_key=APP_KEY,
+        cloudforet_domain_id=DOMAIN,
+    ) as stack:
+        ts, _ = stack.post_alert(ALERT_ID, callback_url=stack.cloudforet.issue_v1_url(ALERT_ID))
+        assert RESOLVE_ACTION_ID in _action_ids(stack, ts)
+        stack.click(stack.payload(ts, RESOLVE_ACTION_ID))
+        wait_for(lambda: "*Resolved* by <@U0CLICKER>" in stack.card_text(ts), what="resolved card")
+    [update] = _updates(alert_api)
+    assert update.fields["domain_id"] == DOMAIN and alert_api.state(ALERT_ID) == "RESOLVED"

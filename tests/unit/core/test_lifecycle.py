@@ -10,10 +10,12 @@ from bot.core.cards import CardState, CardStatus
 from bot.core.compact import compact_message
 from bot.core.lifecycle import (
     AlertPhase,
+    AlertRef,
     CardAction,
     acknowledged_line,
     alert_key,
     alert_keys,
+    alert_ref,
     next_transition,
     phase_of,
 )
@@ -104,3 +106,15 @@ def test_transitions() -> None:
 def test_acknowledged_line_never_mentions() -> None:
     line = acknowledged_line("<@U123> <!channel>", NOW)
     assert "<@" not in line and "<!channel>" not in line and "Acknowledged by" in line
+
+
+def test_an_alerts_domain_comes_from_the_request_else_its_url_else_the_apps_setting() -> None:
+    v1_url = "https://hook.example.test/monitoring/v1/alert/alert-9/k3y/ACKNOWLEDGED"  # 1.x: no domain in the path
+    v2_url = "https://hook.example.test/monitoring/v1/domain/domain-url/alert/alert-9/k3y/ACKNOWLEDGED"
+    v1 = Message.from_struct({"title": "x", "callbacks": [{"url": v1_url, "label": "Acknowledge"}]})
+    assert alert_ref(v1) is None  # no domain known: no two-way action
+    assert alert_ref(v1, "domain-app") == AlertRef("alert-9", "domain-app")
+    v2 = Message.from_struct({"title": "x", "callbacks": [{"url": v2_url, "label": "Acknowledge"}]})
+    assert alert_ref(v2, "domain-app") == AlertRef("alert-9", "domain-url")
+    named = Message.from_struct({"title": "x", "domain_id": "domain-req", "callbacks": [{"url": v2_url, "label": "A"}]})
+    assert alert_ref(named, "domain-app") == AlertRef("alert-9", "domain-req")
