@@ -29,24 +29,25 @@ def callback_values(message: Message, keys: ButtonKeys) -> list[str | None]:
 RESOLVE = "resolve"
 
 
-def resolve_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
-    """The sealed value of the card's Resolve button; None when the message names no alert with its domain."""
-    ref = alert_ref(message, default_domain)
-    if ref is None:
-        return None
-    return seal({"a": RESOLVE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
-
-
 # What a sealed Add note button holds: the same, with its own action.
 NOTE = "note"
 
 
-def note_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
-    """The sealed value of the card's Add note button; None when the message names no alert with its domain."""
+def _alert_action_value(action: str, message: Message, keys: ButtonKeys, default_domain: str) -> str | None:
     ref = alert_ref(message, default_domain)
     if ref is None:
         return None
-    return seal({"a": NOTE, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
+    return seal({"a": action, "i": ref.alert_id, "d": ref.domain_id, "t": str(int(time.time()))}, keys.sealing_key)
+
+
+def resolve_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
+    """The sealed value of the card's Resolve button; None when the message names no alert with its domain."""
+    return _alert_action_value(RESOLVE, message, keys, default_domain)
+
+
+def note_value(message: Message, keys: ButtonKeys, default_domain: str = "") -> str | None:
+    """The sealed value of the card's Add note button; None when the message names no alert with its domain."""
+    return _alert_action_value(NOTE, message, keys, default_domain)
 
 
 def build_card(

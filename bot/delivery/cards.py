@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from bot import metrics
 from bot.button_keys import ButtonKeys
-from bot.core.cards import CardState, CardStatus
+from bot.core.cards import Card, CardState, CardStatus
 from bot.core.compact import compact_message
 from bot.core.errors import BotError, ErrorCode
 from bot.core.lifecycle import (
@@ -32,6 +32,7 @@ from bot.core.lifecycle import (
     phase_of,
     resolved_line,
 )
+from bot.core.mentions import CardMentions
 from bot.core.models import DispatchRequest, Message, NotificationType
 from bot.core.sealed import SealError, fingerprint
 from bot.delivery.card_builder import build_card
@@ -231,6 +232,12 @@ class CardKeeper:
         message, kind = parsed or (Message.from_struct(body.message), NotificationType.parse(body.notification_type))
         await self._show(item, token, body.target, message, kind, courier)
 
+    def _card(self, message: Message, kind: NotificationType, state: CardState, mentions: CardMentions) -> Card:
+        """The alert's card as this deployment renders it (with Resolve and Add note when two-way actions are on)."""
+        return build_card(
+            message, kind, self._keys, state, mentions, two_way=self._two_way, default_domain=self._default_domain
+        )
+
     async def _show(
         self, item: OutboxItem, token: str, target: str, message: Message, kind: NotificationType, courier: Courier
     ) -> None:
@@ -244,15 +251,7 @@ class CardKeeper:
         logger.debug("item %d: %s (card %s)", item.id, transition.action.value, record.ts if record else "none")
         mentions = await self._mentions.for_card(token, item.body.get("mentions"), message, kind, transition)
         if record is None or transition.action is CardAction.POST:
-            card = build_card(
-                message,
-                kind,
-                self._keys,
-                transition.state,
-                mentions,
-                two_way=self._two_way,
-                default_domain=self._default_domain,
-            )
+            card = self._card(message, kind, transition.state, mentions)
             if card.truncated:
                 logger.info("card shortened to fit Slack: %s", "; ".join(card.truncated))
             posted = await courier.post(target, card.payload())
@@ -269,15 +268,7 @@ class CardKeeper:
             await courier.finish()
             return
 
-        card = build_card(
-            message,
-            kind,
-            self._keys,
-            transition.state,
-            mentions,
-            two_way=self._two_way,
-            default_domain=self._default_domain,
-        )
+        card = self._card(message, kind, transition.state, mentions)
         try:
             await courier.update(record.channel_id, record.ts, card.payload())
         except BotError as exc:
