@@ -1,8 +1,9 @@
 """Storm benchmark: 300 alerts to one channel against the fake Slack's per-channel limit.
 
-Prints the total time to deliver them all as a ratio to the best time the limit allows (target <= 1.15), how many
-429s Slack had to give, and the plugin server's peak memory (VmHWM, target < 150 MB). ``rate`` defaults to Slack's
-real pace for chat.postMessage (1 per second per channel, burst 3), so a full run takes about five minutes.
+Prints the total time to deliver them all as a ratio to the best time the limit allows (target <= 1.05, issue 17),
+how many 429s Slack had to give, and the plugin server's peak memory (VmHWM, target < 150 MB). ``rate`` defaults to
+Slack's real pace for chat.postMessage (1 per second per channel, burst 3), so a full run takes about five minutes.
+``--replicas 3`` runs it over three plugin processes sharing a private ``redis-server``, called round-robin.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from bot.cloudforet._proto.spaceone.api.notification.plugin import notification_
 from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import wait_for
 from tests.process import server_process
+from tests.redis_server import RedisServer
 from tests.samples import TOKEN
 from tests.support import CHANNEL_ID, BackgroundLoop, dispatch_request, populate
 
 BURST = 3
+TARGET_RATIO = 1.05  # issue 17: at most 1.05x the time the limit allows, on one replica and on three
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -93,7 +96,7 @@ def run(alerts: int = 300, rate: float = 1.0, *, replicas: int = 1, store_url: s
     print(
         f"storm{f' over {replicas} replicas' if replicas > 1 else ''}: {alerts} alerts to one channel at {rate:g}/s: "
         f"{elapsed:.1f} s, {figures['ratio']:.3f}x the best "
-        f"the limit allows ({best:.1f} s; target <= 1.15); 429s from Slack: {slack.rate_limited}; "
+        f"the limit allows ({best:.1f} s; target <= {TARGET_RATIO:g}); 429s from Slack: {slack.rate_limited}; "
         f"slowest dispatch {slowest:.2f} s; server peak memory {memory:.0f} MB (target < 150 MB)"
     )
     return figures
@@ -103,5 +106,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=300)
     parser.add_argument("--rate", type=float, default=1.0, help="per-channel posts per second (Slack: 1)")
+    parser.add_argument("--replicas", type=int, default=1, help="plugin processes; several share a private Redis")
     options = parser.parse_args()
-    run(options.alerts, options.rate)
+    if options.replicas > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            redis_server = RedisServer(Path(tmp) / "redis").start()
+            try:
+                run(options.alerts, options.rate, replicas=options.replicas, store_url=redis_server.url)
+            finally:
+                redis_server.stop()
+    else:
+        run(options.alerts, options.rate)
