@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from bot.core.models import is_channel_id
 from bot.pacing import WHOLE_TOKEN
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
     MAX_FAILED_BYTES,
@@ -89,7 +89,9 @@ class MemoryStore:
         self._clock = clock
         self._claims: dict[str, _Claim] = {}
         self._audit: list[AuditRecord] = []  # newest first
-        self._app_tokens: OrderedDict[str, str] = OrderedDict()
+        # token id -> (added at, order added, sealed token): listed by when added, as the other backends list them
+        self._app_tokens: dict[str, tuple[float, int, str]] = {}
+        self._app_token_seq = itertools.count()
         self._ids = itertools.count(1)
         self._items: dict[int, _Item] = {}
         self._seen: dict[str, tuple[int, float]] = {}  # digest -> (item id, until)
@@ -140,11 +142,11 @@ class MemoryStore:
     async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         if token_id in self._app_tokens:
             return False
-        self._app_tokens[token_id] = sealed_token
+        self._app_tokens[token_id] = (now, next(self._app_token_seq), sealed_token)
         return True
 
     async def app_tokens(self) -> list[str]:
-        return list(self._app_tokens.values())
+        return [token for _, _, token in sorted(self._app_tokens.values())]
 
     async def forget_app_token(self, token_id: str) -> bool:
         return self._app_tokens.pop(token_id, None) is not None
@@ -243,7 +245,8 @@ class MemoryStore:
             stored = failed_body(json.dumps(kept.item.body, ensure_ascii=False), MAX_FAILED_ITEM_BYTES)
             kept.item.body, kept.size = json.loads(stored), len(stored)
         kept.state, kept.error, kept.finished_at = ItemState.FAILED, error, now
-        self._fit_failed(MAX_FAILED_BYTES)
+        if sum(k.size for k in self._failed()) > MAX_FAILED_BYTES:  # over: well under it, as the other backends do
+            self._fit_failed(int(MAX_FAILED_BYTES * FAILED_BYTES_KEPT_AFTER_DROP))
 
     def _failed(self) -> list[_Item]:
         return [kept for _, kept in sorted(self._items.items()) if kept.state is ItemState.FAILED]
@@ -460,8 +463,10 @@ class MemoryStore:
         for kept in failed[: max(0, len(failed) - MAX_FAILED_ITEMS)]:
             del self._items[kept.item.id]
             removed += 1
+        removed += self._fit_failed(MAX_FAILED_BYTES)  # the cap may have been lowered since they failed
         before = len(self._audit)
         self._audit = [record for record in self._audit if record.at >= now - AUDIT_RETENTION_SECONDS]
+        del self._audit[MAX_AUDIT_RECORDS:]  # likewise
         return removed + before - len(self._audit)
 
     async def close(self) -> None:

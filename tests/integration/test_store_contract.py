@@ -26,6 +26,7 @@ from bot.core.lifecycle import alert_keys
 from bot.core.models import Message
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_FAILED_BYTES,
     MAX_FAILED_ITEM_BYTES,
@@ -48,6 +49,7 @@ from bot.store import (
     open_store,
     strongest_card,
 )
+from bot.store import memory as memory_store
 from bot.store import redis as redis_store
 from bot.store import sqlite as sqlite_store
 from bot.store.memory import MemoryStore
@@ -60,22 +62,33 @@ NOW = 1_000_000_000.0
 class Backend:
     """One store, and a way to open more clients of it (another replica's view of the same data).
 
-    The store's own clock: the embedded store's is the test's (``clock``, moved by ``advance``); Redis' is its own,
-    so ``advance`` waits for real there."""
+    ``sqlite``: the embedded store, the first client its directory's owner; ``redis``: a real server, each client a
+    connection under this test's prefix; ``memory``: the in-memory reference, shared (as replicas on one Redis), its
+    clients all the one ``MemoryStore`` (its data lives in that object: a process's replicas share it by sharing it).
+
+    The store's own clock: the embedded and in-memory stores' is the test's (``clock``, moved by ``advance``); Redis'
+    is its own, so ``advance`` waits for real there."""
 
     def __init__(self, name: str, tmp_path: Path, redis_server: RedisServer | None) -> None:
         self.name = name
         self.tmp_path = tmp_path
         self.redis_server = redis_server
         self.prefix = f"test-{uuid.uuid4().hex[:12]}"
-        self.module: ModuleType = redis_store if redis_server is not None else sqlite_store
+        # where the store's caps live (a test lowers one with monkeypatch)
+        self.module: ModuleType = {"redis": redis_store, "sqlite": sqlite_store, "memory": memory_store}[name]
         self.clock = NOW
         self._opened: list[Store] = []
+        self._memory: MemoryStore | None = None
 
     async def open(self) -> Store:
         store: Store
-        if self.redis_server is not None:
+        if self.name == "redis":
+            assert self.redis_server is not None
             store = await RedisStore.connect(self.redis_server.url, prefix=self.prefix)
+        elif self.name == "memory":
+            if self._memory is None:
+                self._memory = MemoryStore(shared=True, clock=lambda: self.clock)
+            return self._memory
         else:  # the first opens as the owner (the data-directory lock), the others beside it
             store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened, clock=lambda: self.clock)
         self._opened.append(store)
@@ -83,7 +96,8 @@ class Backend:
 
     async def failed_sizes(self, store: Store) -> dict[int, tuple[int, int]]:
         """What each failed item costs, measured beside the store: (bytes of its body as stored, bytes of the whole
-        item: Redis' MEMORY USAGE of its hash, or the embedded row's columns)."""
+        item: Redis' MEMORY USAGE of its hash, the embedded row's columns, or the in-memory record's fields as the
+        embedded row would hold them)."""
         if isinstance(store, RedisStore):
             raw = store._redis
             ids = [int(i) for i in redis_store._texts(await raw.zrange(f"{store.prefix}:outbox:failed", 0, -1))]
@@ -94,6 +108,14 @@ class Backend:
                 if usage is not None:  # None: the item is gone (its id is forgotten when pruning)
                     sizes[item_id] = (int(await raw.hstrlen(key, "body")), int(usage))
             return sizes
+        if isinstance(store, MemoryStore):  # its records themselves, not the sizes it counted for them
+            measured = {}
+            for item_id, kept in store._items.items():
+                if kept.state is ItemState.FAILED:
+                    body = len(json.dumps(kept.item.body, ensure_ascii=False, separators=(",", ":")).encode())
+                    other = sum(len(text.encode()) for text in (kept.item.lane, kept.item.token, kept.error))
+                    measured[item_id] = (body, body + other + 64)
+            return measured
         assert isinstance(store, SqliteStore)
         with contextlib.closing(sqlite3.connect(store.path)) as db:
             rows = db.execute(
@@ -104,26 +126,45 @@ class Backend:
 
     def now(self) -> float:
         """The store's time now."""
-        return time.time() if self.redis_server is not None else self.clock
+        return time.time() if self.name == "redis" else self.clock
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` pass by the store's clock."""
-        if self.redis_server is not None:
+        if self.name == "redis":
             await asyncio.sleep(seconds)
         else:
             self.clock += seconds
 
+    async def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` pass for whatever times a repeat window (``seen_recently``): Redis' clock, the embedded
+        store's process (its ``RepeatFilter`` reads the monotonic clock, not the store's), the in-memory store's
+        clock."""
+        if self.name == "memory":
+            self.clock += seconds
+        else:
+            await asyncio.sleep(seconds)
+
     async def close(self) -> None:
         for store in reversed(self._opened):
             await store.close()
+        if self._memory is not None:
+            await self._memory.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+BACKENDS = ["sqlite", "redis", "memory"]
+
+
+async def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     server = request.getfixturevalue("redis_server") if request.param == "redis" else None
     opened = Backend(request.param, tmp_path, server)
     yield opened
     await opened.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async for opened in _backend(request, tmp_path):
+        yield opened
 
 
 @pytest.fixture
@@ -209,6 +250,9 @@ async def test_audit_is_newest_first_and_bounded_by_cap_and_age(
     await store.add_audit(_audit("5"))  # the cap holds once pruned (Redis trims as it adds)
     await store.prune(NOW)
     assert [a.message_ts for a in await store.audit()] == ["5", "4", "3"]
+    monkeypatch.setattr(backend.module, "MAX_AUDIT_RECORDS", 2)  # lowered since they were added: pruning applies it
+    assert await store.prune(NOW) == 1
+    assert [a.message_ts for a in await store.audit()] == ["5", "4"]
 
 
 async def test_app_tokens_are_kept_oldest_first_and_forgotten(backend: Backend, store: Store) -> None:
@@ -438,14 +482,17 @@ async def test_failed_items_keep_at_most_the_byte_cap_oldest_dropped_first(
     """Counted as each item fails (not only when pruning): 15 failed items of ~100 kB under a 1 MB cap."""
     cap = 1_000_000
     monkeypatch.setattr(backend.module, "MAX_FAILED_BYTES", cap)
-    ids = []
+    ids: list[int] = []
+    sizes: dict[int, tuple[int, int]] = {}
     for n in range(15):
         body = {"target": "#gone", "message": {"title": f"[Alerting] {n}", "description": "x" * 100_000}}
         item = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="t", now=n)
         await store.failed(item, error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW + n)
         ids.append(item)
-        sizes = await backend.failed_sizes(store)
+        before, sizes = sizes, await backend.failed_sizes(store)
         assert sum(body for body, _ in sizes.values()) <= cap
+        if len(sizes) <= len(before):  # some went: as far as 7/8 of the cap, so the next failure drops nothing
+            assert sum(body for body, _ in sizes.values()) <= cap * FAILED_BYTES_KEPT_AFTER_DROP
         assert sum(whole for _, whole in sizes.values()) <= cap * ALLOCATOR_SLACK
         assert sorted(sizes) == ids[-len(sizes) :]  # the newest kept, the oldest dropped first
     assert len(sizes) >= 7  # dropped only as far as needed (to 7/8 of the cap)
@@ -618,19 +665,19 @@ async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> No
 WINDOW = 0.6  # seconds; the sleeps below leave a quarter second either side
 
 
-async def test_repeats_are_seen_within_a_window_that_each_sighting_restarts(store: Store) -> None:
+async def test_repeats_are_seen_within_a_window_that_each_sighting_restarts(backend: Backend, store: Store) -> None:
     assert not await store.seen_recently("d1", WINDOW)
     assert await store.seen_recently("d1", WINDOW)
     assert not await store.seen_recently("d2", WINDOW)  # another dispatch is its own
-    await asyncio.sleep(0.35)
+    await backend.elapse(0.35)
     assert await store.seen_recently("d1", WINDOW)
-    await asyncio.sleep(0.35)  # 0.7 s after the first, 0.35 s after the last sighting: still a repeat
+    await backend.elapse(0.35)  # 0.7 s after the first, 0.35 s after the last sighting: still a repeat
     assert await store.seen_recently("d1", WINDOW)
     await store.forget_seen("d1")
     await store.forget_seen("never-seen")
     assert not await store.seen_recently("d1", WINDOW)  # forgotten: through again at once
     assert not await store.seen_recently("d3", 0.15)
-    await asyncio.sleep(0.4)  # the window passed with no sighting: not a repeat
+    await backend.elapse(0.4)  # the window passed with no sighting: not a repeat
     assert not await store.seen_recently("d3", 0.15)
 
 
