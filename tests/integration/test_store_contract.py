@@ -1,8 +1,11 @@
-"""The store contract, run against both backends (in tests/integration: the Redis runs need a server): the embedded
-SQLite store and Redis (a real ``redis-server``, the session's ``redis_server``, each test under its own key prefix).
-What one backend does, the other does too:
-claims, the audit trail, app tokens, the outbox and its lanes, cards found by any name of their alert, retention,
-repeat suppression, shared secrets; plus what only a shared store has (leases, key expiry, prefixes)."""
+"""The store contract, one test per behaviour run over every backend (in tests/integration: the Redis runs need a
+server): the in-memory store (the reference the unit suite runs on), the embedded SQLite store and Redis (a real
+``redis-server``, the session's ``redis_server``, each test under its own key prefix). What one backend does, the
+others do too: claims, the audit trail, app tokens, the outbox and its lanes, the operator's view of it, cards found by
+any name of their alert, retention, repeat suppression, leases held and given up, shared secrets, upkeep. Then what
+only a store of one process does (SQLite, memory unshared), what only a shared store does (Redis, memory shared: leases
+with one holder, sending marks, pacing budgets, events), and what only Redis has (key expiry, prefixes, its errors).
+"""
 
 from __future__ import annotations
 
@@ -124,6 +127,19 @@ class Backend:
             ).fetchall()
         return {int(item_id): (int(body), int(whole)) for item_id, body, whole in rows}
 
+    async def lease_holder(self, store: Store, name: str) -> str | None:
+        """Who holds the lease ``name`` (shared stores only: the embedded one has no holders)."""
+        assert isinstance(store, RedisStore | MemoryStore)
+        return await store.lease_holder(name)
+
+    async def lose_secret(self, store: Store, name: str) -> None:
+        """The store forgets the shared secret ``name`` (Redis restarted empty, FLUSHALL), not what it had before."""
+        if isinstance(store, RedisStore):
+            await store._redis.delete(store._key("secret", name))
+        else:
+            assert isinstance(store, MemoryStore)
+            del store._secrets[name]
+
     def now(self) -> float:
         """The store's time now."""
         return time.time() if self.name == "redis" else self.clock
@@ -165,6 +181,24 @@ async def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     async for opened in _backend(request, tmp_path):
         yield opened
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A store several processes use at once (``Store.shared``): Redis, or the in-memory reference made shared. What
+    only such a store does (leases with one holder, sending marks, pacing budgets and repeats told apart by the store,
+    events) is tested here; the embedded store belongs to one process and does none of it."""
+    async for opened in _backend(request, tmp_path):
+        yield opened
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def one_process(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store that belongs to one process (``shared`` false): the embedded store, or the in-memory reference as
+    the unit tests mostly use it."""
+    store: Store = SqliteStore(tmp_path, lock_wait=0) if request.param == "sqlite" else MemoryStore()
+    yield store
+    await store.close()
 
 
 @pytest.fixture
@@ -573,29 +607,7 @@ async def test_cards_belong_to_their_bot_and_channel_id(store: Store) -> None:
 
 
 # One step for two (a network store's round trips): the fencing check reads the alert's cards, the delivery saves the
-# card. Over every backend, the in-memory reference too (shared, as two replicas on one Redis).
-
-
-@pytest.fixture(params=["sqlite", "redis", "memory"])
-async def any_store(request: pytest.FixtureRequest, backend_for: Any) -> AsyncIterator[Store]:
-    yield await backend_for(request.param)
-
-
-@pytest.fixture
-async def backend_for(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    opened: list[Backend] = []
-
-    async def open_one(name: str) -> Store:
-        if name == "memory":
-            return MemoryStore(shared=True, clock=time.monotonic)
-        server = request.getfixturevalue("redis_server") if name == "redis" else None
-        backend = Backend(name, tmp_path, server)
-        opened.append(backend)
-        return await backend.open()
-
-    yield open_one
-    for backend in opened:
-        await backend.close()
+# card.
 
 
 async def _granted(store: Store, item: int, bot: str, target: str, keys: list[str]) -> CardRecord | None:
@@ -607,8 +619,7 @@ async def _granted(store: Store, item: int, bot: str, target: str, keys: list[st
     return chosen
 
 
-async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(any_store: Store) -> None:
-    store = any_store
+async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(store: Store) -> None:
     item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     assert await store.acquire_lease("lane:l", "A", 5)
     assert await _granted(store, item, "bot-a", "alerts", ["alert:alert-1"]) is None  # no channel name learnt yet
@@ -626,22 +637,20 @@ async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(any_sto
     assert plain.outcome is SendOutcome.GO and plain.cards == ()  # not asked: nothing read
 
 
-async def test_a_fenced_out_check_reads_no_card(backend_for: Any) -> None:
-    for name in ("redis", "memory"):  # shared stores: the embedded one belongs to one process, always GO
-        store = await backend_for(name)
-        item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-        await store.save_card(card_record(), ["alert:alert-1"])
-        query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
-        lost = await store.begin_send("l", "A", item, 5, cards=query)  # nobody took the lease
-        assert (lost.outcome, lost.cards) == (SendOutcome.LOST, ()), name
-        assert await store.acquire_lease("lane:l", "A", 5)
-        await store.delivered(item)
-        settled = await store.begin_send("l", "A", item, 5, cards=query)
-        assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ()), name
+async def test_a_fenced_out_check_reads_no_card(shared: Backend) -> None:
+    store = await shared.open()  # a shared store: the embedded one belongs to one process, always GO
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    await store.save_card(card_record(), ["alert:alert-1"])
+    query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
+    lost = await store.begin_send("l", "A", item, 5, cards=query)  # nobody took the lease
+    assert (lost.outcome, lost.cards) == (SendOutcome.LOST, ())
+    assert await store.acquire_lease("lane:l", "A", 5)
+    await store.delivered(item)
+    settled = await store.begin_send("l", "A", item, 5, cards=query)
+    assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ())
 
 
-async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> None:
-    store = any_store
+async def test_delivered_saves_the_card_in_the_same_step(store: Store) -> None:
     first, second = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) for _ in "ab"]
     assert await store.acquire_lease("lane:l", "A", 5)
     assert (await store.begin_send("l", "A", first, 5)).outcome is SendOutcome.GO  # the lane marked as sending it
@@ -695,40 +704,130 @@ async def test_a_fresh_store_answers_and_has_not_vanished(store: Store) -> None:
     assert await store.prune(time.time()) == 0
 
 
-async def test_an_embedded_store_owns_every_lease(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path, lock_wait=0)
+# A store of one process (the embedded one, and the in-memory reference unshared).
+
+
+async def test_a_store_of_one_process_owns_every_lease(one_process: Store) -> None:
+    """Its one process is the only one delivering (the embedded store's data-directory lock): every lease is its
+    own, every send may go, and it hears of nothing it did not do itself."""
+    store = one_process
     assert not store.shared
     assert await store.acquire_lease("lane:x", "me", 1) and await store.acquire_lease("lane:x", "other", 1)
     assert await store.renew_lease("lane:x", "other", 1)
-    await store.close()
+    assert await store.renew_leases(["lane:x", "lane:never-taken"], "third", 1) == [True, True]
+    item = await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert (await store.begin_send("x", "me", item, 1)).outcome is SendOutcome.GO
+    assert (await store.begin_send("x", "other", item, 1)).outcome is SendOutcome.GO  # no mark makes it busy
+    assert [event async for event in store.events()] == []  # ends at once: nothing to hear
+    # repeats are told apart in the process (seen_recently), not by the enqueue: a digest queues the item anyway
+    again = await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
+    assert (
+        again > 0
+        and (await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="d", window=5))
+        > again
+    )
 
 
-# Only a shared store (Redis).
+async def test_a_store_of_one_process_leaves_pacing_to_it(one_process: Store) -> None:
+    store = one_process
+    await store.pause_slot("update:bot", 30)
+    assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
-async def test_a_lease_has_one_holder_until_released_or_expired(redis_server: RedisServer) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+# Only a shared store (Redis, and the in-memory reference made shared).
+
+
+async def test_a_lease_has_one_holder_until_released_or_expired(shared: Backend) -> None:
+    a, b = [await shared.open() for _ in range(2)]
     assert a.shared
     results = await asyncio.gather(*(client.acquire_lease("lane:x", name, 5) for client, name in ((a, "A"), (b, "B"))))
     assert sorted(results) == [False, True]
     holder, other = (a, "A"), (b, "B")
     if not results[0]:
         holder, other = other, holder
-    assert await a.lease_holder("lane:x") == holder[1]
+    assert await shared.lease_holder(a, "lane:x") == holder[1]
     assert await holder[0].acquire_lease("lane:x", holder[1], 5)  # already ours: extended
     assert not await other[0].renew_lease("lane:x", other[1], 5)  # a non-holder cannot renew
     await other[0].release_lease("lane:x", other[1])  # nor release
-    assert await a.lease_holder("lane:x") == holder[1]
+    assert await shared.lease_holder(a, "lane:x") == holder[1]
     await holder[0].release_lease("lane:x", holder[1])
-    assert await a.lease_holder("lane:x") is None
+    assert await shared.lease_holder(a, "lane:x") is None
     assert await other[0].acquire_lease("lane:x", other[1], 0.2)
     assert await other[0].renew_lease("lane:x", other[1], 0.2)
-    await asyncio.sleep(0.35)  # expired: handed over
+    await shared.advance(0.35)  # expired: handed over
     assert not await other[0].renew_lease("lane:x", other[1], 5)
     assert await holder[0].acquire_lease("lane:x", holder[1], 5)
-    await a.close()
-    await b.close()
+
+
+async def test_a_pacing_budget_is_shared_by_every_replica(shared: Backend) -> None:
+    """Slack's per-workspace chat.update budget: replicas draw from one bucket, and a Retry-After pauses them all."""
+    a, b = [await shared.open() for _ in range(2)]
+    assert await a.take_slot("update:bot", 2.0, 2) == 0
+    assert await b.take_slot("update:bot", 2.0, 2) == 0  # the burst is spent by the two together
+    wait = await a.take_slot("update:bot", 2.0, 2)
+    assert 0.3 < wait <= 0.5
+    assert await b.take_slot("update:other-bot", 2.0, 2) == 0  # another workspace, another budget
+    await b.pause_slot("update:bot", 3.0)
+    assert 2.5 < await a.take_slot("update:bot", 2.0, 2) <= 3.0  # the other replica waits it out too
+
+
+async def test_a_repeat_is_told_apart_in_the_same_step_as_the_enqueue(shared: Backend) -> None:
+    store = await shared.open()
+    first = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, digest="d", window=5)
+    assert first > 0
+    again = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
+    assert again == -first  # a repeat names the item that had the digest, and queues nothing
+    assert [item.id for item in await store.pending()] == [first]
+    other = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="e", window=0)
+    assert other > first  # no window: no repeat suppression, the digest is not kept
+    assert await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4, digest="e", window=5) > 0
+
+
+async def test_begin_send_fences_a_lane_and_marks_its_item_until_settled(shared: Backend) -> None:
+    a, b = [await shared.open() for _ in range(2)]
+    item = await a.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.LOST  # no lease: nothing may be sent
+    assert await a.acquire_lease("lane:l", "A", 0.3)
+    assert (await a.begin_send("l", "A", item, 0.3)).outcome is SendOutcome.GO
+    await shared.advance(0.4)  # A's lease ran out with its send unsettled
+    assert await b.acquire_lease("lane:l", "B", 5)
+    busy = await b.begin_send("l", "B", item, 5)
+    assert busy.outcome is SendOutcome.BUSY and busy.mark == f"A|{item}"
+    assert (await b.begin_send("l", "B", item, 5, force=True)).outcome is SendOutcome.GO
+    await a.delivered(item)  # whoever settles it: the mark naming the item goes with it
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.SETTLED
+    assert await b.renew_leases(["lane:l", "lane:other"], "B", 5) == [True, False]
+    await b.release_lease("lane:l", "B", idle=True)
+    assert await b.renew_leases(["lane:l"], "B", 5) == [False]
+
+
+async def test_events_announce_items_queued_and_settled(shared: Backend) -> None:
+    store = await shared.open()
+    events = store.events()
+    waiting = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.2)  # subscribed
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    queued = await asyncio.wait_for(waiting, 5)
+    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, item, "l")
+    await store.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
+    failed = await asyncio.wait_for(anext(events), 5)
+    assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
+    await events.aclose()
+
+
+async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(shared: Backend) -> None:
+    store = await shared.open()
+    first = await store.shared_secret("k", lambda: "one")
+    assert await store.sync_secret("k", first) == ("one", ["one"])
+    await shared.lose_secret(store, "k")  # the store forgot it (restarted empty, FLUSHALL)
+    assert (await store.sync_secret("k", "one"))[0] == "one"  # put back by a replica that knew it
+    await shared.lose_secret(store, "k")
+    assert await store.shared_secret("k", lambda: "two") == "two"  # a new replica was first this time
+    current, known = await store.sync_secret("k", "one")
+    assert current == "two" and sorted(known) == ["one", "two"]  # the old one still opens what it sealed
+
+
+# Only Redis: its keys and their expiry, its prefixes, its errors, picking it from the URL.
 
 
 async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
@@ -834,84 +933,3 @@ async def test_a_script_bug_is_told_apart_from_a_store_error(redis: RedisStore) 
             await redis._redis.register_script(source)(keys=[f"{redis.prefix}:probe"])
         verdicts[name] = redis_store._script_bug(raised.value)
     assert verdicts == {"runtime": True, "compile": True, "unknown command": True, "wrong type": False}
-
-
-async def test_a_pacing_budget_is_shared_by_every_replica(redis_server: RedisServer) -> None:
-    """Slack's per-workspace chat.update budget: replicas draw from one bucket, and a Retry-After pauses them all."""
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
-    try:
-        assert await a.take_slot("update:bot", 2.0, 2) == 0
-        assert await b.take_slot("update:bot", 2.0, 2) == 0  # the burst is spent by the two together
-        wait = await a.take_slot("update:bot", 2.0, 2)
-        assert 0.3 < wait <= 0.5
-        assert await b.take_slot("update:other-bot", 2.0, 2) == 0  # another workspace, another budget
-        await b.pause_slot("update:bot", 3.0)
-        assert 2.5 < await a.take_slot("update:bot", 2.0, 2) <= 3.0  # the other replica waits it out too
-    finally:
-        await a.close()
-        await b.close()
-
-
-async def test_an_embedded_store_leaves_pacing_to_its_one_process(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path, lock_wait=0)
-    try:
-        assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
-    finally:
-        await store.close()
-
-
-async def test_a_repeat_is_told_apart_in_the_same_step_as_the_enqueue(redis: RedisStore) -> None:
-    first = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, digest="d", window=5)
-    assert first > 0
-    again = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
-    assert again == -first  # a repeat names the item that had the digest, and queues nothing
-    assert [item.id for item in await redis.pending()] == [first]
-    other = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="e", window=0)
-    assert other > first  # no window: no repeat suppression, the digest is not kept
-    assert await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4, digest="e", window=5) > 0
-
-
-async def test_begin_send_fences_a_lane_and_marks_its_item_until_settled(redis_server: RedisServer) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
-    item = await a.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.LOST  # no lease: nothing may be sent
-    assert await a.acquire_lease("lane:l", "A", 0.3)
-    assert (await a.begin_send("l", "A", item, 0.3)).outcome is SendOutcome.GO
-    await asyncio.sleep(0.4)  # A's lease ran out with its send unsettled
-    assert await b.acquire_lease("lane:l", "B", 5)
-    busy = await b.begin_send("l", "B", item, 5)
-    assert busy.outcome is SendOutcome.BUSY and busy.mark == f"A|{item}"
-    assert (await b.begin_send("l", "B", item, 5, force=True)).outcome is SendOutcome.GO
-    await a.delivered(item)  # whoever settles it: the mark naming the item goes with it
-    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.SETTLED
-    assert await b.renew_leases(["lane:l", "lane:other"], "B", 5) == [True, False]
-    await b.release_lease("lane:l", "B", idle=True)
-    assert await b.renew_leases(["lane:l"], "B", 5) == [False]
-    for store in (a, b):
-        await store.close()
-
-
-async def test_events_announce_items_queued_and_settled(redis: RedisStore) -> None:
-    events = redis.events()
-    waiting = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.2)  # subscribed
-    item = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-    queued = await asyncio.wait_for(waiting, 5)
-    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, item, "l")
-    await redis.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
-    failed = await asyncio.wait_for(anext(events), 5)
-    assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
-    await events.aclose()
-
-
-async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(redis: RedisStore) -> None:
-    first = await redis.shared_secret("k", lambda: "one")
-    assert await redis.sync_secret("k", first) == ("one", ["one"])
-    await redis._redis.delete(redis._key("secret", "k"))  # the store forgot it (restarted empty, FLUSHALL)
-    assert (await redis.sync_secret("k", "one"))[0] == "one"  # put back by a replica that knew it
-    await redis._redis.delete(redis._key("secret", "k"))
-    assert await redis.shared_secret("k", lambda: "two") == "two"  # a new replica was first this time
-    current, known = await redis.sync_secret("k", "one")
-    assert current == "two" and sorted(known) == ["one", "two"]  # the old one still opens what it sealed
