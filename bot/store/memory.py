@@ -17,17 +17,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
 from bot.core.models import is_channel_id
 from bot.pacing import WHOLE_TOKEN
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
     FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
     MAX_FAILED_BYTES,
     MAX_FAILED_ITEM_BYTES,
     MAX_FAILED_ITEMS,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
     AuditRecord,
     CardQuery,
     CardRecord,
@@ -203,9 +207,7 @@ class MemoryStore:
     async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
         self._raise_if_told("pending")
         return [
-            replace(kept.item, body=json.loads(json.dumps(kept.item.body)))
-            for kept in self._pending()
-            if kept.item.id > after and lane in (None, kept.item.lane)
+            self._copy(kept.item) for kept in self._pending() if kept.item.id > after and lane in (None, kept.item.lane)
         ]
 
     async def pending_ids(self, lane: str) -> list[int]:
@@ -275,7 +277,13 @@ class MemoryStore:
         self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
     ) -> list[OutboxEntry]:
         kept = self._pending() if state is ItemState.PENDING else list(reversed(self._failed()))
-        return [OutboxEntry(k.item, state, k.error, k.finished_at) for k in kept[: max(0, limit)]]
+        return [OutboxEntry(self._copy(k.item), state, k.error, k.finished_at) for k in kept[: max(0, limit)]]
+
+    @staticmethod
+    def _copy(item: OutboxItem) -> OutboxItem:
+        """What a read hands out: the caller's own, as rows read or bytes received are (the stored one changes as the
+        store works, and must not change with what the caller does to its copy)."""
+        return replace(item, body=json.loads(json.dumps(item.body)))
 
     async def retry_item(self, item_id: int, *, now: float) -> bool:
         kept = self._items.get(item_id)
@@ -467,7 +475,41 @@ class MemoryStore:
         before = len(self._audit)
         self._audit = [record for record in self._audit if record.at >= now - AUDIT_RETENTION_SECONDS]
         del self._audit[MAX_AUDIT_RECORDS:]  # likewise
-        return removed + before - len(self._audit)
+        removed += before - len(self._audit)
+        return removed + self._prune_cards(now) + self._prune_clock()
+
+    def _prune_cards(self, now: float) -> int:
+        """Cards past their retention (by ``updated_at``, the callers' time as ``now`` is), with their alert names,
+        and channel names no card is in any more."""
+        doomed = {
+            card_id
+            for card_id, card in self._cards.items()
+            if card.record.updated_at < now - OPEN_CARD_RETENTION_SECONDS
+            or (
+                card.record.status is CardStatus.RESOLVED
+                and card.record.updated_at < now - RESOLVED_CARD_RETENTION_SECONDS
+            )
+        }
+        for card_id in doomed:
+            del self._cards[card_id]
+        self._card_keys = {name: card_id for name, card_id in self._card_keys.items() if card_id not in doomed}
+        channels = {card.record.channel_id for card in self._cards.values()}
+        self._channel_names = {name: channel for name, channel in self._channel_names.items() if channel in channels}
+        return len(doomed)
+
+    def _prune_clock(self) -> int:
+        """What is timed by the store's own clock, cut by it too (not by ``prune``'s ``now``: the default clock is the
+        event loop's, which is no epoch time): click claims past CLAIM_RETENTION_SECONDS since claimed or done, as
+        Redis' keys expire, and repeat digests past their window."""
+        cutoff = self._clock() - CLAIM_RETENTION_SECONDS
+        claims = len(self._claims)
+        self._claims = {
+            key: claim
+            for key, claim in self._claims.items()
+            if (claim.at if claim.done is None else claim.done) >= cutoff
+        }
+        self._seen = {digest: seen for digest, seen in self._seen.items() if seen[1] > self._clock()}
+        return claims - len(self._claims)
 
     async def close(self) -> None:
         return None

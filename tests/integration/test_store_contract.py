@@ -16,6 +16,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +30,7 @@ from bot.core.lifecycle import alert_keys
 from bot.core.models import Message
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
     FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_FAILED_BYTES,
@@ -696,12 +698,110 @@ async def test_a_shared_secret_is_made_once(backend: Backend, store: Store) -> N
     assert len(set(values)) == 1 and len(values[0]) == 32
     assert await store.shared_secret("button-key", lambda: "another") == values[0]
     assert await store.shared_secret("other", lambda: "another") == "another"
+    # what a replica that made or read it syncs: the store has that one, and no other was ever made
+    assert await clients[1].sync_secret("button-key", values[0]) == (values[0], [values[0]])
+
+
+async def test_a_lease_is_its_holders_to_keep_and_give_up(store: Store) -> None:
+    """What a lane's holder sees on any store (a store of one process grants every lease, a shared one this one's)."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert await store.acquire_lease("lane:l", "A", 5)
+    assert await store.acquire_lease("lane:l", "A", 5)  # already its own: extended
+    assert await store.renew_lease("lane:l", "A", 5)
+    assert await store.renew_leases(["lane:l"], "A", 5) == [True] and await store.renew_leases([], "A", 5) == []
+    assert (await store.begin_send("l", "A", item, 5)).outcome is SendOutcome.GO
+    assert (await store.begin_send("l", "A", item, 5)).outcome is SendOutcome.GO  # its own mark: not busy
+    await store.release_lease("lane:l", "A", idle=True)  # nothing in flight: its mark goes too
+    assert await store.acquire_lease("lane:l", "B", 5)  # given up: another may take it
+    assert (await store.begin_send("l", "B", item, 5)).outcome is SendOutcome.GO
+    assert await store.take_slot("update:bot", 1.0, 1) == 0  # a fresh budget has a slot, shared or not
 
 
 async def test_a_fresh_store_answers_and_has_not_vanished(store: Store) -> None:
     assert await store.ping()
     assert not await store.vanished()
     assert await store.prune(time.time()) == 0
+    assert store.describe() and "password" not in store.describe()
+
+
+async def test_reopening_a_store_that_has_not_vanished_loses_nothing(store: Store) -> None:
+    """``reopen`` starts afresh after ``vanished``; asked when nothing vanished, what the store held is still there."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": 1}, token="t", now=1)
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1"])
+    assert await store.remember_app_token("id-1", "sealed-1", now=1)
+    await store.reopen()
+    assert await store.ping() and not await store.vanished()
+    assert [(i.id, i.body) for i in await store.pending()] == [(item, {"n": 1})]
+    assert await store.find_card("bot-a", "alerts", ["alert:alert-1"]) == card
+    assert await store.app_tokens() == ["sealed-1"]
+    assert await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2) > item
+
+
+async def test_what_a_read_returns_is_the_callers_own(store: Store) -> None:
+    """Items, entries and cards read are copies: changing one changes nothing stored, and what the store does next
+    changes nothing already read (as with a store that sends bytes over a socket or reads rows)."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"tags": [1]}, token="t", now=1)
+    [entry] = await store.outbox_entries(ItemState.PENDING)
+    [pending] = await store.pending("l")
+    entry.item.body["tags"].append(2)
+    entry.item.attempts = 9
+    pending.body["extra"] = True
+    await store.record_attempt(item)
+    assert pending.attempts == 0  # read before the attempt
+    [again] = await store.outbox_entries(ItemState.PENDING)
+    assert (again.item.body, again.item.attempts) == ({"tags": [1]}, 1)
+    await store.failed(item, error="ERROR_SLACK_AUTH: no", now=2)
+    [failed] = await store.outbox_entries(ItemState.FAILED)
+    failed.item.body["tags"].append(3)
+    assert (await store.outbox_entries(ItemState.FAILED))[0].item.body == {"tags": [1]}
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1"])
+    card.notified = 5  # the caller's record, changed after saving
+    found = await store.find_card("bot-a", "alerts", ["alert:alert-1"])
+    assert found is not None and found.notified == 1
+    found.status = CardStatus.RESOLVED
+    assert (await store.card_by_message("C0ALERTS01", "1.0")) == replace(card, notified=1)
+
+
+# Retention by pruning: the stores whose prune forgets cards and click claims (Redis lets them expire instead, by
+# their keys' TTLs: test_cards_expire_after_their_retention), on a clock the test moves.
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def pruned(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async for opened in _backend(request, tmp_path):
+        yield opened
+
+
+def _card_at(ts: str, updated_at: float, status: CardStatus = CardStatus.OPEN) -> CardRecord:
+    return replace(card_record(ts=ts, status=status), updated_at=updated_at)
+
+
+async def test_prune_forgets_cards_and_click_claims_past_their_retention(pruned: Backend) -> None:
+    store = await pruned.open()
+    cards = {
+        "fresh": _card_at("1.0", NOW - 60),
+        "stale": _card_at("2.0", NOW - OPEN_CARD_RETENTION_SECONDS - 1),
+        "resolved-long-ago": _card_at("3.0", NOW - RESOLVED_CARD_RETENTION_SECONDS - 1, CardStatus.RESOLVED),
+        "resolved-lately": _card_at("4.0", NOW - 60, CardStatus.RESOLVED),
+    }
+    for name, card in cards.items():
+        await store.save_card(card, [f"alert:{name}"])
+    pruned.clock = NOW - CLAIM_RETENTION_SECONDS - 1
+    await store.claim_action("old-click", "U1", stale_after=40)
+    await store.finish_action("old-click", done=True)
+    pruned.clock = NOW
+    await store.claim_action("new-click", "U2", stale_after=40)
+    await store.finish_action("new-click", done=True)
+    assert await store.prune(NOW) >= 3
+    kept = {name for name in cards if await store.find_card("bot-a", "alerts", [f"alert:{name}"]) is not None}
+    assert kept == {"fresh", "resolved-lately"}
+    assert await store.card_by_message("C0ALERTS01", "2.0") is None
+    assert await store.card_by_message("C0ALERTS01", "4.0") == cards["resolved-lately"]
+    assert (await store.claim_action("old-click", "U3", stale_after=40)).status is ClaimStatus.CLAIMED  # forgotten
+    assert (await store.claim_action("new-click", "U4", stale_after=40)).status is ClaimStatus.DONE
+    assert await store.prune(NOW) == 0  # nothing left past its retention
 
 
 # A store of one process (the embedded one, and the in-memory reference unshared).
