@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.core.cards import CardStatus
 from bot.core.compact import failed_body
 from bot.core.models import is_channel_id
 from bot.pacing import WHOLE_TOKEN
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_AUDIT_RECORDS,
     MAX_FAILED_BYTES,
     MAX_FAILED_ITEM_BYTES,
     MAX_FAILED_ITEMS,
+    OPEN_CARD_RETENTION_SECONDS,
+    RESOLVED_CARD_RETENTION_SECONDS,
     AuditRecord,
     CardQuery,
     CardRecord,
@@ -89,7 +93,9 @@ class MemoryStore:
         self._clock = clock
         self._claims: dict[str, _Claim] = {}
         self._audit: list[AuditRecord] = []  # newest first
-        self._app_tokens: OrderedDict[str, str] = OrderedDict()
+        # token id -> (added at, order added, sealed token): listed by when added, as the other backends list them
+        self._app_tokens: dict[str, tuple[float, int, str]] = {}
+        self._app_token_seq = itertools.count()
         self._ids = itertools.count(1)
         self._items: dict[int, _Item] = {}
         self._seen: dict[str, tuple[int, float]] = {}  # digest -> (item id, until)
@@ -140,11 +146,11 @@ class MemoryStore:
     async def remember_app_token(self, token_id: str, sealed_token: str, *, now: float) -> bool:
         if token_id in self._app_tokens:
             return False
-        self._app_tokens[token_id] = sealed_token
+        self._app_tokens[token_id] = (now, next(self._app_token_seq), sealed_token)
         return True
 
     async def app_tokens(self) -> list[str]:
-        return list(self._app_tokens.values())
+        return [token for _, _, token in sorted(self._app_tokens.values())]
 
     async def forget_app_token(self, token_id: str) -> bool:
         return self._app_tokens.pop(token_id, None) is not None
@@ -201,9 +207,7 @@ class MemoryStore:
     async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
         self._raise_if_told("pending")
         return [
-            replace(kept.item, body=json.loads(json.dumps(kept.item.body)))
-            for kept in self._pending()
-            if kept.item.id > after and lane in (None, kept.item.lane)
+            self._copy(kept.item) for kept in self._pending() if kept.item.id > after and lane in (None, kept.item.lane)
         ]
 
     async def pending_ids(self, lane: str) -> list[int]:
@@ -243,7 +247,8 @@ class MemoryStore:
             stored = failed_body(json.dumps(kept.item.body, ensure_ascii=False), MAX_FAILED_ITEM_BYTES)
             kept.item.body, kept.size = json.loads(stored), len(stored)
         kept.state, kept.error, kept.finished_at = ItemState.FAILED, error, now
-        self._fit_failed(MAX_FAILED_BYTES)
+        if sum(k.size for k in self._failed()) > MAX_FAILED_BYTES:  # over: well under it, as the other backends do
+            self._fit_failed(int(MAX_FAILED_BYTES * FAILED_BYTES_KEPT_AFTER_DROP))
 
     def _failed(self) -> list[_Item]:
         return [kept for _, kept in sorted(self._items.items()) if kept.state is ItemState.FAILED]
@@ -272,7 +277,13 @@ class MemoryStore:
         self, state: ItemState, limit: int = 100, *, unreadable: list[str] | None = None
     ) -> list[OutboxEntry]:
         kept = self._pending() if state is ItemState.PENDING else list(reversed(self._failed()))
-        return [OutboxEntry(k.item, state, k.error, k.finished_at) for k in kept[: max(0, limit)]]
+        return [OutboxEntry(self._copy(k.item), state, k.error, k.finished_at) for k in kept[: max(0, limit)]]
+
+    @staticmethod
+    def _copy(item: OutboxItem) -> OutboxItem:
+        """What a read hands out: the caller's own, as rows read or bytes received are (the stored one changes as the
+        store works, and must not change with what the caller does to its copy)."""
+        return replace(item, body=json.loads(json.dumps(item.body)))
 
     async def retry_item(self, item_id: int, *, now: float) -> bool:
         kept = self._items.get(item_id)
@@ -460,9 +471,45 @@ class MemoryStore:
         for kept in failed[: max(0, len(failed) - MAX_FAILED_ITEMS)]:
             del self._items[kept.item.id]
             removed += 1
+        removed += self._fit_failed(MAX_FAILED_BYTES)  # the cap may have been lowered since they failed
         before = len(self._audit)
         self._audit = [record for record in self._audit if record.at >= now - AUDIT_RETENTION_SECONDS]
-        return removed + before - len(self._audit)
+        del self._audit[MAX_AUDIT_RECORDS:]  # likewise
+        removed += before - len(self._audit)
+        return removed + self._prune_cards(now) + self._prune_clock()
+
+    def _prune_cards(self, now: float) -> int:
+        """Cards past their retention (by ``updated_at``, the callers' time as ``now`` is), with their alert names,
+        and channel names no card is in any more."""
+        doomed = {
+            card_id
+            for card_id, card in self._cards.items()
+            if card.record.updated_at < now - OPEN_CARD_RETENTION_SECONDS
+            or (
+                card.record.status is CardStatus.RESOLVED
+                and card.record.updated_at < now - RESOLVED_CARD_RETENTION_SECONDS
+            )
+        }
+        for card_id in doomed:
+            del self._cards[card_id]
+        self._card_keys = {name: card_id for name, card_id in self._card_keys.items() if card_id not in doomed}
+        channels = {card.record.channel_id for card in self._cards.values()}
+        self._channel_names = {name: channel for name, channel in self._channel_names.items() if channel in channels}
+        return len(doomed)
+
+    def _prune_clock(self) -> int:
+        """What is timed by the store's own clock, cut by it too (not by ``prune``'s ``now``: the default clock is the
+        event loop's, which is no epoch time): click claims past CLAIM_RETENTION_SECONDS since claimed or done, as
+        Redis' keys expire, and repeat digests past their window."""
+        cutoff = self._clock() - CLAIM_RETENTION_SECONDS
+        claims = len(self._claims)
+        self._claims = {
+            key: claim
+            for key, claim in self._claims.items()
+            if (claim.at if claim.done is None else claim.done) >= cutoff
+        }
+        self._seen = {digest: seen for digest, seen in self._seen.items() if seen[1] > self._clock()}
+        return claims - len(self._claims)
 
     async def close(self) -> None:
         return None

@@ -1,8 +1,11 @@
-"""The store contract, run against both backends (in tests/integration: the Redis runs need a server): the embedded
-SQLite store and Redis (a real ``redis-server``, the session's ``redis_server``, each test under its own key prefix).
-What one backend does, the other does too:
-claims, the audit trail, app tokens, the outbox and its lanes, cards found by any name of their alert, retention,
-repeat suppression, shared secrets; plus what only a shared store has (leases, key expiry, prefixes)."""
+"""The store contract, one test per behaviour run over every backend (in tests/integration: the Redis runs need a
+server): the in-memory store (the reference the unit suite runs on), the embedded SQLite store and Redis (a real
+``redis-server``, the session's ``redis_server``, each test under its own key prefix). What one backend does, the
+others do too: claims, the audit trail, app tokens, the outbox and its lanes, the operator's view of it, cards found by
+any name of their alert, retention, repeat suppression, leases held and given up, shared secrets, upkeep. Then what
+only a store of one process does (SQLite, memory unshared), what only a shared store does (Redis, memory shared: leases
+with one holder, sending marks, pacing budgets, events), and what only Redis has (key expiry, prefixes, its errors).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +30,8 @@ from bot.core.lifecycle import alert_keys
 from bot.core.models import Message
 from bot.ports.store import (
     AUDIT_RETENTION_SECONDS,
+    CLAIM_RETENTION_SECONDS,
+    FAILED_BYTES_KEPT_AFTER_DROP,
     FAILED_ITEM_RETENTION_SECONDS,
     MAX_FAILED_BYTES,
     MAX_FAILED_ITEM_BYTES,
@@ -48,6 +54,7 @@ from bot.store import (
     open_store,
     strongest_card,
 )
+from bot.store import memory as memory_store
 from bot.store import redis as redis_store
 from bot.store import sqlite as sqlite_store
 from bot.store.memory import MemoryStore
@@ -60,22 +67,33 @@ NOW = 1_000_000_000.0
 class Backend:
     """One store, and a way to open more clients of it (another replica's view of the same data).
 
-    The store's own clock: the embedded store's is the test's (``clock``, moved by ``advance``); Redis' is its own,
-    so ``advance`` waits for real there."""
+    ``sqlite``: the embedded store, the first client its directory's owner; ``redis``: a real server, each client a
+    connection under this test's prefix; ``memory``: the in-memory reference, shared (as replicas on one Redis), its
+    clients all the one ``MemoryStore`` (its data lives in that object: a process's replicas share it by sharing it).
+
+    The store's own clock: the embedded and in-memory stores' is the test's (``clock``, moved by ``advance``); Redis'
+    is its own, so ``advance`` waits for real there."""
 
     def __init__(self, name: str, tmp_path: Path, redis_server: RedisServer | None) -> None:
         self.name = name
         self.tmp_path = tmp_path
         self.redis_server = redis_server
         self.prefix = f"test-{uuid.uuid4().hex[:12]}"
-        self.module: ModuleType = redis_store if redis_server is not None else sqlite_store
+        # where the store's caps live (a test lowers one with monkeypatch)
+        self.module: ModuleType = {"redis": redis_store, "sqlite": sqlite_store, "memory": memory_store}[name]
         self.clock = NOW
         self._opened: list[Store] = []
+        self._memory: MemoryStore | None = None
 
     async def open(self) -> Store:
         store: Store
-        if self.redis_server is not None:
+        if self.name == "redis":
+            assert self.redis_server is not None
             store = await RedisStore.connect(self.redis_server.url, prefix=self.prefix)
+        elif self.name == "memory":
+            if self._memory is None:
+                self._memory = MemoryStore(shared=True, clock=lambda: self.clock)
+            return self._memory
         else:  # the first opens as the owner (the data-directory lock), the others beside it
             store = SqliteStore(self.tmp_path, lock_wait=0, owner=not self._opened, clock=lambda: self.clock)
         self._opened.append(store)
@@ -83,7 +101,8 @@ class Backend:
 
     async def failed_sizes(self, store: Store) -> dict[int, tuple[int, int]]:
         """What each failed item costs, measured beside the store: (bytes of its body as stored, bytes of the whole
-        item: Redis' MEMORY USAGE of its hash, or the embedded row's columns)."""
+        item: Redis' MEMORY USAGE of its hash, the embedded row's columns, or the in-memory record's fields as the
+        embedded row would hold them)."""
         if isinstance(store, RedisStore):
             raw = store._redis
             ids = [int(i) for i in redis_store._texts(await raw.zrange(f"{store.prefix}:outbox:failed", 0, -1))]
@@ -94,6 +113,14 @@ class Backend:
                 if usage is not None:  # None: the item is gone (its id is forgotten when pruning)
                     sizes[item_id] = (int(await raw.hstrlen(key, "body")), int(usage))
             return sizes
+        if isinstance(store, MemoryStore):  # its records themselves, not the sizes it counted for them
+            measured = {}
+            for item_id, kept in store._items.items():
+                if kept.state is ItemState.FAILED:
+                    body = len(json.dumps(kept.item.body, ensure_ascii=False, separators=(",", ":")).encode())
+                    other = sum(len(text.encode()) for text in (kept.item.lane, kept.item.token, kept.error))
+                    measured[item_id] = (body, body + other + 64)
+            return measured
         assert isinstance(store, SqliteStore)
         with contextlib.closing(sqlite3.connect(store.path)) as db:
             rows = db.execute(
@@ -102,28 +129,78 @@ class Backend:
             ).fetchall()
         return {int(item_id): (int(body), int(whole)) for item_id, body, whole in rows}
 
+    async def lease_holder(self, store: Store, name: str) -> str | None:
+        """Who holds the lease ``name`` (shared stores only: the embedded one has no holders)."""
+        assert isinstance(store, RedisStore | MemoryStore)
+        return await store.lease_holder(name)
+
+    async def lose_secret(self, store: Store, name: str) -> None:
+        """The store forgets the shared secret ``name`` (Redis restarted empty, FLUSHALL), not what it had before."""
+        if isinstance(store, RedisStore):
+            await store._redis.delete(store._key("secret", name))
+        else:
+            assert isinstance(store, MemoryStore)
+            del store._secrets[name]
+
     def now(self) -> float:
         """The store's time now."""
-        return time.time() if self.redis_server is not None else self.clock
+        return time.time() if self.name == "redis" else self.clock
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` pass by the store's clock."""
-        if self.redis_server is not None:
+        if self.name == "redis":
             await asyncio.sleep(seconds)
         else:
             self.clock += seconds
 
+    async def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` pass for whatever times a repeat window (``seen_recently``): Redis' clock, the embedded
+        store's process (its ``RepeatFilter`` reads the monotonic clock, not the store's), the in-memory store's
+        clock."""
+        if self.name == "memory":
+            self.clock += seconds
+        else:
+            await asyncio.sleep(seconds)
+
     async def close(self) -> None:
         for store in reversed(self._opened):
             await store.close()
+        if self._memory is not None:
+            await self._memory.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+BACKENDS = ["sqlite", "redis", "memory"]
+
+
+async def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     server = request.getfixturevalue("redis_server") if request.param == "redis" else None
     opened = Backend(request.param, tmp_path, server)
     yield opened
     await opened.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async for opened in _backend(request, tmp_path):
+        yield opened
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A store several processes use at once (``Store.shared``): Redis, or the in-memory reference made shared. What
+    only such a store does (leases with one holder, sending marks, pacing budgets and repeats told apart by the store,
+    events) is tested here; the embedded store belongs to one process and does none of it."""
+    async for opened in _backend(request, tmp_path):
+        yield opened
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def one_process(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store that belongs to one process (``shared`` false): the embedded store, or the in-memory reference as
+    the unit tests mostly use it."""
+    store: Store = SqliteStore(tmp_path, lock_wait=0) if request.param == "sqlite" else MemoryStore()
+    yield store
+    await store.close()
 
 
 @pytest.fixture
@@ -209,6 +286,9 @@ async def test_audit_is_newest_first_and_bounded_by_cap_and_age(
     await store.add_audit(_audit("5"))  # the cap holds once pruned (Redis trims as it adds)
     await store.prune(NOW)
     assert [a.message_ts for a in await store.audit()] == ["5", "4", "3"]
+    monkeypatch.setattr(backend.module, "MAX_AUDIT_RECORDS", 2)  # lowered since they were added: pruning applies it
+    assert await store.prune(NOW) == 1
+    assert [a.message_ts for a in await store.audit()] == ["5", "4"]
 
 
 async def test_app_tokens_are_kept_oldest_first_and_forgotten(backend: Backend, store: Store) -> None:
@@ -438,14 +518,17 @@ async def test_failed_items_keep_at_most_the_byte_cap_oldest_dropped_first(
     """Counted as each item fails (not only when pruning): 15 failed items of ~100 kB under a 1 MB cap."""
     cap = 1_000_000
     monkeypatch.setattr(backend.module, "MAX_FAILED_BYTES", cap)
-    ids = []
+    ids: list[int] = []
+    sizes: dict[int, tuple[int, int]] = {}
     for n in range(15):
         body = {"target": "#gone", "message": {"title": f"[Alerting] {n}", "description": "x" * 100_000}}
         item = await store.enqueue(lane="bot:C1", kind=ItemKind.DISPATCH, body=body, token="t", now=n)
         await store.failed(item, error="ERROR_SLACK_CHANNEL_NOT_FOUND: gone", now=NOW + n)
         ids.append(item)
-        sizes = await backend.failed_sizes(store)
+        before, sizes = sizes, await backend.failed_sizes(store)
         assert sum(body for body, _ in sizes.values()) <= cap
+        if len(sizes) <= len(before):  # some went: as far as 7/8 of the cap, so the next failure drops nothing
+            assert sum(body for body, _ in sizes.values()) <= cap * FAILED_BYTES_KEPT_AFTER_DROP
         assert sum(whole for _, whole in sizes.values()) <= cap * ALLOCATOR_SLACK
         assert sorted(sizes) == ids[-len(sizes) :]  # the newest kept, the oldest dropped first
     assert len(sizes) >= 7  # dropped only as far as needed (to 7/8 of the cap)
@@ -526,29 +609,7 @@ async def test_cards_belong_to_their_bot_and_channel_id(store: Store) -> None:
 
 
 # One step for two (a network store's round trips): the fencing check reads the alert's cards, the delivery saves the
-# card. Over every backend, the in-memory reference too (shared, as two replicas on one Redis).
-
-
-@pytest.fixture(params=["sqlite", "redis", "memory"])
-async def any_store(request: pytest.FixtureRequest, backend_for: Any) -> AsyncIterator[Store]:
-    yield await backend_for(request.param)
-
-
-@pytest.fixture
-async def backend_for(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    opened: list[Backend] = []
-
-    async def open_one(name: str) -> Store:
-        if name == "memory":
-            return MemoryStore(shared=True, clock=time.monotonic)
-        server = request.getfixturevalue("redis_server") if name == "redis" else None
-        backend = Backend(name, tmp_path, server)
-        opened.append(backend)
-        return await backend.open()
-
-    yield open_one
-    for backend in opened:
-        await backend.close()
+# card.
 
 
 async def _granted(store: Store, item: int, bot: str, target: str, keys: list[str]) -> CardRecord | None:
@@ -560,8 +621,7 @@ async def _granted(store: Store, item: int, bot: str, target: str, keys: list[st
     return chosen
 
 
-async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(any_store: Store) -> None:
-    store = any_store
+async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(store: Store) -> None:
     item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
     assert await store.acquire_lease("lane:l", "A", 5)
     assert await _granted(store, item, "bot-a", "alerts", ["alert:alert-1"]) is None  # no channel name learnt yet
@@ -579,22 +639,20 @@ async def test_the_fencing_check_reads_the_alerts_card_as_find_card_does(any_sto
     assert plain.outcome is SendOutcome.GO and plain.cards == ()  # not asked: nothing read
 
 
-async def test_a_fenced_out_check_reads_no_card(backend_for: Any) -> None:
-    for name in ("redis", "memory"):  # shared stores: the embedded one belongs to one process, always GO
-        store = await backend_for(name)
-        item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-        await store.save_card(card_record(), ["alert:alert-1"])
-        query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
-        lost = await store.begin_send("l", "A", item, 5, cards=query)  # nobody took the lease
-        assert (lost.outcome, lost.cards) == (SendOutcome.LOST, ()), name
-        assert await store.acquire_lease("lane:l", "A", 5)
-        await store.delivered(item)
-        settled = await store.begin_send("l", "A", item, 5, cards=query)
-        assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ()), name
+async def test_a_fenced_out_check_reads_no_card(shared: Backend) -> None:
+    store = await shared.open()  # a shared store: the embedded one belongs to one process, always GO
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    await store.save_card(card_record(), ["alert:alert-1"])
+    query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
+    lost = await store.begin_send("l", "A", item, 5, cards=query)  # nobody took the lease
+    assert (lost.outcome, lost.cards) == (SendOutcome.LOST, ())
+    assert await store.acquire_lease("lane:l", "A", 5)
+    await store.delivered(item)
+    settled = await store.begin_send("l", "A", item, 5, cards=query)
+    assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ())
 
 
-async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> None:
-    store = any_store
+async def test_delivered_saves_the_card_in_the_same_step(store: Store) -> None:
     first, second = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) for _ in "ab"]
     assert await store.acquire_lease("lane:l", "A", 5)
     assert (await store.begin_send("l", "A", first, 5)).outcome is SendOutcome.GO  # the lane marked as sending it
@@ -618,19 +676,19 @@ async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> No
 WINDOW = 0.6  # seconds; the sleeps below leave a quarter second either side
 
 
-async def test_repeats_are_seen_within_a_window_that_each_sighting_restarts(store: Store) -> None:
+async def test_repeats_are_seen_within_a_window_that_each_sighting_restarts(backend: Backend, store: Store) -> None:
     assert not await store.seen_recently("d1", WINDOW)
     assert await store.seen_recently("d1", WINDOW)
     assert not await store.seen_recently("d2", WINDOW)  # another dispatch is its own
-    await asyncio.sleep(0.35)
+    await backend.elapse(0.35)
     assert await store.seen_recently("d1", WINDOW)
-    await asyncio.sleep(0.35)  # 0.7 s after the first, 0.35 s after the last sighting: still a repeat
+    await backend.elapse(0.35)  # 0.7 s after the first, 0.35 s after the last sighting: still a repeat
     assert await store.seen_recently("d1", WINDOW)
     await store.forget_seen("d1")
     await store.forget_seen("never-seen")
     assert not await store.seen_recently("d1", WINDOW)  # forgotten: through again at once
     assert not await store.seen_recently("d3", 0.15)
-    await asyncio.sleep(0.4)  # the window passed with no sighting: not a repeat
+    await backend.elapse(0.4)  # the window passed with no sighting: not a repeat
     assert not await store.seen_recently("d3", 0.15)
 
 
@@ -640,48 +698,236 @@ async def test_a_shared_secret_is_made_once(backend: Backend, store: Store) -> N
     assert len(set(values)) == 1 and len(values[0]) == 32
     assert await store.shared_secret("button-key", lambda: "another") == values[0]
     assert await store.shared_secret("other", lambda: "another") == "another"
+    # what a replica that made or read it syncs: the store has that one, and no other was ever made
+    assert await clients[1].sync_secret("button-key", values[0]) == (values[0], [values[0]])
+
+
+async def test_a_lease_is_its_holders_to_keep_and_give_up(store: Store) -> None:
+    """What a lane's holder sees on any store (a store of one process grants every lease, a shared one this one's)."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert await store.acquire_lease("lane:l", "A", 5)
+    assert await store.acquire_lease("lane:l", "A", 5)  # already its own: extended
+    assert await store.renew_lease("lane:l", "A", 5)
+    assert await store.renew_leases(["lane:l"], "A", 5) == [True] and await store.renew_leases([], "A", 5) == []
+    assert (await store.begin_send("l", "A", item, 5)).outcome is SendOutcome.GO
+    assert (await store.begin_send("l", "A", item, 5)).outcome is SendOutcome.GO  # its own mark: not busy
+    await store.release_lease("lane:l", "A", idle=True)  # nothing in flight: its mark goes too
+    assert await store.acquire_lease("lane:l", "B", 5)  # given up: another may take it
+    assert (await store.begin_send("l", "B", item, 5)).outcome is SendOutcome.GO
+    assert await store.take_slot("update:bot", 1.0, 1) == 0  # a fresh budget has a slot, shared or not
 
 
 async def test_a_fresh_store_answers_and_has_not_vanished(store: Store) -> None:
     assert await store.ping()
     assert not await store.vanished()
     assert await store.prune(time.time()) == 0
+    assert store.describe() and "password" not in store.describe()
 
 
-async def test_an_embedded_store_owns_every_lease(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path, lock_wait=0)
+async def test_reopening_a_store_that_has_not_vanished_loses_nothing(store: Store) -> None:
+    """``reopen`` starts afresh after ``vanished``; asked when nothing vanished, what the store held is still there."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"n": 1}, token="t", now=1)
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1"])
+    assert await store.remember_app_token("id-1", "sealed-1", now=1)
+    await store.reopen()
+    assert await store.ping() and not await store.vanished()
+    assert [(i.id, i.body) for i in await store.pending()] == [(item, {"n": 1})]
+    assert await store.find_card("bot-a", "alerts", ["alert:alert-1"]) == card
+    assert await store.app_tokens() == ["sealed-1"]
+    assert await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2) > item
+
+
+async def test_what_a_read_returns_is_the_callers_own(store: Store) -> None:
+    """Items, entries and cards read are copies: changing one changes nothing stored, and what the store does next
+    changes nothing already read (as with a store that sends bytes over a socket or reads rows)."""
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={"tags": [1]}, token="t", now=1)
+    [entry] = await store.outbox_entries(ItemState.PENDING)
+    [pending] = await store.pending("l")
+    entry.item.body["tags"].append(2)
+    entry.item.attempts = 9
+    pending.body["extra"] = True
+    await store.record_attempt(item)
+    assert pending.attempts == 0  # read before the attempt
+    [again] = await store.outbox_entries(ItemState.PENDING)
+    assert (again.item.body, again.item.attempts) == ({"tags": [1]}, 1)
+    await store.failed(item, error="ERROR_SLACK_AUTH: no", now=2)
+    [failed] = await store.outbox_entries(ItemState.FAILED)
+    failed.item.body["tags"].append(3)
+    assert (await store.outbox_entries(ItemState.FAILED))[0].item.body == {"tags": [1]}
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1"])
+    card.notified = 5  # the caller's record, changed after saving
+    found = await store.find_card("bot-a", "alerts", ["alert:alert-1"])
+    assert found is not None and found.notified == 1
+    found.status = CardStatus.RESOLVED
+    assert (await store.card_by_message("C0ALERTS01", "1.0")) == replace(card, notified=1)
+
+
+# Retention by pruning: the stores whose prune forgets cards and click claims (Redis lets them expire instead, by
+# their keys' TTLs: test_cards_expire_after_their_retention), on a clock the test moves.
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def pruned(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async for opened in _backend(request, tmp_path):
+        yield opened
+
+
+def _card_at(ts: str, updated_at: float, status: CardStatus = CardStatus.OPEN) -> CardRecord:
+    return replace(card_record(ts=ts, status=status), updated_at=updated_at)
+
+
+async def test_prune_forgets_cards_and_click_claims_past_their_retention(pruned: Backend) -> None:
+    store = await pruned.open()
+    cards = {
+        "fresh": _card_at("1.0", NOW - 60),
+        "stale": _card_at("2.0", NOW - OPEN_CARD_RETENTION_SECONDS - 1),
+        "resolved-long-ago": _card_at("3.0", NOW - RESOLVED_CARD_RETENTION_SECONDS - 1, CardStatus.RESOLVED),
+        "resolved-lately": _card_at("4.0", NOW - 60, CardStatus.RESOLVED),
+    }
+    for name, card in cards.items():
+        await store.save_card(card, [f"alert:{name}"])
+    pruned.clock = NOW - CLAIM_RETENTION_SECONDS - 1
+    await store.claim_action("old-click", "U1", stale_after=40)
+    await store.finish_action("old-click", done=True)
+    pruned.clock = NOW
+    await store.claim_action("new-click", "U2", stale_after=40)
+    await store.finish_action("new-click", done=True)
+    assert await store.prune(NOW) >= 3
+    kept = {name for name in cards if await store.find_card("bot-a", "alerts", [f"alert:{name}"]) is not None}
+    assert kept == {"fresh", "resolved-lately"}
+    assert await store.card_by_message("C0ALERTS01", "2.0") is None
+    assert await store.card_by_message("C0ALERTS01", "4.0") == cards["resolved-lately"]
+    assert (await store.claim_action("old-click", "U3", stale_after=40)).status is ClaimStatus.CLAIMED  # forgotten
+    assert (await store.claim_action("new-click", "U4", stale_after=40)).status is ClaimStatus.DONE
+    assert await store.prune(NOW) == 0  # nothing left past its retention
+
+
+# A store of one process (the embedded one, and the in-memory reference unshared).
+
+
+async def test_a_store_of_one_process_owns_every_lease(one_process: Store) -> None:
+    """Its one process is the only one delivering (the embedded store's data-directory lock): every lease is its
+    own, every send may go, and it hears of nothing it did not do itself."""
+    store = one_process
     assert not store.shared
     assert await store.acquire_lease("lane:x", "me", 1) and await store.acquire_lease("lane:x", "other", 1)
     assert await store.renew_lease("lane:x", "other", 1)
-    await store.close()
+    assert await store.renew_leases(["lane:x", "lane:never-taken"], "third", 1) == [True, True]
+    item = await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert (await store.begin_send("x", "me", item, 1)).outcome is SendOutcome.GO
+    assert (await store.begin_send("x", "other", item, 1)).outcome is SendOutcome.GO  # no mark makes it busy
+    assert [event async for event in store.events()] == []  # ends at once: nothing to hear
+    # repeats are told apart in the process (seen_recently), not by the enqueue: a digest queues the item anyway
+    again = await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
+    assert (
+        again > 0
+        and (await store.enqueue(lane="x", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="d", window=5))
+        > again
+    )
 
 
-# Only a shared store (Redis).
+async def test_a_store_of_one_process_leaves_pacing_to_it(one_process: Store) -> None:
+    store = one_process
+    await store.pause_slot("update:bot", 30)
+    assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
-async def test_a_lease_has_one_holder_until_released_or_expired(redis_server: RedisServer) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
+# Only a shared store (Redis, and the in-memory reference made shared).
+
+
+async def test_a_lease_has_one_holder_until_released_or_expired(shared: Backend) -> None:
+    a, b = [await shared.open() for _ in range(2)]
     assert a.shared
     results = await asyncio.gather(*(client.acquire_lease("lane:x", name, 5) for client, name in ((a, "A"), (b, "B"))))
     assert sorted(results) == [False, True]
     holder, other = (a, "A"), (b, "B")
     if not results[0]:
         holder, other = other, holder
-    assert await a.lease_holder("lane:x") == holder[1]
+    assert await shared.lease_holder(a, "lane:x") == holder[1]
     assert await holder[0].acquire_lease("lane:x", holder[1], 5)  # already ours: extended
     assert not await other[0].renew_lease("lane:x", other[1], 5)  # a non-holder cannot renew
     await other[0].release_lease("lane:x", other[1])  # nor release
-    assert await a.lease_holder("lane:x") == holder[1]
+    assert await shared.lease_holder(a, "lane:x") == holder[1]
     await holder[0].release_lease("lane:x", holder[1])
-    assert await a.lease_holder("lane:x") is None
+    assert await shared.lease_holder(a, "lane:x") is None
     assert await other[0].acquire_lease("lane:x", other[1], 0.2)
     assert await other[0].renew_lease("lane:x", other[1], 0.2)
-    await asyncio.sleep(0.35)  # expired: handed over
+    await shared.advance(0.35)  # expired: handed over
     assert not await other[0].renew_lease("lane:x", other[1], 5)
     assert await holder[0].acquire_lease("lane:x", holder[1], 5)
-    await a.close()
-    await b.close()
+
+
+async def test_a_pacing_budget_is_shared_by_every_replica(shared: Backend) -> None:
+    """Slack's per-workspace chat.update budget: replicas draw from one bucket, and a Retry-After pauses them all."""
+    a, b = [await shared.open() for _ in range(2)]
+    assert await a.take_slot("update:bot", 2.0, 2) == 0
+    assert await b.take_slot("update:bot", 2.0, 2) == 0  # the burst is spent by the two together
+    wait = await a.take_slot("update:bot", 2.0, 2)
+    assert 0.3 < wait <= 0.5
+    assert await b.take_slot("update:other-bot", 2.0, 2) == 0  # another workspace, another budget
+    await b.pause_slot("update:bot", 3.0)
+    assert 2.5 < await a.take_slot("update:bot", 2.0, 2) <= 3.0  # the other replica waits it out too
+
+
+async def test_a_repeat_is_told_apart_in_the_same_step_as_the_enqueue(shared: Backend) -> None:
+    store = await shared.open()
+    first = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, digest="d", window=5)
+    assert first > 0
+    again = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
+    assert again == -first  # a repeat names the item that had the digest, and queues nothing
+    assert [item.id for item in await store.pending()] == [first]
+    other = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="e", window=0)
+    assert other > first  # no window: no repeat suppression, the digest is not kept
+    assert await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4, digest="e", window=5) > 0
+
+
+async def test_begin_send_fences_a_lane_and_marks_its_item_until_settled(shared: Backend) -> None:
+    a, b = [await shared.open() for _ in range(2)]
+    item = await a.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.LOST  # no lease: nothing may be sent
+    assert await a.acquire_lease("lane:l", "A", 0.3)
+    assert (await a.begin_send("l", "A", item, 0.3)).outcome is SendOutcome.GO
+    await shared.advance(0.4)  # A's lease ran out with its send unsettled
+    assert await b.acquire_lease("lane:l", "B", 5)
+    busy = await b.begin_send("l", "B", item, 5)
+    assert busy.outcome is SendOutcome.BUSY and busy.mark == f"A|{item}"
+    assert (await b.begin_send("l", "B", item, 5, force=True)).outcome is SendOutcome.GO
+    await a.delivered(item)  # whoever settles it: the mark naming the item goes with it
+    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.SETTLED
+    assert await b.renew_leases(["lane:l", "lane:other"], "B", 5) == [True, False]
+    await b.release_lease("lane:l", "B", idle=True)
+    assert await b.renew_leases(["lane:l"], "B", 5) == [False]
+
+
+async def test_events_announce_items_queued_and_settled(shared: Backend) -> None:
+    store = await shared.open()
+    events = store.events()
+    waiting = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.2)  # subscribed
+    item = await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    queued = await asyncio.wait_for(waiting, 5)
+    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, item, "l")
+    await store.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
+    failed = await asyncio.wait_for(anext(events), 5)
+    assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
+    await events.aclose()
+
+
+async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(shared: Backend) -> None:
+    store = await shared.open()
+    first = await store.shared_secret("k", lambda: "one")
+    assert await store.sync_secret("k", first) == ("one", ["one"])
+    await shared.lose_secret(store, "k")  # the store forgot it (restarted empty, FLUSHALL)
+    assert (await store.sync_secret("k", "one"))[0] == "one"  # put back by a replica that knew it
+    await shared.lose_secret(store, "k")
+    assert await store.shared_secret("k", lambda: "two") == "two"  # a new replica was first this time
+    current, known = await store.sync_secret("k", "one")
+    assert current == "two" and sorted(known) == ["one", "two"]  # the old one still opens what it sealed
+
+
+# Only Redis: its keys and their expiry, its prefixes, its errors, picking it from the URL.
 
 
 async def test_cards_expire_after_their_retention(redis: RedisStore) -> None:
@@ -787,84 +1033,3 @@ async def test_a_script_bug_is_told_apart_from_a_store_error(redis: RedisStore) 
             await redis._redis.register_script(source)(keys=[f"{redis.prefix}:probe"])
         verdicts[name] = redis_store._script_bug(raised.value)
     assert verdicts == {"runtime": True, "compile": True, "unknown command": True, "wrong type": False}
-
-
-async def test_a_pacing_budget_is_shared_by_every_replica(redis_server: RedisServer) -> None:
-    """Slack's per-workspace chat.update budget: replicas draw from one bucket, and a Retry-After pauses them all."""
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
-    try:
-        assert await a.take_slot("update:bot", 2.0, 2) == 0
-        assert await b.take_slot("update:bot", 2.0, 2) == 0  # the burst is spent by the two together
-        wait = await a.take_slot("update:bot", 2.0, 2)
-        assert 0.3 < wait <= 0.5
-        assert await b.take_slot("update:other-bot", 2.0, 2) == 0  # another workspace, another budget
-        await b.pause_slot("update:bot", 3.0)
-        assert 2.5 < await a.take_slot("update:bot", 2.0, 2) <= 3.0  # the other replica waits it out too
-    finally:
-        await a.close()
-        await b.close()
-
-
-async def test_an_embedded_store_leaves_pacing_to_its_one_process(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path, lock_wait=0)
-    try:
-        assert [await store.take_slot("update:bot", 1.0, 1) for _ in range(3)] == [0.0, 0.0, 0.0]
-    finally:
-        await store.close()
-
-
-async def test_a_repeat_is_told_apart_in_the_same_step_as_the_enqueue(redis: RedisStore) -> None:
-    first = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, digest="d", window=5)
-    assert first > 0
-    again = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=2, digest="d", window=5)
-    assert again == -first  # a repeat names the item that had the digest, and queues nothing
-    assert [item.id for item in await redis.pending()] == [first]
-    other = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=3, digest="e", window=0)
-    assert other > first  # no window: no repeat suppression, the digest is not kept
-    assert await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=4, digest="e", window=5) > 0
-
-
-async def test_begin_send_fences_a_lane_and_marks_its_item_until_settled(redis_server: RedisServer) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a, b = [await RedisStore.connect(redis_server.url, prefix=prefix) for _ in range(2)]
-    item = await a.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.LOST  # no lease: nothing may be sent
-    assert await a.acquire_lease("lane:l", "A", 0.3)
-    assert (await a.begin_send("l", "A", item, 0.3)).outcome is SendOutcome.GO
-    await asyncio.sleep(0.4)  # A's lease ran out with its send unsettled
-    assert await b.acquire_lease("lane:l", "B", 5)
-    busy = await b.begin_send("l", "B", item, 5)
-    assert busy.outcome is SendOutcome.BUSY and busy.mark == f"A|{item}"
-    assert (await b.begin_send("l", "B", item, 5, force=True)).outcome is SendOutcome.GO
-    await a.delivered(item)  # whoever settles it: the mark naming the item goes with it
-    assert (await b.begin_send("l", "B", item, 5)).outcome is SendOutcome.SETTLED
-    assert await b.renew_leases(["lane:l", "lane:other"], "B", 5) == [True, False]
-    await b.release_lease("lane:l", "B", idle=True)
-    assert await b.renew_leases(["lane:l"], "B", 5) == [False]
-    for store in (a, b):
-        await store.close()
-
-
-async def test_events_announce_items_queued_and_settled(redis: RedisStore) -> None:
-    events = redis.events()
-    waiting = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.2)  # subscribed
-    item = await redis.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
-    queued = await asyncio.wait_for(waiting, 5)
-    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, item, "l")
-    await redis.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
-    failed = await asyncio.wait_for(anext(events), 5)
-    assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
-    await events.aclose()
-
-
-async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(redis: RedisStore) -> None:
-    first = await redis.shared_secret("k", lambda: "one")
-    assert await redis.sync_secret("k", first) == ("one", ["one"])
-    await redis._redis.delete(redis._key("secret", "k"))  # the store forgot it (restarted empty, FLUSHALL)
-    assert (await redis.sync_secret("k", "one"))[0] == "one"  # put back by a replica that knew it
-    await redis._redis.delete(redis._key("secret", "k"))
-    assert await redis.shared_secret("k", lambda: "two") == "two"  # a new replica was first this time
-    current, known = await redis.sync_secret("k", "one")
-    assert current == "two" and sorted(known) == ["one", "two"]  # the old one still opens what it sealed
