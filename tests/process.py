@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVE = ("-m", "bot", "serve")  # the plugin's command line, after the interpreter
 
 
 def free_port() -> int:
@@ -52,14 +53,23 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(data_dir: Path, slack_api_url: str, **env: str) -> Iterator[ServerProcess]:
+def server_process(data_dir: Path, slack_api_url: str, /, **env: str) -> Iterator[ServerProcess]:
     with limited_server_process(data_dir, slack_api_url, None, env) as server:
         yield server
 
 
 @contextmanager
+def server_process_of(
+    args: tuple[str, ...], data_dir: Path, slack_api_url: str, /, **env: str
+) -> Iterator[ServerProcess]:
+    """``python <args>`` in place of ``python -m bot serve`` (a benchmark's variant of the server), the same way."""
+    with limited_server_process(data_dir, slack_api_url, None, env, args=args) as server:
+        yield server
+
+
+@contextmanager
 def limited_server_process(
-    data_dir: Path, slack_api_url: str, nofile: int | None, env: dict[str, str]
+    data_dir: Path, slack_api_url: str, nofile: int | None, env: dict[str, str], *, args: tuple[str, ...] = SERVE
 ) -> Iterator[ServerProcess]:
     """``python -m bot serve`` with ``env`` on top of the test's settings; ``nofile`` lowers its descriptor limit."""
     grpc_port, http_port = free_port(), free_port()
@@ -80,7 +90,7 @@ def limited_server_process(
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+            [sys.executable, *args],
             cwd=ROOT,
             env=environment,
             stdout=log,
