@@ -10,13 +10,14 @@ both see the same machine state, this reads from ``/proc``:
 - the client's CPU per notification (the runner process: SpaceConnector, its pure-Python protobuf 3, and the
   runner's own JSON lines, the same on both sides).
 
-``--compare grpc://HOST:PORT`` measures a third server, already running, in the same alternated rounds (issue 17
-measures Cloudforet's official Slack plugin that way); ``--compare-pid PID`` adds its server CPU. Every server gets
-the same requests, whose ``channel_data`` names the channel by ``channel_id`` as well (the official plugin posts to
-``#<channel>`` without it); a dispatch the third server refuses (no Slack behind it) still costs the client its
-round trip and is counted, not fatal.
+``--compare [NAME=]grpc://HOST:PORT`` (repeatable) measures more servers, already running, in the same alternated
+rounds (issue 17 measures Cloudforet's official Slack plugin that way, and the plugin as it was); their server CPU is
+read too when the process listening on that port is on this machine. Every server gets the same requests, whose
+``channel_data`` names the channel by ``channel_id`` as well (the official plugin posts to ``#<channel>`` without
+it); a dispatch such a server refuses (no Slack behind it) still costs the client its round trip and is counted,
+not fatal.
 
-``python -m tests.benchmarks.bench_cpu [--rounds N] [--count N] [--compare URL [--compare-pid PID]]``.
+``python -m tests.benchmarks.bench_cpu [--rounds N] [--count N] [--compare [NAME=]URL ...]``.
 """
 
 from __future__ import annotations
@@ -134,19 +135,43 @@ def plugin_process() -> Iterator[Target]:
         yield Target("plugin", f"grpc://{server.endpoint}", server.process.pid)
 
 
-def compare_target(endpoint: str, pid: int | None) -> Target:
-    """A third server, already running at ``endpoint`` (``grpc://host:port``), measured beside the plugin."""
+def listening_pid(port: int) -> int | None:
+    """The process on this machine listening on TCP ``port`` (read from ``/proc``), or None."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl, local address:port (hex), remote, state (0A: LISTEN), ..., inode
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    for descriptors in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in sockets for fd in descriptors.iterdir()):
+                return int(descriptors.parent.name)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return None
+
+
+def compare_target(argument: str) -> Target:
+    """A server already running, ``[NAME=]grpc://host:port``, measured beside the plugin."""
+    name, _, endpoint = argument.rpartition("=")
     if not endpoint.startswith("grpc://"):
-        raise ValueError(f"--compare takes grpc://host:port, not {endpoint!r}")
-    return Target("compared", endpoint, pid, tolerant=True)
+        raise ValueError(f"--compare takes [NAME=]grpc://host:port, not {argument!r}")
+    host, _, port = endpoint.removeprefix("grpc://").rpartition(":")
+    pid = listening_pid(int(port)) if host in ("127.0.0.1", "localhost", "[::1]") else None
+    return Target(name or endpoint, endpoint, pid, tolerant=True)
 
 
-def run(rounds: int = 3, count: int = 300, compare: Target | None = None) -> dict[str, float]:
-    """Alternate floor, plugin (and ``compare``) ``rounds`` times at each concurrency; print and return the
-    medians."""
+def run(rounds: int = 3, count: int = 300, compare: tuple[Target, ...] = ()) -> dict[str, float]:
+    """Alternate floor, plugin and the ``compare`` servers ``rounds`` times at each concurrency; print and return
+    the medians."""
     results: dict[tuple[str, int], list[Figures]] = {}
     with noop_process() as floor, plugin_process() as plugin, CloudforetClient() as client:
-        targets = (floor, plugin) if compare is None else (floor, plugin, compare)
+        targets = (floor, plugin, *compare)
         for target in targets:  # warm up: reflection, connections, caches
             measure(client, target, 100, 8)
         for _ in range(rounds):
@@ -183,32 +208,44 @@ def run(rounds: int = 3, count: int = 300, compare: Target | None = None) -> dic
                 f"client_floor_cpu_ms_c{concurrency}": client_floor,
             }
         )
-        if compare is not None:
-            figures.update(_print_compared(compare, results["compared", concurrency], base, concurrency))
+        for target in compare:
+            figures.update(_print_compared(target, results[target.name, concurrency], base, concurrency))
     return figures
 
 
 def _print_compared(target: Target, measured: list[Figures], base: list[Figures], concurrency: int) -> dict[str, float]:
     client_ms = statistics.median(f.client_ms for f in measured)
     server_ms = statistics.median(f.server_ms for f in measured)
-    server = "not read (no --compare-pid)" if math.isnan(server_ms) else f"{server_ms:.2f} ms"
+    server = "not read (not a process here)" if math.isnan(server_ms) else f"{server_ms:.2f} ms"
     refused = sum(f.refused for f in measured)
     print(
-        f"  concurrency {concurrency:>2}, {target.endpoint}: client CPU per notification {client_ms:.2f} ms "
+        f"  concurrency {concurrency:>2}, {target.name}: client CPU per notification {client_ms:.2f} ms "
         f"(against the floor {statistics.median(f.client_ms for f in base):.2f} ms); server CPU per init+dispatch "
         f"{server}; p50 {statistics.median(f.p50_ms for f in measured):.2f} ms; dispatches refused: {refused}"
     )
-    return {f"compared_client_cpu_ms_c{concurrency}": client_ms, f"compared_cpu_ms_c{concurrency}": server_ms}
+    return {
+        f"{target.name}_client_cpu_ms_c{concurrency}": client_ms,
+        f"{target.name}_cpu_ms_c{concurrency}": server_ms,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
     parser.add_argument("--count", type=int, default=300, help="notifications per measurement (default 300)")
-    parser.add_argument("--compare", metavar="URL", help="a third server to measure alongside, grpc://host:port")
-    parser.add_argument("--compare-pid", type=int, metavar="PID", help="its process, to read its server CPU")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="another server to measure alongside, grpc://host:port (repeatable)",
+    )
     arguments = parser.parse_args()
-    if arguments.compare_pid is not None and arguments.compare is None:
-        parser.error("--compare-pid needs --compare")
-    compared = None if arguments.compare is None else compare_target(arguments.compare, arguments.compare_pid)
+    try:
+        compared = tuple(compare_target(argument) for argument in arguments.compare)
+    except ValueError as exc:
+        parser.error(str(exc))
+    names = [target.name for target in compared]
+    if len(set(names)) != len(names) or {"floor", "plugin"} & set(names):
+        parser.error("each --compare needs its own NAME, neither floor nor plugin")
     run(arguments.rounds, arguments.count, compared)
