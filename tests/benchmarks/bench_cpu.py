@@ -69,7 +69,10 @@ class Figures:
     refused: int = 0  # dispatches the server refused (a tolerant target only)
 
 
-_numbers = numbers(1)  # every notification a distinct alert (a repeat would be suppressed or update a card)
+# Every notification a distinct alert (a repeat would be suppressed, or update a card at Slack's pace for edits),
+# across runs too: a --compare server may be the plugin still holding the cards of the run before. A run uses far
+# fewer numbers than milliseconds pass before the next one starts.
+_numbers = numbers(time.time_ns() // 1_000_000)
 
 
 def _params(number: int) -> dict[str, object]:
