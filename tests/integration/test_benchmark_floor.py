@@ -14,4 +14,4 @@ def test_the_floor_serves_the_real_client(cloudforet_client: CloudforetClient) -
         assert cloudforet_client.call(floor.endpoint, "Notification.dispatch", _params(1))["ok"]
         discarded = cloudforet_client.call(floor.endpoint, "Notification.dispatch", _params(2), discard=True)
         assert discarded["ok"] and discarded["result"] == {}
-        assert cpu_seconds(floor.pid) > 0 and cpu_seconds(cloudforet_client.pid) > 0
+        assert floor.pid is not None and cpu_seconds(floor.pid) > 0 and cpu_seconds(cloudforet_client.pid) > 0
