@@ -129,6 +129,7 @@ class Job:
     unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
     direct: asyncio.Task[None] | None = None  # degraded mode: its delivery straight to Slack (never written down)
     calling: bool = False  # degraded mode: its Slack call is under way
+    answered: bool = False  # Slack has it all: its dispatch was told so (``Outbox._answer``), perhaps before settling
 
 
 class _Fenced(Exception):
@@ -155,6 +156,7 @@ class Lane:
     busy_mark: str = ""  # shared store: another replica's unsettled send this lane waits for, and since when
     busy_since: float = 0.0
     heard: set[int] = field(default_factory=set)  # shared store: items the store's events announced, to take in
+    writing: int = 0  # shared store: this replica's writes of items of this lane under way (``Outbox._write``)
 
     @property
     def label(self) -> str:
@@ -524,17 +526,26 @@ class Outbox:
     async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
         """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
         id is returned negated."""
-        item_id = self._wrote(
-            await self._store.enqueue(
-                lane=item.lane,
-                kind=item.kind,
-                body=item.body,
-                token=item.token,
-                now=item.created_at,
-                digest=digest,
-                window=window,
+        lane = self._lanes.get(item.lane)
+        if lane is not None:
+            lane.writing += 1
+        try:
+            item_id = self._wrote(
+                await self._store.enqueue(
+                    lane=item.lane,
+                    kind=item.kind,
+                    body=item.body,
+                    token=item.token,
+                    now=item.created_at,
+                    digest=digest,
+                    window=window,
+                )
             )
-        )
+        finally:
+            if lane is not None:
+                lane.writing -= 1
+                if lane.heard:  # put off while the write was under way (``_sync``)
+                    lane.wake.set()
         if item_id > 0:
             item.id = item_id
         return item_id
@@ -706,7 +717,24 @@ class Outbox:
         await _paced(self._update_pacer(job.token or ""), lambda: self._fence(lane, job), update)
 
     async def _finish(self, job: Job, card: CardRecord | None, keys: Sequence[str]) -> None:
+        job.delivered = True  # first: a dispatch still waiting must not write it down meanwhile
+        # Slack has every call of the item: its dispatch is answered now rather than one store round trip later
+        # (POSTED is already true). What follows is only the record of it, retried until it lands, and the lane
+        # moves on only after it; should this process die first, the item stays pending with the lane's sending
+        # mark, and the replica taking the lane over sends it again only past SENDING_GRACE_SECONDS (at least once,
+        # as for a crash just after the post).
+        self._answer(job)
         await self._settle(lambda: self._done(job, card, keys))
+
+    def _answer(self, job: Job) -> None:
+        """The item reached Slack: answer the dispatch waiting for it (once), and count its latency."""
+        if job.answered:
+            return
+        job.answered = True
+        if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
+            metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
+        if job.future is not None and not job.future.done():
+            job.future.set_result(None)
 
     async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
@@ -871,9 +899,12 @@ class Outbox:
                 return False
             await asyncio.sleep(UNCONFIRMED_POLL_SECONDS)
         known = {job.item.id for job in lane.jobs}
-        lane.heard -= known
-        if not lane.heard and self._clock.monotonic() - lane.synced < LANE_SYNC_SECONDS:
-            return True  # looked recently, and the store's events announced nothing this lane lacks
+        lane.heard = {item_id for item_id in lane.heard if item_id not in known and item_id not in self._own}
+        if self._clock.monotonic() - lane.synced < LANE_SYNC_SECONDS and (not lane.heard or lane.writing):
+            # Looked recently, and the store's events announced nothing this lane lacks; or what they announced may
+            # be this replica's own write, its event come before its answer: looked at once the write ends (it wakes
+            # the lane), when its id is known to be ours.
+            return True
         lane.synced = self._clock.monotonic()
         lane.heard.clear()
         try:
@@ -1016,10 +1047,7 @@ class Outbox:
             await self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
         else:
             lane.backoff_until = 0.0
-            if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
-                metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
-            if job.future is not None and not job.future.done():
-                job.future.set_result(None)
+            self._answer(job)  # answered already when the keeper finished it (``_finish``)
         lane.jobs.popleft()
 
     async def _count_attempt(self, job: Job) -> None:
