@@ -50,6 +50,7 @@ from bot.ports.store import (
     CardRecord,
     DeliveryStore,
     EventKind,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEvent,
@@ -130,6 +131,9 @@ class Job:
     direct: asyncio.Task[None] | None = None  # degraded mode: its delivery straight to Slack (never written down)
     calling: bool = False  # degraded mode: its Slack call is under way
     answered: bool = False  # Slack has it all: its dispatch was told so (``Outbox._answer``), perhaps before settling
+    # Shared store: its write passed the fencing check too (``Store.enqueue_sending``), with the card look-up asked
+    # and what it found; good for its first attempt only, while the lane's sending mark still names it.
+    granted: tuple[CardQuery | None, tuple[FoundCard, ...]] | None = None
 
 
 class _Fenced(Exception):
@@ -157,6 +161,7 @@ class Lane:
     busy_since: float = 0.0
     heard: set[int] = field(default_factory=set)  # shared store: items the store's events announced, to take in
     writing: int = 0  # shared store: this replica's writes of items of this lane under way (``Outbox._write``)
+    marked: int = 0  # shared store: the item this replica last marked the lane as sending (0: none yet)
 
     @property
     def label(self) -> str:
@@ -386,7 +391,7 @@ class Outbox:
         # One process: written down only should its dispatch have to wait (``persist``), the common fast case.
         if self._store.shared:
             try:
-                if not await self.persist(job, window=window if repeats else 0.0):
+                if not await self.persist(job, window=window if repeats else 0.0, begin=True):
                     return None
             except BotError as exc:
                 if exc.code is not ErrorCode.STORE_UNAVAILABLE:
@@ -523,24 +528,30 @@ class Outbox:
         if await self._holds(lane):  # else the lane's holder finds it in the store
             self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
-    async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
+    async def _write(
+        self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0, sending: Job | None = None
+    ) -> int:
         """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
-        id is returned negated."""
+        id is returned negated. With ``sending`` (the item's job), its fencing check goes with the write when its
+        lane may send it at once (``_ready``)."""
         lane = self._lanes.get(item.lane)
         if lane is not None:
             lane.writing += 1
         try:
-            item_id = self._wrote(
-                await self._store.enqueue(
-                    lane=item.lane,
-                    kind=item.kind,
-                    body=item.body,
-                    token=item.token,
-                    now=item.created_at,
-                    digest=digest,
-                    window=window,
+            if sending is not None and lane is not None and self._ready(lane):
+                item_id = self._wrote(await self._write_sending(lane, sending, digest, window))
+            else:
+                item_id = self._wrote(
+                    await self._store.enqueue(
+                        lane=item.lane,
+                        kind=item.kind,
+                        body=item.body,
+                        token=item.token,
+                        now=item.created_at,
+                        digest=digest,
+                        window=window,
+                    )
                 )
-            )
         finally:
             if lane is not None:
                 lane.writing -= 1
@@ -550,9 +561,56 @@ class Outbox:
             item.id = item_id
         return item_id
 
-    async def persist(self, job: Job, *, window: float = 0.0) -> bool:
+    def _ready(self, lane: Lane) -> bool:
+        """Whether a new item of ``lane`` may pass its fencing check with its write, saving the lane that round trip
+        before its post: this replica holds the lane, the lane is idle (nothing queued, no delivery under way: no
+        item of it waits to be recorded, so the alert's card read with the check is the latest), and its pacer lets
+        it send at once (the lane's sending mark, set by the check, is never held through a wait)."""
+        return (
+            self._lanes.get(lane.key) is lane
+            and lane.task is not None
+            and not lane.task.done()
+            and not lane.lost
+            and not lane.stepping
+            and not lane.jobs
+            and not lane.busy_mark
+            and self._leases.holds(lane.key)
+            and lane.pacer.wait_time() == 0
+            and lane.backoff_until <= self._clock.monotonic()
+        )
+
+    async def _write_sending(self, lane: Lane, job: Job, digest: str | None, window: float) -> int:
+        """Write the job's item down and pass its fencing check in the same step (``Store.enqueue_sending``), with
+        the card look-up its delivery will ask for; on GO its first attempt needs no store call before its post."""
+        item = job.item
+        query = self._cards.card_query(item, job.token, job.parsed) if job.token is not None else None
+        sent = self._clock.monotonic()
+        item_id, grant = await self._store.enqueue_sending(
+            lane=item.lane,
+            kind=item.kind,
+            body=item.body,
+            token=item.token,
+            now=item.created_at,
+            digest=digest,
+            window=window,
+            owner=self._leases.owner,
+            ttl=self._leases.ttl,
+            cards=query,
+        )
+        if grant is None:  # a repeat: nothing written, nothing checked
+            return item_id
+        self._leases.checked(lane.key, sent, grant)
+        if grant.outcome is SendOutcome.GO:
+            job.granted, lane.marked = (query, grant.cards), item_id
+        elif grant.outcome is SendOutcome.LOST:  # the lane is another replica's: it delivers the item
+            lane.lost = True
+            lane.wake.set()
+        return item_id  # BUSY: the lane finds another replica's unsettled send at its own check, and waits for it
+
+    async def persist(self, job: Job, *, window: float = 0.0, begin: bool = False) -> bool:
         """Write a queued job to the store (before its dispatch is answered), unless it is already delivered; with
-        ``window`` (a shared store), False when it repeats a dispatch accepted within that many seconds.
+        ``window`` (a shared store), False when it repeats a dispatch accepted within that many seconds; with
+        ``begin``, its fencing check made in the same step when its lane may send it at once (``_write``).
 
         Retries a failing store for up to ``PERSIST_DEADLINE_SECONDS``, then raises ``ERROR_STORE_UNAVAILABLE``: the
         job is withdrawn (not delivered, not counted as seen). One already being delivered cannot be withdrawn; its
@@ -569,7 +627,10 @@ class Outbox:
         failures = 0
         while not (job.item.id or job.delivered):
             try:
-                written = await self._write(job.item, digest=job.digest, window=window)
+                # A retry writes only: the first try may have been carried out, its answer lost (then this replica's
+                # own sending mark, should it have been set, passes the lane's check later).
+                sending = job if begin and not failures else None
+                written = await self._write(job.item, digest=job.digest, window=window, sending=sending)
                 self._store_answered()
                 if written < 0:
                     if not failures:
@@ -675,6 +736,11 @@ class Outbox:
         with the store's fencing check (one round trip for both, ``Store.begin_send``); when the lane must first
         wait for its pacing turn, asked alone, so that the lane is not marked as sending through the wait (a replica
         taking the lane over would wait for that mark)."""
+        if job.granted is not None:  # read with the fencing check made with its write
+            asked, found = job.granted
+            job.granted = None
+            if asked == query:
+                return strongest_card(query.keys, found)
         if not self._store.shared or job.begun or lane.pacer.wait_time() > 0:
             return await self._store.find_card(query.bot, query.target, query.keys)
         return strongest_card(query.keys, (await self._begin(lane, job, query)).cards)
@@ -693,6 +759,7 @@ class Outbox:
                     mark,
                 )
             lane.busy_mark = ""
+            lane.marked = job.item.id
             job.begun = True
             return grant
         if grant.outcome is SendOutcome.BUSY and grant.mark != mark:
@@ -852,7 +919,10 @@ class Outbox:
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
-        await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
+        try:
+            await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
+        finally:
+            job.granted = None  # the check made with its write covers its first attempt only
 
     async def _run(self, lane: Lane) -> None:
         idle_since = self._clock.monotonic()
@@ -1008,7 +1078,9 @@ class Outbox:
         job = lane.jobs[0]
         if job.token is None and await self._unreadable(lane, job):
             return
-        job.begun = False
+        if lane.marked != job.item.id:  # another item was marked since its write's check: the lane checks again
+            job.granted = None
+        job.begun = job.granted is not None
         try:
             with tracing.span("outbox.deliver", parent=job.item.body.get("traceparent"), kind=tracing.Kind.CONSUMER):
                 await self._deliver(lane, job)

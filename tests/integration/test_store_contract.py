@@ -593,6 +593,55 @@ async def test_a_fenced_out_check_reads_no_card(backend_for: Any) -> None:
         assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ()), name
 
 
+async def test_an_item_written_with_its_fencing_check_is_kept_whatever_the_check_says(backend_for: Any) -> None:
+    """``enqueue_sending``: the item kept as ``enqueue`` keeps it, and the check made as ``begin_send`` makes it, with
+    the alert's card read, in one step; a repeat keeps nothing and is checked for nothing."""
+    for name in ("redis", "memory"):  # shared stores (the embedded one's check always passes: below)
+        store = await backend_for(name)
+        card = card_record()
+        await store.save_card(card, ["alert:alert-1"])
+        query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
+
+        async def write(
+            owner: str, digest: str | None = None, store: Store = store, query: CardQuery = query
+        ) -> tuple[int, Any]:
+            return await store.enqueue_sending(
+                lane="l",
+                kind=ItemKind.DISPATCH,
+                body={"n": 1},
+                token="t",
+                now=1,
+                digest=digest,
+                window=5 if digest else 0,
+                owner=owner,
+                ttl=5,
+                cards=query,
+            )
+
+        lost, grant = await write("A")  # nobody holds the lane: kept for its holder, nothing marked
+        assert lost > 0 and grant is not None and (grant.outcome, grant.cards) == (SendOutcome.LOST, ()), name
+        assert await store.acquire_lease("lane:l", "A", 5)
+        first, grant = await write("A", digest="d")
+        assert grant is not None and grant.outcome is SendOutcome.GO and strongest_card(query.keys, grant.cards) == card
+        assert await store.item_state(first) == (ItemState.PENDING, "")
+        assert await write("A", digest="d") == (-first, None), name  # a repeat: nothing kept, nothing checked
+        assert await store.acquire_lease("lane:l", "B", 5) is False  # the check extended A's lease
+        await store.release_lease("lane:l", "A")  # not idle: A's mark stays (its send may be in flight)
+        assert await store.acquire_lease("lane:l", "B", 5)
+        busy, grant = await write("B")
+        assert grant is not None and (grant.outcome, grant.mark) == (SendOutcome.BUSY, f"A|{first}"), name
+        assert (await store.begin_send("l", "B", lost, 5)).outcome is SendOutcome.BUSY
+        await store.delivered(first)  # settling the marked item clears the mark
+        assert (await store.begin_send("l", "B", lost, 5)).outcome is SendOutcome.GO
+        assert [item.id for item in await store.pending()] == [lost, busy], name
+    embedded = await backend_for("sqlite")
+    item, grant = await embedded.enqueue_sending(
+        lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, owner="A", ttl=5, cards=None
+    )
+    assert item > 0 and grant is not None and grant.outcome is SendOutcome.GO
+    assert [kept.id for kept in await embedded.pending()] == [item]
+
+
 async def test_delivered_saves_the_card_in_the_same_step(any_store: Store) -> None:
     store = any_store
     first, second = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) for _ in "ab"]
