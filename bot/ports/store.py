@@ -278,7 +278,8 @@ class OutboxQueue(Protocol):
         """``enqueue``, and for the item kept ``Coordination.begin_send(lane, owner, id, ttl, cards=cards)`` (never
         forced), in one atomic step: one round trip to a network store where the lane's holder may send a new item
         at once. The item is kept whatever the grant says (its lane sends it in its turn when not GO); a repeat keeps
-        nothing and is granted nothing (None)."""
+        nothing and is granted nothing (None). The item is announced (``events``) unless the check passed: the writer
+        then holds the lane, and no other process needs to hear of it."""
         ...
 
     def events(self) -> AsyncGenerator[OutboxEvent, None]:

@@ -184,6 +184,7 @@ class MemoryStore:
         now: float,
         digest: str | None,
         window: float,
+        announce: bool = True,
     ) -> int:
         if self.shared and digest is not None and window > 0:
             seen = self._seen.get(digest)
@@ -194,7 +195,8 @@ class MemoryStore:
         self._items[item_id] = _Item(OutboxItem(item_id, lane, kind, json.loads(json.dumps(body)), token, now))
         if self.shared and digest is not None and window > 0:
             self._seen[digest] = (item_id, self._clock() + window)
-        self._publish(EventKind.QUEUED, item_id, lane)
+        if announce:
+            self._publish(EventKind.QUEUED, item_id, lane)
         return item_id
 
     async def enqueue_sending(
@@ -214,10 +216,15 @@ class MemoryStore:
         # One step: a fault told for either half fails it before anything is kept (as Redis' one script).
         self._raise_if_told("enqueue")
         self._raise_if_told("begin_send")
-        item_id = self._keep(lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window)
+        item_id = self._keep(
+            lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window, announce=False
+        )
         if item_id < 0:
             return item_id, None
-        return item_id, self._begin(lane, owner, item_id, ttl, force=False, cards=cards)
+        grant = self._begin(lane, owner, item_id, ttl, force=False, cards=cards)
+        if grant.outcome is not SendOutcome.GO:  # as Redis: announced unless the writer is the lane's holder
+            self._publish(EventKind.QUEUED, item_id, lane)
+        return item_id, grant
 
     async def events(self) -> AsyncGenerator[OutboxEvent, None]:
         if not self.shared:

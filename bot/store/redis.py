@@ -232,9 +232,9 @@ return 1
 # Keep an item for delivery. Arguments: the next id, pending, lanes and lane's set keys, the repeat digest's key
 # (``P:seen`` when there is none: every key a script is given is under the prefix, so an ACL user limited to it may
 # run it), the item key prefix, lane, kind, body, token, created_at, repeat window ms ('0': no digest to look at),
-# events channel. Returns the new id; or, when the digest was seen within the window (a repeat: its window starts
-# again, nothing is queued), minus the id of the item that had it. The digest counts as seen only with its item, so a
-# dispatch the store did not accept never makes its retry look like a repeat.
+# events channel (nil: the item is not announced there). Returns the new id; or, when the digest was seen within the
+# window (a repeat: its window starts again, nothing is queued), minus the id of the item that had it. The digest
+# counts as seen only with its item, so a dispatch the store did not accept never makes its retry look like a repeat.
 _ENQUEUE_FUNCTION = """
 local function enqueue(next_id, pending, lanes, lane_set, seen_key, item_prefix, lane, kind, body, token, created_at,
                        window, events)
@@ -251,7 +251,7 @@ local function enqueue(next_id, pending, lanes, lane_set, seen_key, item_prefix,
   redis.call('ZADD', pending, id, id)
   redis.call('ZADD', lane_set, id, id)
   redis.call('SADD', lanes, lane)
-  redis.call('PUBLISH', events, 'queued|' .. id .. '|' .. lane)
+  if events then redis.call('PUBLISH', events, 'queued|' .. id .. '|' .. lane) end
   return id
 end
 """
@@ -590,20 +590,26 @@ return {1, '', {}}
 # owner, ttl_ms, mark ttl_ms[, then what _FIND_CARDS takes: prefix, bot, target, is_id, alert names...]. The item
 # kept as _ENQUEUE keeps it, then its fencing check as _BEGIN_SEND makes it (never forced; the item is surely
 # pending), in one round trip (``enqueue_sending``): {-id, -1, ''} for a repeat (nothing kept); else {id, 0, ''}
-# (the lease is not the owner's), {id, 2, mark} (another holder's send may be in flight) or {id, 1, '', cards}.
+# (the lease is not the owner's), {id, 2, mark} (another holder's send may be in flight) or {id, 1, '', cards}. The
+# item is announced on the events channel unless the check passed: then the writer is the lane's holder, the one
+# replica the announcement is for (sparing every replica a message per dispatch).
 _ENQUEUE_SENDING = (
     _SLICE
     + _FIND_CARDS_FUNCTION
     + _ENQUEUE_FUNCTION
     + """
 local id = enqueue(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
-                   ARGV[7], ARGV[8])
+                   ARGV[7], nil)
 if id < 0 then return {id, -1, ''} end
-if redis.call('GET', KEYS[6]) ~= ARGV[9] then return {id, 0, ''} end
+local function announced(reply)
+  redis.call('PUBLISH', ARGV[8], 'queued|' .. id .. '|' .. ARGV[2])
+  return reply
+end
+if redis.call('GET', KEYS[6]) ~= ARGV[9] then return announced({id, 0, ''}) end
 redis.call('PEXPIRE', KEYS[6], ARGV[10])
 local mark = redis.call('GET', KEYS[7])
 local mine = ARGV[9] .. '|'
-if mark and string.sub(mark, 1, #mine) ~= mine then return {id, 2, mark} end
+if mark and string.sub(mark, 1, #mine) ~= mine then return announced({id, 2, mark}) end
 redis.call('SET', KEYS[7], mine .. id, 'PX', ARGV[11])
 if #ARGV > 11 then return {id, 1, '', find_cards(ARGV[12], ARGV[13], ARGV[14], ARGV[15], slice(ARGV, 16))} end
 return {id, 1, '', {}}
