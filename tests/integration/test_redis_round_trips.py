@@ -187,6 +187,8 @@ async def test_a_delivered_dispatch_costs_the_lane_holder_at_most_two_round_trip
         enqueues = items(marks, "Task-")  # the test's own task: the dispatch
         delivery = items(marks, "lane ")
         assert [sent for sent in enqueues if len(sent) != ENQUEUE_TRIPS] == [], label
-        assert [sent for sent in delivery if len(sent) > most] == [], label
-        if idle:  # the check went with the enqueue
+        if idle:  # each item's trips fall between its dispatch and the next; the check went with the enqueue
+            assert [sent for sent in delivery if len(sent) > most] == [], label
             assert all(sent == ["EVALSHA _enqueue_sending"] for sent in enqueues), (label, enqueues)
+        else:  # an item is recorded after its dispatch is answered, maybe once the next is sent: counted together
+            assert sum(len(sent) for sent in delivery) <= most * len(delivery), (label, delivery)

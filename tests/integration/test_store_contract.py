@@ -908,6 +908,28 @@ async def test_events_announce_items_queued_and_settled(redis: RedisStore) -> No
     await events.aclose()
 
 
+async def test_an_item_written_by_its_lanes_holder_with_a_passing_check_is_not_announced(redis: RedisStore) -> None:
+    """The QUEUED event is for the lane's holder: one written by the holder itself (its check GO) is not announced;
+    one written by another replica (its check LOST) is."""
+    events = redis.events()
+    waiting = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.2)  # subscribed
+    assert await redis.acquire_lease("lane:l", "A", 5)
+
+    async def write(owner: str) -> int:
+        item, grant = await redis.enqueue_sending(
+            lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, owner=owner, ttl=5
+        )
+        assert grant is not None
+        return item
+
+    await write("A")  # the holder's: not announced
+    elsewhere = await write("B")  # another replica's: announced for A to take in
+    queued = await asyncio.wait_for(waiting, 5)
+    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, elsewhere, "l")
+    await events.aclose()
+
+
 async def test_a_shared_secret_lost_by_the_store_is_put_back_and_every_one_kept(redis: RedisStore) -> None:
     first = await redis.shared_secret("k", lambda: "one")
     assert await redis.sync_secret("k", first) == ("one", ["one"])
