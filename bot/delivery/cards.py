@@ -40,7 +40,7 @@ from bot.delivery.tokens import TokenVault
 from bot.mentions import Directory, MentionResolver
 from bot.ports.schema import DispatchBody, NoteBody, UnreadableRecord, read_body
 from bot.ports.slack import Posted
-from bot.ports.store import CardIndex, CardRecord, ItemKind, OutboxItem
+from bot.ports.store import CardIndex, CardQuery, CardRecord, ItemKind, OutboxItem
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +231,16 @@ class CardKeeper:
         assert isinstance(body, DispatchBody)
         message, kind = parsed or (Message.from_struct(body.message), NotificationType.parse(body.notification_type))
         await self._show(item, token, body.target, message, kind, courier)
+
+    @staticmethod
+    def card_query(item: OutboxItem, token: str, parsed: Parsed | None) -> CardQuery | None:
+        """The card look-up ``deliver`` will ask its courier for, when it can be told without parsing the item again
+        (a new dispatch, its message parsed): asked ahead with the item's write (``Store.enqueue_sending``)."""
+        target = item.body.get("target")
+        if item.kind is not ItemKind.DISPATCH or parsed is None or not isinstance(target, str):
+            return None
+        keys = alert_keys(parsed[0])
+        return CardQuery(fingerprint(token), target, tuple(keys)) if keys else None
 
     def _card(self, message: Message, kind: NotificationType, state: CardState, mentions: CardMentions) -> Card:
         """The alert's card as this deployment renders it (with Resolve and Add note when two-way actions are on)."""

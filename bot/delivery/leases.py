@@ -104,11 +104,21 @@ class Leases:
         alert's ``cards`` in the same step when asked. Raises ``StoreError``."""
         sent = self._clock()
         grant = await self._store.begin_send(lane, self.owner, item_id, self._ttl, force=force, cards=cards)
+        self.checked(lane, sent, grant)
+        return grant
+
+    @property
+    def ttl(self) -> float:
+        """How long a lease lasts unless extended (what a fencing check extends it by)."""
+        return self._ttl
+
+    def checked(self, lane: str, sent: float, grant: SendGrant) -> None:
+        """What a fencing check made at ``sent`` (this clock) says of the lease: extended, or lost. For a check made
+        with an item's write (``Store.enqueue_sending``) as for ``begin``."""
         if grant.outcome is SendOutcome.LOST:
             self._until.pop(lane, None)
         elif grant.outcome is not SendOutcome.SETTLED:
             self._held(lane, sent)
-        return grant
 
     async def release(self, lane: str, *, idle: bool) -> None:
         """Give the lane up (idle, or stopping): another process may deliver it at once. ``idle``: no Slack call of

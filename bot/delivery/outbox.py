@@ -50,6 +50,7 @@ from bot.ports.store import (
     CardRecord,
     DeliveryStore,
     EventKind,
+    FoundCard,
     ItemKind,
     ItemState,
     OutboxEvent,
@@ -84,6 +85,10 @@ MAX_STORE_RETRY_SECONDS = 5.0
 # Recording what Slack already has is retried faster: the lane's sending mark stands until it is recorded, and
 # another replica that takes the lane over waits for it (leases.SENDING_GRACE_SECONDS) before sending again.
 MAX_SETTLE_RETRY_SECONDS = 1.0
+# Turns of the event loop a lane gives a dispatch answered once Slack has its item, before recording the item: the
+# dispatch's wait (a shielded future: its callback, then its task) and its gRPC answer handed on. Measured: the
+# record's work run first (a store script's arguments and call; a card's JSON) held the answer ~0.2 ms on Redis.
+ANSWER_TURNS = 3
 # The one back-off rule (bot.core.backoff) for each kind of retry above.
 DELIVERY_BACKOFF = Backoff(FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
 PERSIST_BACKOFF = Backoff(STORE_RETRY_SECONDS, MAX_PERSIST_RETRY_SECONDS)
@@ -129,6 +134,10 @@ class Job:
     unreadable_since: float = 0.0  # monotonic time its token was first found unreadable
     direct: asyncio.Task[None] | None = None  # degraded mode: its delivery straight to Slack (never written down)
     calling: bool = False  # degraded mode: its Slack call is under way
+    answered: bool = False  # Slack has it all: its dispatch was told so (``Outbox._answer``), perhaps before settling
+    # Shared store: its write passed the fencing check too (``Store.enqueue_sending``), with the card look-up asked
+    # and what it found; good for its first attempt only, while the lane's sending mark still names it.
+    granted: tuple[CardQuery | None, tuple[FoundCard, ...]] | None = None
 
 
 class _Fenced(Exception):
@@ -155,6 +164,8 @@ class Lane:
     busy_mark: str = ""  # shared store: another replica's unsettled send this lane waits for, and since when
     busy_since: float = 0.0
     heard: set[int] = field(default_factory=set)  # shared store: items the store's events announced, to take in
+    writing: int = 0  # shared store: this replica's writes of items of this lane under way (``Outbox._write``)
+    marked: int = 0  # shared store: the item this replica last marked the lane as sending (0: none yet)
 
     @property
     def label(self) -> str:
@@ -384,7 +395,7 @@ class Outbox:
         # One process: written down only should its dispatch have to wait (``persist``), the common fast case.
         if self._store.shared:
             try:
-                if not await self.persist(job, window=window if repeats else 0.0):
+                if not await self.persist(job, window=window if repeats else 0.0, begin=True):
                     return None
             except BotError as exc:
                 if exc.code is not ErrorCode.STORE_UNAVAILABLE:
@@ -521,27 +532,89 @@ class Outbox:
         if await self._holds(lane):  # else the lane's holder finds it in the store
             self._push(Job(OutboxItem(item_id, lane, kind, body, sealed_token, now), token, target))
 
-    async def _write(self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0) -> int:
+    async def _write(
+        self, item: OutboxItem, *, digest: str | None = None, window: float = 0.0, sending: Job | None = None
+    ) -> int:
         """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
-        id is returned negated."""
-        item_id = self._wrote(
-            await self._store.enqueue(
-                lane=item.lane,
-                kind=item.kind,
-                body=item.body,
-                token=item.token,
-                now=item.created_at,
-                digest=digest,
-                window=window,
-            )
-        )
+        id is returned negated. With ``sending`` (the item's job), its fencing check goes with the write when its
+        lane may send it at once (``_ready``)."""
+        lane = self._lanes.get(item.lane)
+        if lane is not None:
+            lane.writing += 1
+        try:
+            if sending is not None and lane is not None and self._ready(lane):
+                item_id = self._wrote(await self._write_sending(lane, sending, digest, window))
+            else:
+                item_id = self._wrote(
+                    await self._store.enqueue(
+                        lane=item.lane,
+                        kind=item.kind,
+                        body=item.body,
+                        token=item.token,
+                        now=item.created_at,
+                        digest=digest,
+                        window=window,
+                    )
+                )
+        finally:
+            if lane is not None:
+                lane.writing -= 1
+                if lane.heard:  # put off while the write was under way (``_sync``)
+                    lane.wake.set()
         if item_id > 0:
             item.id = item_id
         return item_id
 
-    async def persist(self, job: Job, *, window: float = 0.0) -> bool:
+    def _ready(self, lane: Lane) -> bool:
+        """Whether a new item of ``lane`` may pass its fencing check with its write, saving the lane that round trip
+        before its post: this replica holds the lane, the lane is idle (nothing queued, no delivery under way: no
+        item of it waits to be recorded, so the alert's card read with the check is the latest), and its pacer lets
+        it send at once (the lane's sending mark, set by the check, is never held through a wait)."""
+        return (
+            self._lanes.get(lane.key) is lane
+            and lane.task is not None
+            and not lane.task.done()
+            and not lane.lost
+            and not lane.stepping
+            and not lane.jobs
+            and not lane.busy_mark
+            and self._leases.holds(lane.key)
+            and lane.pacer.wait_time() == 0
+            and lane.backoff_until <= self._clock.monotonic()
+        )
+
+    async def _write_sending(self, lane: Lane, job: Job, digest: str | None, window: float) -> int:
+        """Write the job's item down and pass its fencing check in the same step (``Store.enqueue_sending``), with
+        the card look-up its delivery will ask for; on GO its first attempt needs no store call before its post."""
+        item = job.item
+        query = self._cards.card_query(item, job.token, job.parsed) if job.token is not None else None
+        sent = self._clock.monotonic()
+        item_id, grant = await self._store.enqueue_sending(
+            lane=item.lane,
+            kind=item.kind,
+            body=item.body,
+            token=item.token,
+            now=item.created_at,
+            digest=digest,
+            window=window,
+            owner=self._leases.owner,
+            ttl=self._leases.ttl,
+            cards=query,
+        )
+        if grant is None:  # a repeat: nothing written, nothing checked
+            return item_id
+        self._leases.checked(lane.key, sent, grant)
+        if grant.outcome is SendOutcome.GO:
+            job.granted, lane.marked = (query, grant.cards), item_id
+        elif grant.outcome is SendOutcome.LOST:  # the lane is another replica's: it delivers the item
+            lane.lost = True
+            lane.wake.set()
+        return item_id  # BUSY: the lane finds another replica's unsettled send at its own check, and waits for it
+
+    async def persist(self, job: Job, *, window: float = 0.0, begin: bool = False) -> bool:
         """Write a queued job to the store (before its dispatch is answered), unless it is already delivered; with
-        ``window`` (a shared store), False when it repeats a dispatch accepted within that many seconds.
+        ``window`` (a shared store), False when it repeats a dispatch accepted within that many seconds; with
+        ``begin``, its fencing check made in the same step when its lane may send it at once (``_write``).
 
         Retries a failing store for up to ``PERSIST_DEADLINE_SECONDS``, then raises ``ERROR_STORE_UNAVAILABLE``: the
         job is withdrawn (not delivered, not counted as seen). One already being delivered cannot be withdrawn; its
@@ -558,7 +631,10 @@ class Outbox:
         failures = 0
         while not (job.item.id or job.delivered):
             try:
-                written = await self._write(job.item, digest=job.digest, window=window)
+                # A retry writes only: the first try may have been carried out, its answer lost (then this replica's
+                # own sending mark, should it have been set, passes the lane's check later).
+                sending = job if begin and not failures else None
+                written = await self._write(job.item, digest=job.digest, window=window, sending=sending)
                 self._store_answered()
                 if written < 0:
                     if not failures:
@@ -664,6 +740,11 @@ class Outbox:
         with the store's fencing check (one round trip for both, ``Store.begin_send``); when the lane must first
         wait for its pacing turn, asked alone, so that the lane is not marked as sending through the wait (a replica
         taking the lane over would wait for that mark)."""
+        if job.granted is not None:  # read with the fencing check made with its write
+            asked, found = job.granted
+            job.granted = None
+            if asked == query:
+                return strongest_card(query.keys, found)
         if not self._store.shared or job.begun or lane.pacer.wait_time() > 0:
             return await self._store.find_card(query.bot, query.target, query.keys)
         return strongest_card(query.keys, (await self._begin(lane, job, query)).cards)
@@ -682,6 +763,7 @@ class Outbox:
                     mark,
                 )
             lane.busy_mark = ""
+            lane.marked = job.item.id
             job.begun = True
             return grant
         if grant.outcome is SendOutcome.BUSY and grant.mark != mark:
@@ -706,7 +788,28 @@ class Outbox:
         await _paced(self._update_pacer(job.token or ""), lambda: self._fence(lane, job), update)
 
     async def _finish(self, job: Job, card: CardRecord | None, keys: Sequence[str]) -> None:
+        job.delivered = True  # first: a dispatch still waiting must not write it down meanwhile
+        # Slack has every call of the item: its dispatch is answered now rather than one store round trip later
+        # (POSTED is already true). What follows is only the record of it, retried until it lands, and the lane
+        # moves on only after it; should this process die first, the item stays pending with the lane's sending
+        # mark, and the replica taking the lane over sends it again only past SENDING_GRACE_SECONDS (at least once,
+        # as for a crash just after the post).
+        waited = job.future is not None and not job.future.done()
+        self._answer(job)
+        if waited:  # let the answer go out before the record's work (its arguments, the store call) runs
+            for _ in range(ANSWER_TURNS):
+                await asyncio.sleep(0)
         await self._settle(lambda: self._done(job, card, keys))
+
+    def _answer(self, job: Job) -> None:
+        """The item reached Slack: answer the dispatch waiting for it (once), and count its latency."""
+        if job.answered:
+            return
+        job.answered = True
+        if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
+            metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
+        if job.future is not None and not job.future.done():
+            job.future.set_result(None)
 
     async def _settle(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run the store writes that follow a Slack call until they succeed: what Slack already has is never sent
@@ -824,7 +927,10 @@ class Outbox:
 
     async def _deliver(self, lane: Lane, job: Job) -> None:
         parsed, job.parsed = job.parsed, None  # the lane keeps nothing it no longer needs
-        await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
+        try:
+            await self._cards.deliver(job.item, job.token or "", parsed, _LaneCourier(self, lane, job))
+        finally:
+            job.granted = None  # the check made with its write covers its first attempt only
 
     async def _run(self, lane: Lane) -> None:
         idle_since = self._clock.monotonic()
@@ -871,9 +977,12 @@ class Outbox:
                 return False
             await asyncio.sleep(UNCONFIRMED_POLL_SECONDS)
         known = {job.item.id for job in lane.jobs}
-        lane.heard -= known
-        if not lane.heard and self._clock.monotonic() - lane.synced < LANE_SYNC_SECONDS:
-            return True  # looked recently, and the store's events announced nothing this lane lacks
+        lane.heard = {item_id for item_id in lane.heard if item_id not in known and item_id not in self._own}
+        if self._clock.monotonic() - lane.synced < LANE_SYNC_SECONDS and (not lane.heard or lane.writing):
+            # Looked recently, and the store's events announced nothing this lane lacks; or what they announced may
+            # be this replica's own write, its event come before its answer: looked at once the write ends (it wakes
+            # the lane), when its id is known to be ours.
+            return True
         lane.synced = self._clock.monotonic()
         lane.heard.clear()
         try:
@@ -977,7 +1086,9 @@ class Outbox:
         job = lane.jobs[0]
         if job.token is None and await self._unreadable(lane, job):
             return
-        job.begun = False
+        if lane.marked != job.item.id:  # another item was marked since its write's check: the lane checks again
+            job.granted = None
+        job.begun = job.granted is not None
         try:
             with tracing.span("outbox.deliver", parent=job.item.body.get("traceparent"), kind=tracing.Kind.CONSUMER):
                 await self._deliver(lane, job)
@@ -1016,10 +1127,7 @@ class Outbox:
             await self._fail(job, BotError(ErrorCode.INTERNAL, f"unexpected failure ({type(exc).__name__})"))
         else:
             lane.backoff_until = 0.0
-            if job.item.kind is ItemKind.DISPATCH:  # Cloudforet's notifications (not the plugin's thread lines)
-                metrics.NOTIFICATION_LATENCY.observe(max(0.0, self._clock.time() - job.item.created_at))
-            if job.future is not None and not job.future.done():
-                job.future.set_result(None)
+            self._answer(job)  # answered already when the keeper finished it (``_finish``)
         lane.jobs.popleft()
 
     async def _count_attempt(self, job: Job) -> None:

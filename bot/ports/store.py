@@ -261,6 +261,27 @@ class OutboxQueue(Protocol):
         the last ``window`` seconds; the digest counts as seen from the moment (and only if) the item is kept."""
         ...
 
+    async def enqueue_sending(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+        owner: str,
+        ttl: float,
+        cards: CardQuery | None = None,
+    ) -> tuple[int, SendGrant | None]:
+        """``enqueue``, and for the item kept ``Coordination.begin_send(lane, owner, id, ttl, cards=cards)`` (never
+        forced), in one atomic step: one round trip to a network store where the lane's holder may send a new item
+        at once. The item is kept whatever the grant says (its lane sends it in its turn when not GO); a repeat keeps
+        nothing and is granted nothing (None). The item is announced (``events``) unless the check passed: the writer
+        then holds the lane, and no other process needs to hear of it."""
+        ...
+
     def events(self) -> AsyncGenerator[OutboxEvent, None]:
         """Items queued and settled by every process, as it happens (a shared store; the embedded store's end at
         once: its only process knows). Raises ``StoreError`` when the stream breaks; what happened meanwhile is

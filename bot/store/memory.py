@@ -178,6 +178,20 @@ class MemoryStore:
         window: float = 0.0,
     ) -> int:
         self._raise_if_told("enqueue")
+        return self._keep(lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window)
+
+    def _keep(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None,
+        window: float,
+        announce: bool = True,
+    ) -> int:
         if self.shared and digest is not None and window > 0:
             seen = self._seen.get(digest)
             if seen is not None and seen[1] > self._clock():
@@ -187,8 +201,36 @@ class MemoryStore:
         self._items[item_id] = _Item(OutboxItem(item_id, lane, kind, json.loads(json.dumps(body)), token, now))
         if self.shared and digest is not None and window > 0:
             self._seen[digest] = (item_id, self._clock() + window)
-        self._publish(EventKind.QUEUED, item_id, lane)
+        if announce:
+            self._publish(EventKind.QUEUED, item_id, lane)
         return item_id
+
+    async def enqueue_sending(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+        owner: str,
+        ttl: float,
+        cards: CardQuery | None = None,
+    ) -> tuple[int, SendGrant | None]:
+        # One step: a fault told for either half fails it before anything is kept (as Redis' one script).
+        self._raise_if_told("enqueue")
+        self._raise_if_told("begin_send")
+        item_id = self._keep(
+            lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window, announce=False
+        )
+        if item_id < 0:
+            return item_id, None
+        grant = self._begin(lane, owner, item_id, ttl, force=False, cards=cards)
+        if grant.outcome is not SendOutcome.GO:  # as Redis: announced unless the writer is the lane's holder
+            self._publish(EventKind.QUEUED, item_id, lane)
+        return item_id, grant
 
     async def events(self) -> AsyncGenerator[OutboxEvent, None]:
         if not self.shared:
@@ -392,6 +434,11 @@ class MemoryStore:
         self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool = False, cards: CardQuery | None = None
     ) -> SendGrant:
         self._raise_if_told("begin_send")
+        return self._begin(lane, owner, item_id, ttl, force=force, cards=cards)
+
+    def _begin(
+        self, lane: str, owner: str, item_id: int, ttl: float, *, force: bool, cards: CardQuery | None
+    ) -> SendGrant:
         found = () if cards is None else tuple(self._found(cards.bot, cards.target, cards.keys))
         if not self.shared:
             return SendGrant(SendOutcome.GO, cards=found)

@@ -229,29 +229,40 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({ARGV[2], seq, ARGV[3]}))
 return 1
 """
 
-# KEYS: next id, pending, lanes, the lane's set, the repeat digest (``P:seen`` when there is none: every key a
-# script is given is under the prefix, so an ACL user limited to it may run it). ARGV: item key prefix, lane, kind,
-# body, token, created_at, repeat window ms (0: no digest to look at), events channel. Returns the new id; or, when
-# the digest was seen within the window (a repeat: its window starts again, nothing is queued), minus the id of the
-# item that had it. The digest counts as seen only with its item, so a dispatch the store did not accept never makes
-# its retry look like a repeat.
-_ENQUEUE = """
-local check = ARGV[7] ~= '0'
-local seen = check and redis.call('GET', KEYS[5])
-if seen then
-  redis.call('PEXPIRE', KEYS[5], ARGV[7])
-  return -(tonumber(seen) or 1)
+# Keep an item for delivery. Arguments: the next id, pending, lanes and lane's set keys, the repeat digest's key
+# (``P:seen`` when there is none: every key a script is given is under the prefix, so an ACL user limited to it may
+# run it), the item key prefix, lane, kind, body, token, created_at, repeat window ms ('0': no digest to look at),
+# events channel (nil: the item is not announced there). Returns the new id; or, when the digest was seen within the
+# window (a repeat: its window starts again, nothing is queued), minus the id of the item that had it. The digest
+# counts as seen only with its item, so a dispatch the store did not accept never makes its retry look like a repeat.
+_ENQUEUE_FUNCTION = """
+local function enqueue(next_id, pending, lanes, lane_set, seen_key, item_prefix, lane, kind, body, token, created_at,
+                       window, events)
+  local check = window ~= '0'
+  local seen = check and redis.call('GET', seen_key)
+  if seen then
+    redis.call('PEXPIRE', seen_key, window)
+    return -(tonumber(seen) or 1)
+  end
+  local id = redis.call('INCR', next_id)
+  if check then redis.call('SET', seen_key, id, 'PX', window) end
+  redis.call('HSET', item_prefix .. id, 'lane', lane, 'kind', kind, 'body', body, 'token', token,
+             'created_at', created_at, 'attempts', 0, 'state', 'pending')
+  redis.call('ZADD', pending, id, id)
+  redis.call('ZADD', lane_set, id, id)
+  redis.call('SADD', lanes, lane)
+  if events then redis.call('PUBLISH', events, 'queued|' .. id .. '|' .. lane) end
+  return id
 end
-local id = redis.call('INCR', KEYS[1])
-if check then redis.call('SET', KEYS[5], id, 'PX', ARGV[7]) end
-redis.call('HSET', ARGV[1] .. id, 'lane', ARGV[2], 'kind', ARGV[3], 'body', ARGV[4], 'token', ARGV[5],
-           'created_at', ARGV[6], 'attempts', 0, 'state', 'pending')
-redis.call('ZADD', KEYS[2], id, id)
-redis.call('ZADD', KEYS[4], id, id)
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('PUBLISH', ARGV[8], 'queued|' .. id .. '|' .. ARGV[2])
-return id
 """
+
+# KEYS: next id, pending, lanes, the lane's set, the repeat digest. ARGV: item key prefix, lane, kind, body, token,
+# created_at, repeat window ms, events channel. As ``enqueue`` above.
+_ENQUEUE = (
+    _ENQUEUE_FUNCTION
+    + "return enqueue(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
+    + "ARGV[6], ARGV[7], ARGV[8])"
+)
 
 # KEYS: item.
 _RECORD_ATTEMPT = """
@@ -574,6 +585,37 @@ return {1, '', {}}
 """
 )
 
+# KEYS: next id, pending, lanes, the lane's set, the repeat digest, the lane's lease, the lane's sending mark. ARGV:
+# what _ENQUEUE takes (item key prefix, lane, kind, body, token, created_at, repeat window ms, events channel), then
+# owner, ttl_ms, mark ttl_ms[, then what _FIND_CARDS takes: prefix, bot, target, is_id, alert names...]. The item
+# kept as _ENQUEUE keeps it, then its fencing check as _BEGIN_SEND makes it (never forced; the item is surely
+# pending), in one round trip (``enqueue_sending``): {-id, -1, ''} for a repeat (nothing kept); else {id, 0, ''}
+# (the lease is not the owner's), {id, 2, mark} (another holder's send may be in flight) or {id, 1, '', cards}. The
+# item is announced on the events channel unless the check passed: then the writer is the lane's holder, the one
+# replica the announcement is for (sparing every replica a message per dispatch).
+_ENQUEUE_SENDING = (
+    _SLICE
+    + _FIND_CARDS_FUNCTION
+    + _ENQUEUE_FUNCTION
+    + """
+local id = enqueue(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
+                   ARGV[7], nil)
+if id < 0 then return {id, -1, ''} end
+local function announced(reply)
+  redis.call('PUBLISH', ARGV[8], 'queued|' .. id .. '|' .. ARGV[2])
+  return reply
+end
+if redis.call('GET', KEYS[6]) ~= ARGV[9] then return announced({id, 0, ''}) end
+redis.call('PEXPIRE', KEYS[6], ARGV[10])
+local mark = redis.call('GET', KEYS[7])
+local mine = ARGV[9] .. '|'
+if mark and string.sub(mark, 1, #mine) ~= mine then return announced({id, 2, mark}) end
+redis.call('SET', KEYS[7], mine .. id, 'PX', ARGV[11])
+if #ARGV > 11 then return {id, 1, '', find_cards(ARGV[12], ARGV[13], ARGV[14], ARGV[15], slice(ARGV, 16))} end
+return {id, 1, '', {}}
+"""
+)
+
 # KEYS: lease, the lane's sending mark. ARGV: owner, '1' to clear the owner's sending mark (nothing in flight).
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -781,6 +823,7 @@ class RedisStore:
         self._release_lease = script(_RELEASE_LEASE)
         self._renew_leases = script(_RENEW_LEASES)
         self._begin_send = script(_BEGIN_SEND)
+        self._enqueue_sending = script(_ENQUEUE_SENDING)
         self._sync_secret = script(_SYNC_SECRET)
         self._take_slot = script(_TAKE_SLOT)
         self._pause_slot = script(_PAUSE_SLOT)
@@ -912,28 +955,63 @@ class RedisStore:
         digest: str | None = None,
         window: float = 0.0,
     ) -> int:
+        keys, args = self._enqueue_arguments(lane, kind, body, token, now, digest, window)
+        return int(await self._enqueue(keys=keys, args=args))
+
+    def _enqueue_arguments(
+        self,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None,
+        window: float,
+    ) -> tuple[list[str], list[str | int]]:
+        """The keys and arguments ``enqueue`` takes (in _ENQUEUE and _ENQUEUE_SENDING)."""
         check = digest is not None and window > 0
         seen = self._key("seen", digest) if digest is not None and window > 0 else self._key("seen")
-        item_id = await self._enqueue(
-            keys=[
-                self._key("outbox", "next-id"),
-                self._key("outbox", "pending"),
-                self._key("outbox", "lanes"),
-                self._key("outbox", "lane", lane),
-                seen,
-            ],
-            args=[
-                self._key("outbox", "item", ""),
-                lane,
-                kind.value,
-                json.dumps(body, separators=(",", ":")),
-                token,
-                _number(now),
-                max(1, _ms(window)) if check else 0,
-                self._key("events"),
-            ],
+        keys = [
+            self._key("outbox", "next-id"),
+            self._key("outbox", "pending"),
+            self._key("outbox", "lanes"),
+            self._key("outbox", "lane", lane),
+            seen,
+        ]
+        args: list[str | int] = [
+            self._key("outbox", "item", ""),
+            lane,
+            kind.value,
+            json.dumps(body, separators=(",", ":")),
+            token,
+            _number(now),
+            max(1, _ms(window)) if check else 0,
+            self._key("events"),
+        ]
+        return keys, args
+
+    @_translated
+    async def enqueue_sending(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+        owner: str,
+        ttl: float,
+        cards: CardQuery | None = None,
+    ) -> tuple[int, SendGrant | None]:
+        keys, args = self._enqueue_arguments(lane, kind, body, token, now, digest, window)
+        finding = self._find_args(cards.bot, cards.target, cards.keys) if cards is not None and cards.keys else []
+        item_id, code, mark, *found = await self._enqueue_sending(
+            keys=[*keys, self._key("lease", f"lane:{lane}"), self._key("sending", lane)],
+            args=[*args, owner, _ms(ttl), _ms(SENDING_MARK_SECONDS), *finding],
         )
-        return int(item_id)
+        return int(item_id), self._grant(int(code), mark, found)
 
     async def _items(self, ids: Sequence[str]) -> list[dict[str, str]]:
         if not ids:
@@ -1245,11 +1323,19 @@ class RedisStore:
             ],
             args=[owner, _ms(ttl), item_id, "1" if force else "0", _ms(SENDING_MARK_SECONDS), *finding],
         )
-        if int(code) == 0:
+        grant = self._grant(int(code), mark, found)
+        assert grant is not None
+        return grant
+
+    def _grant(self, code: int, mark: object, found: Sequence[Any]) -> SendGrant | None:
+        """The fencing check's answer as _BEGIN_SEND and _ENQUEUE_SENDING give it (-1: a repeat, not asked)."""
+        if code < 0:
+            return None
+        if code == 0:
             return SendGrant(SendOutcome.LOST)
-        if int(code) == 3:
+        if code == 3:
             return SendGrant(SendOutcome.SETTLED)
-        if int(code) == 2:
+        if code == 2:
             return SendGrant(SendOutcome.BUSY, _text(mark))
         return SendGrant(SendOutcome.GO, cards=self._found(found[0]) if found else ())
 

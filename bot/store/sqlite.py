@@ -447,6 +447,26 @@ class SqliteStore:
         )
         return int(cursor.lastrowid or 0)
 
+    async def enqueue_sending(
+        self,
+        *,
+        lane: str,
+        kind: ItemKind,
+        body: dict[str, Any],
+        token: str,
+        now: float,
+        digest: str | None = None,
+        window: float = 0.0,
+        owner: str,
+        ttl: float,
+        cards: CardQuery | None = None,
+    ) -> tuple[int, SendGrant | None]:
+        # One process owns the file: the check always passes (``begin_send``), and neither half suspends.
+        item_id = await self.enqueue(
+            lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window
+        )
+        return item_id, await self.begin_send(lane, owner, item_id, ttl, cards=cards)
+
     @_translated
     async def pending(self, lane: str | None = None, *, after: int = 0) -> list[OutboxItem]:
         query = "SELECT id, lane, kind, body, token, created_at, attempts FROM outbox WHERE state = ? AND id > ?"

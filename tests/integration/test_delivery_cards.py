@@ -25,7 +25,8 @@ AT = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 async def _deliver(parts: Parts, message: dict[str, object], notification_type: str = "ERROR") -> None:
     submission = await parts.outbox.submit(request(message, notification_type=notification_type), digest=None, window=0)
     assert submission is not None
-    await asyncio.wait_for(submission.future, 10)
+    await asyncio.wait_for(submission.future, 10)  # answered once posted: its card is recorded just after
+    await eventually(lambda: parts.outbox.backlog() == 0, "the item and its card recorded")
 
 
 async def test_an_alert_keeps_one_card_whose_status_is_an_enum(tmp_path: Path) -> None:

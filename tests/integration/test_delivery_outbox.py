@@ -15,7 +15,7 @@ from bot.core.sealed import fingerprint, seal
 from bot.delivery.cards import dispatch_body
 from bot.delivery.outbox import Lane, lane_key
 from bot.pacing import Pacer
-from bot.store import ItemKind
+from bot.store import ItemKind, SqliteStore
 from tests.delivery_support import delivery_parts, eventually, request
 from tests.samples import TOKEN
 from tests.support import CHANNEL_ID
@@ -77,6 +77,11 @@ async def test_stored_items_are_resumed_and_unopenable_ones_fail_with_a_reason(t
         assert await parts.store.outbox_counts() == {"failed": 2}
 
 
+async def _counts(store: SqliteStore, expected: dict[str, int]) -> bool:
+    """Whether the store's outbox holds ``expected`` (for ``eventually``)."""
+    return await store.outbox_counts() == expected
+
+
 async def test_a_dispatch_is_written_down_only_while_it_waits(tmp_path: Path) -> None:
     async with delivery_parts(tmp_path) as parts:
         parts.slack.outage(0.3)
@@ -84,8 +89,8 @@ async def test_a_dispatch_is_written_down_only_while_it_waits(tmp_path: Path) ->
         assert submission is not None
         await parts.outbox.persist(submission.job)
         assert await parts.store.outbox_counts() == {"pending": 1}
-        await asyncio.wait_for(submission.future, 10)  # retried after the outage
-        assert await parts.store.outbox_counts() == {}
+        await asyncio.wait_for(submission.future, 10)  # retried after the outage; answered, then recorded
+        await eventually(lambda: _counts(parts.store, {}), "the delivered item recorded")
         quick = await parts.outbox.submit(request({"title": "quick"}), digest=None, window=0)
         assert quick is not None
         await asyncio.wait_for(quick.future, 10)
@@ -103,5 +108,6 @@ async def test_idle_lanes_end_and_come_back_when_needed(tmp_path: Path) -> None:
         await eventually(lambda: parts.outbox.lane_count() == 0, "idle lanes reaped")
         again = await parts.outbox.submit(request({"title": "again"}), digest=None, window=0)
         assert again is not None
-        await asyncio.wait_for(again.future, 10)
-        assert parts.outbox.backlog() == 0 and len(parts.slack.messages[CHANNEL_ID]) == 2
+        await asyncio.wait_for(again.future, 10)  # answered once posted; the lane moves on once it is recorded
+        await eventually(lambda: parts.outbox.backlog() == 0, "the item recorded")
+        assert len(parts.slack.messages[CHANNEL_ID]) == 2

@@ -652,6 +652,55 @@ async def test_a_fenced_out_check_reads_no_card(shared: Backend) -> None:
     assert (settled.outcome, settled.cards) == (SendOutcome.SETTLED, ())
 
 
+async def test_an_item_written_with_its_fencing_check_is_kept_whatever_the_check_says(shared: Backend) -> None:
+    """``enqueue_sending``: the item kept as ``enqueue`` keeps it, and the check made as ``begin_send`` makes it, with
+    the alert's card read, in one step; a repeat keeps nothing and is checked for nothing."""
+    store = await shared.open()  # (the embedded store's check always passes: the next test)
+    card = card_record()
+    await store.save_card(card, ["alert:alert-1"])
+    query = CardQuery("bot-a", "alerts", ("alert:alert-1",))
+
+    async def write(owner: str, digest: str | None = None) -> tuple[int, Any]:
+        return await store.enqueue_sending(
+            lane="l",
+            kind=ItemKind.DISPATCH,
+            body={"n": 1},
+            token="t",
+            now=1,
+            digest=digest,
+            window=5 if digest else 0,
+            owner=owner,
+            ttl=5,
+            cards=query,
+        )
+
+    lost, grant = await write("A")  # nobody holds the lane: kept for its holder, nothing marked
+    assert lost > 0 and grant is not None and (grant.outcome, grant.cards) == (SendOutcome.LOST, ())
+    assert await store.acquire_lease("lane:l", "A", 5)
+    first, grant = await write("A", digest="d")
+    assert grant is not None and grant.outcome is SendOutcome.GO and strongest_card(query.keys, grant.cards) == card
+    assert await store.item_state(first) == (ItemState.PENDING, "")
+    assert await write("A", digest="d") == (-first, None)  # a repeat: nothing kept, nothing checked
+    assert await store.acquire_lease("lane:l", "B", 5) is False  # the check extended A's lease
+    await store.release_lease("lane:l", "A")  # not idle: A's mark stays (its send may be in flight)
+    assert await store.acquire_lease("lane:l", "B", 5)
+    busy, grant = await write("B")
+    assert grant is not None and (grant.outcome, grant.mark) == (SendOutcome.BUSY, f"A|{first}")
+    assert (await store.begin_send("l", "B", lost, 5)).outcome is SendOutcome.BUSY
+    await store.delivered(first)  # settling the marked item clears the mark
+    assert (await store.begin_send("l", "B", lost, 5)).outcome is SendOutcome.GO
+    assert [item.id for item in await store.pending()] == [lost, busy]
+
+
+async def test_a_one_process_store_passes_every_fencing_check_made_with_a_write(one_process: Store) -> None:
+    """The embedded store's lanes are always its one process's: ``enqueue_sending`` keeps the item and says GO."""
+    item, grant = await one_process.enqueue_sending(
+        lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, owner="A", ttl=5, cards=None
+    )
+    assert item > 0 and grant is not None and grant.outcome is SendOutcome.GO
+    assert [kept.id for kept in await one_process.pending()] == [item]
+
+
 async def test_delivered_saves_the_card_in_the_same_step(store: Store) -> None:
     first, second = [await store.enqueue(lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1) for _ in "ab"]
     assert await store.acquire_lease("lane:l", "A", 5)
@@ -1033,3 +1082,25 @@ async def test_a_script_bug_is_told_apart_from_a_store_error(redis: RedisStore) 
             await redis._redis.register_script(source)(keys=[f"{redis.prefix}:probe"])
         verdicts[name] = redis_store._script_bug(raised.value)
     assert verdicts == {"runtime": True, "compile": True, "unknown command": True, "wrong type": False}
+
+
+async def test_an_item_written_by_its_lanes_holder_with_a_passing_check_is_not_announced(redis: RedisStore) -> None:
+    """The QUEUED event is for the lane's holder: one written by the holder itself (its check GO) is not announced;
+    one written by another replica (its check LOST) is."""
+    events = redis.events()
+    waiting = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.2)  # subscribed
+    assert await redis.acquire_lease("lane:l", "A", 5)
+
+    async def write(owner: str) -> int:
+        item, grant = await redis.enqueue_sending(
+            lane="l", kind=ItemKind.DISPATCH, body={}, token="t", now=1, owner=owner, ttl=5
+        )
+        assert grant is not None
+        return item
+
+    await write("A")  # the holder's: not announced
+    elsewhere = await write("B")  # another replica's: announced for A to take in
+    queued = await asyncio.wait_for(waiting, 5)
+    assert (queued.kind, queued.item_id, queued.detail) == (EventKind.QUEUED, elsewhere, "l")
+    await events.aclose()

@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 from bot.core.errors import BotError, ErrorCode
 from bot.delivery.leases import LEASE_TTL_SECONDS
 from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS
 from bot.pacing import SAFETY
+from bot.ports.store import CardRecord, SendGrant
 from bot.store.memory import MemoryStore
 from tests.unit.engine_parts import ScriptedSlack, outbox, request, running, submit, until
 from tests.unit.virtual_time import run
@@ -264,5 +267,71 @@ def test_a_repeat_is_told_apart_and_a_dispatch_the_store_refused_goes_straight_t
             assert await box.submit(request("once 2"), digest="d2", window=300) is None  # a repeat
             await until(lambda: len(slack.posted()) == 2)
         assert slack.posted() == ["1", "2"]
+
+    run(main())
+
+
+class _CountingStore(MemoryStore):
+    """The shared in-memory store, counting the fencing checks made alone and with an item's write."""
+
+    def __init__(self, *, trip: float = 0.0) -> None:
+        super().__init__(shared=True)
+        self.checks: list[str] = []
+        self.trip = trip  # how long a write with its check takes to reach the store (a network's round trip)
+
+    async def begin_send(self, *args: Any, **kwargs: Any) -> SendGrant:
+        self.checks.append("begin_send")
+        return await super().begin_send(*args, **kwargs)
+
+    async def enqueue_sending(self, **kwargs: Any) -> tuple[int, SendGrant | None]:
+        self.checks.append("enqueue_sending")
+        await asyncio.sleep(self.trip)
+        return await super().enqueue_sending(**kwargs)
+
+    async def find_card(self, bot: str, target: str, keys: Sequence[str]) -> CardRecord | None:
+        self.checks.append("find_card")
+        return await super().find_card(bot, target, keys)
+
+
+def test_a_dispatch_reaching_its_idle_lane_is_checked_with_its_write_and_its_card_read_there() -> None:
+    async def main() -> None:
+        store, slack = _CountingStore(), ScriptedSlack()
+        box = outbox(store, slack, post_burst=10)  # no post waits for its turn: each lane check reads the card too
+        async with running(box):
+            await submit(box, "first 0", alert="a-1")  # the lane is new: its lease taken, checked by the lane
+            await until(lambda: box.backlog() == 0)
+            assert store.checks == ["begin_send"]
+            store.checks.clear()
+            escalation = await submit(box, "again 1", alert="a-1")  # the lane is idle: checked with the write
+            await asyncio.wait_for(escalation.future, 5)
+            await until(lambda: box.backlog() == 0)
+            assert store.checks == ["enqueue_sending"]  # nor a card look-up: read in the same step
+            store.checks.clear()
+            await submit(box, "other 2", alert="a-2")
+            await submit(box, "behind 3", alert="a-3")  # the lane is not idle any more: it checks this one itself
+            await until(lambda: box.backlog() == 0)
+            assert store.checks == ["enqueue_sending", "begin_send"]
+        assert [call.method for call in slack.calls] == ["post", "update", "thread", "post", "post"]  # the card found
+        assert slack.posted() == ["0", "2", "3"]
+
+    run(main())
+
+
+def test_a_check_made_with_a_write_is_not_trusted_once_the_lane_marked_another_item() -> None:
+    async def main() -> None:
+        store, slack = _CountingStore(trip=0.01), ScriptedSlack()
+        box = outbox(store, slack, post_burst=10)
+        async with running(box):
+            await submit(box, "first 0")
+            await until(lambda: box.backlog() == 0)
+            store.checks.clear()
+            # Two dispatches find the lane idle at once: both are checked with their writes, the second marking the
+            # lane last; the first, sent first, is checked again by the lane (the mark must name what is in flight),
+            # and then the second too (the lane marked the first since).
+            await asyncio.gather(submit(box, "one 1"), submit(box, "two 2"))
+            await until(lambda: box.backlog() == 0)
+            assert store.checks == ["enqueue_sending", "enqueue_sending", "begin_send", "begin_send"]
+            assert store._marks == {}  # each settled item cleared the mark naming it
+        assert slack.posted() == ["0", "1", "2"]
 
     run(main())
