@@ -377,9 +377,9 @@ return 1
 # the oldest while they keep more than that; returns how many went.
 _FIT = _FIT_FAILED + "return fit_failed(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))"
 
-# KEYS: item, pending, lanes, failed, failed-at, failed-bytes. ARGV: lane key prefix, id, now. A failed item pending
-# again (no longer expiring), with its attempts and error cleared and its acceptance time now; returns 1, or 0 when
-# it is not a failed item.
+# KEYS: item, pending, lanes, failed, failed-at, failed-bytes. ARGV: lane key prefix, id, now, events channel. A
+# failed item pending again (no longer expiring), with its attempts and error cleared and its acceptance time now,
+# announced as queued (its lane's holder takes it in at once); returns 1, or 0 when it is not a failed item.
 _RETRY = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
 local lane = redis.call('HGET', KEYS[1], 'lane')
@@ -392,6 +392,7 @@ redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
 redis.call('ZADD', ARGV[1] .. lane, ARGV[2], ARGV[2])
 redis.call('SADD', KEYS[3], lane)
+redis.call('PUBLISH', ARGV[4], 'queued|' .. ARGV[2] .. '|' .. lane)
 return 1
 """
 
@@ -1186,7 +1187,8 @@ class RedisStore:
     @_translated
     async def retry_item(self, item_id: int, *, now: float) -> bool:
         retried = await self._retry(
-            keys=self._settle_keys(item_id), args=[self._key("outbox", "lane", ""), item_id, _number(now)]
+            keys=self._settle_keys(item_id),
+            args=[self._key("outbox", "lane", ""), item_id, _number(now), self._key("events")],
         )
         return int(retried) == 1
 

@@ -961,6 +961,9 @@ async def test_events_announce_items_queued_and_settled(shared: Backend) -> None
     await store.failed(item, error="ERROR_SLACK_AUTH: refused", now=2)
     failed = await asyncio.wait_for(anext(events), 5)
     assert (failed.kind, failed.item_id, failed.detail) == (EventKind.FAILED, item, "ERROR_SLACK_AUTH: refused")
+    assert await store.retry_item(item, now=3)  # the operator's retry: its lane's holder hears of it at once
+    retried = await asyncio.wait_for(anext(events), 5)
+    assert (retried.kind, retried.item_id, retried.detail) == (EventKind.QUEUED, item, "l")
     await events.aclose()
 
 
