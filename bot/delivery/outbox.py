@@ -327,6 +327,7 @@ class Outbox:
         self._leases = Leases(store, clock=self._clock.monotonic)
         self._watched: dict[int, Job] = {}  # shared store: dispatches waiting here for an item another replica has
         self._own: OrderedDict[int, None] = OrderedDict()  # shared store: ids written here lately (MAX_OWN_IDS)
+        self._taking: set[str] = set()  # shared store: lanes whose lease a write is taking now (``_write``)
         self._down_since: float | None = None  # monotonic time the store began failing (None: it answers)
         self._unrecorded: OrderedDict[tuple[str, str], tuple[CardRecord, tuple[str, ...]]] = OrderedDict()
         self._direct_pacers: OrderedDict[str, Pacer] = OrderedDict()
@@ -350,7 +351,12 @@ class Outbox:
         return lane
 
     def _push(self, job: Job) -> float:
+        fresh = job.item.lane not in self._lanes
         lane = self._lane(job.item.lane, job.target)
+        if fresh and job.granted is not None:
+            # Its lease was taken with its write, the lane's only pending item then (``_write``): the lane is marked
+            # as sending it, and nothing older is in the store to look for (what others write later is announced).
+            lane.marked, lane.synced = job.item.id, self._clock.monotonic()
         eta = lane.pacer.eta(len(lane.jobs)) + max(0.0, lane.backoff_until - self._clock.monotonic())
         if job.item.id:
             for queued in lane.jobs:
@@ -413,6 +419,8 @@ class Outbox:
         held = self._lanes.get(lane)
         if held is not None:
             return not held.lost and self._leases.known(lane)
+        if self._leases.holds(lane):  # taken with its first item's write (``_write``)
+            return True
         try:
             return await self._leases.take(lane)
         except StoreError as exc:
@@ -537,12 +545,16 @@ class Outbox:
     ) -> int:
         """Write the item down (its id set); with ``digest`` and ``window``, 0 when it repeats an accepted one, whose
         id is returned negated. With ``sending`` (the item's job), its fencing check goes with the write when its
-        lane may send it at once (``_ready``)."""
+        lane may send it at once (``_ready``), or when nobody delivers the lane (a cold lane: its lease is taken in
+        the same step, should nobody hold it and nothing older wait in it)."""
         lane = self._lanes.get(item.lane)
+        cold = sending is not None and lane is None and self._cold(item.lane)
         if lane is not None:
             lane.writing += 1
+        if cold:
+            self._taking.add(item.lane)
         try:
-            if sending is not None and lane is not None and self._ready(lane):
+            if sending is not None and (cold or (lane is not None and self._ready(lane))):
                 item_id = self._wrote(await self._write_sending(lane, sending, digest, window))
             else:
                 item_id = self._wrote(
@@ -557,6 +569,8 @@ class Outbox:
                     )
                 )
         finally:
+            if cold:
+                self._taking.discard(item.lane)
             if lane is not None:
                 lane.writing -= 1
                 if lane.heard:  # put off while the write was under way (``_sync``)
@@ -583,9 +597,16 @@ class Outbox:
             and lane.backoff_until <= self._clock.monotonic()
         )
 
-    async def _write_sending(self, lane: Lane, job: Job, digest: str | None, window: float) -> int:
+    def _cold(self, key: str) -> bool:
+        """Whether a new item of lane ``key``, which this process does not deliver, may take the lane's lease with
+        its write (``Store.enqueue_sending`` with ``take``): on a shared store, unless another write of this process
+        is taking it already (that one's item comes first)."""
+        return self._store.shared and not self._leases.known(key) and key not in self._taking
+
+    async def _write_sending(self, lane: Lane | None, job: Job, digest: str | None, window: float) -> int:
         """Write the job's item down and pass its fencing check in the same step (``Store.enqueue_sending``), with
-        the card look-up its delivery will ask for; on GO its first attempt needs no store call before its post."""
+        the card look-up its delivery will ask for; on GO its first attempt needs no store call before its post.
+        Without ``lane`` (a cold lane), the lane's lease is taken in that step too when free (``_cold``)."""
         item = job.item
         query = self._cards.card_query(item, job.token, job.parsed) if job.token is not None else None
         sent = self._clock.monotonic()
@@ -600,13 +621,16 @@ class Outbox:
             owner=self._leases.owner,
             ttl=self._leases.ttl,
             cards=query,
+            take=lane is None,
         )
         if grant is None:  # a repeat: nothing written, nothing checked
             return item_id
-        self._leases.checked(lane.key, sent, grant)
+        self._leases.checked(item.lane, sent, grant)  # a cold lane's lease: now known as this process's, or not
         if grant.outcome is SendOutcome.GO:
-            job.granted, lane.marked = (query, grant.cards), item_id
-        elif grant.outcome is SendOutcome.LOST:  # the lane is another replica's: it delivers the item
+            job.granted = (query, grant.cards)
+            if lane is not None:  # (a cold lane's is marked when the lane is made: ``_push``)
+                lane.marked = item_id
+        elif grant.outcome is SendOutcome.LOST and lane is not None:  # another replica's: it delivers the item
             lane.lost = True
             lane.wake.set()
         return item_id  # BUSY: the lane finds another replica's unsettled send at its own check, and waits for it

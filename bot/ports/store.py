@@ -274,12 +274,15 @@ class OutboxQueue(Protocol):
         owner: str,
         ttl: float,
         cards: CardQuery | None = None,
+        take: bool = False,
     ) -> tuple[int, SendGrant | None]:
         """``enqueue``, and for the item kept ``Coordination.begin_send(lane, owner, id, ttl, cards=cards)`` (never
         forced), in one atomic step: one round trip to a network store where the lane's holder may send a new item
         at once. The item is kept whatever the grant says (its lane sends it in its turn when not GO); a repeat keeps
         nothing and is granted nothing (None). The item is announced (``events``) unless the check passed: the writer
-        then holds the lane, and no other process needs to hear of it."""
+        then holds the lane, and no other process needs to hear of it. With ``take``, the lane's lease is first
+        taken for ``owner`` (as ``acquire_lease``) when nobody holds it and the item is the lane's only pending one
+        (nothing older is left to deliver first): a cold lane's first item in one round trip too."""
         ...
 
     def events(self) -> AsyncGenerator[OutboxEvent, None]:

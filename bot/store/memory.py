@@ -218,6 +218,7 @@ class MemoryStore:
         owner: str,
         ttl: float,
         cards: CardQuery | None = None,
+        take: bool = False,
     ) -> tuple[int, SendGrant | None]:
         # One step: a fault told for either half fails it before anything is kept (as Redis' one script).
         self._raise_if_told("enqueue")
@@ -227,6 +228,10 @@ class MemoryStore:
         )
         if item_id < 0:
             return item_id, None
+        name = f"lane:{lane}"
+        alone = [kept.item.id for kept in self._pending() if kept.item.lane == lane] == [item_id]
+        if take and self.shared and alone and self._holder(name) is None:  # a cold lane: its lease taken first
+            self._leases[name] = (owner, self._clock() + ttl)
         grant = self._begin(lane, owner, item_id, ttl, force=False, cards=cards)
         if grant.outcome is not SendOutcome.GO:  # as Redis: announced unless the writer is the lane's holder
             self._publish(EventKind.QUEUED, item_id, lane)

@@ -588,12 +588,13 @@ return {1, '', {}}
 
 # KEYS: next id, pending, lanes, the lane's set, the repeat digest, the lane's lease, the lane's sending mark. ARGV:
 # what _ENQUEUE takes (item key prefix, lane, kind, body, token, created_at, repeat window ms, events channel), then
-# owner, ttl_ms, mark ttl_ms[, then what _FIND_CARDS takes: prefix, bot, target, is_id, alert names...]. The item
-# kept as _ENQUEUE keeps it, then its fencing check as _BEGIN_SEND makes it (never forced; the item is surely
-# pending), in one round trip (``enqueue_sending``): {-id, -1, ''} for a repeat (nothing kept); else {id, 0, ''}
-# (the lease is not the owner's), {id, 2, mark} (another holder's send may be in flight) or {id, 1, '', cards}. The
-# item is announced on the events channel unless the check passed: then the writer is the lane's holder, the one
-# replica the announcement is for (sparing every replica a message per dispatch).
+# owner, ttl_ms, mark ttl_ms, '1' to take a free lease[, then what _FIND_CARDS takes: prefix, bot, target, is_id,
+# alert names...]. The item kept as _ENQUEUE keeps it, the lane's lease taken for the owner when asked, nobody holds
+# it and the item is the lane's only pending one, then its fencing check as _BEGIN_SEND makes it (never forced; the
+# item is surely pending), in one round trip (``enqueue_sending``): {-id, -1, ''} for a repeat (nothing kept); else
+# {id, 0, ''} (the lease is not the owner's), {id, 2, mark} (another holder's send may be in flight) or
+# {id, 1, '', cards}. The item is announced on the events channel unless the check passed: then the writer is the
+# lane's holder, the one replica the announcement is for (sparing every replica a message per dispatch).
 _ENQUEUE_SENDING = (
     _SLICE
     + _FIND_CARDS_FUNCTION
@@ -606,13 +607,16 @@ local function announced(reply)
   redis.call('PUBLISH', ARGV[8], 'queued|' .. id .. '|' .. ARGV[2])
   return reply
 end
+if ARGV[12] == '1' and redis.call('ZCARD', KEYS[4]) == 1 then  -- a cold lane whose only item this is: take it
+  redis.call('SET', KEYS[6], ARGV[9], 'NX', 'PX', ARGV[10])
+end
 if redis.call('GET', KEYS[6]) ~= ARGV[9] then return announced({id, 0, ''}) end
 redis.call('PEXPIRE', KEYS[6], ARGV[10])
 local mark = redis.call('GET', KEYS[7])
 local mine = ARGV[9] .. '|'
 if mark and string.sub(mark, 1, #mine) ~= mine then return announced({id, 2, mark}) end
 redis.call('SET', KEYS[7], mine .. id, 'PX', ARGV[11])
-if #ARGV > 11 then return {id, 1, '', find_cards(ARGV[12], ARGV[13], ARGV[14], ARGV[15], slice(ARGV, 16))} end
+if #ARGV > 12 then return {id, 1, '', find_cards(ARGV[13], ARGV[14], ARGV[15], ARGV[16], slice(ARGV, 17))} end
 return {id, 1, '', {}}
 """
 )
@@ -1005,12 +1009,13 @@ class RedisStore:
         owner: str,
         ttl: float,
         cards: CardQuery | None = None,
+        take: bool = False,
     ) -> tuple[int, SendGrant | None]:
         keys, args = self._enqueue_arguments(lane, kind, body, token, now, digest, window)
         finding = self._find_args(cards.bot, cards.target, cards.keys) if cards is not None and cards.keys else []
         item_id, code, mark, *found = await self._enqueue_sending(
             keys=[*keys, self._key("lease", f"lane:{lane}"), self._key("sending", lane)],
-            args=[*args, owner, _ms(ttl), _ms(SENDING_MARK_SECONDS), *finding],
+            args=[*args, owner, _ms(ttl), _ms(SENDING_MARK_SECONDS), "1" if take else "0", *finding],
         )
         return int(item_id), self._grant(int(code), mark, found)
 

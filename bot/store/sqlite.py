@@ -460,8 +460,10 @@ class SqliteStore:
         owner: str,
         ttl: float,
         cards: CardQuery | None = None,
+        take: bool = False,
     ) -> tuple[int, SendGrant | None]:
-        # One process owns the file: the check always passes (``begin_send``), and neither half suspends.
+        # One process owns the file: every lease is its own, the check always passes (``begin_send``), and neither
+        # half suspends.
         item_id = await self.enqueue(
             lane=lane, kind=kind, body=body, token=token, now=now, digest=digest, window=window
         )

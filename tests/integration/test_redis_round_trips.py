@@ -192,3 +192,30 @@ async def test_a_delivered_dispatch_costs_the_lane_holder_at_most_two_round_trip
             assert all(sent == ["EVALSHA _enqueue_sending"] for sent in enqueues), (label, enqueues)
         else:  # an item is recorded after its dispatch is answered, maybe once the next is sent: counted together
             assert sum(len(sent) for sent in delivery) <= most * len(delivery), (label, delivery)
+
+
+async def test_a_cold_lanes_dispatch_costs_one_round_trip_before_its_post(
+    own_redis: RedisServer, slack: FakeSlack, tmp_path: Path, trips: Trips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sporadic alerts: each finds its lane released (idle), so nobody delivers it. The dispatch takes the lane's
+    lease with its write, its fencing check and its card look-up (one script), and the lane, made then, has nothing
+    older to look for: it only settles the item (was: the write, the lease, the check, the settlement)."""
+    monkeypatch.setattr(outbox_module, "LANE_SYNC_SECONDS", 0.2)  # an idle lane is released within a fraction of a s
+    async with replica(own_redis.url, slack, tmp_path, trips) as outbox:
+        outbox._lane_idle_seconds = 0.0
+        await _dispatch(outbox, 0)  # warm up: the scripts loaded, the channel name learnt
+        await _settled(outbox)
+        await _dispatch(outbox, 1_000, alert="alert-trips0")  # and the update pacer's bucket
+        await _settled(outbox)
+        for number in range(1, 1 + DISPATCHES // 2):
+            await eventually(lambda: not outbox._lanes, "the lane released")
+            mark = len(trips.sent)
+            await _dispatch(outbox, number, alert="alert-trips0" if number % 2 else None)  # updates and posts
+            await _settled(outbox)
+            settled = len(trips.sent)
+            enqueue = [what for task, what in trips.sent[mark:settled] if task.startswith("Task-")]
+            delivery = [what for task, what in trips.sent[mark:settled] if task.startswith("lane ")]
+            assert enqueue == ["EVALSHA _enqueue_sending"], number  # no lease taken, no check made apart
+            most = MAX_TRIPS_PER_ITEM_OF_AN_IDLE_LANE + (UPDATE_SLOT_TRIPS if number % 2 else 0)
+            assert len(delivery) <= most and not any("begin_send" in what for what in delivery), (number, delivery)
+    assert len(slack.messages[CHANNEL_ID]) == 1 + DISPATCHES // 4  # a card per new alert (the others update one)

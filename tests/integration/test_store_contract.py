@@ -692,6 +692,29 @@ async def test_an_item_written_with_its_fencing_check_is_kept_whatever_the_check
     assert [item.id for item in await store.pending()] == [lost, busy]
 
 
+async def test_a_write_takes_a_free_lease_only_for_its_lanes_only_item(shared: Backend) -> None:
+    """``enqueue_sending(take=True)``: a cold lane's first item takes the lane's lease with its write and passes its
+    check; a lane with an older item waiting (left by a replica that died) or held by another is not taken."""
+    store = await shared.open()
+
+    async def write(lane: str, owner: str) -> tuple[int, Any]:
+        return await store.enqueue_sending(
+            lane=lane, kind=ItemKind.DISPATCH, body={}, token="t", now=1, owner=owner, ttl=5, take=True
+        )
+
+    first, grant = await write("cold", "A")
+    assert grant is not None and grant.outcome is SendOutcome.GO
+    assert await store.acquire_lease("lane:cold", "B", 5) is False  # A's now
+    _, grant = await write("cold", "B")  # held by another: kept for A, nothing taken
+    assert grant is not None and grant.outcome is SendOutcome.LOST
+    older = await store.enqueue(lane="left", kind=ItemKind.DISPATCH, body={}, token="t", now=1)
+    newer, grant = await write("left", "A")  # an older item waits: the lane is taken as usual, then in order
+    assert grant is not None and grant.outcome is SendOutcome.LOST
+    assert await store.acquire_lease("lane:left", "B", 5)  # nobody took it
+    assert [item.id for item in await store.pending("left")] == [older, newer]
+    assert first > 0
+
+
 async def test_a_one_process_store_passes_every_fencing_check_made_with_a_write(one_process: Store) -> None:
     """The embedded store's lanes are always its one process's: ``enqueue_sending`` keeps the item and says GO."""
     item, grant = await one_process.enqueue_sending(

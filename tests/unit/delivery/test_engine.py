@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.errors import BotError, ErrorCode
+from bot.delivery.cards import dispatch_body
 from bot.delivery.leases import LEASE_TTL_SECONDS
-from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS
+from bot.delivery.outbox import FIRST_BACKOFF_SECONDS, TAKEOVER_SECONDS, lane_key
+from bot.delivery.tokens import TokenVault
 from bot.pacing import SAFETY
-from bot.ports.store import CardRecord, SendGrant
+from bot.ports.store import CardRecord, ItemKind, SendGrant
 from bot.store.memory import MemoryStore
-from tests.unit.engine_parts import ScriptedSlack, outbox, request, running, submit, until
+from tests.unit.engine_parts import KEYS, TOKEN, ScriptedSlack, outbox, request, running, submit, until
 from tests.unit.virtual_time import run
 
 
@@ -298,9 +300,9 @@ def test_a_dispatch_reaching_its_idle_lane_is_checked_with_its_write_and_its_car
         store, slack = _CountingStore(), ScriptedSlack()
         box = outbox(store, slack, post_burst=10)  # no post waits for its turn: each lane check reads the card too
         async with running(box):
-            await submit(box, "first 0", alert="a-1")  # the lane is new: its lease taken, checked by the lane
+            await submit(box, "first 0", alert="a-1")  # the lane is new: its lease taken and checked with the write
             await until(lambda: box.backlog() == 0)
-            assert store.checks == ["begin_send"]
+            assert store.checks == ["enqueue_sending"]
             store.checks.clear()
             escalation = await submit(box, "again 1", alert="a-1")  # the lane is idle: checked with the write
             await asyncio.wait_for(escalation.future, 5)
@@ -313,6 +315,82 @@ def test_a_dispatch_reaching_its_idle_lane_is_checked_with_its_write_and_its_car
             assert store.checks == ["enqueue_sending", "begin_send"]
         assert [call.method for call in slack.calls] == ["post", "update", "thread", "post", "post"]  # the card found
         assert slack.posted() == ["0", "2", "3"]
+
+    run(main())
+
+
+class _CallCountingStore(_CountingStore):
+    """``_CountingStore``, also naming every lease taken and every look at a lane's pending items."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        self.calls.append("acquire_lease")
+        return await super().acquire_lease(name, owner, ttl)
+
+    async def pending_ids(self, lane: str) -> list[int]:
+        self.calls.append("pending_ids")
+        return await super().pending_ids(lane)
+
+
+def test_a_cold_lanes_first_dispatch_takes_its_lease_with_its_write() -> None:
+    """Sporadic alerts find their lane cold (released after a minute idle): the first dispatch takes the lane's
+    lease, passes its fencing check and reads its card in the one step that writes it, and its lane, made then,
+    has nothing older in the store to look for: no store call before its post."""
+
+    async def main() -> None:
+        store, slack = _CallCountingStore(), ScriptedSlack()
+        box = outbox(store, slack)
+        async with running(box):
+            await asyncio.sleep(2)  # the start's own looks are over
+            store.calls.clear()
+            first = await submit(box, "first 0", alert="a-1")
+            await asyncio.wait_for(first.future, 5)
+            assert (store.checks, store.calls) == (["enqueue_sending"], [])
+            assert store._leases[_lane(store)][0] == box._leases.owner  # the lease is this replica's
+        assert slack.posted() == ["0"]
+
+    run(main())
+
+
+def test_a_cold_lane_held_by_another_replica_is_left_to_it() -> None:
+    async def main() -> None:
+        store, slack = _CountingStore(), ScriptedSlack()
+        a, b = outbox(store, slack), outbox(store, slack)
+        async with running(a, b):
+            await asyncio.wait_for((await submit(a, "first 0")).future, 5)  # a holds the lane now
+            second = await submit(b, "second 1")  # cold at b: its write finds the lease a's, and a delivers it
+            await asyncio.wait_for(second.future, 5)
+            assert store._leases[_lane(store)][0] == a._leases.owner
+        assert slack.posted() == ["0", "1"]
+
+    run(main())
+
+
+def test_a_cold_lane_with_an_older_item_waiting_delivers_that_one_first() -> None:
+    """An item left pending by a replica that died (no lease on its lane): a new dispatch's write, before anyone
+    took the lane over, does not take the lane's lease, so the lane, taken afterwards, looks at the store and
+    delivers the older item first."""
+
+    async def main() -> None:
+        store, slack = _CountingStore(), ScriptedSlack()
+        box = outbox(store, slack)
+        async with running(box):
+            older = request("left 0")
+            body, _ = dispatch_body(older)
+            await store.enqueue(  # written down by a replica that died before its lane delivered it
+                lane=lane_key(TOKEN, older.channel.target),
+                kind=ItemKind.DISPATCH,
+                body=body,
+                token=TokenVault(KEYS).seal(TOKEN),
+                now=0.0,
+            )
+            newer = await submit(box, "newer 1")  # before the next look for orphaned lanes
+            await asyncio.wait_for(newer.future, 10)
+            await until(lambda: len(slack.posted()) == 2)
+        assert slack.posted() == ["0", "1"]
 
     run(main())
 
