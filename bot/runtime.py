@@ -18,6 +18,7 @@ from bot.clicks.service import ClickService
 from bot.cloudforet.alerts_api import AlertsApi
 from bot.cloudforet.callback_client import CallbackClient
 from bot.cloudforet.server import start_grpc_server
+from bot.core.backoff import Backoff
 from bot.core.errors import BotError
 from bot.core.sealed import SealError
 from bot.delivery.cards import CardKeeper
@@ -34,7 +35,7 @@ from bot.slack.response_url import ResponseUrls
 from bot.slack.socket_mode import SocketModeConnections, app_token_id
 from bot.slack.web_api import ModalOpener, SlackSender
 from bot.startup import ListenError, next_step
-from bot.store import SqliteStore, Store, open_store
+from bot.store import SqliteStore, Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
 # On SIGTERM: in-flight gRPC calls get this long (a dispatch waits at most BOT_DISPATCH_WAIT, 5 s), then the outbox
@@ -44,6 +45,8 @@ SHUTDOWN_GRACE_SECONDS = 10
 # How often the store is checked (a vanished database file, a shared store that stopped answering: readiness
 # follows it within this), and pruned of what is past its retention.
 HOUSEKEEPING_SECONDS = 2.0
+# Reading the remembered app-level tokens again after a start that found the store away: 1 s, doubling to 30 s.
+RESTORE_BACKOFF = Backoff(1.0, 30.0)
 BUTTON_KEY_NAME = "button-key"
 PRUNE_SECONDS = 600.0
 # A click's claim on its action is taken over by another click only once it cannot still be in flight: the
@@ -173,6 +176,7 @@ class Runtime:
         )
         self.http_port = 0
         self.housekeeping: asyncio.Task[None] | None = None
+        self.restoring: asyncio.Task[None] | None = None  # remembered app tokens read later (``start``)
         metrics.watch(self)  # the gauges read the outbox, Socket Mode and the store from here
 
     async def _group_members(self, group_id: str, channel_id: str) -> set[str] | None:
@@ -318,13 +322,37 @@ class Runtime:
             self.http_guard.max_connections,
         )
 
-        remembered = await self._remembered_app_tokens()
-        if secret or self.settings.app_token is not None or remembered:
+        if secret or self.settings.app_token is not None:
             self._warn_open_callbacks()
         if self.settings.app_token is not None:
             self.socket_mode.ensure(self.settings.app_token.get_secret_value(), pinned=True)
+        try:
+            self._reconnect(await self._remembered_app_tokens())
+        except StoreError as exc:  # the store stopped answering since it opened: the start goes on without them
+            logger.warning("cannot read the remembered app-level tokens yet (%s); trying again", exc)
+            self.restoring = asyncio.get_running_loop().create_task(self._restore_app_tokens(), name="app tokens")
+
+    def _reconnect(self, remembered: list[str]) -> None:
+        if remembered:
+            self._warn_open_callbacks()
         for token in remembered:  # each is checked with Slack again; those refused are forgotten
             self.socket_mode.ensure(token, stored=True)
+
+    async def _restore_app_tokens(self) -> None:
+        """Read the remembered app-level tokens once the store answers again, and connect them (a start that met a
+        store outage after opening it goes on serving rather than failing)."""
+        failures = 0
+        while True:
+            failures += 1
+            await asyncio.sleep(RESTORE_BACKOFF.delay(failures))
+            try:
+                remembered = await self._remembered_app_tokens()
+            except StoreError as exc:
+                logger.warning("cannot read the remembered app-level tokens yet (%s); trying again", exc)
+                continue
+            logger.info("read %d remembered app-level token(s) now that the store answers", len(remembered))
+            self._reconnect(remembered)
+            return
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, finish those in flight, deliver what is queued (bounded), then close."""
@@ -333,6 +361,8 @@ class Runtime:
             await self.grpc_server.stop(grace)
         if self.housekeeping is not None:
             self.housekeeping.cancel()
+        if self.restoring is not None:
+            self.restoring.cancel()
         await self.outbox.drain(self.settings.drain_seconds if grace else 0)
         await self.socket_mode.close()
         if self.http_server is not None:

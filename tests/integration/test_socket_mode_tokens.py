@@ -21,7 +21,7 @@ from slack_bolt.authorization import AuthorizeResult
 from bot.button_keys import ButtonKeys
 from bot.core.sealed import seal
 from bot.slack.socket_mode import MAX_APP_TOKENS, SocketModeConnections, TokenState
-from bot.store import SqliteStore
+from bot.store import SqliteStore, StoreError
 from tests.fakes.slack import FakeSlack
 from tests.interactivity_support import APP_TOKEN, SIGNING_SECRET, click_stack, wait_for
 from tests.process import free_port, server_process
@@ -113,6 +113,34 @@ def test_an_accepted_app_token_is_stored_survives_a_restart_and_its_clicks_work(
         wait_for(lambda: "Acknowledged" in restarted.card_text(ts), what="the card acknowledged")
         assert len(restarted.cloudforet.requests) == 1
         assert len(restarted.stack.loop.run(restarted.stack.runtime.store.app_tokens())) == 1
+
+
+def test_a_start_that_cannot_read_the_remembered_tokens_serves_and_connects_them_once_the_store_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store answered when the plugin opened it, then not when the start read the remembered app-level tokens
+    (Redis hung just then): the plugin starts anyway, serving, and connects them once the store answers."""
+    with click_stack(tmp_path, signing_secret=None) as clicks:
+        _dispatch_with(clicks.stack, APP_TOKEN)
+        clicks.stack.loop.run(clicks.slack.wait_for_socket())
+        wait_for((lambda: clicks.stack.loop.run(clicks.stack.runtime.store.app_tokens())), what="the token remembered")
+    read = SqliteStore.app_tokens
+    unanswered = [StoreError("the store does not answer")]
+
+    async def hung_once(self: SqliteStore) -> list[str]:
+        if unanswered:
+            raise unanswered.pop()
+        return await read(self)
+
+    monkeypatch.setattr(SqliteStore, "app_tokens", hung_once)
+    with caplog.at_level(logging.WARNING), click_stack(tmp_path, signing_secret=None) as restarted:  # it started
+        assert not unanswered  # the start asked, and was not answered
+        restarted.stack.loop.run(restarted.slack.wait_for_socket())  # connected a moment later
+        restarted.transport = "socket"
+        ts, _ = restarted.post_alert()
+        assert restarted.click(restarted.payload(ts)).status == 200
+        wait_for(lambda: "Acknowledged" in restarted.card_text(ts), what="the card acknowledged")
+    assert _warnings(caplog, "cannot read the remembered app-level tokens yet")
 
 
 def test_at_most_max_app_tokens_are_connected_and_slack_app_token_counts(
