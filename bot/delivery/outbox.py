@@ -180,6 +180,11 @@ class Submission:
     eta: float  # rough seconds until this item's turn comes
 
 
+def _kept(item: OutboxItem) -> dict[str, Any]:
+    """What the store keeps of an item, as ``enqueue`` and ``enqueue_sending`` take it."""
+    return {"lane": item.lane, "kind": item.kind, "body": item.body, "token": item.token, "now": item.created_at}
+
+
 def lane_key(token: str, target: str) -> str:
     """The lane of a bot (by its token's fingerprint) and a channel (as configured); stored with each item."""
     return f"{fingerprint(token)}:{target}"
@@ -557,17 +562,7 @@ class Outbox:
             if sending is not None and (cold or (lane is not None and self._ready(lane))):
                 item_id = self._wrote(await self._write_sending(lane, sending, digest, window))
             else:
-                item_id = self._wrote(
-                    await self._store.enqueue(
-                        lane=item.lane,
-                        kind=item.kind,
-                        body=item.body,
-                        token=item.token,
-                        now=item.created_at,
-                        digest=digest,
-                        window=window,
-                    )
-                )
+                item_id = self._wrote(await self._store.enqueue(**_kept(item), digest=digest, window=window))
         finally:
             if cold:
                 self._taking.discard(item.lane)
@@ -611,11 +606,7 @@ class Outbox:
         query = self._cards.card_query(item, job.token, job.parsed) if job.token is not None else None
         sent = self._clock.monotonic()
         item_id, grant = await self._store.enqueue_sending(
-            lane=item.lane,
-            kind=item.kind,
-            body=item.body,
-            token=item.token,
-            now=item.created_at,
+            **_kept(item),
             digest=digest,
             window=window,
             owner=self._leases.owner,
