@@ -703,7 +703,7 @@ async def test_a_write_takes_a_free_lease_only_for_its_lanes_only_item(shared: B
         )
 
     first, grant = await write("cold", "A")
-    assert grant is not None and grant.outcome is SendOutcome.GO
+    assert first > 0 and grant is not None and grant.outcome is SendOutcome.GO
     assert await store.acquire_lease("lane:cold", "B", 5) is False  # A's now
     _, grant = await write("cold", "B")  # held by another: kept for A, nothing taken
     assert grant is not None and grant.outcome is SendOutcome.LOST
@@ -712,7 +712,6 @@ async def test_a_write_takes_a_free_lease_only_for_its_lanes_only_item(shared: B
     assert grant is not None and grant.outcome is SendOutcome.LOST
     assert await store.acquire_lease("lane:left", "B", 5)  # nobody took it
     assert [item.id for item in await store.pending("left")] == [older, newer]
-    assert first > 0
 
 
 async def test_a_one_process_store_passes_every_fencing_check_made_with_a_write(one_process: Store) -> None:
